@@ -1,0 +1,3 @@
+module local/setpoint-k8s-tier/githttp
+
+go 1.26

@@ -1,0 +1,283 @@
+//! setpoint's Kubernetes test tier for integration tests: a real etcd, kube-apiserver and the Flux
+//! source-controller and kustomize-controller on 127.0.0.1, started by `scripts/k8s-tier up` in a temporary
+//! state directory and stopped by `scripts/k8s-tier down`.
+//!
+//! Use it from one `#[test]` per test binary:
+//!
+//! ```ignore
+//! let Some(tier) = k8s_tier::Tier::start().expect("tier") else { return }; // skipped, loudly
+//! let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| { /* steps */ }));
+//! tier.down()?; // also run by Drop when a step panics
+//! ```
+//!
+//! Teardown happens on every path: `Tier`'s `Drop` runs `down`; when the test binary dies without unwinding
+//! (SIGKILL, abort), the watchdog that `up` starts for `SETPOINT_K8S_OWNER_PID` runs `down` once this
+//! process is gone. Everything the tier starts is a process-group leader, and `down` waits until every group
+//! is gone.
+//!
+//! `SETPOINT_K8S_TIER=skip` skips the tier (with a loud message); any other value, or none, runs it and
+//! builds missing binaries first (`scripts/k8s-tier build`, ~20 minutes when nothing is cached).
+
+#![allow(dead_code)] // each test binary uses a different subset
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use kube::config::{KubeConfigOptions, Kubeconfig};
+
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// The error of a harness step: what was being done and why it failed.
+#[derive(Debug)]
+pub struct TierError(pub String);
+
+impl fmt::Display for TierError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for TierError {}
+
+pub fn err(msg: impl Into<String>) -> BoxError {
+    Box::new(TierError(msg.into()))
+}
+
+/// A running tier. Dropping it stops the tier (`scripts/k8s-tier down`) and removes its state directory.
+pub struct Tier {
+    script: PathBuf,
+    kubeconfig: PathBuf,
+    env: BTreeMap<String, String>,
+    stopped: bool,
+    // last field: dropped (removed) after `Drop::drop` has stopped the processes that use it
+    state: tempfile::TempDir,
+}
+
+impl Tier {
+    /// Start a tier for this test binary, or `Ok(None)` when `SETPOINT_K8S_TIER=skip`.
+    pub fn start() -> Result<Option<Tier>, BoxError> {
+        if std::env::var("SETPOINT_K8S_TIER").as_deref() == Ok("skip") {
+            let banner = "!".repeat(100);
+            eprintln!(
+                "{banner}\n!!! SETPOINT_K8S_TIER=skip: the Kubernetes test tier is NOT running; the Flux tests of \
+                 this binary did not run.\n{banner}"
+            );
+            return Ok(None);
+        }
+        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+        let script = root.join("scripts").join("k8s-tier");
+        if !script.is_file() {
+            return Err(err(format!("{} is missing", script.display())));
+        }
+
+        // Build first, with its output shown live: a cold build takes a while and says what it builds.
+        eprintln!("k8s-tier harness: ensuring the tier's binaries (scripts/k8s-tier build) ...");
+        let status = Command::new("bash")
+            .arg(&script)
+            .arg("build")
+            .stdin(Stdio::null())
+            .stdout(Stdio::inherit())
+            .stderr(Stdio::inherit())
+            .status()
+            .map_err(|e| err(format!("running scripts/k8s-tier build: {e}")))?;
+        if !status.success() {
+            return Err(err(format!("scripts/k8s-tier build failed ({status})")));
+        }
+
+        let state = tempfile::Builder::new()
+            .prefix("setpoint-k8s-tier-")
+            .tempdir()
+            .map_err(|e| err(format!("creating the tier's state directory: {e}")))?;
+        let started = Instant::now();
+        let out = Command::new("bash")
+            .arg(&script)
+            .arg("up")
+            .env("SETPOINT_K8S_STATE", state.path())
+            .env("SETPOINT_K8S_OWNER_PID", std::process::id().to_string())
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|e| err(format!("running scripts/k8s-tier up: {e}")))?;
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        eprintln!("{stderr}");
+        if !out.status.success() {
+            // `up` stops what it started when it fails; keep the logs for the report
+            let logs = tail_logs(&state.path().join("logs"), 40);
+            let kept = state.keep();
+            return Err(err(format!(
+                "scripts/k8s-tier up failed ({}); state kept in {}\n{logs}",
+                out.status,
+                kept.display()
+            )));
+        }
+        let kubeconfig = stdout
+            .lines()
+            .last()
+            .and_then(|l| l.strip_prefix("KUBECONFIG="))
+            .map(PathBuf::from)
+            .ok_or_else(|| err(format!("scripts/k8s-tier up did not end with KUBECONFIG=<path>: {stdout:?}")))?;
+        let env = read_env(&state.path().join("tier.env"))?;
+        eprintln!("k8s-tier harness: tier up in {:.1}s ({})", started.elapsed().as_secs_f64(), state.path().display());
+        Ok(Some(Tier { script, kubeconfig, env, stopped: false, state }))
+    }
+
+    pub fn kubeconfig(&self) -> &Path {
+        &self.kubeconfig
+    }
+
+    /// A value of the tier's `tier.env` (GIT_ROOT, GIT_HTTP_URL, APISERVER_URL, ...).
+    pub fn var(&self, name: &str) -> Result<&str, BoxError> {
+        self.env.get(name).map(String::as_str).ok_or_else(|| err(format!("tier.env has no {name}")))
+    }
+
+    /// Directory whose bare repositories `NAME.git` are served at `git_url()/NAME.git`.
+    pub fn git_root(&self) -> Result<PathBuf, BoxError> {
+        self.var("GIT_ROOT").map(PathBuf::from)
+    }
+
+    /// Base URL of the smart-HTTP git server (http://127.0.0.1:PORT).
+    pub fn git_url(&self) -> Result<&str, BoxError> {
+        self.var("GIT_HTTP_URL")
+    }
+
+    /// A client for a context of the tier's kubeconfig: `admin` or `viewer`.
+    pub async fn client(&self, context: &str) -> Result<kube::Client, BoxError> {
+        let kubeconfig = Kubeconfig::read_from(&self.kubeconfig)?;
+        let options = KubeConfigOptions { context: Some(context.to_owned()), ..Default::default() };
+        let config = kube::Config::from_custom_kubeconfig(kubeconfig, &options).await?;
+        Ok(kube::Client::try_from(config)?)
+    }
+
+    /// Fail unless every TCP listener of the tier's processes is bound to loopback (`scripts/k8s-tier listeners`).
+    pub fn check_listeners(&self) -> Result<String, BoxError> {
+        let out = self.script_cmd("listeners")?;
+        if !out.status.success() {
+            return Err(err(format!(
+                "scripts/k8s-tier listeners failed:\n{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            )));
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
+    /// The last lines of every component's log (for failure reports).
+    pub fn logs(&self, lines: usize) -> String {
+        tail_logs(&self.state.path().join("logs"), lines)
+    }
+
+    /// Stop the tier and wait until no process of it is left.
+    pub fn down(&mut self) -> Result<(), BoxError> {
+        if self.stopped {
+            return Ok(());
+        }
+        self.stopped = true;
+        let out = self.script_cmd("down")?;
+        eprintln!("{}", String::from_utf8_lossy(&out.stderr));
+        if out.status.success() {
+            Ok(())
+        } else {
+            Err(err(format!("scripts/k8s-tier down failed ({})", out.status)))
+        }
+    }
+
+    fn script_cmd(&self, sub: &str) -> Result<std::process::Output, BoxError> {
+        Command::new("bash")
+            .arg(&self.script)
+            .arg(sub)
+            .env("SETPOINT_K8S_STATE", self.state.path())
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|e| err(format!("running scripts/k8s-tier {sub}: {e}")))
+    }
+}
+
+impl Drop for Tier {
+    fn drop(&mut self) {
+        if let Err(e) = self.down() {
+            eprintln!("k8s-tier harness: stopping the tier failed: {e}");
+        }
+    }
+}
+
+fn read_env(path: &Path) -> Result<BTreeMap<String, String>, BoxError> {
+    let text = std::fs::read_to_string(path).map_err(|e| err(format!("reading {}: {e}", path.display())))?;
+    Ok(text
+        .lines()
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect())
+}
+
+fn tail_logs(dir: &Path, lines: usize) -> String {
+    let mut out = String::new();
+    let Ok(entries) = std::fs::read_dir(dir) else { return out };
+    let mut paths: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
+    paths.sort();
+    for p in paths {
+        let text = std::fs::read_to_string(&p).unwrap_or_default();
+        let all: Vec<&str> = text.lines().collect();
+        let from = all.len().saturating_sub(lines);
+        out.push_str(&format!("----- {} (last {} lines)\n", p.display(), all.len() - from));
+        for l in &all[from..] {
+            out.push_str(l);
+            out.push('\n');
+        }
+    }
+    out
+}
+
+/// One observation of a condition being waited for.
+pub enum Check<T> {
+    Done(T),
+    /// Not yet; the text describes what was observed (reported on timeout).
+    Pending(String),
+}
+
+/// Poll `probe` every `interval` until it reports `Done`, at most until `timeout` has passed (and at most
+/// `timeout / interval + 1` times). Errors of the probe end the wait at once.
+pub async fn wait_for<T, F, Fut>(what: &str, timeout: Duration, interval: Duration, mut probe: F) -> Result<T, BoxError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<Check<T>, BoxError>>,
+{
+    let deadline = Instant::now() + timeout;
+    let max_polls = timeout.as_millis() / interval.as_millis().max(1) + 1;
+    let mut last = String::from("(never observed)");
+    for _ in 0..max_polls {
+        match probe().await? {
+            Check::Done(v) => return Ok(v),
+            Check::Pending(seen) => last = seen,
+        }
+        if Instant::now() >= deadline {
+            break;
+        }
+        tokio::time::sleep(interval).await;
+    }
+    Err(err(format!("timed out after {timeout:?} waiting for {what}; last observed: {last}")))
+}
+
+/// Run the git CLI in `dir` (test infrastructure only; product code uses gix).
+pub fn git(dir: &Path, args: &[&str]) -> Result<String, BoxError> {
+    let out = Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(["-c", "user.name=setpoint tests", "-c", "user.email=tests@setpoint.invalid", "-c", "commit.gpgsign=false"])
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| err(format!("running git {args:?}: {e}")))?;
+    if !out.status.success() {
+        return Err(err(format!(
+            "git {args:?} in {} failed ({}): {}",
+            dir.display(),
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        )));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
+}
