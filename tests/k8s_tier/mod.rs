@@ -146,6 +146,9 @@ impl Tier {
 
     /// A client for a context of the tier's kubeconfig: `admin` or `viewer`.
     pub async fn client(&self, context: &str) -> Result<kube::Client, BoxError> {
+        // Both of rustls's providers are compiled in (gix's HTTP stack and kube enable different ones), so
+        // rustls cannot pick one by itself; an Err means one is installed already, which is fine.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let kubeconfig = Kubeconfig::read_from(&self.kubeconfig)?;
         let options = KubeConfigOptions { context: Some(context.to_owned()), ..Default::default() };
         let config = kube::Config::from_custom_kubeconfig(kubeconfig, &options).await?;
