@@ -314,5 +314,9 @@ async fn smoke(tier: &Tier) -> Result<(), BoxError> {
         return Err(err(format!("after resume smoke-settings has revision {got:?}, want \"3\"")));
     }
     eprintln!("smoke: resumed, {rev3} applied");
+
+    // every listener, now that every server of the tier has started (source-controller's artifact server too)
+    let listeners = tier.check_listeners()?;
+    eprintln!("tier listeners after the run:\n{listeners}");
     Ok(())
 }
