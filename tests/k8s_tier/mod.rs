@@ -119,10 +119,24 @@ impl Tier {
             .last()
             .and_then(|l| l.strip_prefix("KUBECONFIG="))
             .map(PathBuf::from)
-            .ok_or_else(|| err(format!("scripts/k8s-tier up did not end with KUBECONFIG=<path>: {stdout:?}")))?;
+            .ok_or_else(|| {
+                err(format!(
+                    "scripts/k8s-tier up did not end with KUBECONFIG=<path>: {stdout:?}"
+                ))
+            })?;
         let env = read_env(&state.path().join("tier.env"))?;
-        eprintln!("k8s-tier harness: tier up in {:.1}s ({})", started.elapsed().as_secs_f64(), state.path().display());
-        Ok(Some(Tier { script, kubeconfig, env, stopped: false, state }))
+        eprintln!(
+            "k8s-tier harness: tier up in {:.1}s ({})",
+            started.elapsed().as_secs_f64(),
+            state.path().display()
+        );
+        Ok(Some(Tier {
+            script,
+            kubeconfig,
+            env,
+            stopped: false,
+            state,
+        }))
     }
 
     pub fn kubeconfig(&self) -> &Path {
@@ -131,7 +145,10 @@ impl Tier {
 
     /// A value of the tier's `tier.env` (GIT_ROOT, GIT_HTTP_URL, APISERVER_URL, ...).
     pub fn var(&self, name: &str) -> Result<&str, BoxError> {
-        self.env.get(name).map(String::as_str).ok_or_else(|| err(format!("tier.env has no {name}")))
+        self.env
+            .get(name)
+            .map(String::as_str)
+            .ok_or_else(|| err(format!("tier.env has no {name}")))
     }
 
     /// Directory whose bare repositories `NAME.git` are served at `git_url()/NAME.git`.
@@ -150,7 +167,10 @@ impl Tier {
         // rustls cannot pick one by itself; an Err means one is installed already, which is fine.
         let _ = rustls::crypto::ring::default_provider().install_default();
         let kubeconfig = Kubeconfig::read_from(&self.kubeconfig)?;
-        let options = KubeConfigOptions { context: Some(context.to_owned()), ..Default::default() };
+        let options = KubeConfigOptions {
+            context: Some(context.to_owned()),
+            ..Default::default()
+        };
         let config = kube::Config::from_custom_kubeconfig(kubeconfig, &options).await?;
         Ok(kube::Client::try_from(config)?)
     }
@@ -184,7 +204,10 @@ impl Tier {
         if out.status.success() {
             Ok(())
         } else {
-            Err(err(format!("scripts/k8s-tier down failed ({})", out.status)))
+            Err(err(format!(
+                "scripts/k8s-tier down failed ({})",
+                out.status
+            )))
         }
     }
 
@@ -208,7 +231,8 @@ impl Drop for Tier {
 }
 
 fn read_env(path: &Path) -> Result<BTreeMap<String, String>, BoxError> {
-    let text = std::fs::read_to_string(path).map_err(|e| err(format!("reading {}: {e}", path.display())))?;
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| err(format!("reading {}: {e}", path.display())))?;
     Ok(text
         .lines()
         .filter_map(|l| l.split_once('='))
@@ -218,14 +242,20 @@ fn read_env(path: &Path) -> Result<BTreeMap<String, String>, BoxError> {
 
 fn tail_logs(dir: &Path, lines: usize) -> String {
     let mut out = String::new();
-    let Ok(entries) = std::fs::read_dir(dir) else { return out };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return out;
+    };
     let mut paths: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
     paths.sort();
     for p in paths {
         let text = std::fs::read_to_string(&p).unwrap_or_default();
         let all: Vec<&str> = text.lines().collect();
         let from = all.len().saturating_sub(lines);
-        out.push_str(&format!("----- {} (last {} lines)\n", p.display(), all.len() - from));
+        out.push_str(&format!(
+            "----- {} (last {} lines)\n",
+            p.display(),
+            all.len() - from
+        ));
         for l in &all[from..] {
             out.push_str(l);
             out.push('\n');
@@ -243,7 +273,12 @@ pub enum Check<T> {
 
 /// Poll `probe` every `interval` until it reports `Done`, at most until `timeout` has passed (and at most
 /// `timeout / interval + 1` times). Errors of the probe end the wait at once.
-pub async fn wait_for<T, F, Fut>(what: &str, timeout: Duration, interval: Duration, mut probe: F) -> Result<T, BoxError>
+pub async fn wait_for<T, F, Fut>(
+    what: &str,
+    timeout: Duration,
+    interval: Duration,
+    mut probe: F,
+) -> Result<T, BoxError>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<Check<T>, BoxError>>,
@@ -261,7 +296,9 @@ where
         }
         tokio::time::sleep(interval).await;
     }
-    Err(err(format!("timed out after {timeout:?} waiting for {what}; last observed: {last}")))
+    Err(err(format!(
+        "timed out after {timeout:?} waiting for {what}; last observed: {last}"
+    )))
 }
 
 /// Run the git CLI in `dir` (test infrastructure only; product code uses gix).
@@ -269,7 +306,14 @@ pub fn git(dir: &Path, args: &[&str]) -> Result<String, BoxError> {
     let out = Command::new("git")
         .arg("-C")
         .arg(dir)
-        .args(["-c", "user.name=setpoint tests", "-c", "user.email=tests@setpoint.invalid", "-c", "commit.gpgsign=false"])
+        .args([
+            "-c",
+            "user.name=setpoint tests",
+            "-c",
+            "user.email=tests@setpoint.invalid",
+            "-c",
+            "commit.gpgsign=false",
+        ])
         .args(args)
         .stdin(Stdio::null())
         .output()

@@ -1,0 +1,297 @@
+//! Git through gix only: a bare mirror per source, fetch, ref resolution, trees and blobs read straight from
+//! the object database (no work tree), and first-parent history.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+
+use gix::ObjectId;
+use gix::bstr::ByteSlice;
+
+use super::spec::GitRef;
+
+/// A git failure, in words an operator can act on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GitError(pub String);
+
+impl std::fmt::Display for GitError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for GitError {}
+
+fn err(context: &str, e: impl std::fmt::Display) -> GitError {
+    GitError(format!("{context}: {e}"))
+}
+
+/// One entry of a commit's tree.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TreeEntry {
+    /// Repository-relative path, `/`-separated, as stored (possibly not UTF-8).
+    pub path: Vec<u8>,
+    pub kind: EntryKind,
+    pub oid: ObjectId,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EntryKind {
+    File,
+    Executable,
+    Symlink,
+    /// A submodule commit: not followed.
+    Commit,
+}
+
+/// A commit as history shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommitInfo {
+    pub id: ObjectId,
+    pub author: String,
+    pub time: i64,
+    pub summary: String,
+}
+
+/// The bare mirror of one source under `.setpoint/git/`.
+#[derive(Debug, Clone)]
+pub struct Mirror {
+    path: PathBuf,
+}
+
+impl Mirror {
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        Self { path: path.into() }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Whether the mirror exists on disk (has been fetched into at least once).
+    pub fn exists(&self) -> bool {
+        self.path.join("HEAD").is_file()
+    }
+
+    fn open(&self) -> Result<gix::Repository, GitError> {
+        gix::open(&self.path)
+            .map_err(|e| err(&format!("cannot open mirror {}", self.path.display()), e))
+    }
+
+    fn open_or_init(&self) -> Result<gix::Repository, GitError> {
+        if self.exists() {
+            return self.open();
+        }
+        std::fs::create_dir_all(&self.path)
+            .map_err(|e| err(&format!("cannot create {}", self.path.display()), e))?;
+        gix::init_bare(&self.path)
+            .map_err(|e| err(&format!("cannot create mirror {}", self.path.display()), e))
+    }
+
+    /// Fetches all branches and tags (force-updating them, so a force-pushed branch follows), and returns the
+    /// commit `reference` names now. A branch or tag the remote no longer has is an error, and so is an empty
+    /// repository; the mirror keeps what it had.
+    pub fn fetch(&self, url: &str, reference: &GitRef) -> Result<ObjectId, GitError> {
+        let repo = self.open_or_init()?;
+        let remote = repo
+            .remote_at(url)
+            .map_err(|e| err(&format!("bad url `{url}`"), e))?
+            .with_refspecs(
+                ["+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*"],
+                gix::remote::Direction::Fetch,
+            )
+            .map_err(|e| err("bad refspec", e))?;
+        let interrupt = AtomicBool::new(false);
+        let outcome = remote
+            .connect(gix::remote::Direction::Fetch)
+            .map_err(|e| err(&format!("cannot reach {url}"), e))?
+            .prepare_fetch(gix::progress::Discard, Default::default())
+            .map_err(|e| err(&format!("cannot list refs of {url}"), e))?
+            .receive(gix::progress::Discard, &interrupt)
+            .map_err(|e| err(&format!("fetch from {url} failed"), e))?;
+        let remote_names: Vec<String> = outcome
+            .ref_map
+            .remote_refs
+            .iter()
+            .map(|r| r.unpack().0.to_str_lossy().into_owned())
+            .collect();
+        if remote_names.iter().all(|n| n == "HEAD") {
+            return Err(GitError(format!(
+                "{url} is an empty repository: it has no branches or tags yet"
+            )));
+        }
+        let wanted = match reference {
+            GitRef::Branch(b) => Some(format!("refs/heads/{b}")),
+            GitRef::Tag(t) => Some(format!("refs/tags/{t}")),
+            GitRef::Commit(_) => None,
+        };
+        if let Some(w) = wanted
+            && !remote_names.contains(&w)
+        {
+            let what = match reference {
+                GitRef::Tag(t) => format!("tag `{t}`"),
+                GitRef::Branch(b) => format!("branch `{b}`"),
+                GitRef::Commit(_) => String::new(),
+            };
+            return Err(GitError(format!(
+                "{url} has no {what} (deleted or never pushed)"
+            )));
+        }
+        self.resolve_in(&repo, reference)
+    }
+
+    /// The commit `reference` names in the mirror, without fetching.
+    pub fn resolve(&self, reference: &GitRef) -> Result<ObjectId, GitError> {
+        self.resolve_in(&self.open()?, reference)
+    }
+
+    fn resolve_in(&self, repo: &gix::Repository, reference: &GitRef) -> Result<ObjectId, GitError> {
+        let spec = match reference {
+            GitRef::Branch(b) => format!("refs/heads/{b}"),
+            GitRef::Tag(t) => format!("refs/tags/{t}"),
+            GitRef::Commit(c) => c.clone(),
+        };
+        let id = repo
+            .rev_parse_single(format!("{spec}^{{commit}}").as_str())
+            .map_err(|e| err(&format!("cannot resolve {}", reference.describe()), e))?;
+        Ok(id.detach())
+    }
+
+    /// A full commit id from a hex prefix, if the mirror has exactly one such commit.
+    pub fn resolve_commit(&self, hex: &str) -> Result<ObjectId, GitError> {
+        let repo = self.open()?;
+        let id = repo
+            .rev_parse_single(format!("{hex}^{{commit}}").as_str())
+            .map_err(|e| err(&format!("no commit `{hex}` in the source"), e))?;
+        Ok(id.detach())
+    }
+
+    /// Every entry of a commit's tree, recursively, blobs and links only.
+    pub fn tree(&self, commit: ObjectId) -> Result<Vec<TreeEntry>, GitError> {
+        let repo = self.open()?;
+        let tree = repo
+            .find_commit(commit)
+            .map_err(|e| err(&format!("no commit {commit}"), e))?
+            .tree()
+            .map_err(|e| err(&format!("commit {commit} has no tree"), e))?;
+        let mut rec = gix::traverse::tree::Recorder::default();
+        tree.traverse()
+            .breadthfirst(&mut rec)
+            .map_err(|e| err("cannot read tree", e))?;
+        Ok(rec
+            .records
+            .into_iter()
+            .filter_map(|e| {
+                let kind = if e.mode.is_tree() {
+                    return None;
+                } else if e.mode.is_link() {
+                    EntryKind::Symlink
+                } else if e.mode.is_commit() {
+                    EntryKind::Commit
+                } else if e.mode.is_executable() {
+                    EntryKind::Executable
+                } else {
+                    EntryKind::File
+                };
+                Some(TreeEntry {
+                    path: e.filepath.into(),
+                    kind,
+                    oid: e.oid,
+                })
+            })
+            .collect())
+    }
+
+    /// Opens the object database once for many blob reads.
+    pub fn reader(&self) -> Result<BlobReader, GitError> {
+        Ok(BlobReader { repo: self.open()? })
+    }
+
+    /// First-parent history from `from`, newest first, at most `limit` commits.
+    pub fn history(&self, from: ObjectId, limit: usize) -> Result<Vec<CommitInfo>, GitError> {
+        let repo = self.open()?;
+        let mut out = Vec::new();
+        let mut next = Some(from);
+        while let Some(id) = next.take() {
+            if out.len() >= limit {
+                break;
+            }
+            let c = repo
+                .find_commit(id)
+                .map_err(|e| err(&format!("no commit {id}"), e))?;
+            let (author, time) = match c.author() {
+                Ok(a) => (a.name.to_str_lossy().into_owned(), a.seconds()),
+                Err(_) => ("unknown".into(), 0),
+            };
+            let summary = c
+                .message()
+                .map(|m| m.summary().to_str_lossy().into_owned())
+                .unwrap_or_default();
+            next = c.parent_ids().next().map(|p| p.detach());
+            out.push(CommitInfo {
+                id,
+                author,
+                time,
+                summary,
+            });
+        }
+        Ok(out)
+    }
+
+    /// How many first-parent commits `latest` is ahead of `applied` (0 when equal); `None` when `applied` is
+    /// not on `latest`'s first-parent line within `limit` commits (e.g. after a force push).
+    pub fn commits_between(
+        &self,
+        applied: ObjectId,
+        latest: ObjectId,
+        limit: usize,
+    ) -> Option<u32> {
+        let repo = self.open().ok()?;
+        let mut next = Some(latest);
+        let mut n = 0u32;
+        while let Some(id) = next.take() {
+            if id == applied {
+                return Some(n);
+            }
+            if n as usize >= limit {
+                return None;
+            }
+            next = repo
+                .find_commit(id)
+                .ok()?
+                .parent_ids()
+                .next()
+                .map(|p| p.detach());
+            n += 1;
+        }
+        None
+    }
+}
+
+/// Reads blobs with a size limit checked before the content is loaded.
+pub struct BlobReader {
+    repo: gix::Repository,
+}
+
+/// Why a blob was not read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BlobError {
+    TooLarge(u64),
+    Git(GitError),
+}
+
+impl BlobReader {
+    pub fn read(&self, oid: ObjectId, limit: u64) -> Result<Vec<u8>, BlobError> {
+        let header = self
+            .repo
+            .find_header(oid)
+            .map_err(|e| BlobError::Git(err(&format!("no blob {oid}"), e)))?;
+        if header.size() > limit {
+            return Err(BlobError::TooLarge(header.size()));
+        }
+        let blob = self
+            .repo
+            .find_blob(oid)
+            .map_err(|e| BlobError::Git(err(&format!("no blob {oid}"), e)))?;
+        Ok(blob.detach().data)
+    }
+}

@@ -1,0 +1,515 @@
+//! The embedded GitOps agent: the default backend. Desired state is a git repository of base + overlays,
+//! live state is a directory per environment on this host. See DESIGN.md, "The embedded agent".
+
+mod agent;
+mod apply;
+pub mod demo;
+mod git;
+mod reconcile;
+mod render;
+pub mod spec;
+mod state;
+mod workspace;
+
+pub use agent::{Agent, LogSink};
+pub use reconcile::PassOutcome;
+pub use state::AgentLock;
+pub use workspace::Workspace;
+
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::time::{Duration, SystemTime};
+
+use async_trait::async_trait;
+use jiff::Timestamp;
+use tokio::sync::mpsc;
+
+use super::{Backend, BackendError, BackendInfo, Update};
+use crate::config::Settings;
+use crate::diff::mask::mask_secrets;
+use crate::model::{
+    Action, BackendKind, Capabilities, Change, Event, HistoryEntry, ObjectDiff, Outcome,
+    Permission, Revision, Severity, Snapshot,
+};
+use reconcile::{EnvRuntime, fetch_source, reconcile_env, render_revision};
+use spec::EnvSpec;
+use state::{Intent, JournalEntry, Pin, SyncRequest, append_journal, read_journal};
+
+/// How often `watch` looks at the state files.
+const WATCH_POLL: Duration = Duration::from_millis(300);
+const HISTORY_LIMIT: usize = 200;
+const EVENTS_LIMIT: usize = 200;
+
+/// The local backend over one workspace. Reads state files, writes operator intent; when no agent runs,
+/// an action is carried out at once in this process.
+pub struct LocalBackend {
+    ws: Arc<Workspace>,
+    protected: Vec<String>,
+}
+
+impl LocalBackend {
+    pub fn open(dir: &Path, settings: &Settings) -> Result<Self, spec::SpecError> {
+        Ok(Self::new(Workspace::load(dir)?, settings))
+    }
+
+    pub fn new(ws: Workspace, settings: &Settings) -> Self {
+        Self {
+            ws: Arc::new(ws),
+            protected: settings.protected.clone(),
+        }
+    }
+
+    pub fn workspace(&self) -> &Workspace {
+        &self.ws
+    }
+
+    fn env(&self, unit: &str) -> Result<EnvSpec, BackendError> {
+        self.ws.env_for_unit(unit).cloned().ok_or_else(|| {
+            BackendError::NotFound(format!(
+                "no environment `{unit}` in {}",
+                self.ws.spec.file.display()
+            ))
+        })
+    }
+
+    fn snapshot_now(&self) -> Snapshot {
+        let mut snap = self.ws.snapshot();
+        let settings = Settings {
+            protected: self.protected.clone(),
+            ..Settings::default()
+        };
+        for u in &mut snap.units {
+            u.protected |= settings.is_protected(&u.id);
+        }
+        snap
+    }
+
+    fn capabilities_of(&self, env: &EnvSpec) -> Capabilities {
+        let control = self.ws.control(&env.name);
+        let suspended = Workspace::suspension(env, &control);
+        let deny = |r: String| Permission::Denied { reason: r };
+        Capabilities {
+            suspend: match &control.suspend {
+                Some(_) => deny("already suspended".into()),
+                None if env.suspend => deny(format!("suspended in {}", spec::FILE_NAME)),
+                None => Permission::Allowed,
+            },
+            resume: if control.suspend.is_some() || control.pin.is_some() {
+                Permission::Allowed
+            } else if env.suspend {
+                deny(format!(
+                    "suspended by `suspend: true` in {}; edit the file to resume",
+                    spec::FILE_NAME
+                ))
+            } else {
+                deny("not suspended or pinned".into())
+            },
+            sync: match suspended {
+                Some(_) => deny("suspended: resume it first".into()),
+                None => Permission::Allowed,
+            },
+            rollback: Permission::Allowed,
+        }
+    }
+
+    /// Runs one pass for `env` now when no agent holds the workspace; says what happened.
+    fn run_inline(ws: &Workspace, env: &EnvSpec, fetch_first: bool) -> String {
+        let lock = match AgentLock::acquire(&ws.state.lock()) {
+            Ok(l) => l,
+            Err(_) => return "the running agent applies it within a second".into(),
+        };
+        if fetch_first {
+            fetch_source(ws, &env.source);
+        }
+        let outcome = reconcile_env(ws, env, &mut EnvRuntime::default(), &AtomicBool::new(false));
+        drop(lock);
+        let status = ws
+            .env_state(&env.name)
+            .status
+            .map(|s| s.message)
+            .unwrap_or_default();
+        match outcome {
+            PassOutcome::Failed(_) => format!("reconciled now, and it failed — {status}"),
+            _ => format!("reconciled now — {status}"),
+        }
+    }
+
+    fn act_blocking(
+        ws: &Workspace,
+        env: &EnvSpec,
+        action: &Action,
+        caps: &Capabilities,
+    ) -> Result<Outcome, BackendError> {
+        if let Some(reason) = caps.get(action.kind()).denial() {
+            return Err(BackendError::Denied(format!(
+                "cannot {} {}: {reason}",
+                action.kind(),
+                env.name
+            )));
+        }
+        let (user, host) = crate::audit::who();
+        let intent = |reason: &str| Intent {
+            by: format!("{user}@{host}"),
+            at: Timestamp::now(),
+            reason: reason.to_owned(),
+        };
+        let mut control = ws.control(&env.name);
+        let message = match action {
+            Action::Suspend { reason } => {
+                control.suspend = Some(intent(reason));
+                format!("suspended: apply and repair stopped ({reason})")
+            }
+            Action::Resume => {
+                let was_pinned = control
+                    .pin
+                    .take()
+                    .map(|p| p.revision.short_sha().to_owned());
+                control.suspend = None;
+
+                match was_pinned {
+                    Some(p) => format!("resumed: pin at {p} released, following the source again"),
+                    None => "resumed".into(),
+                }
+            }
+            Action::Sync { with_source } => {
+                control.sync = Some(SyncRequest {
+                    with_source: *with_source,
+                    intent: intent(""),
+                });
+                let what = if *with_source {
+                    "fetch and reconcile requested"
+                } else {
+                    "reconcile requested"
+                };
+                what.to_owned()
+            }
+            Action::Rollback { to, reason } => {
+                let mirror = ws.mirror(&env.source);
+                let id = mirror
+                    .resolve_commit(to.sha())
+                    .map_err(|e| BackendError::NotFound(e.0))?;
+                let revision = Revision::new(None, &id.to_string())
+                    .map_err(|e| BackendError::Invalid(e.to_string()))?;
+                let short = revision.short_sha().to_owned();
+                control.pin = Some(Pin {
+                    revision,
+                    intent: intent(reason),
+                });
+                format!("pinned at {short} until resumed ({reason})")
+            }
+        };
+        ws.save_control(&env.name, &control)
+            .map_err(BackendError::Failed)?;
+        let mut j = JournalEntry::new("action", "accepted", message.clone());
+        j.unit = Some(workspace::unit_id(&env.name));
+        j.action = Some(action.kind());
+        j.reason = action.reason().map(str::to_owned);
+        j.by = Some(format!("{user}@{host}"));
+        if let Action::Rollback { to, .. } = action {
+            j.revision = Some(to.clone());
+        }
+        append_journal(&ws.state.journal(), &j).map_err(BackendError::Failed)?;
+        let fetch_first = matches!(action, Action::Sync { with_source: true });
+        let after = Self::run_inline(ws, env, fetch_first);
+        Ok(Outcome {
+            unit: workspace::unit_id(&env.name),
+            action: action.kind(),
+            message: format!("{message}; {after}"),
+        })
+    }
+
+    fn diff_blocking(ws: &Workspace, env: &EnvSpec) -> Result<Vec<ObjectDiff>, BackendError> {
+        let st = ws.env_state(&env.name);
+        let wanted = ws.target_revision(env).or(st.applied.clone());
+        let Some(wanted) = wanted else {
+            return Err(BackendError::Failed(format!(
+                "{}: nothing fetched yet; start the agent first",
+                env.name
+            )));
+        };
+        let (desired, note) = match render_revision(ws, env, &wanted) {
+            Ok(r) => (r, None),
+            Err(e) => match st.applied.as_ref().filter(|a| !a.same_commit(&wanted)) {
+                Some(applied) => {
+                    let r = render_revision(ws, env, applied).map_err(BackendError::Failed)?;
+                    (
+                        r,
+                        Some(format!(
+                            "{} does not render ({e}); showing the applied {}",
+                            wanted.short(),
+                            applied.short()
+                        )),
+                    )
+                }
+                None => return Err(BackendError::Failed(e)),
+            },
+        };
+        let inventory = ws.inventory(&env.name).map_err(BackendError::Failed)?;
+        let mut out = Vec::new();
+        for (rel, file) in &desired {
+            let live = apply::read_live(&env.target, rel);
+            let change = match &live {
+                None => Change::Added,
+                Some(b) if *b == file.content => Change::Unchanged,
+                Some(_) => Change::Modified,
+            };
+            out.push(object_diff(
+                rel,
+                change,
+                Some(&file.content),
+                live.as_deref(),
+                note.clone(),
+            ));
+        }
+        if env.prune {
+            for rel in inventory.files.keys().filter(|k| !desired.contains_key(*k)) {
+                if let Some(live) = apply::read_live(&env.target, rel) {
+                    out.push(object_diff(
+                        rel,
+                        Change::Removed,
+                        None,
+                        Some(&live),
+                        note.clone(),
+                    ));
+                }
+            }
+        }
+        out.sort_by(|a, b| {
+            (a.change == Change::Unchanged, &a.object)
+                .cmp(&(b.change == Change::Unchanged, &b.object))
+        });
+        Ok(out)
+    }
+
+    fn history_blocking(ws: &Workspace, env: &EnvSpec) -> Result<Vec<HistoryEntry>, BackendError> {
+        let src_spec = ws
+            .spec
+            .source(&env.source)
+            .ok_or_else(|| BackendError::NotFound(env.source.clone()))?;
+        let mirror = ws.mirror(&env.source);
+        if !mirror.exists() {
+            return Err(BackendError::Failed(format!(
+                "source {} has not been fetched yet",
+                env.source
+            )));
+        }
+        let latest = mirror
+            .resolve(&src_spec.reference)
+            .map_err(|e| BackendError::Failed(e.0))?;
+        let st = ws.env_state(&env.name);
+        let pin = ws.control(&env.name).pin.map(|p| p.revision);
+        let commits = mirror
+            .history(latest, HISTORY_LIMIT)
+            .map_err(|e| BackendError::Failed(e.0))?;
+        let name = src_spec.reference.name();
+        let same =
+            |r: &Option<Revision>, sha: &str| r.as_ref().is_some_and(|r| sha.starts_with(r.sha()));
+        commits
+            .into_iter()
+            .map(|c| {
+                let sha = c.id.to_string();
+                Ok(HistoryEntry {
+                    revision: Revision::new(name, &sha)
+                        .map_err(|e| BackendError::Failed(e.to_string()))?,
+                    author: c.author,
+                    time: Timestamp::from_second(c.time).unwrap_or(Timestamp::UNIX_EPOCH),
+                    summary: c.summary,
+                    applied: same(&st.applied, &sha),
+                    last_good: same(&st.last_good, &sha),
+                    failed: st.failed.contains(&sha),
+                    pinned: same(&pin, &sha),
+                })
+            })
+            .collect()
+    }
+
+    fn events_blocking(ws: &Workspace, env: &EnvSpec) -> Result<Vec<Event>, BackendError> {
+        let id = workspace::unit_id(&env.name);
+        let entries = read_journal(
+            &ws.state.journal(),
+            |e| {
+                e.unit.as_deref() == Some(id.as_str())
+                    || (e.kind == "fetch" && e.source.as_deref() == Some(env.source.as_str()))
+            },
+            EVENTS_LIMIT,
+        )
+        .map_err(BackendError::Failed)?;
+        Ok(entries.into_iter().map(|e| journal_event(&id, e)).collect())
+    }
+
+    /// A cheap fingerprint of everything a snapshot is made of.
+    fn fingerprint(ws: &Workspace) -> Vec<Option<(u64, SystemTime)>> {
+        let stat = |p: &Path| {
+            std::fs::metadata(p)
+                .ok()
+                .and_then(|m| Some((m.len(), m.modified().ok()?)))
+        };
+        let mut out = vec![stat(&ws.spec.file)];
+        for e in &ws.spec.environments {
+            out.push(stat(&ws.state.env_state(&e.name)));
+            out.push(stat(&ws.state.control(&e.name)));
+        }
+        for s in &ws.spec.sources {
+            out.push(stat(&ws.state.source_state(&s.name)));
+        }
+        out
+    }
+}
+
+fn object_diff(
+    rel: &str,
+    change: Change,
+    desired: Option<&[u8]>,
+    live: Option<&[u8]>,
+    note: Option<String>,
+) -> ObjectDiff {
+    let text = |b: &[u8]| -> Option<String> {
+        if b.contains(&0) {
+            return None;
+        }
+        String::from_utf8(b.to_vec()).ok()
+    };
+    let binary =
+        desired.is_some_and(|b| text(b).is_none()) || live.is_some_and(|b| text(b).is_none());
+    let mut masked = false;
+    let mut side = |b: Option<&[u8]>| {
+        b.and_then(text).map(|t| {
+            let (t, m) = mask_secrets(&t);
+            masked |= m;
+            t
+        })
+    };
+    let (desired_text, live_text) = (side(desired), side(live));
+    let note = match (binary, note) {
+        (true, Some(n)) => Some(format!("binary content; {n}")),
+        (true, None) => Some("binary content is not shown".into()),
+        (false, n) => n,
+    };
+    ObjectDiff {
+        object: rel.to_owned(),
+        change,
+        desired: desired_text,
+        live: live_text,
+        masked,
+        note,
+    }
+}
+
+fn journal_event(unit: &str, e: JournalEntry) -> Event {
+    let severity = match e.outcome.as_str() {
+        "failed" => Severity::Error,
+        "waiting" | "interrupted" => Severity::Warning,
+        _ if e.message.contains("drifted") => Severity::Warning,
+        _ => Severity::Info,
+    };
+    let reason = match (e.kind.as_str(), e.outcome.as_str()) {
+        ("fetch", "failed") => "FetchFailed".to_owned(),
+        ("fetch", _) => "Fetched".to_owned(),
+        ("action", _) => e
+            .action
+            .map(|a| format!("Operator{}", capitalize(a.as_str())))
+            .unwrap_or_else(|| "Operator".into()),
+        ("reconcile", "unchanged") => "InSync".into(),
+        ("reconcile", "failed") => "ReconcileFailed".into(),
+        (_, other) => capitalize(other),
+    };
+    let message = match (&e.by, &e.duration_ms) {
+        (Some(by), _) => format!("{} (by {by})", e.message),
+        (None, Some(ms)) => format!("{} ({ms} ms)", e.message),
+        _ => e.message,
+    };
+    Event {
+        time: e.time,
+        unit: unit.to_owned(),
+        severity,
+        reason,
+        message,
+        revision: e.revision,
+    }
+}
+
+fn capitalize(s: &str) -> String {
+    let mut c = s.chars();
+    c.next()
+        .map(|f| f.to_uppercase().chain(c).collect())
+        .unwrap_or_default()
+}
+
+/// Runs blocking workspace code on a worker thread.
+async fn blocking<T: Send + 'static>(
+    ws: &Arc<Workspace>,
+    f: impl FnOnce(&Workspace) -> Result<T, BackendError> + Send + 'static,
+) -> Result<T, BackendError> {
+    let ws = ws.clone();
+    tokio::task::spawn_blocking(move || f(&ws))
+        .await
+        .map_err(|e| BackendError::Failed(format!("worker failed: {e}")))?
+}
+
+#[async_trait]
+impl Backend for LocalBackend {
+    fn info(&self) -> BackendInfo {
+        BackendInfo {
+            kind: BackendKind::Local,
+            context: self.ws.spec.name(),
+            read_only: false,
+        }
+    }
+
+    async fn snapshot(&self) -> Result<Snapshot, BackendError> {
+        Ok(self.snapshot_now())
+    }
+
+    async fn watch(&self, tx: mpsc::Sender<Update>) -> Result<(), BackendError> {
+        let mut last = None;
+        loop {
+            let fp = Self::fingerprint(&self.ws);
+            if last.as_ref() != Some(&fp) {
+                let update = if self.ws.state.root().exists() || last.is_none() {
+                    Update::Snapshot(self.snapshot_now())
+                } else {
+                    Update::Unavailable(format!("{} disappeared", self.ws.state.root().display()))
+                };
+                if tx.send(update).await.is_err() {
+                    return Ok(());
+                }
+                last = Some(fp);
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(WATCH_POLL) => {}
+                _ = tx.closed() => return Ok(()),
+            }
+        }
+    }
+
+    async fn diff(&self, unit: &str) -> Result<Vec<ObjectDiff>, BackendError> {
+        let env = self.env(unit)?;
+        blocking(&self.ws, move |ws| Self::diff_blocking(ws, &env)).await
+    }
+
+    async fn history(&self, unit: &str) -> Result<Vec<HistoryEntry>, BackendError> {
+        let env = self.env(unit)?;
+        blocking(&self.ws, move |ws| Self::history_blocking(ws, &env)).await
+    }
+
+    async fn events(&self, unit: &str) -> Result<Vec<Event>, BackendError> {
+        let env = self.env(unit)?;
+        blocking(&self.ws, move |ws| Self::events_blocking(ws, &env)).await
+    }
+
+    async fn capabilities(&self, unit: &str) -> Result<Capabilities, BackendError> {
+        let env = self.env(unit)?;
+        Ok(self.capabilities_of(&env))
+    }
+
+    async fn act(&self, unit: &str, action: &Action) -> Result<Outcome, BackendError> {
+        let env = self.env(unit)?;
+        let caps = self.capabilities_of(&env);
+        let action = action.clone();
+        blocking(&self.ws, move |ws| {
+            Self::act_blocking(ws, &env, &action, &caps)
+        })
+        .await
+    }
+}

@@ -1,0 +1,490 @@
+//! One pass of the control loop: fetch a source, or reconcile an environment (render, apply, report drift).
+//! Blocking code; the scheduler runs it on worker threads.
+
+use std::sync::atomic::AtomicBool;
+use std::time::Instant;
+
+use gix::ObjectId;
+use jiff::Timestamp;
+
+use super::apply::{self, ApplyReport};
+use super::render::{self, DEFAULT_MAX_FILE_SIZE, Rendered};
+use super::spec::EnvSpec;
+use super::state::{EnvState, Inventory, JournalEntry, append_journal, write_json};
+use super::workspace::{Workspace, unit_id};
+use crate::model::{Revision, Status, StatusKind};
+
+/// How far back `commits behind` counts.
+const BEHIND_LIMIT: usize = 10_000;
+
+/// What a pass concluded, for scheduling and the agent's log line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PassOutcome {
+    /// Applied or already in sync; `changed` files written or pruned.
+    Ready {
+        changed: usize,
+    },
+    Suspended,
+    /// Waiting for a dependency or the source.
+    Waiting(String),
+    Failed(String),
+    /// Stopped by a shutdown request.
+    Interrupted,
+}
+
+/// What the agent keeps in memory per environment between passes.
+#[derive(Debug, Default)]
+pub struct EnvRuntime {
+    /// The last render, keyed by commit and overlay path: rendering is pure, so a no-op pass skips it.
+    cache: Option<(ObjectId, String, Rendered)>,
+    inventory: Option<Inventory>,
+}
+
+/// Result of fetching a source.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FetchOutcome {
+    pub revision: Option<Revision>,
+    pub changed: bool,
+    pub error: Option<String>,
+}
+
+/// Fetches one source into its mirror and records its state. A failure keeps the last good commit.
+pub fn fetch_source(ws: &Workspace, name: &str) -> FetchOutcome {
+    let Some(spec) = ws.spec.source(name) else {
+        return FetchOutcome {
+            revision: None,
+            changed: false,
+            error: Some(format!("no source `{name}`")),
+        };
+    };
+    let mut st = ws.source_state(name);
+    let now = Timestamp::now();
+    let prev = st
+        .status
+        .clone()
+        .unwrap_or_else(|| Status::new(StatusKind::Unknown, "", now));
+    let url = ws.spec.fetch_url(spec);
+    let result = ws.mirror(name).fetch(&url, &spec.reference);
+    st.last_fetch_at = Some(now);
+    let outcome = match result {
+        Ok(id) => {
+            let rev = Revision::new(spec.reference.name(), &id.to_string());
+            match rev {
+                Ok(rev) => {
+                    let changed = st.revision.as_ref() != Some(&rev);
+                    st.status = Some(prev.transition(
+                        StatusKind::Ready,
+                        format!("fetched {}", rev.short()),
+                        now,
+                    ));
+                    st.consecutive_failures = 0;
+                    st.revision = Some(rev.clone());
+                    FetchOutcome {
+                        revision: Some(rev),
+                        changed,
+                        error: None,
+                    }
+                }
+                Err(e) => FetchOutcome {
+                    revision: st.revision.clone(),
+                    changed: false,
+                    error: Some(e.to_string()),
+                },
+            }
+        }
+        Err(e) => FetchOutcome {
+            revision: st.revision.clone(),
+            changed: false,
+            error: Some(e.0),
+        },
+    };
+    if let Some(e) = &outcome.error {
+        st.consecutive_failures += 1;
+        let kept = match &st.revision {
+            Some(r) => format!("; keeping last good commit {}", r.short()),
+            None => String::new(),
+        };
+        st.status = Some(prev.transition(StatusKind::Failed, format!("{e}{kept}"), now));
+    }
+    if let Err(e) = ws.save_source_state(name, &st) {
+        tracing::error!("{e}");
+    }
+    if outcome.changed || outcome.error.is_some() {
+        let mut j = match &outcome.error {
+            Some(e) => JournalEntry::new("fetch", "failed", e.clone()),
+            None => JournalEntry::new(
+                "fetch",
+                "ok",
+                format!(
+                    "fetched {}",
+                    outcome
+                        .revision
+                        .as_ref()
+                        .map(Revision::short)
+                        .unwrap_or_default()
+                ),
+            ),
+        };
+        j.source = Some(name.to_owned());
+        j.revision = outcome.revision.clone();
+        let _ = append_journal(&ws.state.journal(), &j);
+    }
+    outcome
+}
+
+fn commit_id(rev: &Revision) -> Option<ObjectId> {
+    ObjectId::from_hex(rev.sha().as_bytes()).ok()
+}
+
+/// Whether a dependency is ready at the revision it should be at; otherwise what it is waiting for.
+fn dependency_wait(ws: &Workspace, env: &EnvSpec) -> Option<String> {
+    for dep in &env.depends_on {
+        let Some(dep_env) = ws.spec.environment(dep) else {
+            continue;
+        };
+        let st = ws.env_state(dep);
+        let want = ws.target_revision(dep_env);
+        let ok_status = st
+            .status
+            .as_ref()
+            .is_some_and(|s| s.kind == StatusKind::Ready);
+        let at_latest = match (&st.applied, &want) {
+            (Some(a), Some(w)) => a.same_commit(w),
+            _ => false,
+        };
+        // A suspended dependency still counts when it runs the revision it should.
+        let suspended = Workspace::suspension(dep_env, &ws.control(dep)).is_some();
+        if !(at_latest && (ok_status || suspended)) {
+            let why = match (&st.status, at_latest) {
+                (Some(s), true) => format!("{} is {}", dep, s.kind),
+                (Some(s), false) if s.kind != StatusKind::Ready => {
+                    format!("{dep} is {}: {}", s.kind, s.message)
+                }
+                _ => format!("{dep} is not at its latest revision yet"),
+            };
+            return Some(format!("waiting for {why}"));
+        }
+    }
+    None
+}
+
+/// Reconciles one environment once.
+pub fn reconcile_env(
+    ws: &Workspace,
+    env: &EnvSpec,
+    rt: &mut EnvRuntime,
+    stop: &AtomicBool,
+) -> PassOutcome {
+    let started = Instant::now();
+    let now = Timestamp::now();
+    let mut st = ws.env_state(&env.name);
+    let prev = st
+        .status
+        .clone()
+        .unwrap_or_else(|| Status::new(StatusKind::Unknown, "", now));
+    let control = ws.control(&env.name);
+    let src = ws.source_state(&env.source);
+    if rt.inventory.is_none() {
+        match ws.inventory(&env.name) {
+            Ok(inv) => rt.inventory = Some(inv),
+            Err(e) => {
+                return finish(
+                    ws,
+                    env,
+                    st,
+                    prev.transition(StatusKind::Failed, e.clone(), now),
+                    started,
+                    PassOutcome::Failed(e),
+                    None,
+                    None,
+                );
+            }
+        }
+    }
+    let inventory = rt.inventory.get_or_insert_with(Inventory::default);
+    if let Some(sync) = &control.sync {
+        st.handled_sync_at = Some(sync.intent.at);
+    }
+    if let Some(why) = Workspace::suspension(env, &control) {
+        st.drifted = apply::drifted(&env.target, inventory);
+        st.commits_behind = behind(ws, env, st.applied.as_ref(), src.revision.as_ref());
+        let status = prev.transition(StatusKind::Suspended, format!("suspended: {why}"), now);
+        return finish(
+            ws,
+            env,
+            st,
+            status,
+            started,
+            PassOutcome::Suspended,
+            None,
+            None,
+        );
+    }
+    let target_rev = match (
+        control.pin.as_ref().map(|p| p.revision.clone()),
+        src.revision.clone(),
+    ) {
+        (Some(pin), _) => pin,
+        (None, Some(latest)) => latest,
+        (None, None) => {
+            let why = match &src.status {
+                Some(s) if s.kind == StatusKind::Failed => {
+                    format!("source {} failed: {}", env.source, s.message)
+                }
+                _ => format!("waiting for source {} to be fetched", env.source),
+            };
+            let kind = if why.starts_with("source") {
+                StatusKind::Failed
+            } else {
+                StatusKind::Progressing
+            };
+            return finish(
+                ws,
+                env,
+                st,
+                prev.transition(kind, why.clone(), now),
+                started,
+                PassOutcome::Waiting(why),
+                None,
+                None,
+            );
+        }
+    };
+    if let Some(why) = dependency_wait(ws, env) {
+        st.drifted = apply::drifted(&env.target, inventory);
+        let status = prev.transition(StatusKind::Progressing, why.clone(), now);
+        return finish(
+            ws,
+            env,
+            st,
+            status,
+            started,
+            PassOutcome::Waiting(why),
+            None,
+            Some(&target_rev),
+        );
+    }
+    let Some(commit) = commit_id(&target_rev) else {
+        let msg = format!("{target_rev} is not a full commit id");
+        return finish(
+            ws,
+            env,
+            st,
+            prev.transition(StatusKind::Failed, msg.clone(), now),
+            started,
+            PassOutcome::Failed(msg),
+            None,
+            Some(&target_rev),
+        );
+    };
+    st.attempted = Some(target_rev.clone());
+    let cached = matches!(&rt.cache, Some((c, p, _)) if *c == commit && *p == env.path);
+    if !cached {
+        match render_commit(ws, env, commit) {
+            Ok(r) => rt.cache = Some((commit, env.path.clone(), r)),
+            Err(msg) => {
+                st.remember_failed(target_rev.sha());
+                st.consecutive_failures += 1;
+                st.drifted = apply::drifted(&env.target, inventory);
+                st.commits_behind = behind(ws, env, st.applied.as_ref(), src.revision.as_ref());
+                let still = match &st.applied {
+                    Some(a) => format!("; still at last good {}", a.short()),
+                    None => String::new(),
+                };
+                let status = prev.transition(
+                    StatusKind::Failed,
+                    format!("render failed: {msg}{still}"),
+                    now,
+                );
+                return finish(
+                    ws,
+                    env,
+                    st,
+                    status,
+                    started,
+                    PassOutcome::Failed(msg),
+                    None,
+                    Some(&target_rev),
+                );
+            }
+        }
+    }
+    let Some((_, _, desired)) = &rt.cache else {
+        return PassOutcome::Failed("internal: render cache empty".into());
+    };
+    let inv_path = ws.state.inventory(&env.name);
+    let save = |inv: &Inventory| write_json(&inv_path, inv);
+    let result = apply::apply(
+        &env.target,
+        desired,
+        inventory,
+        env.drift,
+        env.prune,
+        &save,
+        stop,
+    );
+    match result {
+        Err(msg) => {
+            st.remember_failed(target_rev.sha());
+            st.consecutive_failures += 1;
+            st.drifted = apply::drifted(&env.target, inventory);
+            let status = prev.transition(
+                StatusKind::Failed,
+                format!("apply of {} failed: {msg}", target_rev.short()),
+                now,
+            );
+            // Leftover temporary files of a failed write are ours: clean them now.
+            apply::remove_temp_files(&env.target);
+            finish(
+                ws,
+                env,
+                st,
+                status,
+                started,
+                PassOutcome::Failed(msg),
+                None,
+                Some(&target_rev),
+            )
+        }
+        Ok(report) if report.interrupted => {
+            let status = prev.transition(
+                StatusKind::Progressing,
+                "interrupted by shutdown; resumes on the next start",
+                now,
+            );
+            finish(
+                ws,
+                env,
+                st,
+                status,
+                started,
+                PassOutcome::Interrupted,
+                Some(&report),
+                Some(&target_rev),
+            )
+        }
+        Ok(report) => {
+            st.applied = Some(target_rev.clone());
+            st.consecutive_failures = 0;
+            st.failed.retain(|s| s != target_rev.sha());
+            if control.pin.is_none() {
+                st.last_good = Some(target_rev.clone());
+            }
+            st.drifted = apply::drifted(&env.target, inventory);
+            st.commits_behind = behind(ws, env, st.applied.as_ref(), src.revision.as_ref());
+            let mut msg = if report.changed() == 0 {
+                format!("in sync at {}", target_rev.short())
+            } else {
+                format!(
+                    "applied {}: {} written, {} pruned",
+                    target_rev.short(),
+                    report.written.len(),
+                    report.pruned.len()
+                )
+            };
+            if let Some(pin) = &control.pin {
+                msg.push_str(&format!("; pinned by {}", pin.intent.by));
+                if !pin.intent.reason.is_empty() {
+                    msg.push_str(&format!(": {}", pin.intent.reason));
+                }
+            }
+            if !st.drifted.is_empty() {
+                msg.push_str(&format!(
+                    "; {} file(s) drifted (drift: report)",
+                    st.drifted.len()
+                ));
+            }
+            if !report.released.is_empty() {
+                msg.push_str(&format!(
+                    "; not pruned (changed by hand): {}",
+                    report.released.join(", ")
+                ));
+            }
+            let changed = report.changed();
+            let status = prev.transition(StatusKind::Ready, msg, now);
+            finish(
+                ws,
+                env,
+                st,
+                status,
+                started,
+                PassOutcome::Ready { changed },
+                Some(&report),
+                Some(&target_rev),
+            )
+        }
+    }
+}
+
+fn render_commit(ws: &Workspace, env: &EnvSpec, commit: ObjectId) -> Result<Rendered, String> {
+    let mirror = ws.mirror(&env.source);
+    let tree = mirror.tree(commit).map_err(|e| e.0)?;
+    let reader = mirror.reader().map_err(|e| e.0)?;
+    render::render(
+        &tree,
+        &reader,
+        &commit.to_string(),
+        &env.path,
+        DEFAULT_MAX_FILE_SIZE,
+    )
+    .map_err(|e| e.to_string())
+}
+
+/// Renders an environment at a revision, for diffs.
+pub fn render_revision(ws: &Workspace, env: &EnvSpec, rev: &Revision) -> Result<Rendered, String> {
+    let commit = match commit_id(rev) {
+        Some(c) => c,
+        None => ws
+            .mirror(&env.source)
+            .resolve_commit(rev.sha())
+            .map_err(|e| e.0)?,
+    };
+    render_commit(ws, env, commit)
+}
+
+fn behind(
+    ws: &Workspace,
+    env: &EnvSpec,
+    applied: Option<&Revision>,
+    latest: Option<&Revision>,
+) -> Option<u32> {
+    let (applied, latest) = (commit_id(applied?)?, commit_id(latest?)?);
+    ws.mirror(&env.source)
+        .commits_between(applied, latest, BEHIND_LIMIT)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn finish(
+    ws: &Workspace,
+    env: &EnvSpec,
+    mut st: EnvState,
+    status: Status,
+    started: Instant,
+    outcome: PassOutcome,
+    report: Option<&ApplyReport>,
+    revision: Option<&Revision>,
+) -> PassOutcome {
+    st.status = Some(status.clone());
+    st.last_reconcile_at = Some(Timestamp::now());
+    if let Err(e) = ws.save_env_state(&env.name, &st) {
+        tracing::error!("{e}");
+    }
+    let word = match &outcome {
+        PassOutcome::Ready { changed: 0 } => "unchanged",
+        PassOutcome::Ready { .. } => "applied",
+        PassOutcome::Suspended => "suspended",
+        PassOutcome::Waiting(_) => "waiting",
+        PassOutcome::Failed(_) => "failed",
+        PassOutcome::Interrupted => "interrupted",
+    };
+    let mut j = JournalEntry::new("reconcile", word, status.message);
+    j.unit = Some(unit_id(&env.name));
+    j.source = Some(env.source.clone());
+    j.revision = revision.cloned();
+    j.duration_ms = Some(started.elapsed().as_millis() as u64);
+    j.files_changed = report.map(ApplyReport::changed);
+    if let Err(e) = append_journal(&ws.state.journal(), &j) {
+        tracing::error!("{e}");
+    }
+    outcome
+}

@@ -1,0 +1,187 @@
+//! A workspace as both the agent and the backend see it: the spec plus the state files, turned into units and
+//! sources of the model.
+
+use std::path::Path;
+
+use jiff::Timestamp;
+
+use super::git::Mirror;
+use super::spec::{EnvSpec, SourceSpec, Spec, SpecError};
+use super::state::{Control, EnvState, Inventory, SourceState, StateDir, read_json, write_json};
+use crate::model::{BackendKind, Revision, Snapshot, Source, Status, StatusKind, Unit};
+
+/// A loaded workspace.
+#[derive(Debug, Clone)]
+pub struct Workspace {
+    pub spec: Spec,
+    pub state: StateDir,
+}
+
+pub fn unit_id(env: &str) -> String {
+    format!("local/{env}")
+}
+
+impl Workspace {
+    pub fn load(dir: &Path) -> Result<Self, SpecError> {
+        let spec = Spec::load(dir)?;
+        let state = StateDir::new(&spec.dir);
+        Ok(Self { spec, state })
+    }
+
+    pub fn mirror(&self, source: &str) -> Mirror {
+        Mirror::new(self.state.mirror(source))
+    }
+
+    pub fn env_state(&self, env: &str) -> EnvState {
+        read_json(&self.state.env_state(env)).unwrap_or_else(|e| {
+            tracing::warn!("{e}");
+            EnvState::default()
+        })
+    }
+
+    pub fn save_env_state(&self, env: &str, st: &EnvState) -> Result<(), String> {
+        write_json(&self.state.env_state(env), st)
+    }
+
+    pub fn control(&self, env: &str) -> Control {
+        read_json(&self.state.control(env)).unwrap_or_else(|e| {
+            tracing::warn!("{e}");
+            Control::default()
+        })
+    }
+
+    pub fn save_control(&self, env: &str, c: &Control) -> Result<(), String> {
+        write_json(&self.state.control(env), c)
+    }
+
+    pub fn source_state(&self, source: &str) -> SourceState {
+        read_json(&self.state.source_state(source)).unwrap_or_else(|e| {
+            tracing::warn!("{e}");
+            SourceState::default()
+        })
+    }
+
+    pub fn save_source_state(&self, source: &str, st: &SourceState) -> Result<(), String> {
+        write_json(&self.state.source_state(source), st)
+    }
+
+    pub fn inventory(&self, env: &str) -> Result<Inventory, String> {
+        read_json(&self.state.inventory(env))
+    }
+
+    /// Finds an environment by unit id (`local/prod`) or name.
+    pub fn env_for_unit(&self, unit: &str) -> Option<&EnvSpec> {
+        let name = unit.strip_prefix("local/").unwrap_or(unit);
+        self.spec.environment(name)
+    }
+
+    /// Why the environment is suspended, if it is: the operator's intent, or the workspace file.
+    pub fn suspension(env: &EnvSpec, control: &Control) -> Option<String> {
+        if let Some(s) = &control.suspend {
+            return Some(if s.reason.is_empty() {
+                format!("by {}", s.by)
+            } else {
+                format!("{} (by {})", s.reason, s.by)
+            });
+        }
+        env.suspend
+            .then(|| format!("`suspend: true` in {}", super::spec::FILE_NAME))
+    }
+
+    pub fn unit(&self, env: &EnvSpec, now: Timestamp) -> Unit {
+        let st = self.env_state(&env.name);
+        let control = self.control(&env.name);
+        let src = self.source_state(&env.source);
+        let suspension = Self::suspension(env, &control);
+        let status = match (&suspension, &st.status) {
+            (Some(why), _) => {
+                let since = control
+                    .suspend
+                    .as_ref()
+                    .map(|s| s.at)
+                    .or(st.status.as_ref().map(|s| s.since))
+                    .unwrap_or(now);
+                let drift = if st.drifted.is_empty() {
+                    String::new()
+                } else {
+                    format!("; {} file(s) drifted", st.drifted.len())
+                };
+                Status::new(
+                    StatusKind::Suspended,
+                    format!("suspended: {why}{drift}"),
+                    since,
+                )
+            }
+            (None, Some(s)) => s.clone(),
+            (None, None) => Status::new(
+                StatusKind::Unknown,
+                "not reconciled yet: start `setpoint agent` or the console",
+                now,
+            ),
+        };
+        Unit {
+            id: unit_id(&env.name),
+            name: env.name.clone(),
+            backend: BackendKind::Local,
+            kind: "environment".into(),
+            environment: env.target_display.trim_start_matches("./").to_owned(),
+            source: env.source.clone(),
+            status,
+            suspended: suspension.is_some(),
+            suspend_reason: suspension,
+            protected: env.protected,
+            applied_revision: st.applied,
+            attempted_revision: st.attempted,
+            latest_revision: src.revision,
+            commits_behind: st.commits_behind,
+            pinned_revision: control.pin.map(|p| p.revision),
+            drifted_objects: st.drifted,
+            last_reconcile_at: st.last_reconcile_at,
+            depends_on: env.depends_on.clone(),
+        }
+    }
+
+    pub fn source(&self, spec: &SourceSpec, now: Timestamp) -> Source {
+        let st = self.source_state(&spec.name);
+        Source {
+            id: format!("local/{}", spec.name),
+            name: spec.name.clone(),
+            backend: BackendKind::Local,
+            url: spec.url.clone(),
+            reference: spec.reference.describe(),
+            revision: st.revision,
+            status: st
+                .status
+                .unwrap_or_else(|| Status::new(StatusKind::Unknown, "not fetched yet", now)),
+            last_fetch_at: st.last_fetch_at,
+        }
+    }
+
+    pub fn snapshot(&self) -> Snapshot {
+        let now = Timestamp::now();
+        let mut snap = Snapshot {
+            units: self
+                .spec
+                .environments
+                .iter()
+                .map(|e| self.unit(e, now))
+                .collect(),
+            sources: self
+                .spec
+                .sources
+                .iter()
+                .map(|s| self.source(s, now))
+                .collect(),
+        };
+        snap.sort();
+        snap
+    }
+
+    /// The revision an environment should be at: its pin, else its source's newest good commit.
+    pub fn target_revision(&self, env: &EnvSpec) -> Option<Revision> {
+        self.control(&env.name)
+            .pin
+            .map(|p| p.revision)
+            .or_else(|| self.source_state(&env.source).revision)
+    }
+}

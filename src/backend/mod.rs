@@ -1,0 +1,67 @@
+//! The adapter layer: one trait for every system that reconciles units, and decorators that wrap any of them.
+//!
+//! Nothing here knows the console; the console and the CLI only know this trait.
+
+mod audited;
+mod error;
+pub mod local;
+mod read_only;
+mod resolve;
+#[cfg(test)]
+pub(crate) mod scripted;
+
+use async_trait::async_trait;
+use tokio::sync::mpsc;
+
+use crate::model::{Action, Capabilities, Event, HistoryEntry, ObjectDiff, Outcome, Snapshot};
+
+pub use audited::Audited;
+pub use error::BackendError;
+pub use read_only::{READ_ONLY_REASON, ReadOnly};
+pub use resolve::{ResolveError, resolve_unit};
+
+/// Who a backend is: its kind and the context (cluster context, workspace name) it talks to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BackendInfo {
+    pub kind: crate::model::BackendKind,
+    pub context: String,
+    /// Whether actions are refused by a [`ReadOnly`] wrapper.
+    pub read_only: bool,
+}
+
+/// What the update stream carries.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Update {
+    /// Everything the backend knows now; replaces the previous snapshot.
+    Snapshot(Snapshot),
+    /// The backend could not be read; the last snapshot is now stale.
+    Unavailable(String),
+}
+
+/// One system that reconciles units: the embedded agent, Flux, Argo CD.
+#[async_trait]
+pub trait Backend: Send + Sync {
+    fn info(&self) -> BackendInfo;
+
+    /// Everything known now: all units and sources.
+    async fn snapshot(&self) -> Result<Snapshot, BackendError>;
+
+    /// Sends an initial snapshot, then one whenever something changes, until `tx` is closed.
+    /// Watches where the system supports it; never a busy poll.
+    async fn watch(&self, tx: mpsc::Sender<Update>) -> Result<(), BackendError>;
+
+    /// Desired versus live, per object, with secrets masked.
+    async fn diff(&self, unit: &str) -> Result<Vec<ObjectDiff>, BackendError>;
+
+    /// Revisions that can be rolled back to, newest first.
+    async fn history(&self, unit: &str) -> Result<Vec<HistoryEntry>, BackendError>;
+
+    /// What happened to the unit, newest first.
+    async fn events(&self, unit: &str) -> Result<Vec<Event>, BackendError>;
+
+    /// Which actions are allowed now, and why not when they are not.
+    async fn capabilities(&self, unit: &str) -> Result<Capabilities, BackendError>;
+
+    /// Asks for an action; returns once the backend accepted it. Progress arrives through `watch`.
+    async fn act(&self, unit: &str, action: &Action) -> Result<Outcome, BackendError>;
+}

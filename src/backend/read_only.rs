@@ -1,0 +1,105 @@
+//! The guarantee behind read-only audit mode: a wrapper that refuses every action.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use tokio::sync::mpsc;
+
+use super::{Backend, BackendError, BackendInfo, Update};
+use crate::model::{Action, Capabilities, Event, HistoryEntry, ObjectDiff, Outcome, Snapshot};
+
+/// What every refused action says.
+pub const READ_ONLY_REASON: &str = "read-only audit mode: not allowed";
+
+/// Wraps a backend so that no action can reach it: `act` never calls the wrapped backend, and nothing
+/// hands the wrapped backend out again.
+pub struct ReadOnly {
+    inner: Arc<dyn Backend>,
+}
+
+impl ReadOnly {
+    pub fn new(inner: Arc<dyn Backend>) -> Self {
+        Self { inner }
+    }
+}
+
+#[async_trait]
+impl Backend for ReadOnly {
+    fn info(&self) -> BackendInfo {
+        BackendInfo {
+            read_only: true,
+            ..self.inner.info()
+        }
+    }
+
+    async fn snapshot(&self) -> Result<Snapshot, BackendError> {
+        self.inner.snapshot().await
+    }
+
+    async fn watch(&self, tx: mpsc::Sender<Update>) -> Result<(), BackendError> {
+        self.inner.watch(tx).await
+    }
+
+    async fn diff(&self, unit: &str) -> Result<Vec<ObjectDiff>, BackendError> {
+        self.inner.diff(unit).await
+    }
+
+    async fn history(&self, unit: &str) -> Result<Vec<HistoryEntry>, BackendError> {
+        self.inner.history(unit).await
+    }
+
+    async fn events(&self, unit: &str) -> Result<Vec<Event>, BackendError> {
+        self.inner.events(unit).await
+    }
+
+    async fn capabilities(&self, _unit: &str) -> Result<Capabilities, BackendError> {
+        Ok(Capabilities::all_denied(READ_ONLY_REASON))
+    }
+
+    async fn act(&self, _unit: &str, _action: &Action) -> Result<Outcome, BackendError> {
+        Err(BackendError::Denied(READ_ONLY_REASON.to_owned()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::scripted::{Scripted, every_action};
+
+    #[tokio::test]
+    async fn no_action_reaches_the_wrapped_backend() {
+        let inner = Arc::new(Scripted::demo());
+        let ro: Arc<dyn Backend> = Arc::new(ReadOnly::new(inner.clone()));
+        let units: Vec<String> = inner
+            .snapshot()
+            .await
+            .unwrap()
+            .units
+            .into_iter()
+            .map(|u| u.id)
+            .collect();
+        for unit in units.iter().map(String::as_str).chain(["no-such-unit", ""]) {
+            for action in every_action() {
+                let err = ro.act(unit, &action).await.unwrap_err();
+                assert_eq!(err, BackendError::Denied(READ_ONLY_REASON.into()));
+            }
+            let caps = ro.capabilities(unit).await.unwrap();
+            for kind in crate::model::ActionKind::ALL {
+                assert_eq!(caps.get(kind).denial(), Some(READ_ONLY_REASON));
+            }
+            // Reads still pass through.
+            let _ = ro.diff(unit).await;
+            let _ = ro.history(unit).await;
+            let _ = ro.events(unit).await;
+        }
+        let (tx, mut rx) = mpsc::channel(4);
+        ro.watch(tx).await.unwrap();
+        assert!(matches!(rx.recv().await, Some(Update::Snapshot(_))));
+        assert_eq!(
+            inner.act_calls(),
+            0,
+            "an action reached the wrapped backend"
+        );
+        assert!(ro.info().read_only);
+    }
+}

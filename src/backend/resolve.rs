@@ -1,0 +1,93 @@
+//! Addressing units by id or by an unambiguous suffix.
+
+use std::fmt;
+
+use crate::model::Unit;
+
+/// Why a unit address did not name exactly one unit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ResolveError {
+    Unknown {
+        query: String,
+        candidates: Vec<String>,
+    },
+    Ambiguous {
+        query: String,
+        candidates: Vec<String>,
+    },
+}
+
+impl fmt::Display for ResolveError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ResolveError::Unknown { query, candidates } if candidates.is_empty() => {
+                write!(f, "no unit `{query}`: there are no units")
+            }
+            ResolveError::Unknown { query, candidates } => {
+                write!(f, "no unit `{query}`; units are: {}", candidates.join(", "))
+            }
+            ResolveError::Ambiguous { query, candidates } => write!(
+                f,
+                "`{query}` is ambiguous; it matches: {} (give more of the id)",
+                candidates.join(", ")
+            ),
+        }
+    }
+}
+
+impl std::error::Error for ResolveError {}
+
+/// Finds the unit whose id is `query`, or ends with `/query`; an exact id always wins.
+pub fn resolve_unit<'a>(units: &'a [Unit], query: &str) -> Result<&'a Unit, ResolveError> {
+    let query = query.trim().trim_matches('/');
+    if let Some(u) = units.iter().find(|u| u.id == query) {
+        return Ok(u);
+    }
+    let suffix = format!("/{query}");
+    let matches: Vec<&Unit> = units
+        .iter()
+        .filter(|u| !query.is_empty() && u.id.ends_with(&suffix))
+        .collect();
+    match matches.as_slice() {
+        [one] => Ok(one),
+        [] => Err(ResolveError::Unknown {
+            query: query.to_owned(),
+            candidates: units.iter().map(|u| u.id.clone()).collect(),
+        }),
+        many => Err(ResolveError::Ambiguous {
+            query: query.to_owned(),
+            candidates: many.iter().map(|u| u.id.clone()).collect(),
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::scripted::unit;
+
+    #[test]
+    fn exact_suffix_ambiguous_unknown() {
+        let units = vec![
+            unit("local/prod"),
+            unit("flux/a/apps/Kustomization/prod"),
+            unit("flux/a/apps/Kustomization/web"),
+            unit("local/staging"),
+        ];
+        assert_eq!(resolve_unit(&units, "local/prod").unwrap().id, "local/prod");
+        assert_eq!(
+            resolve_unit(&units, "web").unwrap().id,
+            "flux/a/apps/Kustomization/web"
+        );
+        assert_eq!(resolve_unit(&units, "staging").unwrap().id, "local/staging");
+        let amb = resolve_unit(&units, "prod").unwrap_err();
+        assert!(
+            matches!(&amb, ResolveError::Ambiguous { candidates, .. } if candidates.len() == 2)
+        );
+        assert!(amb.to_string().contains("local/prod"));
+        let unk = resolve_unit(&units, "rod").unwrap_err();
+        assert!(matches!(unk, ResolveError::Unknown { .. }));
+        assert!(unk.to_string().contains("local/staging"));
+        assert!(resolve_unit(&units, "").is_err());
+    }
+}

@@ -1,0 +1,35 @@
+//! `suspend`, `resume`, `sync`, `rollback` from the command line.
+
+use super::print_json;
+use crate::backend::{Audited, Backend, resolve_unit};
+use crate::cli::Output;
+use crate::error::CliError;
+use crate::model::Action;
+
+/// Runs one action on one unit through the audited backend. A protected unit needs `--confirm NAME`;
+/// a refused confirmation is recorded as denied.
+pub async fn act(
+    backend: &Audited,
+    query: &str,
+    action: Action,
+    confirm: Option<&str>,
+    protected_by_settings: impl Fn(&str) -> bool,
+    output: Output,
+) -> Result<u8, CliError> {
+    let snap = backend.snapshot().await?;
+    let unit = resolve_unit(&snap.units, query).map_err(|e| CliError::usage(e.to_string()))?;
+    if (unit.protected || protected_by_settings(&unit.id)) && confirm != Some(unit.name.as_str()) {
+        let msg = format!(
+            "{} is protected: repeat its name to confirm, e.g. `--confirm {}`",
+            unit.id, unit.name
+        );
+        backend.record_denied(&unit.id, &action, &msg);
+        return Err(CliError::usage(msg));
+    }
+    let outcome = backend.act(&unit.id, &action).await?;
+    match output {
+        Output::Json => print_json(&outcome)?,
+        Output::Table => println!("{}: {}", outcome.unit, outcome.message),
+    }
+    Ok(0)
+}

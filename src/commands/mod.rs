@@ -1,0 +1,21 @@
+//! Headless commands: every view has one, every action a CLI form.
+
+mod act;
+mod audit;
+mod read;
+
+pub use act::act;
+pub use audit::audit;
+pub use read::{diff, events, history, status};
+
+use serde::Serialize;
+
+use crate::error::CliError;
+
+/// Prints a value as pretty JSON on stdout.
+fn print_json<T: Serialize>(value: &T) -> Result<(), CliError> {
+    let text = serde_json::to_string_pretty(value)
+        .map_err(|e| CliError::backend(format!("cannot encode JSON: {e}")))?;
+    println!("{text}");
+    Ok(())
+}

@@ -1,0 +1,214 @@
+//! `status`, `diff`, `history`, `events`.
+
+use jiff::Timestamp;
+use serde_json::json;
+
+use super::print_json;
+use crate::backend::{Backend, resolve_unit};
+use crate::cli::Output;
+use crate::diff::unified;
+use crate::error::CliError;
+use crate::format::{age, table, truncate};
+use crate::model::{Snapshot, Unit};
+
+async fn find_unit(backend: &dyn Backend, query: &str) -> Result<Unit, CliError> {
+    let snap = backend.snapshot().await?;
+    resolve_unit(&snap.units, query)
+        .cloned()
+        .map_err(|e| CliError::usage(e.to_string()))
+}
+
+/// `setpoint status`: units (failing first) and sources.
+pub async fn status(backend: &dyn Backend, output: Output) -> Result<u8, CliError> {
+    let mut snap = backend.snapshot().await?;
+    snap.sort();
+    match output {
+        Output::Json => print_json(&snap)?,
+        Output::Table => print!("{}", status_table(&snap, Timestamp::now())),
+    }
+    Ok(0)
+}
+
+/// The status table printed by `status` and `demo --no-tui`.
+pub fn status_table(snap: &Snapshot, now: Timestamp) -> String {
+    let rows: Vec<Vec<String>> = snap
+        .units
+        .iter()
+        .map(|u| {
+            let message = match u.hold_note() {
+                Some(note) if !u.status.message.contains(&note) => {
+                    format!("[{note}] {}", u.status.message)
+                }
+                _ => u.status.message.clone(),
+            };
+            vec![
+                u.id.clone(),
+                u.status.kind.to_string(),
+                u.applied_revision
+                    .as_ref()
+                    .map(|r| r.short())
+                    .unwrap_or_else(|| "-".into()),
+                u.commits_behind
+                    .map(|n| n.to_string())
+                    .unwrap_or_else(|| "-".into()),
+                u.drifted_objects.len().to_string(),
+                age(u.last_reconcile_at, now),
+                truncate(&message, 100),
+            ]
+        })
+        .collect();
+    let mut out = table(
+        &[
+            "UNIT",
+            "STATUS",
+            "APPLIED",
+            "BEHIND",
+            "DRIFT",
+            "RECONCILED",
+            "MESSAGE",
+        ],
+        &rows,
+    );
+    if !snap.sources.is_empty() {
+        let rows: Vec<Vec<String>> = snap
+            .sources
+            .iter()
+            .map(|s| {
+                vec![
+                    s.id.clone(),
+                    s.status.kind.to_string(),
+                    s.revision
+                        .as_ref()
+                        .map(|r| r.short())
+                        .unwrap_or_else(|| "-".into()),
+                    age(s.last_fetch_at, now),
+                    truncate(&s.status.message, 100),
+                ]
+            })
+            .collect();
+        out.push('\n');
+        out.push_str(&table(
+            &["SOURCE", "STATUS", "REVISION", "FETCHED", "MESSAGE"],
+            &rows,
+        ));
+    }
+    out
+}
+
+/// `setpoint diff UNIT`: 0 in sync, 1 different.
+pub async fn diff(backend: &dyn Backend, query: &str, output: Output) -> Result<u8, CliError> {
+    let unit = find_unit(backend, query).await?;
+    let objects = backend.diff(&unit.id).await?;
+    let changed: Vec<_> = objects.iter().filter(|o| o.is_different()).collect();
+    match output {
+        Output::Json => print_json(
+            &json!({ "unit": unit.id, "inSync": changed.is_empty(), "objects": changed }),
+        )?,
+        Output::Table => {
+            if let Some(note) = objects.iter().find_map(|o| o.note.as_deref()) {
+                println!("# {note}");
+            }
+            if changed.is_empty() {
+                println!("{}: in sync ({} objects)", unit.id, objects.len());
+            }
+            for o in &changed {
+                print!("{}", unified(o));
+            }
+        }
+    }
+    Ok(if changed.is_empty() { 0 } else { 1 })
+}
+
+/// `setpoint history UNIT`.
+pub async fn history(
+    backend: &dyn Backend,
+    query: &str,
+    limit: usize,
+    output: Output,
+) -> Result<u8, CliError> {
+    let unit = find_unit(backend, query).await?;
+    let entries: Vec<_> = backend
+        .history(&unit.id)
+        .await?
+        .into_iter()
+        .take(limit)
+        .collect();
+    match output {
+        Output::Json => print_json(&json!({ "unit": unit.id, "commits": entries }))?,
+        Output::Table => {
+            let now = Timestamp::now();
+            let rows: Vec<Vec<String>> = entries
+                .iter()
+                .map(|e| {
+                    let marks = [
+                        (e.applied, "applied"),
+                        (e.last_good, "last-good"),
+                        (e.failed, "failed"),
+                        (e.pinned, "pinned"),
+                    ]
+                    .iter()
+                    .filter(|(on, _)| *on)
+                    .map(|(_, m)| *m)
+                    .collect::<Vec<_>>()
+                    .join(",");
+                    vec![
+                        e.revision.short_sha().to_owned(),
+                        truncate(&e.author, 24),
+                        age(Some(e.time), now),
+                        marks,
+                        truncate(&e.summary, 80),
+                    ]
+                })
+                .collect();
+            print!(
+                "{}",
+                table(&["COMMIT", "AUTHOR", "AGE", "MARKS", "SUMMARY"], &rows)
+            );
+        }
+    }
+    Ok(0)
+}
+
+/// `setpoint events UNIT`.
+pub async fn events(
+    backend: &dyn Backend,
+    query: &str,
+    limit: usize,
+    output: Output,
+) -> Result<u8, CliError> {
+    let unit = find_unit(backend, query).await?;
+    let events: Vec<_> = backend
+        .events(&unit.id)
+        .await?
+        .into_iter()
+        .take(limit)
+        .collect();
+    match output {
+        Output::Json => print_json(&json!({ "unit": unit.id, "events": events }))?,
+        Output::Table => {
+            let rows: Vec<Vec<String>> = events
+                .iter()
+                .map(|e| {
+                    vec![
+                        e.time.strftime("%Y-%m-%d %H:%M:%S").to_string(),
+                        format!("{:?}", e.severity).to_lowercase(),
+                        e.reason.clone(),
+                        e.revision
+                            .as_ref()
+                            .map(|r| r.short_sha().to_owned())
+                            .unwrap_or_else(|| "-".into()),
+                        e.message.clone(),
+                    ]
+                })
+                .collect();
+            print!(
+                "{}",
+                table(
+                    &["TIME", "SEVERITY", "REASON", "REVISION", "MESSAGE"],
+                    &rows
+                )
+            );
+        }
+    }
+    Ok(0)
+}

@@ -1,0 +1,221 @@
+//! `config.toml`: the user's settings. Unknown keys are errors, never ignored.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use super::ConfigError;
+
+/// Which backend to talk to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum BackendChoice {
+    /// The embedded agent on a workspace directory.
+    Local,
+    Flux,
+    Argo,
+    /// Local when a workspace is found, otherwise Kubernetes.
+    #[default]
+    Auto,
+}
+
+impl fmt::Display for BackendChoice {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            BackendChoice::Local => "local",
+            BackendChoice::Flux => "flux",
+            BackendChoice::Argo => "argo",
+            BackendChoice::Auto => "auto",
+        })
+    }
+}
+
+/// Settings that apply to one context or one workspace.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scoped {
+    pub read_only: Option<bool>,
+}
+
+/// The contents of `config.toml`, every key optional.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// Default backend when `--backend` is not given.
+    pub backend: Option<BackendChoice>,
+    /// Default workspace directory for the local backend.
+    pub workspace: Option<PathBuf>,
+    /// Read-only audit mode everywhere.
+    #[serde(default)]
+    pub read_only: bool,
+    pub theme: Option<String>,
+    pub keymap: Option<String>,
+    /// Where the audit log goes (default: `<data dir>/audit.jsonl`).
+    pub audit_log: Option<PathBuf>,
+    /// Unit id patterns (`*` and `?` wildcards) whose actions need the unit name typed to confirm.
+    #[serde(default)]
+    pub protected: Vec<String>,
+    /// Per-context settings, by context name (`[contexts.prod] read_only = true`).
+    #[serde(default)]
+    pub contexts: BTreeMap<String, Scoped>,
+    /// Per-workspace settings, by directory (`[workspaces."/srv/ops"] read_only = true`).
+    #[serde(default)]
+    pub workspaces: BTreeMap<PathBuf, Scoped>,
+}
+
+impl Settings {
+    /// Parses a settings file. Relative paths in it are relative to the file's directory.
+    pub fn parse(file: &Path, src: &str) -> Result<Self, ConfigError> {
+        let mut s: Settings =
+            toml::from_str(src).map_err(|e| ConfigError::from_toml(file, src, &e))?;
+        let base = file.parent().unwrap_or(Path::new("."));
+        let absolutize = |p: PathBuf| if p.is_relative() { base.join(p) } else { p };
+        s.workspace = s.workspace.map(absolutize);
+        s.audit_log = s.audit_log.map(absolutize);
+        s.workspaces = std::mem::take(&mut s.workspaces)
+            .into_iter()
+            .map(|(k, v)| (absolutize(k), v))
+            .collect();
+        for pattern in &s.protected {
+            if pattern.trim().is_empty() {
+                return Err(ConfigError::whole_file(
+                    file,
+                    "`protected`: an empty pattern would match nothing; remove it",
+                ));
+            }
+        }
+        Ok(s)
+    }
+
+    /// Reads `file`; a missing file is the defaults only when `required` is false.
+    pub fn load(file: &Path, required: bool) -> Result<Self, ConfigError> {
+        match std::fs::read_to_string(file) {
+            Ok(src) => Self::parse(file, &src),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !required => Ok(Self::default()),
+            Err(e) => Err(ConfigError::whole_file(file, format!("cannot read: {e}"))),
+        }
+    }
+
+    /// Whether read-only audit mode applies to this context or workspace: global, then the most specific
+    /// scope that says so. A scope can relax the global setting only explicitly (`read_only = false`).
+    pub fn read_only_for(&self, context: &str, workspace: Option<&Path>) -> bool {
+        let ws = workspace.and_then(|w| {
+            let w = w.canonicalize().unwrap_or_else(|_| w.to_owned());
+            self.workspaces
+                .iter()
+                .find(|(k, _)| k.canonicalize().unwrap_or_else(|_| (*k).clone()) == w)
+                .and_then(|(_, s)| s.read_only)
+        });
+        let ctx = self.contexts.get(context).and_then(|s| s.read_only);
+        ws.or(ctx).unwrap_or(self.read_only)
+    }
+
+    /// Whether a unit id matches one of the protected patterns.
+    pub fn is_protected(&self, unit_id: &str) -> bool {
+        self.protected.iter().any(|p| wildcard_match(p, unit_id))
+    }
+}
+
+/// `*` matches any run of characters, `?` one character; everything else literally.
+pub fn wildcard_match(pattern: &str, text: &str) -> bool {
+    let p: Vec<char> = pattern.chars().collect();
+    let t: Vec<char> = text.chars().collect();
+    let (mut pi, mut ti) = (0, 0);
+    let mut backtrack: Option<(usize, usize)> = None;
+    while ti < t.len() {
+        match p.get(pi) {
+            Some('*') => {
+                backtrack = Some((pi, ti));
+                pi += 1;
+            }
+            Some(&c) if c == '?' || c == t[ti] => {
+                pi += 1;
+                ti += 1;
+            }
+            _ => match backtrack {
+                Some((bp, bt)) => {
+                    pi = bp + 1;
+                    ti = bt + 1;
+                    backtrack = Some((bp, bt + 1));
+                }
+                None => return false,
+            },
+        }
+    }
+    p[pi..].iter().all(|&c| c == '*')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_full_file() {
+        let src = r#"
+backend = "local"
+workspace = "ops"
+read_only = false
+theme = "mono"
+keymap = "vim"
+protected = ["*/prod", "flux/*/payments/*"]
+[contexts.prod-eu]
+read_only = true
+[workspaces."/srv/ops"]
+read_only = true
+"#;
+        let s = Settings::parse(Path::new("/etc/sp/config.toml"), src).unwrap();
+        assert_eq!(s.backend, Some(BackendChoice::Local));
+        assert_eq!(s.workspace, Some(PathBuf::from("/etc/sp/ops")));
+        assert!(s.read_only_for("prod-eu", None));
+        assert!(!s.read_only_for("staging", None));
+        assert!(s.read_only_for("x", Some(Path::new("/srv/ops"))));
+        assert!(s.is_protected("local/prod"));
+        assert!(s.is_protected("flux/c/payments/api"));
+        assert!(!s.is_protected("local/staging"));
+    }
+
+    #[test]
+    fn unknown_key_names_line_column_and_nearest() {
+        let src = "backend = \"local\"\nthme = \"mono\"\n";
+        let e = Settings::parse(Path::new("bad.toml"), src).unwrap_err();
+        assert_eq!((e.line, e.col), (2, 1));
+        assert!(
+            e.to_string()
+                .starts_with("bad.toml:2:1: unknown key `thme` (did you mean `theme`?)"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn bad_value_names_key() {
+        let e = Settings::parse(Path::new("c.toml"), "read_only = \"yes\"\n").unwrap_err();
+        assert!(
+            e.to_string().starts_with("c.toml:1:13: `read_only`:"),
+            "{e}"
+        );
+        let e = Settings::parse(Path::new("c.toml"), "backend = \"flx\"\n").unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("unknown value `flx` (did you mean `flux`?)"),
+            "{e}"
+        );
+        let e =
+            Settings::parse(Path::new("c.toml"), "[contexts.a]\nread_onyl = true\n").unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("c.toml:2:1: unknown key `read_onyl` (did you mean `read_only`?)"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn wildcards() {
+        assert!(wildcard_match("*prod*", "local/prod-eu"));
+        assert!(wildcard_match("local/?ev", "local/dev"));
+        assert!(!wildcard_match("local/?ev", "local/prev"));
+        assert!(wildcard_match("*", ""));
+        assert!(!wildcard_match("a*b", "acbd"));
+    }
+}

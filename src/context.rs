@@ -1,0 +1,116 @@
+//! Everything a command needs, resolved once from the command line, the settings file and the environment.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::audit::AuditLog;
+use crate::backend::local::LocalBackend;
+use crate::backend::{Audited, Backend, ReadOnly};
+use crate::cli::GlobalOpts;
+use crate::config::{BackendChoice, ConfigError, Dirs, Settings};
+use crate::error::CliError;
+
+/// The resolved command-line context.
+#[derive(Debug, Clone)]
+pub struct Context {
+    pub opts: GlobalOpts,
+    pub dirs: Dirs,
+    pub settings: Settings,
+}
+
+impl Context {
+    /// Reads the settings (`--config FILE` must exist; the default file may be absent).
+    pub fn load(opts: &GlobalOpts) -> Result<Self, CliError> {
+        let dirs = Dirs::from_process().ok_or_else(|| {
+            CliError::usage(
+                "cannot find a home directory: set SETPOINT_CONFIG_DIR and SETPOINT_DATA_DIR",
+            )
+        })?;
+        let settings = match &opts.config {
+            Some(file) => Settings::load(file, true),
+            None => Settings::load(&dirs.config_file(), false),
+        }
+        .map_err(CliError::config)?;
+        Ok(Self {
+            opts: opts.clone(),
+            dirs,
+            settings,
+        })
+    }
+
+    pub fn theme_name(&self) -> String {
+        self.opts
+            .theme
+            .clone()
+            .or_else(|| self.settings.theme.clone())
+            .unwrap_or_else(|| "default".into())
+    }
+
+    pub fn keymap_name(&self) -> String {
+        self.opts
+            .keymap
+            .clone()
+            .or_else(|| self.settings.keymap.clone())
+            .unwrap_or_else(|| "default".into())
+    }
+
+    pub fn audit_log(&self) -> AuditLog {
+        AuditLog::new(
+            self.settings
+                .audit_log
+                .clone()
+                .unwrap_or_else(|| self.dirs.default_audit_log()),
+        )
+    }
+
+    pub fn backend_choice(&self) -> BackendChoice {
+        self.opts
+            .backend
+            .or(self.settings.backend)
+            .unwrap_or_default()
+    }
+
+    /// The workspace directory: `--workspace`, the settings, or the current directory.
+    pub fn workspace(&self) -> PathBuf {
+        self.opts
+            .workspace
+            .clone()
+            .or_else(|| self.settings.workspace.clone())
+            .unwrap_or_else(|| PathBuf::from("."))
+    }
+
+    /// Whether read-only audit mode is in force for this context/workspace.
+    pub fn read_only(&self, context: &str, workspace: Option<&Path>) -> bool {
+        self.opts.read_only || self.settings.read_only_for(context, workspace)
+    }
+
+    /// Opens the backend in force, wrapped in `ReadOnly` when audit mode applies and always in `Audited`.
+    pub fn open_backend(&self) -> Result<Arc<Audited>, CliError> {
+        let (raw, workspace): (Arc<dyn Backend>, Option<PathBuf>) = match self.backend_choice() {
+            BackendChoice::Local | BackendChoice::Auto => {
+                let ws = self.workspace();
+                let backend = LocalBackend::open(&ws, &self.settings)
+                    .map_err(|e| CliError::usage(e.to_string()))?;
+                (Arc::new(backend), Some(ws))
+            }
+            other => {
+                return Err(CliError::backend(format!(
+                    "the {other} backend is not available in this build yet; use --backend local with a workspace"
+                )));
+            }
+        };
+        let info = raw.info();
+        let backend: Arc<dyn Backend> = if self.read_only(&info.context, workspace.as_deref()) {
+            Arc::new(ReadOnly::new(raw))
+        } else {
+            raw
+        };
+        Ok(Arc::new(Audited::new(backend, self.audit_log())))
+    }
+}
+
+impl CliError {
+    pub fn config(e: ConfigError) -> Self {
+        CliError::usage(e.to_string())
+    }
+}

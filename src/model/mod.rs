@@ -1,0 +1,17 @@
+//! Backend-neutral types shared by every adapter, the console and the CLI. No I/O here.
+
+mod action;
+mod audit;
+mod diff;
+mod event;
+mod revision;
+mod status;
+mod unit;
+
+pub use action::{Action, ActionKind, Capabilities, Outcome, Permission};
+pub use audit::{AuditRecord, AuditResult};
+pub use diff::{Change, ObjectDiff};
+pub use event::{Event, Severity};
+pub use revision::{Revision, RevisionError};
+pub use status::{Status, StatusKind};
+pub use unit::{BackendKind, HistoryEntry, InventoryEntry, Snapshot, Source, Unit};

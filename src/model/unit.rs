@@ -1,0 +1,160 @@
+//! Units (reconciled things), their sources, inventories and history entries.
+
+use std::fmt;
+
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+
+use super::{Revision, Status, StatusKind};
+
+/// Which adapter a unit or source comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BackendKind {
+    Local,
+    Flux,
+    Argo,
+}
+
+impl BackendKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BackendKind::Local => "local",
+            BackendKind::Flux => "flux",
+            BackendKind::Argo => "argo",
+        }
+    }
+}
+
+impl fmt::Display for BackendKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A reconciled thing: a local environment, a Flux Kustomization, an Argo CD Application.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Unit {
+    /// Stable address: `local/prod`, `flux/<context>/<namespace>/Kustomization/<name>`.
+    pub id: String,
+    pub name: String,
+    pub backend: BackendKind,
+    /// `environment` for the local agent, `Kustomization`, `HelmRelease`, `Application`.
+    pub kind: String,
+    /// Where it lands: a target directory, a cluster/namespace.
+    pub environment: String,
+    /// The name of its source.
+    pub source: String,
+    #[serde(flatten)]
+    pub status: Status,
+    pub suspended: bool,
+    /// Why it was suspended, when it is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub suspend_reason: Option<String>,
+    pub protected: bool,
+    pub applied_revision: Option<Revision>,
+    pub attempted_revision: Option<Revision>,
+    pub latest_revision: Option<Revision>,
+    /// Commits between the applied revision and the latest one, when known.
+    pub commits_behind: Option<u32>,
+    pub pinned_revision: Option<Revision>,
+    /// Objects (files) whose live state differs from the last applied render.
+    pub drifted_objects: Vec<String>,
+    pub last_reconcile_at: Option<Timestamp>,
+    pub depends_on: Vec<String>,
+}
+
+impl Unit {
+    /// Whether the unit is held: suspended, or pinned by a rollback.
+    pub fn is_held(&self) -> bool {
+        self.suspended || self.pinned_revision.is_some()
+    }
+
+    /// One line saying why the unit is held, for every screen that shows it.
+    pub fn hold_note(&self) -> Option<String> {
+        if let Some(pin) = &self.pinned_revision {
+            let behind = match self.commits_behind {
+                Some(n) => format!(", {n} commits behind"),
+                None => String::new(),
+            };
+            return Some(format!("pinned at {}{behind}", pin.short_sha()));
+        }
+        if self.suspended {
+            return Some(match &self.suspend_reason {
+                Some(r) if !r.is_empty() => format!("suspended: {r}"),
+                _ => "suspended".to_owned(),
+            });
+        }
+        None
+    }
+}
+
+/// Where units take their desired state from: a git repository at a ref.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Source {
+    pub id: String,
+    pub name: String,
+    pub backend: BackendKind,
+    pub url: String,
+    /// `branch:main`, `tag:v1.0`, `commit:<sha>`.
+    #[serde(rename = "ref")]
+    pub reference: String,
+    /// The newest revision fetched successfully.
+    pub revision: Option<Revision>,
+    #[serde(flatten)]
+    pub status: Status,
+    pub last_fetch_at: Option<Timestamp>,
+}
+
+/// One object a unit manages, with its content hash and whether it drifted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InventoryEntry {
+    /// Path relative to the target, or a Kubernetes object reference.
+    pub object: String,
+    /// Content hash of what was applied (`blake3:<hex>`), when the backend knows it.
+    pub hash: Option<String>,
+    pub drifted: bool,
+}
+
+/// A commit of a unit's source, as listed by `history`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HistoryEntry {
+    pub revision: Revision,
+    pub author: String,
+    pub time: Timestamp,
+    pub summary: String,
+    /// The unit runs this commit now.
+    pub applied: bool,
+    /// The newest commit that reconciled successfully.
+    pub last_good: bool,
+    /// A reconciliation of this commit failed.
+    pub failed: bool,
+    /// The unit is pinned to this commit.
+    pub pinned: bool,
+}
+
+/// Everything a backend knows at one instant.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Snapshot {
+    pub units: Vec<Unit>,
+    pub sources: Vec<Source>,
+}
+
+impl Snapshot {
+    /// Units sorted for the on-call engineer: most urgent first, then by id.
+    pub fn sort(&mut self) {
+        self.units.sort_by(|a, b| {
+            (a.status.kind.urgency(), &a.id).cmp(&(b.status.kind.urgency(), &b.id))
+        });
+        self.sources.sort_by(|a, b| a.id.cmp(&b.id));
+    }
+
+    /// How many units are in each state, in [`StatusKind::ALL`] order.
+    pub fn counts(&self) -> [(StatusKind, usize); 6] {
+        StatusKind::ALL.map(|k| (k, self.units.iter().filter(|u| u.status.kind == k).count()))
+    }
+}
