@@ -88,8 +88,5 @@ pub async fn demo(ctx: &Context, args: &DemoArgs) -> Result<u8, CliError> {
         }
         return Ok(0);
     }
-    Err(CliError::usage(format!(
-        "the console is not available in this build yet; the demo is ready in {}",
-        made.dir.display()
-    )))
+    crate::tui::run(&ctx).await
 }

@@ -15,3 +15,4 @@ pub mod format;
 pub mod logging;
 pub mod model;
 pub mod run;
+pub mod tui;

@@ -42,9 +42,7 @@ fn run(cli: Cli) -> Result<u8, CliError> {
 async fn dispatch(ctx: Context, command: Option<Command>) -> Result<u8, CliError> {
     let output = ctx.opts.output;
     let Some(command) = command else {
-        return Err(CliError::usage(
-            "the console is not available in this build yet; use a headless command (see --help)",
-        ));
+        return crate::tui::run(&ctx).await;
     };
     match command {
         Command::Completions { .. } => Ok(0),

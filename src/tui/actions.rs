@@ -1,0 +1,304 @@
+//! Operator actions in the console: the read-only guard, the confirmation dialog (reason, protected-unit
+//! name), the request in flight until the backend shows its effect or times out, and the outcome.
+
+use std::time::Duration;
+
+use jiff::Timestamp;
+use ratatui::crossterm::event::KeyEvent;
+use ratatui_textarea::TextArea;
+
+use super::app::{App, Effect, Flash, View};
+use super::input::LineInput;
+use crate::backend::READ_ONLY_REASON;
+use crate::config::keymap::{Command, Key, Mode};
+use crate::model::{Action, Revision, Unit};
+
+/// How long the console waits for the backend to show an accepted action's effect.
+pub const ACTION_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Which field of the dialog takes the keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Field {
+    Reason,
+    Name,
+    /// Nothing to type: enter confirms.
+    None,
+}
+
+/// The confirmation of one action: the exact operation and its target, a reason when the action carries
+/// one, and the unit's name typed when it is protected.
+pub struct Dialog {
+    pub unit: Unit,
+    /// Backend and context, as the header shows them.
+    pub context: String,
+    pub action: Action,
+    pub reason: Option<TextArea<'static>>,
+    pub name: LineInput,
+    pub field: Field,
+    pub error: Option<String>,
+}
+
+impl Dialog {
+    pub fn reason_text(&self) -> String {
+        self.reason
+            .as_ref()
+            .map(|t| t.lines().join(" ").trim().to_owned())
+            .unwrap_or_default()
+    }
+
+    /// The action with the typed reason.
+    fn final_action(&self) -> Action {
+        let reason = self.reason_text();
+        match &self.action {
+            Action::Suspend { .. } => Action::Suspend { reason },
+            Action::Rollback { to, .. } => Action::Rollback {
+                to: to.clone(),
+                reason,
+            },
+            other => other.clone(),
+        }
+    }
+}
+
+/// An accepted request waiting for its effect to show in the update stream.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Pending {
+    pub id: u64,
+    pub unit: String,
+    pub action: Action,
+    pub started: Timestamp,
+    /// What the backend said when it accepted; `None` while the call runs.
+    pub accepted: Option<String>,
+}
+
+impl Pending {
+    pub fn elapsed(&self, now: Timestamp) -> i64 {
+        now.as_second().saturating_sub(self.started.as_second())
+    }
+
+    /// Whether `unit` shows the effect of the action.
+    fn done(&self, unit: &Unit) -> bool {
+        match &self.action {
+            Action::Suspend { .. } => unit.suspended,
+            Action::Resume => !unit.suspended && unit.pinned_revision.is_none(),
+            Action::Sync { .. } => unit.last_reconcile_at.is_some_and(|t| t >= self.started),
+            Action::Rollback { to, .. } => unit.pinned_revision.as_ref().is_some_and(|p| {
+                p.same_commit(to)
+                    && (unit.applied_revision.as_ref().is_some_and(|a| a.same_commit(to))
+                        || unit.status.kind.is_bad())
+            }),
+        }
+    }
+}
+
+impl App {
+    /// An action key: refused in read-only mode (and recorded), else a confirmation dialog.
+    pub(super) fn start_action(&mut self, command: Command) -> Vec<Effect> {
+        let Some(unit) = self.action_unit(command) else {
+            self.error("no unit selected");
+            return Vec::new();
+        };
+        let action = match command {
+            Command::Suspend => Action::Suspend {
+                reason: String::new(),
+            },
+            Command::Resume => Action::Resume,
+            Command::Sync => Action::Sync { with_source: false },
+            Command::SyncWithSource => Action::Sync { with_source: true },
+            Command::Rollback => match self.selected_commit() {
+                Some(to) => Action::Rollback {
+                    to,
+                    reason: String::new(),
+                },
+                None => {
+                    self.error("select a commit in the history first");
+                    return Vec::new();
+                }
+            },
+            _ => return Vec::new(),
+        };
+        if self.read_only {
+            self.error(format!(
+                "{READ_ONLY_REASON} ({} {}; recorded in the audit log)",
+                action, unit.id
+            ));
+            return vec![Effect::Deny {
+                unit: unit.id,
+                action,
+            }];
+        }
+        if let Some(p) = &self.pending {
+            self.error(format!(
+                "wait: {} on {} is still in progress",
+                p.action, p.unit
+            ));
+            return Vec::new();
+        }
+        let reason = action.reason().is_some().then(|| {
+            let mut t = TextArea::default();
+            t.set_placeholder_text("why (goes to the journal and the audit log)");
+            t.set_cursor_line_style(ratatui::style::Style::default());
+            t
+        });
+        let field = if reason.is_some() {
+            Field::Reason
+        } else if unit.protected {
+            Field::Name
+        } else {
+            Field::None
+        };
+        self.dialog = Some(Dialog {
+            context: format!("{}:{}", self.backend, self.context),
+            unit,
+            action,
+            reason,
+            name: LineInput::default(),
+            field,
+            error: None,
+        });
+        Vec::new()
+    }
+
+    /// The unit an action applies to: the selected one, or for sync-with-source in the sources list, the
+    /// first unit of the selected source.
+    fn action_unit(&self, command: Command) -> Option<Unit> {
+        if self.view() == View::Sources && command == Command::SyncWithSource {
+            let source = self
+                .sources
+                .current()
+                .and_then(|i| self.snapshot.sources.get(i))?;
+            return self
+                .snapshot
+                .units
+                .iter()
+                .find(|u| u.source == source.name)
+                .cloned();
+        }
+        self.current_unit().cloned()
+    }
+
+    fn selected_commit(&self) -> Option<Revision> {
+        if self.view() != View::History {
+            return None;
+        }
+        self.history
+            .entries
+            .ready()
+            .and_then(|l| l.get(self.history.selected))
+            .map(|e| e.revision.clone())
+    }
+
+    pub(super) fn dialog_key(&mut self, ev: KeyEvent, key: &Key) -> Vec<Effect> {
+        let Some(mut d) = self.dialog.take() else {
+            return Vec::new();
+        };
+        match self.keymap.lookup(Mode::Dialog, key) {
+            Some(Command::Cancel) => {
+                self.flash = Some(Flash {
+                    ok: true,
+                    text: format!("cancelled: {} {}", d.action, d.unit.id),
+                });
+                return Vec::new();
+            }
+            Some(Command::Confirm) => {
+                d.error = None;
+                if d.field == Field::Reason {
+                    if d.reason_text().is_empty() {
+                        d.error = Some("a reason is required".into());
+                    } else if d.unit.protected {
+                        d.field = Field::Name;
+                    } else {
+                        return self.submit(d);
+                    }
+                } else if d.unit.protected && d.name.text != d.unit.name {
+                    d.error = Some(format!(
+                        "type `{}` exactly to confirm (protected unit)",
+                        d.unit.name
+                    ));
+                } else {
+                    return self.submit(d);
+                }
+            }
+            _ => match d.field {
+                Field::Reason => {
+                    if let Some(t) = d.reason.as_mut() {
+                        t.input(ev);
+                    }
+                }
+                Field::Name => {
+                    d.name.edit(key);
+                }
+                Field::None => {}
+            },
+        }
+        self.dialog = Some(d);
+        Vec::new()
+    }
+
+    fn submit(&mut self, d: Dialog) -> Vec<Effect> {
+        let id = self.next_seq();
+        let action = d.final_action();
+        self.outcome = None;
+        self.pending = Some(Pending {
+            id,
+            unit: d.unit.id.clone(),
+            action: action.clone(),
+            started: self.now,
+            accepted: None,
+        });
+        vec![Effect::Act {
+            id,
+            unit: d.unit.id,
+            action,
+        }]
+    }
+
+    pub(super) fn on_acted(&mut self, id: u64, result: Result<String, String>) {
+        let Some(p) = self.pending.as_mut().filter(|p| p.id == id) else {
+            return;
+        };
+        match result {
+            Ok(message) => {
+                p.accepted = Some(message);
+                self.check_pending();
+            }
+            Err(e) => {
+                self.outcome = Some(Flash {
+                    ok: false,
+                    text: format!("✗ {} {}: {e}", p.action, p.unit),
+                });
+                self.pending = None;
+            }
+        }
+    }
+
+    /// Ends the action in flight when the snapshot shows its effect, or when it timed out.
+    pub(super) fn check_pending(&mut self) {
+        let Some(p) = &self.pending else { return };
+        let unit = self.snapshot.units.iter().find(|u| u.id == p.unit);
+        if let (Some(message), Some(unit)) = (&p.accepted, unit)
+            && p.done(unit)
+        {
+            self.outcome = Some(Flash {
+                ok: true,
+                text: format!("✓ {} {}: {message}", p.action, p.unit),
+            });
+            self.pending = None;
+        } else if p.elapsed(self.now) >= ACTION_TIMEOUT.as_secs() as i64 {
+            let what = match &p.accepted {
+                Some(_) => "accepted, but its effect did not show",
+                None => "no answer from the backend",
+            };
+            self.outcome = Some(Flash {
+                ok: false,
+                text: format!(
+                    "✗ {} {}: timed out: {what} within {}s",
+                    p.action,
+                    p.unit,
+                    ACTION_TIMEOUT.as_secs()
+                ),
+            });
+            self.pending = None;
+        }
+    }
+}

@@ -1,0 +1,924 @@
+//! The console's state and its one update function: messages in, effects out. No I/O here.
+
+use jiff::Timestamp;
+use ratatui::crossterm::event::KeyEvent;
+
+use super::actions::{Dialog, Pending};
+use super::diffdoc::DiffDoc;
+use super::filter::filter;
+use super::input::{LineInput, PromptCommand, complete, parse_prompt};
+use crate::backend::Update;
+use crate::config::keymap::{Command, Key, Keymap, Mode};
+use crate::config::theme::Theme;
+use crate::model::{Action, Event, HistoryEntry, Snapshot, Unit};
+
+/// The screens of the console, stacked: `back` returns to the one below.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum View {
+    Units,
+    Sources,
+    Detail,
+    Diff,
+    History,
+    Help,
+}
+
+impl View {
+    pub fn mode(self) -> Mode {
+        match self {
+            View::Units => Mode::Units,
+            View::Sources => Mode::Sources,
+            View::Detail => Mode::Detail,
+            View::Diff => Mode::Diff,
+            View::History => Mode::History,
+            View::Help => Mode::Help,
+        }
+    }
+}
+
+/// Data fetched on demand for one unit.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Loadable<T> {
+    Idle,
+    Loading,
+    Ready(T),
+    Failed(String),
+}
+
+impl<T> Loadable<T> {
+    pub fn ready(&self) -> Option<&T> {
+        match self {
+            Loadable::Ready(t) => Some(t),
+            _ => None,
+        }
+    }
+}
+
+/// A filtered, navigable list: `visible` holds indices into the snapshot's list.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ListNav {
+    pub selected: usize,
+    pub visible: Vec<usize>,
+    pub filter: String,
+}
+
+impl ListNav {
+    pub fn current(&self) -> Option<usize> {
+        self.visible.get(self.selected).copied()
+    }
+
+    fn clamp(&mut self) {
+        self.selected = self.selected.min(self.visible.len().saturating_sub(1));
+    }
+}
+
+/// What the one-line input at the bottom edits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InputKind {
+    Prompt,
+    Filter,
+    Search,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Input {
+    pub kind: InputKind,
+    pub line: LineInput,
+    /// Completion candidates of the prompt, shown after the text.
+    pub candidates: Vec<String>,
+    /// The filter before editing started, restored on cancel.
+    pub before: String,
+}
+
+/// A one-line message: transient (cleared by the next key) or an action's outcome (kept).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Flash {
+    pub ok: bool,
+    pub text: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct DetailState {
+    pub events: Option<Loadable<Vec<Event>>>,
+    /// 0: objects, 1: events.
+    pub pane: usize,
+    pub scroll: [usize; 2],
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct DiffState {
+    pub doc: Loadable<DiffDoc>,
+    pub file: usize,
+    /// First visible row of the current layout.
+    pub scroll: usize,
+    /// Keys move in the file list rather than the text.
+    pub list_focus: bool,
+    pub side_by_side: bool,
+    pub search: String,
+    pub matches: Vec<usize>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct HistoryState {
+    pub entries: Loadable<Vec<HistoryEntry>>,
+    pub selected: usize,
+}
+
+/// Everything the console shows, and nothing it does not.
+pub struct App {
+    pub theme: Theme,
+    pub keymap: Keymap,
+    pub ascii: bool,
+    pub read_only: bool,
+    /// `local`, `flux`, …
+    pub backend: String,
+    pub context: String,
+    pub contexts: Vec<String>,
+    pub themes: Vec<String>,
+    pub now: Timestamp,
+    pub size: (u16, u16),
+    pub snapshot: Snapshot,
+    pub loaded: bool,
+    pub stale: Option<(Timestamp, String)>,
+    pub views: Vec<View>,
+    pub units: ListNav,
+    pub sources: ListNav,
+    /// The unit shown by detail, diff and history.
+    pub unit: Option<String>,
+    pub detail: DetailState,
+    pub diff: DiffState,
+    pub history: HistoryState,
+    pub help_scroll: usize,
+    pub input: Option<Input>,
+    pub dialog: Option<Dialog>,
+    pub pending: Option<Pending>,
+    pub outcome: Option<Flash>,
+    pub flash: Option<Flash>,
+    pub dirty: bool,
+    pub quit: bool,
+    seq: u64,
+    want: Wanted,
+}
+
+#[derive(Debug, Default)]
+struct Wanted {
+    diff: u64,
+    history: u64,
+    events: u64,
+}
+
+/// Everything that reaches the console.
+#[derive(Debug)]
+pub enum Msg {
+    Key(KeyEvent),
+    Resize(u16, u16),
+    Backend(Update),
+    Diff {
+        seq: u64,
+        result: Result<DiffDoc, String>,
+    },
+    History {
+        seq: u64,
+        result: Result<Vec<HistoryEntry>, String>,
+    },
+    Events {
+        seq: u64,
+        result: Result<Vec<Event>, String>,
+    },
+    Acted {
+        id: u64,
+        result: Result<String, String>,
+    },
+    Theme(Result<Theme, String>),
+    /// Time passed (sent only while something shows an age that moves: stale data, an action in flight).
+    Tick,
+}
+
+/// What the event loop does for the console: backend calls on tasks, and leaving.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Effect {
+    LoadDiff { seq: u64, unit: String },
+    LoadHistory { seq: u64, unit: String },
+    LoadEvents { seq: u64, unit: String },
+    Act { id: u64, unit: String, action: Action },
+    /// Record a refused action in the audit log (read-only audit mode).
+    Deny { unit: String, action: Action },
+    LoadTheme(String),
+    Refresh,
+    Quit,
+}
+
+/// How the console was started.
+pub struct Setup {
+    pub theme: Theme,
+    pub keymap: Keymap,
+    pub ascii: bool,
+    pub read_only: bool,
+    pub backend: String,
+    pub context: String,
+    pub contexts: Vec<String>,
+    pub themes: Vec<String>,
+}
+
+impl App {
+    pub fn new(setup: Setup, size: (u16, u16), now: Timestamp) -> Self {
+        Self {
+            theme: setup.theme,
+            keymap: setup.keymap,
+            ascii: setup.ascii,
+            read_only: setup.read_only,
+            backend: setup.backend,
+            context: setup.context,
+            contexts: setup.contexts,
+            themes: setup.themes,
+            now,
+            size,
+            snapshot: Snapshot::default(),
+            loaded: false,
+            stale: None,
+            views: vec![View::Units],
+            units: ListNav::default(),
+            sources: ListNav::default(),
+            unit: None,
+            detail: DetailState::default(),
+            diff: DiffState {
+                doc: Loadable::Idle,
+                file: 0,
+                scroll: 0,
+                list_focus: false,
+                side_by_side: true,
+                search: String::new(),
+                matches: Vec::new(),
+            },
+            history: HistoryState {
+                entries: Loadable::Idle,
+                selected: 0,
+            },
+            help_scroll: 0,
+            input: None,
+            dialog: None,
+            pending: None,
+            outcome: None,
+            flash: None,
+            dirty: true,
+            quit: false,
+            seq: 0,
+            want: Wanted::default(),
+        }
+    }
+
+    pub fn view(&self) -> View {
+        self.views.last().copied().unwrap_or(View::Units)
+    }
+
+    /// The view under the help screen (what help describes).
+    pub fn base_view(&self) -> View {
+        self.views
+            .iter()
+            .rev()
+            .copied()
+            .find(|v| *v != View::Help)
+            .unwrap_or(View::Units)
+    }
+
+    /// Where keys are looked up now.
+    pub fn mode(&self) -> Mode {
+        if self.dialog.is_some() {
+            Mode::Dialog
+        } else if self.input.is_some() {
+            Mode::Input
+        } else {
+            self.view().mode()
+        }
+    }
+
+    /// Whether the loop should send [`Msg::Tick`]: only while an age on screen moves.
+    pub fn needs_tick(&self) -> bool {
+        self.stale.is_some() || self.pending.is_some()
+    }
+
+    /// The unit under the cursor (units list) or on screen (detail, diff, history).
+    pub fn current_unit(&self) -> Option<&Unit> {
+        match self.base_view() {
+            View::Units => self
+                .units
+                .current()
+                .and_then(|i| self.snapshot.units.get(i)),
+            View::Sources => None,
+            _ => self
+                .unit
+                .as_deref()
+                .and_then(|id| self.snapshot.units.iter().find(|u| u.id == id)),
+        }
+    }
+
+    /// Lines of list or text that fit in the body.
+    pub fn page(&self) -> usize {
+        usize::from(self.size.1.saturating_sub(6)).max(1)
+    }
+
+    /// Whether the diff is shown side by side: asked for and wide enough.
+    pub fn diff_side_by_side(&self) -> bool {
+        self.diff.side_by_side && self.size.0 >= 120
+    }
+
+    pub(super) fn next_seq(&mut self) -> u64 {
+        self.seq += 1;
+        self.seq
+    }
+
+    pub fn update(&mut self, msg: Msg, now: Timestamp) -> Vec<Effect> {
+        self.now = now;
+        match msg {
+            Msg::Tick => {
+                self.dirty = true;
+                self.check_pending();
+                Vec::new()
+            }
+            Msg::Resize(w, h) => {
+                self.size = (w, h);
+                self.dirty = true;
+                Vec::new()
+            }
+            Msg::Key(ev) => {
+                self.dirty = true;
+                self.on_key(ev)
+            }
+            Msg::Backend(update) => self.on_update(update),
+            Msg::Diff { seq, result } => {
+                if seq == self.want.diff {
+                    self.diff.doc = loaded(result);
+                    self.clamp_diff();
+                    self.dirty = true;
+                }
+                Vec::new()
+            }
+            Msg::History { seq, result } => {
+                if seq == self.want.history {
+                    self.history.entries = loaded(result);
+                    self.dirty = true;
+                }
+                Vec::new()
+            }
+            Msg::Events { seq, result } => {
+                if seq == self.want.events {
+                    self.detail.events = Some(loaded(result));
+                    self.dirty = true;
+                }
+                Vec::new()
+            }
+            Msg::Acted { id, result } => {
+                self.dirty = true;
+                self.on_acted(id, result);
+                Vec::new()
+            }
+            Msg::Theme(result) => {
+                self.dirty = true;
+                match result {
+                    Ok(theme) => {
+                        self.flash = Some(Flash {
+                            ok: true,
+                            text: format!("theme {}", theme.name),
+                        });
+                        self.theme = theme;
+                    }
+                    Err(e) => self.flash = Some(Flash { ok: false, text: e }),
+                }
+                Vec::new()
+            }
+        }
+    }
+
+    fn on_update(&mut self, update: Update) -> Vec<Effect> {
+        match update {
+            Update::Unavailable(reason) => {
+                if self.stale.is_none() {
+                    self.stale = Some((self.now, reason));
+                }
+                self.dirty = true;
+                Vec::new()
+            }
+            Update::Snapshot(mut snap) => {
+                snap.sort();
+                let was_stale = self.stale.take().is_some();
+                if self.loaded && snap == self.snapshot && !was_stale {
+                    return Vec::new();
+                }
+                let before = self.current_unit().cloned();
+                self.snapshot = snap;
+                self.loaded = true;
+                self.dirty = true;
+                self.refilter();
+                self.check_pending();
+                let after = self.current_unit().cloned();
+                // The unit on screen changed: its history marks and events changed with it.
+                match (self.base_view(), before, after) {
+                    (View::Detail | View::History | View::Diff, Some(b), Some(a)) if a != b => {
+                        self.reload_unit_data(&a.id)
+                    }
+                    _ => Vec::new(),
+                }
+            }
+        }
+    }
+
+    fn reload_unit_data(&mut self, unit: &str) -> Vec<Effect> {
+        match self.base_view() {
+            View::History => vec![self.load_history(unit, false)],
+            View::Detail => vec![self.load_events(unit, false), self.load_diff(unit, false)],
+            View::Diff => vec![self.load_diff(unit, false)],
+            _ => Vec::new(),
+        }
+    }
+
+    /// Recomputes the visible rows of both lists, keeping the selected item when it is still there.
+    pub fn refilter(&mut self) {
+        let keep = self
+            .units
+            .current()
+            .and_then(|i| self.snapshot.units.get(i))
+            .map(|u| u.id.clone());
+        self.units.visible = filter(
+            &self.units.filter,
+            self.snapshot.units.iter().map(|u| {
+                format!(
+                    "{} {} {} {} {}",
+                    u.id, u.environment, u.source, u.status.kind, u.kind
+                )
+            }),
+        );
+        if let Some(id) = keep
+            && let Some(pos) = self
+                .units
+                .visible
+                .iter()
+                .position(|&i| self.snapshot.units.get(i).is_some_and(|u| u.id == id))
+        {
+            self.units.selected = pos;
+        }
+        self.units.clamp();
+        self.sources.visible = filter(
+            &self.sources.filter,
+            self.snapshot
+                .sources
+                .iter()
+                .map(|s| format!("{} {} {}", s.id, s.url, s.status.kind)),
+        );
+        self.sources.clamp();
+    }
+
+    fn on_key(&mut self, ev: KeyEvent) -> Vec<Effect> {
+        let key = Key::from_event(&ev);
+        if self.dialog.is_some() {
+            return self.dialog_key(ev, &key);
+        }
+        if self.input.is_some() {
+            return self.input_key(&key);
+        }
+        self.flash = None;
+        match self.keymap.lookup(self.mode(), &key) {
+            Some(command) => self.command(command),
+            None => Vec::new(),
+        }
+    }
+
+    fn input_key(&mut self, key: &Key) -> Vec<Effect> {
+        let Some(mut input) = self.input.take() else {
+            return Vec::new();
+        };
+        match self.keymap.lookup(Mode::Input, key) {
+            Some(Command::Cancel) => {
+                if input.kind == InputKind::Filter {
+                    self.list_mut().filter = input.before;
+                    self.refilter();
+                }
+                Vec::new()
+            }
+            Some(Command::Submit) => self.submit_input(input),
+            Some(Command::Complete) => {
+                if input.kind == InputKind::Prompt {
+                    let (line, cands) = complete(&input.line.text, &self.contexts, &self.themes);
+                    input.line.text = line;
+                    input.candidates = cands;
+                }
+                self.input = Some(input);
+                Vec::new()
+            }
+            _ => {
+                if input.line.edit(key) {
+                    input.candidates.clear();
+                    if input.kind == InputKind::Filter {
+                        self.list_mut().filter = input.line.text.clone();
+                        self.refilter();
+                    }
+                }
+                self.input = Some(input);
+                Vec::new()
+            }
+        }
+    }
+
+    fn list_mut(&mut self) -> &mut ListNav {
+        if self.base_view() == View::Sources {
+            &mut self.sources
+        } else {
+            &mut self.units
+        }
+    }
+
+    fn submit_input(&mut self, input: Input) -> Vec<Effect> {
+        match input.kind {
+            InputKind::Filter => Vec::new(),
+            InputKind::Search => {
+                self.diff.search = input.line.text;
+                self.search_step(true, true);
+                Vec::new()
+            }
+            InputKind::Prompt => match parse_prompt(&input.line.text) {
+                Ok(PromptCommand::Units) => self.command(Command::ViewUnits),
+                Ok(PromptCommand::Sources) => self.command(Command::ViewSources),
+                Ok(PromptCommand::Help) => self.command(Command::Help),
+                Ok(PromptCommand::Quit) => self.command(Command::Quit),
+                Ok(PromptCommand::Theme(name)) => {
+                    if self.themes.contains(&name) {
+                        vec![Effect::LoadTheme(name)]
+                    } else {
+                        self.error(crate::config::unknown_message(
+                            "theme",
+                            &name,
+                            &self.themes.iter().map(String::as_str).collect::<Vec<_>>(),
+                        ));
+                        Vec::new()
+                    }
+                }
+                Ok(PromptCommand::Context(name)) => {
+                    if name == self.context {
+                        self.flash = Some(Flash {
+                            ok: true,
+                            text: format!("context {name} (already shown)"),
+                        });
+                    } else {
+                        self.error(format!(
+                            "unknown context `{name}`; this console shows: {}",
+                            self.contexts.join(", ")
+                        ));
+                    }
+                    Vec::new()
+                }
+                Err(e) => {
+                    self.error(e);
+                    Vec::new()
+                }
+            },
+        }
+    }
+
+    pub(super) fn error(&mut self, text: impl Into<String>) {
+        self.flash = Some(Flash {
+            ok: false,
+            text: text.into(),
+        });
+    }
+
+    fn open_input(&mut self, kind: InputKind, text: String) {
+        self.input = Some(Input {
+            kind,
+            line: LineInput { text: text.clone() },
+            candidates: Vec::new(),
+            before: text,
+        });
+    }
+
+    fn command(&mut self, command: Command) -> Vec<Effect> {
+        match command {
+            Command::Quit => {
+                self.quit = true;
+                return vec![Effect::Quit];
+            }
+            Command::Help => {
+                if self.view() == View::Help {
+                    self.views.pop();
+                } else {
+                    self.help_scroll = 0;
+                    self.views.push(View::Help);
+                }
+            }
+            Command::CommandPrompt => self.open_input(InputKind::Prompt, String::new()),
+            Command::Filter => match self.view() {
+                View::Units | View::Sources => {
+                    let text = self.list_mut().filter.clone();
+                    self.open_input(InputKind::Filter, text);
+                }
+                _ => self.error("the filter works in the units and sources lists"),
+            },
+            Command::Search => self.open_input(InputKind::Search, self.diff.search.clone()),
+            Command::Back => {
+                if self.views.len() > 1 {
+                    self.views.pop();
+                } else if !self.units.filter.is_empty() {
+                    self.units.filter.clear();
+                    self.refilter();
+                }
+            }
+            Command::Up => self.move_by(-1),
+            Command::Down => self.move_by(1),
+            Command::PageUp => self.move_by(-(self.page() as i64)),
+            Command::PageDown => self.move_by(self.page() as i64),
+            Command::Top => self.move_by(i64::MIN / 2),
+            Command::Bottom => self.move_by(i64::MAX / 2),
+            Command::Refresh => {
+                let mut out = vec![Effect::Refresh];
+                if let Some(id) = self.unit.clone() {
+                    out.extend(self.reload_unit_data(&id));
+                }
+                return out;
+            }
+            Command::ViewUnits => self.views = vec![View::Units],
+            Command::ViewSources => self.views = vec![View::Units, View::Sources],
+            Command::Open => return self.open(),
+            Command::Diff => return self.open_unit_view(View::Diff),
+            Command::History => return self.open_unit_view(View::History),
+            Command::NextPane => match self.view() {
+                View::Detail => self.detail.pane = (self.detail.pane + 1) % 2,
+                View::Diff => self.diff.list_focus = !self.diff.list_focus,
+                _ => {}
+            },
+            Command::NextFile => self.step_file(1),
+            Command::PrevFile => self.step_file(-1),
+            Command::NextHunk => self.step_hunk(true),
+            Command::PrevHunk => self.step_hunk(false),
+            Command::SideBySide => {
+                let line = self.diff_line_at_scroll();
+                self.diff.side_by_side = !self.diff.side_by_side;
+                self.scroll_to_line(line);
+            }
+            Command::SearchNext => self.search_step(true, false),
+            Command::SearchPrev => self.search_step(false, false),
+            Command::Suspend
+            | Command::Resume
+            | Command::Sync
+            | Command::SyncWithSource
+            | Command::Rollback => return self.start_action(command),
+            Command::Confirm | Command::Cancel | Command::Submit | Command::Complete => {}
+        }
+        Vec::new()
+    }
+
+    fn open(&mut self) -> Vec<Effect> {
+        match self.view() {
+            View::Units => self.open_unit_view(View::Detail),
+            View::Sources => {
+                if let Some(s) = self.sources.current().and_then(|i| self.snapshot.sources.get(i)) {
+                    self.units.filter = s.name.clone();
+                    self.views = vec![View::Units];
+                    self.refilter();
+                }
+                Vec::new()
+            }
+            View::History => {
+                if let Some(e) = self
+                    .history
+                    .entries
+                    .ready()
+                    .and_then(|l| l.get(self.history.selected))
+                {
+                    self.flash = Some(Flash {
+                        ok: true,
+                        text: format!(
+                            "{} by {} at {}: {}",
+                            e.revision.short(),
+                            e.author,
+                            e.time.strftime("%Y-%m-%d %H:%M"),
+                            e.summary
+                        ),
+                    });
+                }
+                Vec::new()
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    fn open_unit_view(&mut self, view: View) -> Vec<Effect> {
+        let Some(id) = self.current_unit().map(|u| u.id.clone()) else {
+            self.error("no unit selected");
+            return Vec::new();
+        };
+        let same = self.unit.as_deref() == Some(id.as_str());
+        self.unit = Some(id.clone());
+        self.views.push(view);
+        match view {
+            View::Detail => {
+                self.detail = DetailState::default();
+                vec![self.load_events(&id, true), self.load_diff(&id, !same)]
+            }
+            View::Diff => {
+                self.diff.file = 0;
+                self.diff.scroll = 0;
+                self.diff.matches.clear();
+                vec![self.load_diff(&id, !same)]
+            }
+            View::History => {
+                self.history.selected = 0;
+                vec![self.load_history(&id, true)]
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    fn load_diff(&mut self, unit: &str, clear: bool) -> Effect {
+        let seq = self.next_seq();
+        self.want.diff = seq;
+        if clear || !matches!(self.diff.doc, Loadable::Ready(_)) {
+            self.diff.doc = Loadable::Loading;
+        }
+        Effect::LoadDiff {
+            seq,
+            unit: unit.to_owned(),
+        }
+    }
+
+    fn load_history(&mut self, unit: &str, clear: bool) -> Effect {
+        let seq = self.next_seq();
+        self.want.history = seq;
+        if clear {
+            self.history.entries = Loadable::Loading;
+        }
+        Effect::LoadHistory {
+            seq,
+            unit: unit.to_owned(),
+        }
+    }
+
+    fn load_events(&mut self, unit: &str, clear: bool) -> Effect {
+        let seq = self.next_seq();
+        self.want.events = seq;
+        if clear {
+            self.detail.events = Some(Loadable::Loading);
+        }
+        Effect::LoadEvents {
+            seq,
+            unit: unit.to_owned(),
+        }
+    }
+
+    fn move_by(&mut self, delta: i64) {
+        let step = |pos: usize, len: usize| -> usize {
+            let max = len.saturating_sub(1) as i64;
+            (pos as i64).saturating_add(delta).clamp(0, max.max(0)) as usize
+        };
+        match self.view() {
+            View::Units => self.units.selected = step(self.units.selected, self.units.visible.len()),
+            View::Sources => {
+                self.sources.selected = step(self.sources.selected, self.sources.visible.len())
+            }
+            View::History => {
+                let len = self.history.entries.ready().map_or(0, Vec::len);
+                self.history.selected = step(self.history.selected, len);
+            }
+            View::Help => self.help_scroll = step(self.help_scroll, 200),
+            View::Detail => {
+                let pane = self.detail.pane.min(1);
+                let len = if pane == 0 {
+                    self.diff.doc.ready().map_or(0, |d| d.files.len())
+                } else {
+                    match &self.detail.events {
+                        Some(Loadable::Ready(e)) => e.len(),
+                        _ => 0,
+                    }
+                };
+                self.detail.scroll[pane] = step(self.detail.scroll[pane], len);
+            }
+            View::Diff => {
+                if self.diff.list_focus {
+                    let len = self.diff.doc.ready().map_or(0, |d| d.files.len());
+                    let file = step(self.diff.file, len);
+                    if file != self.diff.file {
+                        self.select_file(file);
+                    }
+                } else {
+                    self.diff.scroll = step(self.diff.scroll, self.diff_rows());
+                }
+            }
+        }
+    }
+
+    // ----- diff navigation -----
+
+    pub fn diff_file(&self) -> Option<&super::diffdoc::DiffFile> {
+        self.diff.doc.ready().and_then(|d| d.files.get(self.diff.file))
+    }
+
+    /// Rows of the current layout of the current file.
+    pub fn diff_rows(&self) -> usize {
+        self.diff_file().map_or(0, |f| {
+            if self.diff_side_by_side() {
+                f.sbs.len()
+            } else {
+                f.lines.len()
+            }
+        })
+    }
+
+    fn clamp_diff(&mut self) {
+        let files = self.diff.doc.ready().map_or(0, |d| d.files.len());
+        self.diff.file = self.diff.file.min(files.saturating_sub(1));
+        self.diff.scroll = self.diff.scroll.min(self.diff_rows().saturating_sub(1));
+    }
+
+    fn select_file(&mut self, file: usize) {
+        self.diff.file = file;
+        self.diff.scroll = 0;
+        let needle = self.diff.search.clone();
+        self.diff.matches = self.diff_file().map(|f| f.search(&needle)).unwrap_or_default();
+    }
+
+    fn step_file(&mut self, delta: i64) {
+        let files = self.diff.doc.ready().map_or(0, |d| d.files.len());
+        if files == 0 {
+            return;
+        }
+        let next = (self.diff.file as i64 + delta).rem_euclid(files as i64) as usize;
+        self.select_file(next);
+    }
+
+    /// The unified line at the top of the view (mapping back from side-by-side rows).
+    fn diff_line_at_scroll(&self) -> usize {
+        let Some(f) = self.diff_file() else { return 0 };
+        if self.diff_side_by_side() {
+            f.sbs_of_line
+                .iter()
+                .position(|&r| r >= self.diff.scroll)
+                .unwrap_or(0)
+        } else {
+            self.diff.scroll
+        }
+    }
+
+    fn scroll_to_line(&mut self, line: usize) {
+        let sbs = self.diff_side_by_side();
+        if let Some(f) = self.diff_file() {
+            self.diff.scroll = if sbs {
+                f.sbs_of_line.get(line).copied().unwrap_or(0)
+            } else {
+                line
+            };
+        }
+        self.clamp_diff();
+    }
+
+    fn step_hunk(&mut self, forward: bool) {
+        let line = self.diff_line_at_scroll();
+        let Some(f) = self.diff_file() else { return };
+        let target = if forward {
+            f.hunks.iter().copied().find(|&h| h > line)
+        } else {
+            f.hunks.iter().rev().copied().find(|&h| h < line)
+        };
+        match target {
+            Some(t) => self.scroll_to_line(t),
+            None => self.error(if forward {
+                "no next hunk"
+            } else {
+                "no previous hunk"
+            }),
+        }
+    }
+
+    fn search_step(&mut self, forward: bool, fresh: bool) {
+        let needle = self.diff.search.clone();
+        self.diff.matches = self.diff_file().map(|f| f.search(&needle)).unwrap_or_default();
+        if self.diff.matches.is_empty() {
+            if !needle.is_empty() {
+                self.error(format!("`{needle}` not found in this file"));
+            }
+            return;
+        }
+        let line = self.diff_line_at_scroll();
+        let m = &self.diff.matches;
+        let target = if fresh {
+            m.iter().copied().find(|&x| x >= line)
+        } else if forward {
+            m.iter().copied().find(|&x| x > line)
+        } else {
+            m.iter().rev().copied().find(|&x| x < line)
+        };
+        let target = target.or(if forward { m.first() } else { m.last() }.copied());
+        if let Some(t) = target {
+            let n = m.iter().position(|&x| x == t).unwrap_or(0) + 1;
+            let total = m.len();
+            self.scroll_to_line(t);
+            self.flash = Some(Flash {
+                ok: true,
+                text: format!("match {n}/{total} for `{needle}`"),
+            });
+        }
+    }
+}
+
+fn loaded<T>(result: Result<T, String>) -> Loadable<T> {
+    match result {
+        Ok(t) => Loadable::Ready(t),
+        Err(e) => Loadable::Failed(e),
+    }
+}

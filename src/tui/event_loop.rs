@@ -1,0 +1,214 @@
+//! The one loop where everything arrives: terminal events, backend updates, results of backend calls,
+//! ticks (only while an age on screen moves) and SIGTERM/SIGHUP. It draws only when the state changed.
+
+use std::io;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt;
+use jiff::Timestamp;
+use ratatui::Terminal;
+use ratatui::crossterm::event::{Event, EventStream, KeyEventKind};
+use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tokio::time::MissedTickBehavior;
+
+use super::app::{App, Effect, Msg};
+use super::diffdoc::DiffDoc;
+use super::views;
+use crate::backend::{Audited, Backend, Update};
+use crate::config::theme::{ColorDepth, Theme};
+
+/// How long the watch rests after the backend failed before it asks again.
+const WATCH_RETRY: Duration = Duration::from_secs(2);
+
+/// Runs backend calls on tasks; keeps only the newest pending load of each kind.
+pub struct Runner {
+    backend: Arc<Audited>,
+    tx: mpsc::Sender<Msg>,
+    loads: [Option<JoinHandle<()>>; 3],
+    config_dir: PathBuf,
+    depth: ColorDepth,
+}
+
+impl Runner {
+    pub fn new(
+        backend: Arc<Audited>,
+        tx: mpsc::Sender<Msg>,
+        config_dir: PathBuf,
+        depth: ColorDepth,
+    ) -> Self {
+        Self {
+            backend,
+            tx,
+            loads: [None, None, None],
+            config_dir,
+            depth,
+        }
+    }
+
+    fn load(&mut self, slot: usize, task: impl Future<Output = Msg> + Send + 'static) {
+        if let Some(old) = self.loads[slot].take() {
+            old.abort();
+        }
+        let tx = self.tx.clone();
+        self.loads[slot] = Some(tokio::spawn(async move {
+            let _ = tx.send(task.await).await;
+        }));
+    }
+
+    fn spawn(&self, task: impl Future<Output = Option<Msg>> + Send + 'static) {
+        let tx = self.tx.clone();
+        tokio::spawn(async move {
+            if let Some(msg) = task.await {
+                let _ = tx.send(msg).await;
+            }
+        });
+    }
+
+    pub fn run(&mut self, effect: Effect) {
+        let b = self.backend.clone();
+        match effect {
+            Effect::LoadDiff { seq, unit } => self.load(0, async move {
+                let result = match b.diff(&unit).await {
+                    Ok(objects) => tokio::task::spawn_blocking(move || DiffDoc::build(&objects))
+                        .await
+                        .map_err(|e| format!("diff failed: {e}")),
+                    Err(e) => Err(e.to_string()),
+                };
+                Msg::Diff { seq, result }
+            }),
+            Effect::LoadHistory { seq, unit } => self.load(1, async move {
+                let result = b.history(&unit).await.map_err(|e| e.to_string());
+                Msg::History { seq, result }
+            }),
+            Effect::LoadEvents { seq, unit } => self.load(2, async move {
+                let result = b.events(&unit).await.map_err(|e| e.to_string());
+                Msg::Events { seq, result }
+            }),
+            Effect::Act { id, unit, action } => self.spawn(async move {
+                let result = b
+                    .act(&unit, &action)
+                    .await
+                    .map(|o| o.message)
+                    .map_err(|e| e.to_string());
+                Some(Msg::Acted { id, result })
+            }),
+            Effect::Deny { unit, action } => self.spawn(async move {
+                let _ = tokio::task::spawn_blocking(move || {
+                    b.record_denied(&unit, &action, crate::backend::READ_ONLY_REASON)
+                })
+                .await;
+                None
+            }),
+            Effect::LoadTheme(name) => {
+                let dir = self.config_dir.clone();
+                let depth = self.depth;
+                self.spawn(async move {
+                    let result =
+                        tokio::task::spawn_blocking(move || Theme::load(&name, Some(&dir), depth))
+                            .await
+                            .map_err(|e| e.to_string())
+                            .and_then(|r| r.map_err(|e| e.to_string()));
+                    Some(Msg::Theme(result))
+                })
+            }
+            Effect::Refresh => self.spawn(async move {
+                Some(Msg::Backend(match b.snapshot().await {
+                    Ok(s) => Update::Snapshot(s),
+                    Err(e) => Update::Unavailable(e.to_string()),
+                }))
+            }),
+            Effect::Quit => {}
+        }
+    }
+
+    fn abort_all(&mut self) {
+        for h in self.loads.iter_mut().filter_map(Option::take) {
+            h.abort();
+        }
+    }
+}
+
+/// Streams the backend's updates; when the watch fails, says so and tries again.
+async fn watch_forever(backend: Arc<Audited>, tx: mpsc::Sender<Update>) {
+    loop {
+        match backend.watch(tx.clone()).await {
+            Ok(()) if tx.is_closed() => return,
+            Ok(()) => {}
+            Err(e) => {
+                if tx.send(Update::Unavailable(e.to_string())).await.is_err() {
+                    return;
+                }
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(WATCH_RETRY) => {}
+            _ = tx.closed() => return,
+        }
+    }
+}
+
+/// Runs the console until quit, end of input, SIGTERM or SIGHUP.
+pub async fn run<B: ratatui::backend::Backend>(
+    terminal: &mut Terminal<B>,
+    mut app: App,
+    mut runner: Runner,
+    mut results: mpsc::Receiver<Msg>,
+    started: Instant,
+) -> io::Result<()>
+where
+    B::Error: Into<io::Error>,
+{
+    let (utx, mut updates) = mpsc::channel::<Update>(8);
+    let watcher = tokio::spawn(watch_forever(runner.backend.clone(), utx));
+    let mut events = EventStream::new();
+    let mut term = signal(SignalKind::terminate())?;
+    let mut hup = signal(SignalKind::hangup())?;
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let mut first_frame = true;
+    let mut first_data_frame = true;
+    let result = loop {
+        if app.dirty {
+            if let Err(e) = terminal.draw(|f| views::render(f, &app)) {
+                break Err(e.into());
+            }
+            app.dirty = false;
+            if first_frame || (first_data_frame && app.loaded) {
+                tracing::info!(
+                    data = app.loaded,
+                    "frame after {:.1} ms",
+                    started.elapsed().as_secs_f64() * 1000.0
+                );
+                first_frame = false;
+                first_data_frame &= !app.loaded;
+            }
+        }
+        let msg = tokio::select! {
+            ev = events.next() => match ev {
+                Some(Ok(Event::Key(k))) if k.kind != KeyEventKind::Release => Msg::Key(k),
+                Some(Ok(Event::Resize(w, h))) => Msg::Resize(w, h),
+                Some(Ok(_)) => continue,
+                Some(Err(e)) => break Err(e),
+                None => break Ok(()),
+            },
+            Some(u) = updates.recv() => Msg::Backend(u),
+            Some(m) = results.recv() => m,
+            _ = tick.tick(), if app.needs_tick() => Msg::Tick,
+            _ = term.recv() => break Ok(()),
+            _ = hup.recv() => break Ok(()),
+        };
+        for effect in app.update(msg, Timestamp::now()) {
+            runner.run(effect);
+        }
+        if app.quit {
+            break Ok(());
+        }
+    };
+    watcher.abort();
+    runner.abort_all();
+    result
+}

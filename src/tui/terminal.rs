@@ -1,0 +1,44 @@
+//! The terminal in raw mode on the alternate screen, given back on every exit path: a `Drop` guard for
+//! normal returns and errors, the panic hook for panics, and the event loop ends on SIGTERM/SIGHUP.
+
+use std::io::{self, Stdout};
+use std::sync::Once;
+
+use ratatui::Terminal;
+use ratatui::backend::CrosstermBackend;
+use ratatui::crossterm::cursor::Show;
+use ratatui::crossterm::execute;
+use ratatui::crossterm::terminal::{
+    EnterAlternateScreen, LeaveAlternateScreen, disable_raw_mode, enable_raw_mode,
+};
+
+pub type Term = Terminal<CrosstermBackend<Stdout>>;
+
+/// Leaves raw mode and the alternate screen and shows the cursor; safe to call more than once.
+pub fn restore() {
+    let _ = disable_raw_mode();
+    let _ = execute!(io::stdout(), LeaveAlternateScreen, Show);
+}
+
+/// Restores the terminal when dropped.
+pub struct Guard(());
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        restore();
+    }
+}
+
+static HOOK: Once = Once::new();
+
+/// Enters raw mode and the alternate screen. The guard must outlive the terminal's use.
+pub fn enter() -> io::Result<(Term, Guard)> {
+    HOOK.call_once(|| crate::logging::install_panic_hook(restore));
+    enable_raw_mode()?;
+    let guard = Guard(());
+    execute!(io::stdout(), EnterAlternateScreen)?;
+    let mut terminal = Terminal::new(CrosstermBackend::new(io::stdout()))?;
+    terminal.hide_cursor()?;
+    terminal.clear()?;
+    Ok((terminal, guard))
+}

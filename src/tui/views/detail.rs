@@ -1,0 +1,242 @@
+//! One unit: its conditions, the objects it manages with drift marks, and its events (the journal).
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::Paragraph;
+
+use super::{block, offset, short, status_mark, status_style};
+use crate::format::{age, truncate};
+use crate::model::{Change, Severity, Unit};
+use crate::tui::app::{App, Loadable};
+
+pub fn render(frame: &mut Frame, app: &App, area: Rect) {
+    let Some(unit) = app.current_unit() else {
+        let outer = block(app, "Unit".into(), true);
+        let inner = outer.inner(area);
+        frame.render_widget(outer, area);
+        frame.render_widget(
+            Paragraph::new(Span::styled(
+                "this unit is no longer reported by the backend",
+                app.theme.style("muted"),
+            )),
+            inner,
+        );
+        return;
+    };
+    let summary = summary_lines(app, unit, usize::from(area.width.saturating_sub(14)));
+    let [top, panes] = Layout::vertical([
+        Constraint::Length(summary.len() as u16 + 2),
+        Constraint::Min(0),
+    ])
+    .areas(area);
+    let title = format!("Unit {}", unit.id);
+    let outer = block(app, title, false);
+    let inner = outer.inner(top);
+    frame.render_widget(outer, top);
+    frame.render_widget(Paragraph::new(summary), inner);
+    let [left, right] =
+        Layout::horizontal([Constraint::Percentage(35), Constraint::Percentage(65)]).areas(panes);
+    objects(frame, app, unit, left);
+    events(frame, app, right);
+}
+
+fn summary_lines(app: &App, u: &Unit, width: usize) -> Vec<Line<'static>> {
+    let t = &app.theme;
+    let label = |s: &str| Span::styled(format!("{s:<12}"), t.style("muted"));
+    let mut lines = vec![Line::from(vec![
+        label("status"),
+        Span::styled(
+            format!("{} {}", status_mark(u.status.kind, app.ascii), u.status.kind),
+            status_style(app, u.status.kind),
+        ),
+        Span::styled(
+            format!(
+                " for {} (since {})",
+                age(Some(u.status.since), app.now),
+                u.status.since.strftime("%Y-%m-%d %H:%M:%S")
+            ),
+            t.style("muted"),
+        ),
+    ])];
+    // The message matters most: up to three lines of it.
+    let chars: Vec<char> = u.status.message.chars().collect();
+    for (i, chunk) in chars.chunks(width.max(1)).take(3).enumerate() {
+        let text: String = chunk.iter().collect();
+        lines.push(Line::from(vec![
+            label(if i == 0 { "message" } else { "" }),
+            Span::raw(text),
+        ]));
+    }
+    if let Some(note) = u.hold_note() {
+        lines.push(Line::from(vec![
+            label("held"),
+            Span::styled(note, t.style("badge.held")),
+        ]));
+    }
+    let behind = match u.commits_behind {
+        Some(n) => format!(", {n} behind"),
+        None => String::new(),
+    };
+    lines.push(Line::from(vec![
+        label("revisions"),
+        Span::raw(format!(
+            "applied {} · attempted {} · latest {}{behind}",
+            short(u.applied_revision.as_ref()),
+            short(u.attempted_revision.as_ref()),
+            short(u.latest_revision.as_ref()),
+        )),
+    ]));
+    let mut target = format!("{} · source {} · {}", u.environment, u.source, u.kind);
+    if u.protected {
+        target.push_str(" · protected");
+    }
+    if !u.depends_on.is_empty() {
+        target.push_str(&format!(" · depends on {}", u.depends_on.join(", ")));
+    }
+    lines.push(Line::from(vec![label("target"), Span::raw(target)]));
+    let drift = if u.drifted_objects.is_empty() {
+        Span::styled("none", t.style("muted"))
+    } else {
+        Span::styled(
+            format!(
+                "{} object(s): {}",
+                u.drifted_objects.len(),
+                u.drifted_objects.join(", ")
+            ),
+            t.style("drift"),
+        )
+    };
+    lines.push(Line::from(vec![label("drift"), drift]));
+    lines.push(Line::from(vec![
+        label("reconciled"),
+        Span::raw(match u.last_reconcile_at {
+            Some(at) => format!(
+                "{} ago ({})",
+                age(Some(at), app.now),
+                at.strftime("%H:%M:%S")
+            ),
+            None => "never".into(),
+        }),
+    ]));
+    lines
+}
+
+fn objects(frame: &mut Frame, app: &App, unit: &Unit, area: Rect) {
+    let t = &app.theme;
+    let focused = app.detail.pane == 0;
+    let (title, lines): (String, Vec<Line>) = match &app.diff.doc {
+        Loadable::Ready(doc) => {
+            let height = usize::from(area.height.saturating_sub(2));
+            let first = offset(app.detail.scroll[0], height);
+            let width = usize::from(area.width.saturating_sub(6));
+            let lines = doc
+                .files
+                .iter()
+                .enumerate()
+                .skip(first)
+                .take(height)
+                .map(|(i, f)| {
+                    let drifted = unit.drifted_objects.contains(&f.object);
+                    let (mark, style) = change_mark(app, f.change, drifted);
+                    let line = Line::from(vec![
+                        Span::styled(format!("{mark} "), style),
+                        Span::raw(truncate(&f.object, width)),
+                    ]);
+                    if focused && i == app.detail.scroll[0] {
+                        line.style(t.style("selection"))
+                    } else {
+                        line
+                    }
+                })
+                .collect();
+            (
+                format!("Objects {} ({} differ)", doc.files.len(), doc.changed()),
+                lines,
+            )
+        }
+        other => ("Objects".into(), vec![loading_line(app, other)]),
+    };
+    let outer = block(app, title, focused);
+    let inner = outer.inner(area);
+    frame.render_widget(outer, area);
+    frame.render_widget(Paragraph::new(lines), inner);
+}
+
+/// The mark of an object: drifted, created, pruned, changed or in sync.
+pub(super) fn change_mark(
+    app: &App,
+    change: Change,
+    drifted: bool,
+) -> (&'static str, ratatui::style::Style) {
+    let t = &app.theme;
+    match (drifted, change, app.ascii) {
+        (true, _, false) => ("≠", t.style("drift")),
+        (true, _, true) => ("!", t.style("drift")),
+        (_, Change::Added, _) => ("+", t.style("diff.added")),
+        (_, Change::Removed, _) => ("-", t.style("diff.removed")),
+        (_, Change::Modified, _) => ("~", t.style("drift")),
+        (_, Change::Unchanged, false) => ("·", t.style("muted")),
+        (_, Change::Unchanged, true) => (" ", t.style("muted")),
+    }
+}
+
+pub(super) fn loading_line<T>(app: &App, state: &Loadable<T>) -> Line<'static> {
+    match state {
+        Loadable::Failed(e) => Line::styled(e.clone(), app.theme.style("message.error")),
+        _ => Line::styled("loading…", app.theme.style("muted")),
+    }
+}
+
+fn events(frame: &mut Frame, app: &App, area: Rect) {
+    let t = &app.theme;
+    let focused = app.detail.pane == 1;
+    let lines: Vec<Line> = match &app.detail.events {
+        Some(Loadable::Ready(events)) if events.is_empty() => {
+            vec![Line::styled("no events", t.style("muted"))]
+        }
+        Some(Loadable::Ready(events)) => {
+            let height = usize::from(area.height.saturating_sub(2));
+            let first = offset(app.detail.scroll[1], height);
+            events
+                .iter()
+                .enumerate()
+                .skip(first)
+                .take(height)
+                .map(|(i, e)| {
+                    let style = match e.severity {
+                        Severity::Error => t.style("status.failed"),
+                        Severity::Warning => t.style("drift"),
+                        Severity::Info => t.style("text"),
+                    };
+                    let line = Line::from(vec![
+                        Span::styled(
+                            format!("{:>4} ", age(Some(e.time), app.now)),
+                            t.style("muted"),
+                        ),
+                        Span::styled(format!("{} ", e.reason), style),
+                        Span::styled(
+                            e.revision
+                                .as_ref()
+                                .map(|r| format!("{} ", r.short_sha()))
+                                .unwrap_or_default(),
+                            t.style("muted"),
+                        ),
+                        Span::raw(e.message.clone()),
+                    ]);
+                    if focused && i == app.detail.scroll[1] {
+                        line.style(t.style("selection"))
+                    } else {
+                        line
+                    }
+                })
+                .collect()
+        }
+        Some(other) => vec![loading_line(app, other)],
+        None => vec![],
+    };
+    let outer = block(app, "Events (journal, newest first)".into(), focused);
+    let inner = outer.inner(area);
+    frame.render_widget(outer, area);
+    frame.render_widget(Paragraph::new(lines), inner);
+}

@@ -1,0 +1,209 @@
+//! Live versus desired: the object list, and the selected object's diff with word-level emphasis,
+//! unified or side by side.
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::Style;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::Paragraph;
+
+use super::detail::{change_mark, loading_line};
+use super::{block, offset};
+use crate::diff::{DiffLine, LineKind};
+use crate::format::truncate;
+use crate::tui::app::{App, Loadable};
+use crate::tui::diffdoc::{DiffFile, DocLine, SbsRow};
+
+pub fn render(frame: &mut Frame, app: &App, area: Rect) {
+    let unit = app.unit.clone().unwrap_or_default();
+    let Loadable::Ready(doc) = &app.diff.doc else {
+        let outer = block(app, format!("Diff {unit}"), true);
+        let inner = outer.inner(area);
+        frame.render_widget(outer, area);
+        frame.render_widget(Paragraph::new(loading_line(app, &app.diff.doc)), inner);
+        return;
+    };
+    let list_w = (area.width / 4).clamp(12, 32);
+    let [list, text] =
+        Layout::horizontal([Constraint::Length(list_w), Constraint::Min(0)]).areas(area);
+    let drifted: Vec<String> = app
+        .current_unit()
+        .map(|u| u.drifted_objects.clone())
+        .unwrap_or_default();
+    let height = usize::from(list.height.saturating_sub(2));
+    let first = offset(app.diff.file, height);
+    let lines: Vec<Line> = doc
+        .files
+        .iter()
+        .enumerate()
+        .skip(first)
+        .take(height)
+        .map(|(i, f)| {
+            let (mark, style) = change_mark(app, f.change, drifted.contains(&f.object));
+            let line = Line::from(vec![
+                Span::styled(format!("{mark} "), style),
+                Span::raw(truncate(&f.object, usize::from(list_w.saturating_sub(4)))),
+            ]);
+            if i == app.diff.file {
+                line.style(app.theme.style("selection"))
+            } else {
+                line
+            }
+        })
+        .collect();
+    let outer = block(
+        app,
+        format!("{} of {} differ", doc.changed(), doc.files.len()),
+        app.diff.list_focus,
+    );
+    let inner = outer.inner(list);
+    frame.render_widget(outer, list);
+    frame.render_widget(Paragraph::new(lines), inner);
+
+    let Some(file) = doc.files.get(app.diff.file) else {
+        let outer = block(app, format!("Diff {unit}"), !app.diff.list_focus);
+        let inner = outer.inner(text);
+        frame.render_widget(outer, text);
+        frame.render_widget(
+            Paragraph::new(Line::styled(
+                "no objects: nothing is desired or live",
+                app.theme.style("muted"),
+            )),
+            inner,
+        );
+        return;
+    };
+    let title = format!(
+        "{unit}: {} +{} -{} (live → desired)",
+        file.object, file.added, file.removed
+    );
+    let outer = block(app, title, !app.diff.list_focus);
+    let inner = outer.inner(text);
+    frame.render_widget(outer, text);
+    let rows = usize::from(inner.height);
+    let lines = if app.diff_side_by_side() {
+        side_by_side(app, file, inner.width, rows)
+    } else {
+        unified(app, file, rows)
+    };
+    frame.render_widget(Paragraph::new(lines), inner);
+}
+
+fn line_style(app: &App, kind: LineKind, emphasis: bool) -> Style {
+    app.theme.style(match (kind, emphasis) {
+        (LineKind::Context, _) => "diff.context",
+        (LineKind::Added, false) => "diff.added",
+        (LineKind::Added, true) => "diff.added_word",
+        (LineKind::Removed, false) => "diff.removed",
+        (LineKind::Removed, true) => "diff.removed_word",
+    })
+}
+
+fn is_match(app: &App, i: usize) -> bool {
+    app.diff.matches.binary_search(&i).is_ok()
+}
+
+fn text_spans(app: &App, d: &DiffLine) -> Vec<Span<'static>> {
+    d.segments
+        .iter()
+        .map(|(emph, s)| Span::styled(s.replace('\t', "    "), line_style(app, d.kind, *emph)))
+        .collect()
+}
+
+fn full_line(app: &App, l: &DocLine) -> Line<'static> {
+    match l {
+        DocLine::Hunk(h) => Line::styled(h.clone(), app.theme.style("diff.hunk")),
+        DocLine::Note(n) => Line::styled(format!("# {n}"), app.theme.style("muted")),
+        DocLine::Line(_) => Line::default(),
+    }
+}
+
+fn unified(app: &App, file: &DiffFile, rows: usize) -> Vec<Line<'static>> {
+    file.lines
+        .iter()
+        .enumerate()
+        .skip(app.diff.scroll)
+        .take(rows)
+        .map(|(i, l)| match l {
+            DocLine::Line(d) => {
+                let sign = match d.kind {
+                    LineKind::Context => " ",
+                    LineKind::Added => "+",
+                    LineKind::Removed => "-",
+                };
+                let sign_style = if is_match(app, i) {
+                    app.theme.style("diff.match")
+                } else {
+                    line_style(app, d.kind, false)
+                };
+                let mut spans = vec![Span::styled(sign, sign_style)];
+                spans.extend(text_spans(app, d));
+                Line::from(spans)
+            }
+            other => full_line(app, other),
+        })
+        .collect()
+}
+
+fn side_by_side(app: &App, file: &DiffFile, width: u16, rows: usize) -> Vec<Line<'static>> {
+    let half = usize::from(width.saturating_sub(1) / 2);
+    let sep = if app.ascii { "|" } else { "│" };
+    file.sbs
+        .iter()
+        .skip(app.diff.scroll)
+        .take(rows)
+        .map(|row| match *row {
+            SbsRow::Full(i) => file
+                .lines
+                .get(i)
+                .map(|l| full_line(app, l))
+                .unwrap_or_default(),
+            SbsRow::Pair(l, r) => {
+                let mut spans = side(app, file, l, half, true);
+                spans.push(Span::styled(sep, app.theme.style("border")));
+                spans.extend(side(app, file, r, half, false));
+                Line::from(spans)
+            }
+        })
+        .collect()
+}
+
+/// One half of a side-by-side row, padded or cut to `width` columns.
+fn side(
+    app: &App,
+    file: &DiffFile,
+    idx: Option<usize>,
+    width: usize,
+    old: bool,
+) -> Vec<Span<'static>> {
+    let Some(DocLine::Line(d)) = idx.and_then(|i| file.lines.get(i)) else {
+        return vec![Span::raw(" ".repeat(width))];
+    };
+    let no = if old { d.old_no } else { d.new_no };
+    let gutter_style = if idx.is_some_and(|i| is_match(app, i)) {
+        app.theme.style("diff.match")
+    } else {
+        app.theme.style("muted")
+    };
+    let mut spans = vec![Span::styled(
+        format!("{:>4} ", no.map(|n| n.to_string()).unwrap_or_default()),
+        gutter_style,
+    )];
+    let mut left = width.saturating_sub(5);
+    for s in text_spans(app, d) {
+        if left == 0 {
+            break;
+        }
+        let n = s.content.chars().count();
+        if n <= left {
+            left -= n;
+            spans.push(s);
+        } else {
+            let cut: String = s.content.chars().take(left).collect();
+            left = 0;
+            spans.push(Span::styled(cut, s.style));
+        }
+    }
+    spans.push(Span::raw(" ".repeat(left)));
+    spans
+}

@@ -1,0 +1,162 @@
+//! Rendering: a pure function of `&App`. Views ask the theme for semantic keys only; keys shown in hints
+//! and help come from the keymap.
+
+mod detail;
+mod dialog;
+mod diff;
+mod help;
+mod history;
+mod prompt;
+mod sources;
+mod units;
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::Style;
+use ratatui::symbols::border;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Paragraph};
+
+use super::app::{App, View};
+use crate::model::StatusKind;
+
+/// Borders drawn with ASCII only (`--ascii`).
+const ASCII_BORDER: border::Set<'static> = border::Set {
+    top_left: "+",
+    top_right: "+",
+    bottom_left: "+",
+    bottom_right: "+",
+    vertical_left: "|",
+    vertical_right: "|",
+    horizontal_top: "-",
+    horizontal_bottom: "-",
+};
+
+/// Draws the whole screen.
+pub fn render(frame: &mut Frame, app: &App) {
+    let area = frame.area();
+    if area.width == 0 || area.height == 0 {
+        return;
+    }
+    let [header, body, message, hints] = Layout::vertical([
+        Constraint::Length(1),
+        Constraint::Min(0),
+        Constraint::Length(1),
+        Constraint::Length(1),
+    ])
+    .areas(area);
+    frame.render_widget(Paragraph::new(header_line(app)), header);
+    match app.view() {
+        View::Units => units::render(frame, app, body),
+        View::Sources => sources::render(frame, app, body),
+        View::Detail => detail::render(frame, app, body),
+        View::Diff => diff::render(frame, app, body),
+        View::History => history::render(frame, app, body),
+        View::Help => help::render(frame, app, body),
+    }
+    frame.render_widget(Paragraph::new(prompt::message_line(app)), message);
+    frame.render_widget(Paragraph::new(prompt::hint_line(app, hints.width)), hints);
+    if app.dialog.is_some() {
+        dialog::render(frame, app, body);
+    }
+}
+
+/// Badges first (READ-ONLY is visible at any width), then the context and the counts by status.
+fn header_line(app: &App) -> Line<'static> {
+    let t = &app.theme;
+    let mut spans = Vec::new();
+    if app.read_only {
+        spans.push(Span::styled(" READ-ONLY ", t.style("badge.read_only")));
+        spans.push(Span::raw(" "));
+    }
+    if let Some((since, reason)) = &app.stale {
+        let age = crate::format::age(Some(*since), app.now);
+        spans.push(Span::styled(
+            format!(" STALE {age} "),
+            t.style("badge.stale"),
+        ));
+        spans.push(Span::styled(format!(" {reason} "), t.style("muted")));
+    }
+    spans.push(Span::styled("setpoint ", t.style("title")));
+    spans.push(Span::styled(
+        format!("{}:{} ", app.backend, app.context),
+        t.style("badge.context"),
+    ));
+    for (kind, n) in app.snapshot.counts() {
+        if n > 0 {
+            spans.push(Span::styled(
+                format!(" {} {n} {kind}", status_mark(kind, app.ascii)),
+                status_style(app, kind),
+            ));
+        }
+    }
+    spans.push(Span::styled(
+        format!("  {} units", app.snapshot.units.len()),
+        t.style("muted"),
+    ));
+    Line::from(spans)
+}
+
+pub(super) fn status_mark(kind: StatusKind, ascii: bool) -> &'static str {
+    match (kind, ascii) {
+        (StatusKind::Ready, false) => "●",
+        (StatusKind::Progressing, false) => "◌",
+        (StatusKind::Failed, false) => "✗",
+        (StatusKind::Stalled, false) => "‼",
+        (StatusKind::Suspended, false) => "‖",
+        (StatusKind::Unknown, false) => "?",
+        (StatusKind::Ready, true) => "*",
+        (StatusKind::Progressing, true) => "~",
+        (StatusKind::Failed, true) => "x",
+        (StatusKind::Stalled, true) => "!",
+        (StatusKind::Suspended, true) => "=",
+        (StatusKind::Unknown, true) => "?",
+    }
+}
+
+pub(super) fn status_style(app: &App, kind: StatusKind) -> Style {
+    app.theme.style(match kind {
+        StatusKind::Ready => "status.ready",
+        StatusKind::Progressing => "status.progressing",
+        StatusKind::Failed => "status.failed",
+        StatusKind::Stalled => "status.stalled",
+        StatusKind::Suspended => "status.suspended",
+        StatusKind::Unknown => "status.unknown",
+    })
+}
+
+/// A bordered block in the theme, with ASCII borders when asked.
+pub(super) fn block(app: &App, title: String, focused: bool) -> Block<'static> {
+    let border = if focused { "border.focused" } else { "border" };
+    let b = Block::bordered()
+        .border_style(app.theme.style(border))
+        .title(Span::styled(format!(" {title} "), app.theme.style("title")));
+    if app.ascii {
+        b.border_set(ASCII_BORDER)
+    } else {
+        b
+    }
+}
+
+/// The first visible row so that `selected` is on screen in `height` rows.
+pub(super) fn offset(selected: usize, height: usize) -> usize {
+    selected.saturating_sub(height.saturating_sub(1))
+}
+
+/// A short revision or `-`.
+pub(super) fn short(r: Option<&crate::model::Revision>) -> String {
+    r.map(|r| r.short_sha().to_owned())
+        .unwrap_or_else(|| "-".into())
+}
+
+/// A rectangle of at most `w`x`h` centred in `area`.
+pub(super) fn centered(area: Rect, w: u16, h: u16) -> Rect {
+    let w = w.min(area.width);
+    let h = h.min(area.height);
+    Rect {
+        x: area.x + (area.width - w) / 2,
+        y: area.y + (area.height - h) / 2,
+        width: w,
+        height: h,
+    }
+}

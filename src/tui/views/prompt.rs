@@ -1,0 +1,125 @@
+//! The two bottom lines: the input or message line, and the hint bar generated from the keymap.
+
+use ratatui::text::{Line, Span};
+
+use crate::config::keymap::{Command, Mode};
+use crate::tui::app::{App, InputKind};
+
+/// The prompt / filter / search being typed, else the action in flight, a message, or the last outcome.
+pub fn message_line(app: &App) -> Line<'static> {
+    let t = &app.theme;
+    if let Some(input) = &app.input {
+        let lead = match input.kind {
+            InputKind::Prompt => ":",
+            InputKind::Filter => "/",
+            InputKind::Search => "search: ",
+        };
+        let mut spans = vec![
+            Span::styled(lead, t.style("prompt")),
+            Span::raw(input.line.text.clone()),
+            Span::styled(if app.ascii { "_" } else { "▏" }, t.style("prompt")),
+        ];
+        if !input.candidates.is_empty() {
+            spans.push(Span::styled(
+                format!("   {}", input.candidates.join("  ")),
+                t.style("muted"),
+            ));
+        }
+        return Line::from(spans);
+    }
+    if let Some(p) = &app.pending {
+        let state = match &p.accepted {
+            None => "asking the backend".to_owned(),
+            Some(m) => format!("accepted ({m}); waiting for the effect"),
+        };
+        return Line::styled(
+            format!(
+                "… {} {}: {state} ({}s)",
+                p.action,
+                p.unit,
+                p.elapsed(app.now)
+            ),
+            t.style("status.progressing"),
+        );
+    }
+    if let Some(f) = app.flash.as_ref().or(app.outcome.as_ref()) {
+        let style = if f.ok { "message.ok" } else { "message.error" };
+        return Line::styled(f.text.clone(), t.style(style));
+    }
+    Line::default()
+}
+
+/// The commands worth a hint in each mode, in order; unbound ones are left out.
+fn hinted(mode: Mode) -> &'static [Command] {
+    match mode {
+        Mode::Units => &[
+            Command::Open,
+            Command::Diff,
+            Command::History,
+            Command::Suspend,
+            Command::Resume,
+            Command::Sync,
+            Command::Filter,
+            Command::CommandPrompt,
+            Command::Help,
+            Command::Quit,
+        ],
+        Mode::Sources => &[
+            Command::Open,
+            Command::SyncWithSource,
+            Command::Filter,
+            Command::Back,
+            Command::Help,
+        ],
+        Mode::Detail => &[
+            Command::Diff,
+            Command::History,
+            Command::Suspend,
+            Command::Resume,
+            Command::Sync,
+            Command::NextPane,
+            Command::Back,
+            Command::Help,
+        ],
+        Mode::Diff => &[
+            Command::NextFile,
+            Command::NextHunk,
+            Command::PrevHunk,
+            Command::SideBySide,
+            Command::Search,
+            Command::Back,
+            Command::Help,
+        ],
+        Mode::History => &[
+            Command::Rollback,
+            Command::Open,
+            Command::Back,
+            Command::Help,
+        ],
+        Mode::Help => &[Command::Down, Command::Up, Command::Back, Command::Quit],
+        Mode::Dialog => &[Command::Confirm, Command::Cancel],
+        Mode::Input => &[Command::Submit, Command::Complete, Command::Cancel],
+        Mode::Global => &[],
+    }
+}
+
+pub fn hint_line(app: &App, width: u16) -> Line<'static> {
+    let t = &app.theme;
+    let mode = app.mode();
+    let mut spans = Vec::new();
+    let mut used = 0usize;
+    for &command in hinted(mode) {
+        let Some(key) = app.keymap.hint(mode, command) else {
+            continue;
+        };
+        let text = format!(" {} ", command.name());
+        let need = key.chars().count() + text.chars().count();
+        if used + need > usize::from(width) {
+            break;
+        }
+        used += need;
+        spans.push(Span::styled(key, t.style("hint.key")));
+        spans.push(Span::styled(text, t.style("hint.text")));
+    }
+    Line::from(spans)
+}

@@ -1,0 +1,192 @@
+//! The units list: failing first, one row per unit; only the visible rows are laid out.
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Rect};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Cell, Paragraph, Row, Table};
+
+use super::{block, offset, short, status_mark, status_style};
+use crate::format::{age, truncate};
+use crate::model::Unit;
+use crate::tui::app::App;
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Col {
+    Name,
+    Kind,
+    Env,
+    Source,
+    Status,
+    Applied,
+    Behind,
+    Drift,
+    Reconciled,
+    Message,
+}
+
+impl Col {
+    fn title(self) -> &'static str {
+        match self {
+            Col::Name => "NAME",
+            Col::Kind => "KIND",
+            Col::Env => "ENVIRONMENT",
+            Col::Source => "SOURCE",
+            Col::Status => "STATUS",
+            Col::Applied => "APPLIED",
+            Col::Behind => "BEHIND",
+            Col::Drift => "DRIFT",
+            Col::Reconciled => "RECONCILED",
+            Col::Message => "MESSAGE",
+        }
+    }
+}
+
+/// Message columns narrower than this make the optional columns go first.
+const MESSAGE_MIN: u16 = 24;
+
+pub fn render(frame: &mut Frame, app: &App, area: Rect) {
+    let nav = &app.units;
+    let mut title = format!("Units ({})", app.snapshot.units.len());
+    if !nav.filter.is_empty() {
+        title = format!(
+            "Units {}/{} /{}",
+            nav.visible.len(),
+            app.snapshot.units.len(),
+            nav.filter
+        );
+    }
+    let outer = block(app, title, true);
+    let inner = outer.inner(area);
+    frame.render_widget(outer, area);
+    if !app.loaded {
+        frame.render_widget(
+            Paragraph::new(Span::styled("loading…", app.theme.style("muted"))),
+            inner,
+        );
+        return;
+    }
+    if nav.visible.is_empty() {
+        let text = if nav.filter.is_empty() {
+            "no units".to_owned()
+        } else {
+            format!("no units match `{}`", nav.filter)
+        };
+        frame.render_widget(
+            Paragraph::new(Span::styled(text, app.theme.style("muted"))),
+            inner,
+        );
+        return;
+    }
+    let height = usize::from(inner.height.saturating_sub(1));
+    let first = offset(nav.selected, height);
+    let window: Vec<&Unit> = nav
+        .visible
+        .iter()
+        .skip(first)
+        .take(height)
+        .filter_map(|&i| app.snapshot.units.get(i))
+        .collect();
+    let longest = |f: fn(&Unit) -> usize, cap: usize, title: &str| {
+        window
+            .iter()
+            .map(|u| f(u))
+            .max()
+            .unwrap_or(0)
+            .max(title.len())
+            .min(cap) as u16
+    };
+    let name_w = longest(|u| u.name.chars().count(), 24, "NAME");
+    let env_w = longest(|u| u.environment.chars().count(), 24, "ENVIRONMENT");
+    let src_w = longest(|u| u.source.chars().count(), 20, "SOURCE");
+    let kind_w = longest(|u| u.kind.chars().count(), 14, "KIND");
+    let mut cols: Vec<(Col, u16)> = vec![
+        (Col::Name, name_w),
+        (Col::Status, 13),
+        (Col::Applied, 7),
+        (Col::Behind, 6),
+        (Col::Drift, 5),
+        (Col::Reconciled, 10),
+    ];
+    let used = |cols: &[(Col, u16)]| cols.iter().map(|(_, w)| w + 1).sum::<u16>();
+    for (col, w, at) in [
+        (Col::Env, env_w, 1),
+        (Col::Source, src_w, 2),
+        (Col::Kind, kind_w, 1),
+    ] {
+        if used(&cols) + w + 1 + MESSAGE_MIN <= inner.width {
+            cols.insert(at.min(cols.len()), (col, w));
+        }
+    }
+    // Narrow screens lose the least useful columns first.
+    for drop in [Col::Behind, Col::Reconciled, Col::Drift, Col::Applied] {
+        if used(&cols) + 8 > inner.width {
+            cols.retain(|(c, _)| *c != drop);
+        }
+    }
+    cols.push((Col::Message, 0));
+    let widths: Vec<Constraint> = cols
+        .iter()
+        .map(|(c, w)| match c {
+            Col::Message => Constraint::Fill(1),
+            _ => Constraint::Length(*w),
+        })
+        .collect();
+    let header = Row::new(
+        cols.iter()
+            .map(|(c, _)| Cell::from(c.title()))
+            .collect::<Vec<_>>(),
+    )
+    .style(app.theme.style("header"));
+    let rows = window.iter().enumerate().map(|(i, u)| {
+        let row = Row::new(
+            cols.iter()
+                .map(|(c, w)| cell(app, u, *c, *w))
+                .collect::<Vec<_>>(),
+        );
+        if first + i == nav.selected {
+            row.style(app.theme.style("selection"))
+        } else {
+            row
+        }
+    });
+    frame.render_widget(
+        Table::new(rows, widths).header(header).column_spacing(1),
+        inner,
+    );
+}
+
+fn cell(app: &App, u: &Unit, col: Col, width: u16) -> Cell<'static> {
+    let t = &app.theme;
+    let w = usize::from(width);
+    match col {
+        Col::Name => Cell::from(truncate(&u.name, w)),
+        Col::Kind => Cell::from(truncate(&u.kind, w)),
+        Col::Env => Cell::from(truncate(&u.environment, w)),
+        Col::Source => Cell::from(truncate(&u.source, w)),
+        Col::Status => Cell::from(Span::styled(
+            format!("{} {}", status_mark(u.status.kind, app.ascii), u.status.kind),
+            status_style(app, u.status.kind),
+        )),
+        Col::Applied => Cell::from(short(u.applied_revision.as_ref())),
+        Col::Behind => Cell::from(match u.commits_behind {
+            Some(0) => Span::styled("0", t.style("muted")),
+            Some(n) => Span::raw(n.to_string()),
+            None => Span::styled("-", t.style("muted")),
+        }),
+        Col::Drift => Cell::from(match u.drifted_objects.len() {
+            0 => Span::styled("0", t.style("muted")),
+            n => Span::styled(n.to_string(), t.style("drift")),
+        }),
+        Col::Reconciled => Cell::from(age(u.last_reconcile_at, app.now)),
+        Col::Message => {
+            let mut spans = Vec::new();
+            if let Some(note) = u.hold_note()
+                && !u.status.message.contains(&note)
+            {
+                spans.push(Span::styled(format!("[{note}] "), t.style("badge.held")));
+            }
+            spans.push(Span::raw(u.status.message.clone()));
+            Cell::from(Line::from(spans))
+        }
+    }
+}
