@@ -84,7 +84,10 @@ impl Pending {
             Action::Sync { .. } => unit.last_reconcile_at.is_some_and(|t| t >= self.started),
             Action::Rollback { to, .. } => unit.pinned_revision.as_ref().is_some_and(|p| {
                 p.same_commit(to)
-                    && (unit.applied_revision.as_ref().is_some_and(|a| a.same_commit(to))
+                    && (unit
+                        .applied_revision
+                        .as_ref()
+                        .is_some_and(|a| a.same_commit(to))
                         || unit.status.kind.is_bad())
             }),
         }

@@ -197,12 +197,28 @@ pub enum Msg {
 /// What the event loop does for the console: backend calls on tasks, and leaving.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Effect {
-    LoadDiff { seq: u64, unit: String },
-    LoadHistory { seq: u64, unit: String },
-    LoadEvents { seq: u64, unit: String },
-    Act { id: u64, unit: String, action: Action },
+    LoadDiff {
+        seq: u64,
+        unit: String,
+    },
+    LoadHistory {
+        seq: u64,
+        unit: String,
+    },
+    LoadEvents {
+        seq: u64,
+        unit: String,
+    },
+    Act {
+        id: u64,
+        unit: String,
+        action: Action,
+    },
     /// Record a refused action in the audit log (read-only audit mode).
-    Deny { unit: String, action: Action },
+    Deny {
+        unit: String,
+        action: Action,
+    },
     LoadTheme(String),
     Refresh,
     Quit,
@@ -668,7 +684,11 @@ impl App {
         match self.view() {
             View::Units => self.open_unit_view(View::Detail),
             View::Sources => {
-                if let Some(s) = self.sources.current().and_then(|i| self.snapshot.sources.get(i)) {
+                if let Some(s) = self
+                    .sources
+                    .current()
+                    .and_then(|i| self.snapshot.sources.get(i))
+                {
                     self.units.filter = s.name.clone();
                     self.views = vec![View::Units];
                     self.refilter();
@@ -768,7 +788,9 @@ impl App {
             (pos as i64).saturating_add(delta).clamp(0, max.max(0)) as usize
         };
         match self.view() {
-            View::Units => self.units.selected = step(self.units.selected, self.units.visible.len()),
+            View::Units => {
+                self.units.selected = step(self.units.selected, self.units.visible.len())
+            }
             View::Sources => {
                 self.sources.selected = step(self.sources.selected, self.sources.visible.len())
             }
@@ -806,7 +828,10 @@ impl App {
     // ----- diff navigation -----
 
     pub fn diff_file(&self) -> Option<&super::diffdoc::DiffFile> {
-        self.diff.doc.ready().and_then(|d| d.files.get(self.diff.file))
+        self.diff
+            .doc
+            .ready()
+            .and_then(|d| d.files.get(self.diff.file))
     }
 
     /// Rows of the current layout of the current file.
@@ -830,7 +855,10 @@ impl App {
         self.diff.file = file;
         self.diff.scroll = 0;
         let needle = self.diff.search.clone();
-        self.diff.matches = self.diff_file().map(|f| f.search(&needle)).unwrap_or_default();
+        self.diff.matches = self
+            .diff_file()
+            .map(|f| f.search(&needle))
+            .unwrap_or_default();
     }
 
     fn step_file(&mut self, delta: i64) {
@@ -887,7 +915,10 @@ impl App {
 
     fn search_step(&mut self, forward: bool, fresh: bool) {
         let needle = self.diff.search.clone();
-        self.diff.matches = self.diff_file().map(|f| f.search(&needle)).unwrap_or_default();
+        self.diff.matches = self
+            .diff_file()
+            .map(|f| f.search(&needle))
+            .unwrap_or_default();
         if self.diff.matches.is_empty() {
             if !needle.is_empty() {
                 self.error(format!("`{needle}` not found in this file"));

@@ -67,12 +67,12 @@ impl DiffFile {
             lines.push(DocLine::Note("secret values are masked".into()));
         }
         match o.change {
-            Change::Added if o.live.is_none() => {
-                lines.push(DocLine::Note("not present live: apply would create it".into()))
-            }
-            Change::Removed if o.desired.is_none() => {
-                lines.push(DocLine::Note("no longer desired: apply would prune it".into()))
-            }
+            Change::Added if o.live.is_none() => lines.push(DocLine::Note(
+                "not present live: apply would create it".into(),
+            )),
+            Change::Removed if o.desired.is_none() => lines.push(DocLine::Note(
+                "no longer desired: apply would prune it".into(),
+            )),
             Change::Unchanged => lines.push(DocLine::Note("in sync".into())),
             _ => {}
         }
@@ -193,9 +193,10 @@ mod tests {
         assert_eq!((f.added, f.removed), (2, 1));
         // header, a, b|B, c, -|d
         assert_eq!(f.sbs.len(), 5);
-        assert_eq!(f.sbs[2], SbsRow::Pair(Some(3), Some(4)));
-        assert_eq!(f.sbs[4], SbsRow::Pair(None, Some(6)));
-        assert_eq!(f.sbs_of_line[4], 2);
-        assert_eq!(f.search("B"), vec![2, 4]);
+        assert_eq!(f.sbs[2], SbsRow::Pair(Some(2), Some(3)));
+        assert_eq!(f.sbs[4], SbsRow::Pair(None, Some(5)));
+        assert_eq!(f.sbs_of_line[3], 2);
+        assert_eq!(f.sbs_of_line[4], 3);
+        assert_eq!(f.search("B"), vec![2, 3]);
     }
 }

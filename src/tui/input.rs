@@ -11,7 +11,10 @@ impl LineInput {
     /// Applies an editing key; returns whether the text changed.
     pub fn edit(&mut self, key: &crate::config::keymap::Key) -> bool {
         use ratatui::crossterm::event::{KeyCode, KeyModifiers};
-        if key.mods.intersects(KeyModifiers::CONTROL | KeyModifiers::ALT) {
+        if key
+            .mods
+            .intersects(KeyModifiers::CONTROL | KeyModifiers::ALT)
+        {
             if key.mods == KeyModifiers::CONTROL && key.code == KeyCode::Char('u') {
                 self.text.clear();
                 return true;

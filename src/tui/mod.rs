@@ -40,7 +40,8 @@ pub async fn run(ctx: &Context) -> Result<u8, CliError> {
     let depth = ColorDepth::detect(&|k: &str| std::env::var(k).ok());
     let theme =
         Theme::load(&ctx.theme_name(), Some(&ctx.dirs.config), depth).map_err(CliError::config)?;
-    let keymap = Keymap::load(&ctx.keymap_name(), Some(&ctx.dirs.config)).map_err(CliError::config)?;
+    let keymap =
+        Keymap::load(&ctx.keymap_name(), Some(&ctx.dirs.config)).map_err(CliError::config)?;
     if !std::io::stdout().is_terminal() {
         return Err(CliError::usage(
             "the console needs a terminal; use a headless command (see --help)",
@@ -89,7 +90,10 @@ pub async fn run(ctx: &Context) -> Result<u8, CliError> {
 
 /// Shipped theme names and the user's `<config>/themes/*.toml`, for `:theme` completion.
 fn theme_names(config: &Path) -> Vec<String> {
-    let mut names: Vec<String> = theme::SHIPPED.iter().map(|(n, _)| (*n).to_owned()).collect();
+    let mut names: Vec<String> = theme::SHIPPED
+        .iter()
+        .map(|(n, _)| (*n).to_owned())
+        .collect();
     if let Ok(dir) = std::fs::read_dir(config.join("themes")) {
         for e in dir.flatten() {
             let p = e.path();
@@ -121,7 +125,8 @@ impl EmbeddedAgent {
                 return None;
             }
         };
-        let sink: LogSink = std::sync::Arc::new(|line: &str| tracing::info!(target: "agent", "{line}"));
+        let sink: LogSink =
+            std::sync::Arc::new(|line: &str| tracing::info!(target: "agent", "{line}"));
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(Agent::new(ws, sink).run(async move {
             let _ = stopped.await;

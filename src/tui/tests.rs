@@ -1,0 +1,714 @@
+//! Key-driven tests of the console (no terminal), whole-screen snapshots of every view at 80x24 and
+//! 120x40 on deterministic data, and a property test that no size down to 1x1 panics.
+
+use jiff::Timestamp;
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+
+use super::app::{App, Effect, InputKind, Loadable, Msg, Setup, View};
+use super::diffdoc::DiffDoc;
+use super::views;
+use crate::backend::Update;
+use crate::backend::scripted::{rev, ts, unit};
+use crate::config::keymap::{Key, Keymap};
+use crate::config::theme::{ColorDepth, Theme};
+use crate::model::*;
+
+/// dev ready, staging drifted and suspended-capable, prod failed and protected, one source.
+pub(crate) fn demo_snapshot() -> Snapshot {
+    let dev = unit("local/dev");
+    let mut staging = unit("local/staging");
+    staging.drifted_objects = vec!["app.yaml".into()];
+    staging.depends_on = vec!["dev".into()];
+    staging.status.message = format!("in sync at {}; 1 file(s) drifted", rev(3).short());
+    let mut prod = unit("local/prod");
+    prod.protected = true;
+    prod.status = Status::new(
+        StatusKind::Failed,
+        "render failed: app.patch.yaml:3: bad YAML",
+        ts(-60),
+    );
+    prod.attempted_revision = Some(rev(4));
+    prod.latest_revision = Some(rev(4));
+    prod.commits_behind = Some(1);
+    prod.depends_on = vec!["staging".into()];
+    let mut qa = unit("local/qa");
+    qa.suspended = true;
+    qa.suspend_reason = Some("load test".into());
+    qa.status = Status::new(StatusKind::Suspended, "suspended: load test", ts(-300));
+    let source = Source {
+        id: "local/platform-config".into(),
+        name: "platform-config".into(),
+        backend: BackendKind::Local,
+        url: "./repos/platform-config.git".into(),
+        reference: "branch:main".into(),
+        revision: Some(rev(4)),
+        status: Status::new(StatusKind::Ready, "fetched main@0404040", ts(-10)),
+        last_fetch_at: Some(ts(-10)),
+    };
+    let mut snap = Snapshot {
+        units: vec![dev, staging, prod, qa],
+        sources: vec![source],
+    };
+    snap.sort();
+    snap
+}
+
+fn objects() -> Vec<ObjectDiff> {
+    let live = "apiVersion: v1\nkind: Deployment\nmetadata:\n  name: checkout\nspec:\n  replicas: 5\n  template:\n    image: checkout:1.4.0\n    env:\n      LOG_LEVEL: debug\n";
+    let desired = "apiVersion: v1\nkind: Deployment\nmetadata:\n  name: checkout\nspec:\n  replicas: 3\n  template:\n    image: checkout:1.4.2\n    env:\n      LOG_LEVEL: info\n      TIMEOUT: 30s\n";
+    vec![
+        ObjectDiff {
+            object: "app.yaml".into(),
+            change: Change::Modified,
+            desired: Some(desired.into()),
+            live: Some(live.into()),
+            masked: false,
+            note: None,
+        },
+        ObjectDiff {
+            object: "extra.conf".into(),
+            change: Change::Added,
+            desired: Some("gzip on;\n".into()),
+            live: None,
+            masked: false,
+            note: None,
+        },
+        ObjectDiff {
+            object: "flags.json".into(),
+            change: Change::Unchanged,
+            desired: Some("{}\n".into()),
+            live: Some("{}\n".into()),
+            masked: false,
+            note: None,
+        },
+    ]
+}
+
+fn history() -> Vec<HistoryEntry> {
+    (1..=4u8)
+        .rev()
+        .map(|n| HistoryEntry {
+            revision: rev(n),
+            author: ["Ada Lovelace", "Grace Hopper"][usize::from(n % 2)].into(),
+            time: ts(-3600 * i64::from(5 - n)),
+            summary: format!("change number {n}"),
+            applied: n == 3,
+            last_good: n == 3,
+            failed: n == 4,
+            pinned: false,
+        })
+        .collect()
+}
+
+fn events() -> Vec<Event> {
+    vec![
+        Event {
+            time: ts(-30),
+            unit: "local/staging".into(),
+            severity: Severity::Warning,
+            reason: "InSync".into(),
+            message: "in sync; 1 file(s) drifted (drift: report)".into(),
+            revision: Some(rev(3)),
+        },
+        Event {
+            time: ts(-600),
+            unit: "local/staging".into(),
+            severity: Severity::Info,
+            reason: "Applied".into(),
+            message: "applied main@0303030: 3 written, 0 pruned".into(),
+            revision: Some(rev(3)),
+        },
+    ]
+}
+
+fn setup(read_only: bool) -> Setup {
+    Setup {
+        theme: Theme::load("default", None, ColorDepth::Ansi16).unwrap(),
+        keymap: Keymap::load("default", None).unwrap(),
+        ascii: false,
+        read_only,
+        backend: "local".into(),
+        context: "demo".into(),
+        contexts: vec!["demo".into()],
+        themes: vec!["default".into(), "mono".into()],
+    }
+}
+
+fn now() -> Timestamp {
+    ts(0)
+}
+
+pub(crate) fn app_with(read_only: bool, size: (u16, u16)) -> App {
+    let mut app = App::new(setup(read_only), size, now());
+    app.update(Msg::Backend(Update::Snapshot(demo_snapshot())), now());
+    app
+}
+
+fn app() -> App {
+    app_with(false, (80, 24))
+}
+
+fn press(app: &mut App, key: &str) -> Vec<Effect> {
+    let k = Key::parse(key).unwrap();
+    app.update(Msg::Key(KeyEvent::new(k.code, k.mods)), now())
+}
+
+fn type_text(app: &mut App, text: &str) {
+    for c in text.chars() {
+        app.update(
+            Msg::Key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE)),
+            now(),
+        );
+    }
+}
+
+fn selected_id(app: &App) -> String {
+    app.current_unit().unwrap().id.clone()
+}
+
+fn select(app: &mut App, id: &str) {
+    press(app, "home");
+    while selected_id(app) != id {
+        press(app, "down");
+    }
+}
+
+/// Opens a unit's view and answers its loads as the backend would.
+fn answer(app: &mut App, effects: Vec<Effect>) {
+    for e in effects {
+        let msg = match e {
+            Effect::LoadDiff { seq, .. } => Msg::Diff {
+                seq,
+                result: Ok(DiffDoc::build(&objects())),
+            },
+            Effect::LoadHistory { seq, .. } => Msg::History {
+                seq,
+                result: Ok(history()),
+            },
+            Effect::LoadEvents { seq, .. } => Msg::Events {
+                seq,
+                result: Ok(events()),
+            },
+            _ => continue,
+        };
+        app.update(msg, now());
+    }
+}
+
+fn screen(app: &App, w: u16, h: u16) -> String {
+    let mut terminal = Terminal::new(TestBackend::new(w, h)).unwrap();
+    terminal.draw(|f| views::render(f, app)).unwrap();
+    let buf = terminal.backend().buffer();
+    let mut out = String::new();
+    for y in 0..h {
+        let mut line = String::new();
+        for x in 0..w {
+            line.push_str(buf[(x, y)].symbol());
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+// ---------- key-driven tests ----------
+
+#[test]
+fn failing_first_and_navigation() {
+    let mut app = app();
+    assert_eq!(selected_id(&app), "local/prod");
+    press(&mut app, "down");
+    assert_eq!(selected_id(&app), "local/qa");
+    press(&mut app, "end");
+    assert_eq!(selected_id(&app), "local/staging");
+    let effects = press(&mut app, "enter");
+    assert_eq!(app.view(), View::Detail);
+    assert!(matches!(effects[0], Effect::LoadEvents { ref unit, .. } if unit == "local/staging"));
+    assert!(matches!(effects[1], Effect::LoadDiff { .. }));
+    answer(&mut app, effects);
+    let effects = press(&mut app, "d");
+    assert_eq!(app.view(), View::Diff);
+    answer(&mut app, effects);
+    press(&mut app, "esc");
+    assert_eq!(app.view(), View::Detail);
+    press(&mut app, "esc");
+    assert_eq!(app.view(), View::Units);
+    press(&mut app, "2");
+    assert_eq!(app.view(), View::Sources);
+    press(&mut app, "enter");
+    assert_eq!(app.view(), View::Units);
+    assert_eq!(app.units.filter, "platform-config");
+    assert_eq!(press(&mut app, "q"), vec![Effect::Quit]);
+    assert!(app.quit);
+}
+
+#[test]
+fn fuzzy_filter_live_keep_and_cancel() {
+    let mut app = app();
+    press(&mut app, "/");
+    type_text(&mut app, "stg");
+    assert_eq!(app.units.visible.len(), 1);
+    assert_eq!(selected_id(&app), "local/staging");
+    press(&mut app, "enter");
+    assert!(app.input.is_none());
+    assert_eq!(app.units.filter, "stg");
+    press(&mut app, "/");
+    type_text(&mut app, "zz");
+    assert!(app.units.visible.is_empty());
+    press(&mut app, "esc");
+    assert_eq!(app.units.filter, "stg", "cancel restores the filter");
+    press(&mut app, "esc");
+    assert_eq!(app.units.visible.len(), 4, "back clears the filter");
+}
+
+#[test]
+fn command_prompt_with_completion() {
+    let mut app = app();
+    press(&mut app, ":");
+    type_text(&mut app, "so");
+    press(&mut app, "tab");
+    assert_eq!(app.input.as_ref().unwrap().line.text, "sources");
+    press(&mut app, "enter");
+    assert_eq!(app.view(), View::Sources);
+    press(&mut app, ":");
+    type_text(&mut app, "theme mo");
+    press(&mut app, "tab");
+    assert_eq!(
+        press(&mut app, "enter"),
+        vec![Effect::LoadTheme("mono".into())]
+    );
+    press(&mut app, ":");
+    type_text(&mut app, "ctx nope");
+    press(&mut app, "enter");
+    assert!(app.flash.as_ref().unwrap().text.contains("unknown context"));
+    press(&mut app, ":");
+    type_text(&mut app, "unitz");
+    press(&mut app, "enter");
+    assert!(app.flash.as_ref().unwrap().text.contains("did you mean"));
+    press(&mut app, ":");
+    assert_eq!(app.input.as_ref().unwrap().kind, InputKind::Prompt);
+    type_text(&mut app, "q");
+    assert_eq!(press(&mut app, "enter"), vec![Effect::Quit]);
+}
+
+fn done(app: &mut App, id: u64, change: impl Fn(&mut Unit)) {
+    app.update(
+        Msg::Acted {
+            id,
+            result: Ok("accepted".into()),
+        },
+        now(),
+    );
+    let mut snap = app.snapshot.clone();
+    let unit = snap
+        .units
+        .iter_mut()
+        .find(|u| Some(&u.id) == app.pending.as_ref().map(|p| &p.unit))
+        .unwrap();
+    change(unit);
+    app.update(Msg::Backend(Update::Snapshot(snap)), now());
+}
+
+#[test]
+fn suspend_asks_a_reason_then_acts_and_shows_the_outcome() {
+    let mut app = app();
+    select(&mut app, "local/staging");
+    assert!(press(&mut app, "s").is_empty());
+    assert!(app.dialog.is_some());
+    press(&mut app, "enter");
+    assert_eq!(
+        app.dialog.as_ref().unwrap().error.as_deref(),
+        Some("a reason is required")
+    );
+    type_text(&mut app, "incident 42");
+    let effects = press(&mut app, "enter");
+    let [Effect::Act { id, unit, action }] = effects.as_slice() else {
+        panic!("{effects:?}")
+    };
+    assert_eq!(unit, "local/staging");
+    assert_eq!(
+        action,
+        &Action::Suspend {
+            reason: "incident 42".into()
+        }
+    );
+    assert!(app.dialog.is_none() && app.pending.is_some());
+    assert!(screen(&app, 80, 24).contains("suspend local/staging: asking the backend"));
+    done(&mut app, *id, |u| u.suspended = true);
+    assert!(app.pending.is_none());
+    let outcome = app.outcome.clone().unwrap();
+    assert!(outcome.ok && outcome.text.contains("suspend local/staging"));
+    press(&mut app, "down");
+    assert!(
+        screen(&app, 80, 24).contains("✓ suspend local/staging"),
+        "the outcome stays visible"
+    );
+}
+
+#[test]
+fn cancel_closes_the_dialog_without_acting() {
+    let mut app = app();
+    select(&mut app, "local/staging");
+    press(&mut app, "y");
+    assert!(app.dialog.is_some());
+    assert!(press(&mut app, "esc").is_empty());
+    assert!(app.dialog.is_none() && app.pending.is_none());
+    assert!(
+        app.flash
+            .as_ref()
+            .unwrap()
+            .text
+            .starts_with("cancelled: sync")
+    );
+}
+
+#[test]
+fn protected_units_need_their_name_typed() {
+    let mut app = app();
+    select(&mut app, "local/prod");
+    press(&mut app, "y");
+    assert!(press(&mut app, "enter").is_empty());
+    assert!(
+        app.dialog
+            .as_ref()
+            .unwrap()
+            .error
+            .as_ref()
+            .unwrap()
+            .contains("type `prod`"),
+        "enter alone does not confirm a protected unit"
+    );
+    type_text(&mut app, "pro");
+    assert!(press(&mut app, "enter").is_empty());
+    type_text(&mut app, "d");
+    let effects = press(&mut app, "enter");
+    assert!(matches!(
+        effects.as_slice(),
+        [Effect::Act {
+            action: Action::Sync { with_source: false },
+            ..
+        }]
+    ));
+}
+
+#[test]
+fn resume_sync_and_sync_with_source() {
+    for (unit, key, want) in [
+        ("local/qa", "r", Action::Resume),
+        ("local/dev", "y", Action::Sync { with_source: false }),
+        ("local/dev", "Y", Action::Sync { with_source: true }),
+    ] {
+        let mut app = app();
+        select(&mut app, unit);
+        press(&mut app, key);
+        let effects = press(&mut app, "enter");
+        let [Effect::Act { id, action, .. }] = effects.as_slice() else {
+            panic!("{effects:?}")
+        };
+        assert_eq!(action, &want);
+        let id = *id;
+        done(&mut app, id, |u| {
+            u.suspended = false;
+            u.last_reconcile_at = Some(ts(1));
+        });
+        assert!(app.outcome.as_ref().unwrap().ok, "{unit} {key}");
+    }
+}
+
+#[test]
+fn rollback_from_history_on_the_selected_commit() {
+    let mut app = app();
+    select(&mut app, "local/staging");
+    let effects = press(&mut app, "h");
+    assert_eq!(app.view(), View::History);
+    answer(&mut app, effects);
+    press(&mut app, "down");
+    press(&mut app, "down");
+    press(&mut app, "b");
+    assert!(
+        app.dialog
+            .as_ref()
+            .unwrap()
+            .action
+            .to_string()
+            .contains(rev(2).short_sha())
+    );
+    type_text(&mut app, "bad release");
+    let effects = press(&mut app, "enter");
+    assert_eq!(
+        effects,
+        vec![Effect::Act {
+            id: app.pending.as_ref().unwrap().id,
+            unit: "local/staging".into(),
+            action: Action::Rollback {
+                to: rev(2),
+                reason: "bad release".into()
+            }
+        }]
+    );
+    let id = app.pending.as_ref().unwrap().id;
+    done(&mut app, id, |u| {
+        u.pinned_revision = Some(rev(2));
+        u.applied_revision = Some(rev(2));
+    });
+    assert!(app.outcome.as_ref().unwrap().ok);
+}
+
+#[test]
+fn failures_and_timeouts_are_shown() {
+    let mut app = app();
+    select(&mut app, "local/dev");
+    press(&mut app, "y");
+    let effects = press(&mut app, "enter");
+    let [Effect::Act { id, .. }] = effects.as_slice() else {
+        panic!()
+    };
+    app.update(
+        Msg::Acted {
+            id: *id,
+            result: Err("failed: disk full".into()),
+        },
+        now(),
+    );
+    let o = app.outcome.clone().unwrap();
+    assert!(!o.ok && o.text.contains("disk full"));
+
+    press(&mut app, "y");
+    let effects = press(&mut app, "enter");
+    assert!(app.needs_tick());
+    let [Effect::Act { id, .. }] = effects.as_slice() else {
+        panic!()
+    };
+    app.update(
+        Msg::Acted {
+            id: *id,
+            result: Ok("reconcile requested".into()),
+        },
+        now(),
+    );
+    app.update(Msg::Tick, ts(31));
+    let o = app.outcome.clone().unwrap();
+    assert!(!o.ok && o.text.contains("timed out"), "{}", o.text);
+    assert!(!app.needs_tick());
+}
+
+#[test]
+fn read_only_denies_every_action_and_records_it() {
+    let mut app = app_with(true, (80, 24));
+    for (unit, key) in [
+        ("local/staging", "s"),
+        ("local/qa", "r"),
+        ("local/dev", "y"),
+        ("local/dev", "Y"),
+    ] {
+        select(&mut app, unit);
+        let effects = press(&mut app, key);
+        assert!(
+            matches!(effects.as_slice(), [Effect::Deny { unit: u, .. }] if u == unit),
+            "{effects:?}"
+        );
+        assert!(app.dialog.is_none());
+        assert!(
+            app.flash
+                .as_ref()
+                .unwrap()
+                .text
+                .starts_with("read-only audit mode: not allowed")
+        );
+    }
+    let effects = press(&mut app, "h");
+    answer(&mut app, effects);
+    let effects = press(&mut app, "b");
+    assert!(matches!(
+        effects.as_slice(),
+        [Effect::Deny {
+            action: Action::Rollback { .. },
+            ..
+        }]
+    ));
+    for view in ["1", "2"] {
+        press(&mut app, view);
+        assert!(screen(&app, 80, 24).starts_with(" READ-ONLY "));
+    }
+}
+
+#[test]
+fn stale_data_shows_its_age_and_recovers() {
+    let mut app = app();
+    app.update(
+        Msg::Backend(Update::Unavailable("state dir gone".into())),
+        ts(5),
+    );
+    assert!(app.needs_tick());
+    app.update(Msg::Tick, ts(17));
+    assert!(screen(&app, 80, 24).contains("STALE 12s"));
+    app.update(Msg::Backend(Update::Snapshot(demo_snapshot())), ts(20));
+    assert!(app.stale.is_none() && !app.needs_tick());
+    assert!(!screen(&app, 80, 24).contains("STALE"));
+}
+
+#[test]
+fn an_unchanged_snapshot_does_not_redraw() {
+    let mut app = app();
+    app.dirty = false;
+    app.update(Msg::Backend(Update::Snapshot(demo_snapshot())), now());
+    assert!(!app.dirty, "idle means no drawing");
+    let mut changed = demo_snapshot();
+    changed.units[0].status.message = "new".into();
+    app.update(Msg::Backend(Update::Snapshot(changed)), now());
+    assert!(app.dirty);
+}
+
+#[test]
+fn diff_hunks_side_by_side_and_search() {
+    let mut app = app_with(false, (120, 40));
+    select(&mut app, "local/staging");
+    let effects = press(&mut app, "d");
+    answer(&mut app, effects);
+    assert!(app.diff_side_by_side());
+    press(&mut app, "v");
+    assert!(!app.diff_side_by_side());
+    press(&mut app, "n");
+    press(&mut app, "/");
+    type_text(&mut app, "image");
+    press(&mut app, "enter");
+    assert_eq!(app.diff.matches.len(), 2);
+    assert!(app.flash.as_ref().unwrap().text.starts_with("match 1/2"));
+    press(&mut app, "ctrl-n");
+    assert!(app.flash.as_ref().unwrap().text.starts_with("match 2/2"));
+    press(&mut app, "tab");
+    assert_eq!(app.diff.file, 1);
+    press(&mut app, "backtab");
+    assert_eq!(app.diff.file, 0);
+    // A result for an older request is dropped.
+    app.update(
+        Msg::Diff {
+            seq: 0,
+            result: Err("old".into()),
+        },
+        now(),
+    );
+    assert!(matches!(app.diff.doc, Loadable::Ready(_)));
+}
+
+#[test]
+fn help_comes_from_the_keymap() {
+    let mut app = app();
+    press(&mut app, "?");
+    assert_eq!(app.view(), View::Help);
+    let text = screen(&app, 80, 24);
+    assert!(text.contains("suspend the unit (asks a reason)"));
+    let mut vim = App::new(
+        Setup {
+            keymap: Keymap::load("vim", None).unwrap(),
+            ..setup(false)
+        },
+        (80, 24),
+        now(),
+    );
+    vim.update(Msg::Backend(Update::Snapshot(demo_snapshot())), now());
+    press(&mut vim, "?");
+    let text = screen(&vim, 80, 24);
+    assert!(text.contains("enter, l"), "{text}");
+}
+
+// ---------- snapshots ----------
+
+/// Every view, ready to draw.
+fn views_at(size: (u16, u16)) -> Vec<(&'static str, App)> {
+    let mut out = Vec::new();
+    out.push(("units", app_with(false, size)));
+    out.push(("units_read_only", app_with(true, size)));
+    let mut a = app_with(false, size);
+    press(&mut a, "/");
+    type_text(&mut a, "st");
+    out.push(("units_filter", a));
+    let mut a = app_with(false, size);
+    press(&mut a, "2");
+    out.push(("sources", a));
+    let mut a = app_with(false, size);
+    select(&mut a, "local/staging");
+    let e = press(&mut a, "enter");
+    answer(&mut a, e);
+    out.push(("detail", a));
+    let mut a = app_with(false, size);
+    select(&mut a, "local/staging");
+    let e = press(&mut a, "d");
+    answer(&mut a, e);
+    out.push(("diff", a));
+    let mut a = app_with(false, size);
+    select(&mut a, "local/staging");
+    let e = press(&mut a, "h");
+    answer(&mut a, e);
+    press(&mut a, "down");
+    out.push(("history", a));
+    let mut a = app_with(false, size);
+    press(&mut a, "?");
+    out.push(("help", a));
+    let mut a = app_with(false, size);
+    select(&mut a, "local/prod");
+    press(&mut a, "s");
+    type_text(&mut a, "incident 42");
+    press(&mut a, "enter");
+    type_text(&mut a, "pr");
+    out.push(("confirm_protected", a));
+    let mut a = app_with(false, size);
+    press(&mut a, ":");
+    type_text(&mut a, "t");
+    press(&mut a, "tab");
+    out.push(("prompt", a));
+    out
+}
+
+#[test]
+fn snapshots_of_every_view() {
+    for size in [(80, 24), (120, 40)] {
+        for (name, app) in views_at(size) {
+            insta::assert_snapshot!(
+                format!("{name}_{}x{}", size.0, size.1),
+                screen(&app, size.0, size.1)
+            );
+        }
+    }
+}
+
+#[test]
+fn ascii_mode_draws_only_ascii() {
+    let mut app = App::new(
+        Setup {
+            ascii: true,
+            ..setup(false)
+        },
+        (80, 24),
+        now(),
+    );
+    app.update(Msg::Backend(Update::Snapshot(demo_snapshot())), now());
+    let text = screen(&app, 80, 24);
+    assert!(text.is_ascii(), "{text}");
+}
+
+mod sizes {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(48))]
+        #[test]
+        fn no_size_panics(w in 1u16..=130, h in 1u16..=45) {
+            for (_, mut app) in views_at((80, 24)) {
+                app.update(Msg::Resize(w, h), now());
+                let _ = screen(&app, w, h);
+            }
+        }
+    }
+
+    #[test]
+    fn every_view_at_20x5() {
+        for (name, app) in views_at((20, 5)) {
+            let text = screen(&app, 20, 5);
+            assert_eq!(text.lines().count(), 5, "{name}");
+        }
+    }
+}

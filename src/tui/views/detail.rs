@@ -47,7 +47,11 @@ fn summary_lines(app: &App, u: &Unit, width: usize) -> Vec<Line<'static>> {
     let mut lines = vec![Line::from(vec![
         label("status"),
         Span::styled(
-            format!("{} {}", status_mark(u.status.kind, app.ascii), u.status.kind),
+            format!(
+                "{} {}",
+                status_mark(u.status.kind, app.ascii),
+                u.status.kind
+            ),
             status_style(app, u.status.kind),
         ),
         Span::styled(

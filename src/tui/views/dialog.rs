@@ -24,11 +24,18 @@ pub fn render(frame: &mut Frame, app: &App, body: Rect) {
             label("unit"),
             Span::raw(d.unit.id.clone()),
             Span::styled(
-                if d.unit.protected { "  (protected)" } else { "" },
+                if d.unit.protected {
+                    "  (protected)"
+                } else {
+                    ""
+                },
                 t.style("dialog.danger"),
             ),
         ]),
-        Line::from(vec![label("environment"), Span::raw(d.unit.environment.clone())]),
+        Line::from(vec![
+            label("environment"),
+            Span::raw(d.unit.environment.clone()),
+        ]),
         Line::from(vec![label("context"), Span::raw(d.context.clone())]),
     ];
     if let Some(note) = d.unit.hold_note() {

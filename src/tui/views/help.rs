@@ -33,7 +33,11 @@ pub fn help_lines(app: &App, mode: Mode) -> Vec<Line<'static>> {
     }
     section("everywhere".into(), Mode::Global, &mut out);
     section("confirmation dialogs".into(), Mode::Dialog, &mut out);
-    section("prompt, filter and search input".into(), Mode::Input, &mut out);
+    section(
+        "prompt, filter and search input".into(),
+        Mode::Input,
+        &mut out,
+    );
     out.push(Line::styled(
         format!(
             "keymap `{}`, theme `{}` · prompt commands: :units :sources :ctx NAME :theme NAME :q",

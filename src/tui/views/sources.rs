@@ -49,7 +49,11 @@ pub fn render(frame: &mut Frame, app: &App, area: Rect) {
             let mut cells = vec![
                 Cell::from(truncate(&s.name, 18)),
                 Cell::from(Span::styled(
-                    format!("{} {}", status_mark(s.status.kind, app.ascii), s.status.kind),
+                    format!(
+                        "{} {}",
+                        status_mark(s.status.kind, app.ascii),
+                        s.status.kind
+                    ),
                     status_style(app, s.status.kind),
                 )),
                 Cell::from(truncate(&s.reference, 14)),

@@ -164,7 +164,11 @@ fn cell(app: &App, u: &Unit, col: Col, width: u16) -> Cell<'static> {
         Col::Env => Cell::from(truncate(&u.environment, w)),
         Col::Source => Cell::from(truncate(&u.source, w)),
         Col::Status => Cell::from(Span::styled(
-            format!("{} {}", status_mark(u.status.kind, app.ascii), u.status.kind),
+            format!(
+                "{} {}",
+                status_mark(u.status.kind, app.ascii),
+                u.status.kind
+            ),
             status_style(app, u.status.kind),
         )),
         Col::Applied => Cell::from(short(u.applied_revision.as_ref())),
