@@ -1,0 +1,354 @@
+//! End to end: the real binary in tmux on a demo workspace. Opens prod's diff, rolls staging back to an
+//! earlier commit from History, suspends and resumes it, and checks each effect through
+//! `setpoint status --output json`; then the same keys with `--read-only` change nothing and leave
+//! denials in the audit log. Every wait is bounded by a deadline on the pane's contents.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_setpoint");
+const DEADLINE: Duration = Duration::from_secs(20);
+
+struct Env {
+    _tmp: tempfile::TempDir,
+    config: PathBuf,
+    data: PathBuf,
+    ws: PathBuf,
+    socket: String,
+}
+
+impl Env {
+    fn new() -> Self {
+        let tmp = tempfile::tempdir().unwrap();
+        let config = tmp.path().join("config");
+        let data = tmp.path().join("data");
+        let ws = tmp.path().join("demo");
+        let socket = format!("setpoint-e2e-{}-{}", std::process::id(), fastrand_suffix());
+        let env = Self {
+            _tmp: tmp,
+            config,
+            data,
+            ws,
+            socket,
+        };
+        let out = env.setpoint(&["demo", env.ws.to_str().unwrap(), "--no-tui"]);
+        assert!(out.status.success(), "demo: {}", text(&out.stderr));
+        env
+    }
+
+    fn setpoint(&self, args: &[&str]) -> Output {
+        Command::new(BIN)
+            .args(args)
+            .env("SETPOINT_CONFIG_DIR", &self.config)
+            .env("SETPOINT_DATA_DIR", &self.data)
+            .env_remove("NO_COLOR")
+            .output()
+            .unwrap()
+    }
+
+    fn json(&self, args: &[&str]) -> Value {
+        let mut all = vec!["--workspace", self.ws.to_str().unwrap(), "--output", "json"];
+        all.extend_from_slice(args);
+        let out = self.setpoint(&all);
+        assert!(out.status.success(), "{args:?}: {}", text(&out.stderr));
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+
+    fn unit(&self, name: &str) -> Value {
+        let status = self.json(&["status"]);
+        status["units"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|u| u["name"] == name)
+            .cloned()
+            .unwrap()
+    }
+
+    fn tmux(&self, args: &[&str]) -> Output {
+        Command::new("tmux")
+            .arg("-L")
+            .arg(&self.socket)
+            .args(args)
+            .output()
+            .unwrap()
+    }
+
+    /// Starts the console in a detached 100x30 session.
+    fn start(&self, extra: &str) {
+        let cmd = format!(
+            "env SETPOINT_CONFIG_DIR='{}' SETPOINT_DATA_DIR='{}' TERM=xterm-256color '{BIN}' --workspace '{}' {extra}",
+            self.config.display(),
+            self.data.display(),
+            self.ws.display()
+        );
+        let out = self.tmux(&[
+            "new-session",
+            "-d",
+            "-s",
+            "console",
+            "-x",
+            "100",
+            "-y",
+            "30",
+            &cmd,
+        ]);
+        assert!(out.status.success(), "tmux: {}", text(&out.stderr));
+    }
+
+    fn screen(&self) -> String {
+        text(&self.tmux(&["capture-pane", "-p", "-t", "console"]).stdout)
+    }
+
+    /// Waits until the pane shows `want`; fails with the screen after the deadline.
+    fn wait_for(&self, want: &str) -> String {
+        let end = Instant::now() + DEADLINE;
+        loop {
+            let s = self.screen();
+            if s.contains(want) {
+                return s;
+            }
+            assert!(
+                Instant::now() < end,
+                "timed out waiting for {want:?}; screen:\n{s}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn keys(&self, keys: &[&str]) {
+        let mut args = vec!["send-keys", "-t", "console"];
+        args.extend_from_slice(keys);
+        assert!(self.tmux(&args).status.success());
+    }
+
+    fn type_text(&self, s: &str) {
+        assert!(
+            self.tmux(&["send-keys", "-t", "console", "-l", s])
+                .status
+                .success()
+        );
+    }
+
+    /// Quits with `q` and waits until the process (and so the session) is gone.
+    fn quit(&self) {
+        self.keys(&["q"]);
+        let end = Instant::now() + DEADLINE;
+        while self
+            .tmux(&["has-session", "-t", "console"])
+            .status
+            .success()
+        {
+            assert!(
+                Instant::now() < end,
+                "console did not quit:\n{}",
+                self.screen()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Filters the units list down to `name` (one row, selected).
+    fn select(&self, name: &str) {
+        self.keys(&["/"]);
+        self.wait_for("\n/");
+        self.type_text(name);
+        self.wait_for(&format!("Units 1/3 /{name}"));
+        self.keys(&["Enter"]);
+        self.wait_for("enter open");
+    }
+}
+
+impl Drop for Env {
+    fn drop(&mut self) {
+        let _ = self.tmux(&["kill-server"]);
+    }
+}
+
+fn fastrand_suffix() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos() as u64)
+        .unwrap_or(0)
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+fn have_tmux() -> bool {
+    Command::new("tmux")
+        .arg("-V")
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+fn sha(rev: &Value) -> String {
+    rev.as_str()
+        .and_then(|s| s.rsplit(':').next())
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// Files under the workspace that an action or the agent would change (state and live directories).
+fn state_files(ws: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut stack = vec![ws.join("live"), ws.join(".setpoint")];
+    while let Some(dir) = stack.pop() {
+        let Ok(rd) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for e in rd.flatten() {
+            let p = e.path();
+            let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
+            if name == "git" || name == "cache" || name.ends_with(".lock") || name == "lock" {
+                continue;
+            }
+            if p.is_dir() {
+                stack.push(p);
+            } else if let Ok(bytes) = std::fs::read(&p) {
+                out.push((p, bytes));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn console_end_to_end_normal_then_read_only() {
+    if !have_tmux() {
+        eprintln!("SKIPPED: tmux is not installed (.ci/run installs it)");
+        return;
+    }
+    let env = Env::new();
+
+    // ---- normal mode ----
+    env.start("");
+    env.wait_for("Units (3)");
+    env.wait_for("failed");
+
+    // prod is failing, so it is first and selected: open its diff.
+    env.keys(&["d"]);
+    let s = env.wait_for("local/prod: ");
+    assert!(s.contains("differ"), "{s}");
+    env.keys(&["Escape"]);
+    env.wait_for("Units (3)");
+
+    // Roll staging back to the commit before the one it runs, from History.
+    let history = env.json(&["history", "staging"]);
+    let commits = history["commits"].as_array().unwrap();
+    let applied = commits.iter().position(|c| c["applied"] == true).unwrap();
+    let target = sha(&commits[applied + 1]["revision"]);
+    env.select("staging");
+    env.keys(&["h"]);
+    env.wait_for("History local/staging");
+    env.wait_for(&target[..7]);
+    for _ in 0..=applied {
+        env.keys(&["Down"]);
+    }
+    env.keys(&["b"]);
+    let s = env.wait_for("Confirm rollback");
+    assert!(
+        s.contains(&format!("rollback to main@{}", &target[..7])),
+        "{s}"
+    );
+    assert!(
+        s.contains("local/staging") && s.contains("live/staging"),
+        "{s}"
+    );
+    env.type_text("e2e: bad canary");
+    env.keys(&["Enter"]);
+    env.wait_for(&format!(
+        "✓ rollback to main@{} local/staging",
+        &target[..7]
+    ));
+    let staging = env.unit("staging");
+    assert_eq!(sha(&staging["pinnedRevision"]), target, "{staging}");
+    assert_eq!(sha(&staging["appliedRevision"]), target, "{staging}");
+
+    // Suspend, then resume (which also releases the pin).
+    env.keys(&["Escape"]);
+    env.wait_for("Units 1/3 /staging");
+    env.keys(&["s"]);
+    env.wait_for("Confirm suspend");
+    env.type_text("e2e: incident 7");
+    env.keys(&["Enter"]);
+    env.wait_for("✓ suspend local/staging");
+    let staging = env.unit("staging");
+    assert_eq!(staging["suspended"], true, "{staging}");
+    env.keys(&["r"]);
+    env.wait_for("Confirm resume");
+    env.keys(&["Enter"]);
+    env.wait_for("✓ resume local/staging");
+    let staging = env.unit("staging");
+    assert_eq!(staging["suspended"], false, "{staging}");
+    assert!(staging["pinnedRevision"].is_null(), "{staging}");
+    env.quit();
+
+    let audit = env.json(&["audit"]);
+    let ok: Vec<&str> = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["result"] == "ok" && r["unit"] == "local/staging")
+        .map(|r| r["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(ok, ["rollback", "suspend", "resume"], "{audit}");
+
+    // ---- read-only audit mode: same keys, nothing changes, denials recorded ----
+    let status_before = env.json(&["status"]);
+    let files_before = state_files(&env.ws);
+    env.start("--read-only");
+    env.wait_for("READ-ONLY");
+    env.wait_for("Units (3)");
+    env.select("staging");
+    for key in ["s", "r", "y"] {
+        env.keys(&[key]);
+        env.wait_for("read-only audit mode: not allowed");
+        env.keys(&["Down"]); // clears the message, so the next denial shows afresh
+        env.wait_for("enter open");
+    }
+    env.keys(&["h"]);
+    let s = env.wait_for("History local/staging");
+    assert!(s.starts_with(" READ-ONLY "), "badge on every screen:\n{s}");
+    env.wait_for(&target[..7]);
+    env.keys(&["Down"]);
+    env.keys(&["b"]);
+    env.wait_for("read-only audit mode: not allowed");
+    env.keys(&["d"]);
+    env.keys(&["Escape"]);
+    env.wait_for("Units 1/3");
+    env.quit();
+
+    assert_eq!(
+        env.json(&["status"]),
+        status_before,
+        "read-only changed the status"
+    );
+    assert!(
+        state_files(&env.ws) == files_before,
+        "read-only changed state or live files"
+    );
+    let audit = env.json(&["audit"]);
+    let denied: Vec<(&str, bool)> = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["result"] == "denied")
+        .map(|r| (r["action"].as_str().unwrap(), r["readOnly"] == true))
+        .collect();
+    assert_eq!(
+        denied,
+        [
+            ("suspend", true),
+            ("resume", true),
+            ("sync", true),
+            ("rollback", true)
+        ],
+        "{audit}"
+    );
+}
