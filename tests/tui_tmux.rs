@@ -3,6 +3,9 @@
 //! `setpoint status --output json`; then the same keys with `--read-only` change nothing and leave
 //! denials in the audit log. Every wait is bounded by a deadline on the pane's contents.
 
+// The whole file is test code; its helpers live outside #[test] functions.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
