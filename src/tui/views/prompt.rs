@@ -109,7 +109,14 @@ pub fn hint_line(app: &App, width: u16) -> Line<'static> {
     let mut spans = Vec::new();
     let mut used = 0usize;
     for &command in hinted(mode) {
-        let Some(key) = app.keymap.hint(mode, command) else {
+        // The shortest of the command's keys makes the tightest hint (`q` rather than `ctrl-c`).
+        let Some(key) = app
+            .keymap
+            .keys_for(mode, command)
+            .iter()
+            .map(ToString::to_string)
+            .min_by_key(|k| k.chars().count())
+        else {
             continue;
         };
         let text = format!(" {} ", command.name());

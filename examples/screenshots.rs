@@ -1,0 +1,289 @@
+//! Renders every view of the console on the demo workspace with the real renderer and writes SVG files
+//! to `screenshots/` (one `<text>` run per style, colours from the theme).
+//!
+//!     cargo run --example screenshots [-- OUT_DIR]
+//!
+//! PNG copies: `for f in screenshots/*.svg; do rsvg-convert "$f" -o "${f%.svg}.png"; done`.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::fmt::Write as _;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use jiff::Timestamp;
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+use ratatui::buffer::Buffer;
+use ratatui::crossterm::event::KeyEvent;
+use ratatui::style::{Color, Modifier};
+
+use setpoint::backend::local::{LocalBackend, demo};
+use setpoint::backend::{Backend, Update};
+use setpoint::config::Settings;
+use setpoint::config::keymap::{Key, Keymap};
+use setpoint::config::theme::{ColorDepth, Theme};
+use setpoint::tui::app::{App, Effect, Msg, Setup};
+use setpoint::tui::diffdoc::DiffDoc;
+use setpoint::tui::views;
+
+const W: u16 = 120;
+const H: u16 = 32;
+
+struct Shots {
+    backend: LocalBackend,
+    out: PathBuf,
+}
+
+impl Shots {
+    async fn app(&self, read_only: bool) -> App {
+        let info = self.backend.info();
+        let setup = Setup {
+            theme: Theme::load("default", None, ColorDepth::Ansi16).unwrap(),
+            keymap: Keymap::load("default", None).unwrap(),
+            ascii: false,
+            read_only,
+            backend: info.kind.to_string(),
+            context: info.context.clone(),
+            contexts: vec![info.context],
+            themes: vec!["default".into()],
+        };
+        let mut app = App::new(setup, (W, H), Timestamp::now());
+        let snap = self.backend.snapshot().await.unwrap();
+        app.update(Msg::Backend(Update::Snapshot(snap)), Timestamp::now());
+        app
+    }
+
+    /// Presses a key and answers the loads it asks for from the real backend.
+    async fn press(&self, app: &mut App, key: &str) {
+        let k = Key::parse(key).unwrap();
+        let effects = app.update(Msg::Key(KeyEvent::new(k.code, k.mods)), Timestamp::now());
+        for e in effects {
+            let msg = match e {
+                Effect::LoadDiff { seq, unit } => Msg::Diff {
+                    seq,
+                    result: self
+                        .backend
+                        .diff(&unit)
+                        .await
+                        .map(|o| DiffDoc::build(&o))
+                        .map_err(|e| e.to_string()),
+                },
+                Effect::LoadHistory { seq, unit } => Msg::History {
+                    seq,
+                    result: self.backend.history(&unit).await.map_err(|e| e.to_string()),
+                },
+                Effect::LoadEvents { seq, unit } => Msg::Events {
+                    seq,
+                    result: self.backend.events(&unit).await.map_err(|e| e.to_string()),
+                },
+                _ => continue,
+            };
+            app.update(msg, Timestamp::now());
+        }
+    }
+
+    async fn keys(&self, app: &mut App, keys: &[&str]) {
+        for k in keys {
+            self.press(app, k).await;
+        }
+    }
+
+    fn save(&self, name: &str, app: &App) {
+        let mut terminal = Terminal::new(TestBackend::new(W, H)).unwrap();
+        terminal.draw(|f| views::render(f, app)).unwrap();
+        let svg = to_svg(terminal.backend().buffer());
+        let path = self.out.join(format!("{name}.svg"));
+        std::fs::write(&path, svg).unwrap();
+        println!("{}", path.display());
+    }
+}
+
+#[tokio::main]
+async fn main() {
+    let out = std::env::args()
+        .nth(1)
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("screenshots"));
+    std::fs::create_dir_all(&out).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let ws = tmp.path().join("demo");
+    let made =
+        tokio::task::spawn_blocking(move || demo::create(&ws, false, Arc::new(|_: &str| {})))
+            .await
+            .unwrap()
+            .unwrap();
+    // One more hand edit on staging (besides the demo's own drift), so the diff shows word emphasis.
+    let live = made.dir.join("live/staging/app.yaml");
+    if let Ok(text) = std::fs::read_to_string(&live) {
+        let edited = text
+            .replace("pool: 10", "pool: 25")
+            .replace("level: info", "level: debug");
+        std::fs::write(&live, edited).unwrap();
+    }
+    let backend = LocalBackend::open(&made.dir, &Settings::default()).unwrap();
+    let s = Shots { backend, out };
+
+    let app = s.app(false).await;
+    s.save("units", &app);
+
+    let mut app = s.app(false).await;
+    s.keys(&mut app, &["end", "enter"]).await;
+    s.save("detail", &app);
+
+    let mut app = s.app(false).await;
+    s.keys(&mut app, &["end", "d"]).await;
+    s.save("diff", &app);
+
+    let mut app = s.app(false).await;
+    s.keys(&mut app, &["end", "h", "down"]).await;
+    s.save("history", &app);
+
+    let mut app = s.app(false).await;
+    s.keys(&mut app, &["s"]).await;
+    for c in "incident 4711: bad pool size".chars() {
+        s.press(&mut app, &c.to_string()).await;
+    }
+    s.keys(&mut app, &["enter", "p", "r"]).await;
+    s.save("confirm", &app);
+
+    let mut app = s.app(false).await;
+    s.keys(&mut app, &["?"]).await;
+    s.save("help", &app);
+
+    let mut app = s.app(true).await;
+    s.keys(&mut app, &["end", "s"]).await;
+    s.save("read-only", &app);
+    drop(tmp);
+}
+
+/// The xterm palette for the 16 ANSI colours; the console's default theme uses only these.
+fn rgb(c: Color, fg: bool) -> Option<String> {
+    let hex = |r: u8, g: u8, b: u8| format!("#{r:02x}{g:02x}{b:02x}");
+    Some(match c {
+        Color::Reset => return None,
+        Color::Black => hex(0x1d, 0x1f, 0x21),
+        Color::Red => hex(0xcc, 0x33, 0x33),
+        Color::Green => hex(0x4e, 0xb3, 0x4e),
+        Color::Yellow => hex(0xd7, 0xaf, 0x2f),
+        Color::Blue => hex(0x4a, 0x7f, 0xd0),
+        Color::Magenta => hex(0xb0, 0x5c, 0xc8),
+        Color::Cyan => hex(0x3c, 0xb3, 0xc0),
+        Color::Gray => hex(0xc5, 0xc8, 0xc6),
+        Color::DarkGray => hex(0x80, 0x80, 0x80),
+        Color::LightRed => hex(0xff, 0x66, 0x66),
+        Color::LightGreen => hex(0x8a, 0xe2, 0x34),
+        Color::LightYellow => hex(0xfc, 0xe9, 0x4f),
+        Color::LightBlue => hex(0x72, 0x9f, 0xcf),
+        Color::LightMagenta => hex(0xd1, 0x8c, 0xe0),
+        Color::LightCyan => hex(0x6f, 0xd3, 0xdb),
+        Color::White => hex(0xff, 0xff, 0xff),
+        Color::Rgb(r, g, b) => hex(r, g, b),
+        Color::Indexed(i) => return rgb(ansi_of(i), fg),
+    })
+}
+
+fn ansi_of(i: u8) -> Color {
+    const ORDER: [Color; 16] = [
+        Color::Black,
+        Color::Red,
+        Color::Green,
+        Color::Yellow,
+        Color::Blue,
+        Color::Magenta,
+        Color::Cyan,
+        Color::Gray,
+        Color::DarkGray,
+        Color::LightRed,
+        Color::LightGreen,
+        Color::LightYellow,
+        Color::LightBlue,
+        Color::LightMagenta,
+        Color::LightCyan,
+        Color::White,
+    ];
+    ORDER.get(usize::from(i)).copied().unwrap_or(Color::Gray)
+}
+
+const FG: &str = "#d8dee4";
+const BG: &str = "#1b1e23";
+const CW: f64 = 8.4;
+const LH: f64 = 18.0;
+
+fn escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+/// Cells to SVG: a background rectangle and a text run per stretch of one style.
+fn to_svg(buf: &Buffer) -> String {
+    let (w, h) = (buf.area.width, buf.area.height);
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{:.0}" height="{:.0}" font-family="DejaVu Sans Mono, Menlo, Consolas, monospace" font-size="14">"#,
+        f64::from(w) * CW + 16.0,
+        f64::from(h) * LH + 16.0
+    );
+    let _ = writeln!(
+        s,
+        r#"<rect width="100%" height="100%" fill="{BG}" rx="6"/>"#
+    );
+    for y in 0..h {
+        let mut x = 0;
+        while x < w {
+            let cell = &buf[(x, y)];
+            let style = (cell.fg, cell.bg, cell.modifier);
+            let start = x;
+            let mut text = String::new();
+            while x < w {
+                let c = &buf[(x, y)];
+                if (c.fg, c.bg, c.modifier) != style {
+                    break;
+                }
+                text.push_str(c.symbol());
+                x += 1;
+            }
+            let (mut fg, mut bg) = (
+                rgb(style.0, true).unwrap_or_else(|| FG.into()),
+                rgb(style.1, false),
+            );
+            if style.2.contains(Modifier::REVERSED) {
+                let old_bg = bg.unwrap_or_else(|| BG.into());
+                bg = Some(fg);
+                fg = old_bg;
+            }
+            let px = 8.0 + f64::from(start) * CW;
+            let py = 8.0 + f64::from(y) * LH;
+            let len = f64::from(x - start) * CW;
+            if let Some(bg) = bg {
+                let _ = writeln!(
+                    s,
+                    r#"<rect x="{px:.1}" y="{py:.1}" width="{len:.1}" height="{LH}" fill="{bg}"/>"#
+                );
+            }
+            if text.trim().is_empty() {
+                continue;
+            }
+            let weight = if style.2.contains(Modifier::BOLD) {
+                r#" font-weight="bold""#
+            } else {
+                ""
+            };
+            let opacity = if style.2.contains(Modifier::DIM) {
+                r#" opacity="0.6""#
+            } else {
+                ""
+            };
+            let _ = writeln!(
+                s,
+                r#"<text x="{px:.1}" y="{:.1}" fill="{fg}"{weight}{opacity} textLength="{len:.1}" lengthAdjust="spacingAndGlyphs" xml:space="preserve">{}</text>"#,
+                py + LH * 0.75,
+                escape(&text)
+            );
+        }
+    }
+    s.push_str("</svg>\n");
+    s
+}
