@@ -158,7 +158,7 @@ async fn main() {
 }
 
 /// The xterm palette for the 16 ANSI colours; the console's default theme uses only these.
-fn rgb(c: Color, fg: bool) -> Option<String> {
+fn rgb(c: Color) -> Option<String> {
     let hex = |r: u8, g: u8, b: u8| format!("#{r:02x}{g:02x}{b:02x}");
     Some(match c {
         Color::Reset => return None,
@@ -179,7 +179,7 @@ fn rgb(c: Color, fg: bool) -> Option<String> {
         Color::LightCyan => hex(0x6f, 0xd3, 0xdb),
         Color::White => hex(0xff, 0xff, 0xff),
         Color::Rgb(r, g, b) => hex(r, g, b),
-        Color::Indexed(i) => return rgb(ansi_of(i), fg),
+        Color::Indexed(i) => return rgb(ansi_of(i)),
     })
 }
 
@@ -245,10 +245,7 @@ fn to_svg(buf: &Buffer) -> String {
                 text.push_str(c.symbol());
                 x += 1;
             }
-            let (mut fg, mut bg) = (
-                rgb(style.0, true).unwrap_or_else(|| FG.into()),
-                rgb(style.1, false),
-            );
+            let (mut fg, mut bg) = (rgb(style.0).unwrap_or_else(|| FG.into()), rgb(style.1));
             if style.2.contains(Modifier::REVERSED) {
                 let old_bg = bg.unwrap_or_else(|| BG.into());
                 bg = Some(fg);
