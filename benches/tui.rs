@@ -1,1 +1,251 @@
-fn main() {}
+//! Console budgets (DESIGN.md "Performance budgets"): first frame on the demo workspace, a 200x60 frame with
+//! 10,000 units, keypress to frame, bytes written per cursor move, RSS with 10,000 units, a 5 MB YAML diff.
+//!
+//!     cargo bench --bench tui
+//!
+//! The byte count and RSS are printed before criterion's timings.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::hint::black_box;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Instant;
+
+use criterion::{Criterion, criterion_group};
+use jiff::Timestamp;
+use ratatui::backend::{CrosstermBackend, TestBackend};
+use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use ratatui::layout::Rect;
+use ratatui::{Terminal, TerminalOptions, Viewport};
+
+use setpoint::backend::local::{LocalBackend, demo};
+use setpoint::backend::{Backend, Update};
+use setpoint::config::Settings;
+use setpoint::config::keymap::Keymap;
+use setpoint::config::theme::{ColorDepth, Theme};
+use setpoint::model::{
+    BackendKind, Change, ObjectDiff, Revision, Snapshot, Status, StatusKind, Unit,
+};
+use setpoint::tui::app::{App, Msg, Setup};
+use setpoint::tui::diffdoc::DiffDoc;
+use setpoint::tui::views;
+
+fn setup() -> Setup {
+    Setup {
+        theme: Theme::load("default", None, ColorDepth::Ansi16).unwrap(),
+        keymap: Keymap::load("default", None).unwrap(),
+        ascii: false,
+        read_only: false,
+        backend: "local".into(),
+        context: "bench".into(),
+        contexts: vec!["bench".into()],
+        themes: vec!["default".into()],
+    }
+}
+
+fn units(n: usize) -> Snapshot {
+    let now = Timestamp::now();
+    let rev = Revision::new(Some("main"), &"ab".repeat(20)).unwrap();
+    let kinds = StatusKind::ALL;
+    let units = (0..n)
+        .map(|i| Unit {
+            id: format!("local/env-{i:05}"),
+            name: format!("env-{i:05}"),
+            backend: BackendKind::Local,
+            kind: "environment".into(),
+            environment: format!("live/env-{i:05}"),
+            source: "platform-config".into(),
+            status: Status::new(
+                kinds[i % kinds.len()],
+                format!("applied main@abababa: {i} written, 0 pruned"),
+                now,
+            ),
+            suspended: false,
+            suspend_reason: None,
+            protected: false,
+            applied_revision: Some(rev.clone()),
+            attempted_revision: Some(rev.clone()),
+            latest_revision: Some(rev.clone()),
+            commits_behind: Some((i % 3) as u32),
+            pinned_revision: None,
+            drifted_objects: vec![],
+            last_reconcile_at: Some(now),
+            depends_on: vec![],
+        })
+        .collect();
+    let mut snap = Snapshot {
+        units,
+        sources: vec![],
+    };
+    snap.sort();
+    snap
+}
+
+fn app_with(snap: Snapshot, size: (u16, u16)) -> App {
+    let mut app = App::new(setup(), size, Timestamp::now());
+    app.update(Msg::Backend(Update::Snapshot(snap)), Timestamp::now());
+    app
+}
+
+fn down() -> Msg {
+    Msg::Key(KeyEvent::new(KeyCode::Down, KeyModifiers::NONE))
+}
+
+fn rss_mb() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .map(|kb| kb / 1024.0)
+        .unwrap_or(0.0)
+}
+
+/// A terminal output that only counts bytes.
+#[derive(Clone, Default)]
+struct Counter(Arc<AtomicUsize>);
+
+impl std::io::Write for Counter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.fetch_add(buf.len(), Ordering::Relaxed);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Counter {
+    fn take(&self) -> usize {
+        self.0.swap(0, Ordering::Relaxed)
+    }
+}
+
+/// Bytes a real terminal backend writes for one cursor move, against a full first frame.
+fn bytes_per_move() {
+    let counter = Counter::default();
+    let options = TerminalOptions {
+        viewport: Viewport::Fixed(Rect::new(0, 0, 200, 60)),
+    };
+    let mut terminal =
+        Terminal::with_options(CrosstermBackend::new(counter.clone()), options).unwrap();
+    let mut app = app_with(units(10_000), (200, 60));
+    terminal.draw(|f| views::render(f, &app)).unwrap();
+    let full = counter.take();
+    let mut moves = Vec::new();
+    for _ in 0..5 {
+        app.update(down(), Timestamp::now());
+        terminal.draw(|f| views::render(f, &app)).unwrap();
+        moves.push(counter.take());
+    }
+    terminal.draw(|f| views::render(f, &app)).unwrap();
+    let idle = counter.take();
+    println!(
+        "bytes: first frame {full}, per cursor move {moves:?} (two rows change), redraw with no change {idle}"
+    );
+}
+
+fn rss_10k() {
+    let before = rss_mb();
+    let snap = units(10_000);
+    let app = app_with(snap, (200, 60));
+    let mut terminal = Terminal::new(TestBackend::new(200, 60)).unwrap();
+    terminal.draw(|f| views::render(f, &app)).unwrap();
+    println!(
+        "RSS with 10,000 units: {:.1} MB (process; {:.1} MB before the units were built)",
+        rss_mb(),
+        before
+    );
+}
+
+fn yaml(lines: usize, seed: usize) -> String {
+    let mut s = String::with_capacity(lines * 40);
+    for i in 0..lines {
+        let v = if i % 997 == 0 { i + seed } else { i };
+        s.push_str(&format!("  key_{i:07}: value-{v:07} # some text\n"));
+    }
+    s
+}
+
+fn benches(c: &mut Criterion) {
+    // First frame on the demo workspace: open the backend, read the snapshot, build the app, draw.
+    let tmp = tempfile::tempdir().unwrap();
+    let made = demo::create(&tmp.path().join("demo"), false, Arc::new(|_: &str| {})).unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let t = Instant::now();
+    let backend = LocalBackend::open(&made.dir, &Settings::default()).unwrap();
+    let snap = rt.block_on(backend.snapshot()).unwrap();
+    let app = app_with(snap, (80, 24));
+    let mut terminal = Terminal::new(TestBackend::new(80, 24)).unwrap();
+    terminal.draw(|f| views::render(f, &app)).unwrap();
+    println!(
+        "first frame on the demo workspace (cold, in-process): {:.2} ms",
+        t.elapsed().as_secs_f64() * 1000.0
+    );
+    c.bench_function("first_frame_demo_80x24", |b| {
+        b.iter(|| {
+            let backend = LocalBackend::open(&made.dir, &Settings::default()).unwrap();
+            let snap = rt.block_on(backend.snapshot()).unwrap();
+            let app = app_with(snap, (80, 24));
+            let mut terminal = Terminal::new(TestBackend::new(80, 24)).unwrap();
+            terminal.draw(|f| views::render(f, &app)).unwrap();
+            black_box(terminal.backend().buffer().area);
+        })
+    });
+
+    let app = app_with(units(10_000), (200, 60));
+    let mut terminal = Terminal::new(TestBackend::new(200, 60)).unwrap();
+    c.bench_function("render_200x60_10k_units", |b| {
+        b.iter(|| {
+            terminal.draw(|f| views::render(f, &app)).unwrap();
+        })
+    });
+
+    let mut app = app_with(units(10_000), (200, 60));
+    let mut terminal = Terminal::new(TestBackend::new(200, 60)).unwrap();
+    let mut n = 0u32;
+    c.bench_function("keypress_to_frame_10k_units", |b| {
+        b.iter(|| {
+            n += 1;
+            let key = if n % 2000 < 1000 {
+                KeyCode::Down
+            } else {
+                KeyCode::Up
+            };
+            app.update(
+                Msg::Key(KeyEvent::new(key, KeyModifiers::NONE)),
+                Timestamp::now(),
+            );
+            terminal.draw(|f| views::render(f, &app)).unwrap();
+        })
+    });
+
+    let old = yaml(130_000, 1);
+    let new = yaml(130_000, 2);
+    println!("YAML diff input: {:.1} MB per side", old.len() as f64 / 1e6);
+    let objects = vec![ObjectDiff {
+        object: "big.yaml".into(),
+        change: Change::Modified,
+        desired: Some(new),
+        live: Some(old),
+        masked: false,
+        note: None,
+    }];
+    let mut g = c.benchmark_group("diff");
+    g.sample_size(10);
+    g.bench_function("diff_5mb_yaml", |b| {
+        b.iter(|| black_box(DiffDoc::build(&objects).files.len()))
+    });
+    g.finish();
+}
+
+criterion_group!(tui, benches);
+
+fn main() {
+    bytes_per_move();
+    rss_10k();
+    tui();
+    Criterion::default().configure_from_args().final_summary();
+}

@@ -82,12 +82,19 @@ impl Env {
 
     /// Starts the console in a detached 100x30 session.
     fn start(&self, extra: &str) {
-        let cmd = format!(
+        self.start_cmd(&self.console_cmd(extra));
+    }
+
+    fn console_cmd(&self, extra: &str) -> String {
+        format!(
             "env SETPOINT_CONFIG_DIR='{}' SETPOINT_DATA_DIR='{}' TERM=xterm-256color '{BIN}' --workspace '{}' {extra}",
             self.config.display(),
             self.data.display(),
             self.ws.display()
-        );
+        )
+    }
+
+    fn start_cmd(&self, cmd: &str) {
         let out = self.tmux(&[
             "new-session",
             "-d",
@@ -97,7 +104,7 @@ impl Env {
             "100",
             "-y",
             "30",
-            &cmd,
+            cmd,
         ]);
         assert!(out.status.success(), "tmux: {}", text(&out.stderr));
     }
@@ -354,4 +361,58 @@ fn console_end_to_end_normal_then_read_only() {
         ],
         "{audit}"
     );
+}
+
+/// The pid of the console: the child of the shell that tmux started in the pane.
+fn console_pid(env: &Env) -> u32 {
+    let shell = text(
+        &env.tmux(&["display", "-p", "-t", "console", "#{pane_pid}"])
+            .stdout,
+    );
+    let shell = shell.trim();
+    let children =
+        std::fs::read_to_string(format!("/proc/{shell}/task/{shell}/children")).unwrap_or_default();
+    children
+        .split_whitespace()
+        .next()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("no console process under shell {shell}"))
+}
+
+#[test]
+fn sigterm_and_sighup_restore_the_terminal() {
+    if !have_tmux() {
+        eprintln!("SKIPPED: tmux is not installed (.ci/run installs it)");
+        return;
+    }
+    let env = Env::new();
+    for signal in ["TERM", "HUP"] {
+        // After the console ends, the shell reports its exit and whether the tty is back in canonical mode.
+        let cmd = format!(
+            "echo before-console; {}; echo exited=$?; stty -a | tr ' ;' '\\n\\n' | grep -x -e icanon -e -icanon; sleep 30",
+            env.console_cmd("--read-only")
+        );
+        env.start_cmd(&cmd);
+        env.wait_for("READ-ONLY");
+        let s = env.screen();
+        assert!(!s.contains("before-console"), "alternate screen:\n{s}");
+        let pid = console_pid(&env);
+        let out = Command::new("kill")
+            .args([&format!("-{signal}"), &pid.to_string()])
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        let s = env.wait_for("exited=");
+        assert!(s.contains("exited=0"), "SIG{signal}:\n{s}");
+        let s = env.wait_for("icanon");
+        assert!(
+            s.lines().any(|l| l.trim() == "icanon"),
+            "raw mode left after SIG{signal}:\n{s}"
+        );
+        assert!(
+            s.contains("before-console"),
+            "back on the main screen after SIG{signal}:\n{s}"
+        );
+        env.tmux(&["kill-session", "-t", "console"]);
+    }
 }
