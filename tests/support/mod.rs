@@ -1,5 +1,5 @@
 //! Helpers for tests that run the real binary on real git repositories in temp dirs.
-#![allow(dead_code)]
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
