@@ -72,8 +72,7 @@ fn converges_then_passes_are_no_ops() {
     let last: serde_json::Value = serde_json::from_str(
         journal
             .lines()
-            .filter(|l| l.contains("\"reconcile\""))
-            .next_back()
+            .rfind(|l| l.contains("\"reconcile\""))
             .unwrap(),
     )
     .unwrap();
