@@ -12,7 +12,7 @@ mod state;
 mod workspace;
 
 pub use agent::{Agent, LogSink};
-pub use reconcile::PassOutcome;
+pub use reconcile::{EnvRuntime, FetchOutcome, PassOutcome, fetch_source, reconcile_env};
 pub use state::AgentLock;
 pub use workspace::Workspace;
 
@@ -32,7 +32,7 @@ use crate::model::{
     Action, BackendKind, Capabilities, Change, Event, HistoryEntry, ObjectDiff, Outcome,
     Permission, Revision, Severity, Snapshot,
 };
-use reconcile::{EnvRuntime, fetch_source, reconcile_env, render_revision};
+use reconcile::render_revision;
 use spec::EnvSpec;
 use state::{Intent, JournalEntry, Pin, SyncRequest, append_journal, read_journal};
 
