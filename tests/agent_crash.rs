@@ -4,7 +4,7 @@
 mod support;
 
 use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use support::{Ws, files_below};
 
