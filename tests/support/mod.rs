@@ -91,12 +91,17 @@ impl Ws {
     }
 
     pub fn cmd(&self) -> Command {
+        self.cmd_at(self.path())
+    }
+
+    /// The binary with this workspace's config and data dirs, on the workspace at `dir`.
+    pub fn cmd_at(&self, dir: &Path) -> Command {
         let mut c = Command::new(BIN);
         c.env("SETPOINT_CONFIG_DIR", self.path().join("config"))
             .env("SETPOINT_DATA_DIR", self.path().join("data"))
             .env_remove("NO_COLOR")
             .arg("--workspace")
-            .arg(self.path());
+            .arg(dir);
         c
     }
 
