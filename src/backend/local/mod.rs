@@ -26,7 +26,7 @@ use jiff::Timestamp;
 use tokio::sync::mpsc;
 
 use super::{Backend, BackendError, BackendInfo, Update};
-use crate::config::Settings;
+use crate::config::{Settings, wildcard_match};
 use crate::diff::mask::mask_secrets;
 use crate::model::{
     Action, BackendKind, Capabilities, Change, Event, HistoryEntry, ObjectDiff, Outcome,
@@ -75,12 +75,8 @@ impl LocalBackend {
 
     fn snapshot_now(&self) -> Snapshot {
         let mut snap = self.ws.snapshot();
-        let settings = Settings {
-            protected: self.protected.clone(),
-            ..Settings::default()
-        };
         for u in &mut snap.units {
-            u.protected |= settings.is_protected(&u.id);
+            u.protected |= self.protected.iter().any(|p| wildcard_match(p, &u.id));
         }
         snap
     }
