@@ -7,6 +7,8 @@ use crate::audit::AuditLog;
 use crate::backend::local::LocalBackend;
 use crate::backend::{Audited, Backend, ReadOnly};
 use crate::cli::GlobalOpts;
+use crate::config::keymap::Keymap;
+use crate::config::theme::{ColorDepth, Theme};
 use crate::config::{BackendChoice, ConfigError, Dirs, Settings};
 use crate::error::CliError;
 
@@ -16,6 +18,9 @@ pub struct Context {
     pub opts: GlobalOpts,
     pub dirs: Dirs,
     pub settings: Settings,
+    /// The active theme and keymap, validated at start so a bad file stops every command with exit 2.
+    pub theme: Theme,
+    pub keymap: Keymap,
 }
 
 impl Context {
@@ -31,27 +36,27 @@ impl Context {
             None => Settings::load(&dirs.config_file(), false),
         }
         .map_err(CliError::config)?;
+        let pick = |cli: &Option<String>, file: &Option<String>| {
+            cli.clone()
+                .or_else(|| file.clone())
+                .unwrap_or_else(|| "default".into())
+        };
+        let depth = ColorDepth::detect(&|k| std::env::var(k).ok());
+        let theme = Theme::load(
+            &pick(&opts.theme, &settings.theme),
+            Some(&dirs.config),
+            depth,
+        )
+        .map_err(CliError::config)?;
+        let keymap = Keymap::load(&pick(&opts.keymap, &settings.keymap), Some(&dirs.config))
+            .map_err(CliError::config)?;
         Ok(Self {
             opts: opts.clone(),
             dirs,
             settings,
+            theme,
+            keymap,
         })
-    }
-
-    pub fn theme_name(&self) -> String {
-        self.opts
-            .theme
-            .clone()
-            .or_else(|| self.settings.theme.clone())
-            .unwrap_or_else(|| "default".into())
-    }
-
-    pub fn keymap_name(&self) -> String {
-        self.opts
-            .keymap
-            .clone()
-            .or_else(|| self.settings.keymap.clone())
-            .unwrap_or_else(|| "default".into())
     }
 
     pub fn audit_log(&self) -> AuditLog {

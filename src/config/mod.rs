@@ -8,4 +8,4 @@ pub mod theme;
 
 pub use dirs::{Dirs, Env};
 pub use error::{ConfigError, nearest, unknown_message};
-pub use settings::{BackendChoice, Settings};
+pub use settings::{BackendChoice, Settings, wildcard_match};

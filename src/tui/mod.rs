@@ -26,22 +26,20 @@ use tokio::task::JoinHandle;
 
 use crate::backend::Backend;
 use crate::backend::local::{Agent, AgentLock, LogSink, Workspace};
-use crate::config::keymap::Keymap;
-use crate::config::theme::{self, ColorDepth, Theme};
+use crate::config::theme::{self, ColorDepth};
 use crate::context::Context;
 use crate::error::CliError;
 use app::{App, Setup};
 use event_loop::Runner;
 
 /// Opens the console; returns its exit code when the operator quits (or SIGTERM/SIGHUP arrives).
-/// A bad theme or keymap file ends it with exit 2 before the terminal is touched.
+/// A bad theme or keymap file has already ended the program with exit 2 in `Context::load`, before the
+/// terminal is touched.
 pub async fn run(ctx: &Context) -> Result<u8, CliError> {
     let started = Instant::now();
+    // The theme and keymap were loaded and checked by `Context::load`; the depth is for `:theme`.
     let depth = ColorDepth::detect(&|k: &str| std::env::var(k).ok());
-    let theme =
-        Theme::load(&ctx.theme_name(), Some(&ctx.dirs.config), depth).map_err(CliError::config)?;
-    let keymap =
-        Keymap::load(&ctx.keymap_name(), Some(&ctx.dirs.config)).map_err(CliError::config)?;
+    let (theme, keymap) = (ctx.theme.clone(), ctx.keymap.clone());
     if !std::io::stdout().is_terminal() {
         return Err(CliError::usage(
             "the console needs a terminal; use a headless command (see --help)",

@@ -8,6 +8,8 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use tempfile::TempPath;
+
 use super::render::{Rendered, RenderedFile};
 use super::spec::DriftMode;
 use super::state::{Inventory, InventoryEntry};
@@ -130,8 +132,12 @@ pub fn drifted(target: &Path, inventory: &Inventory) -> Vec<String> {
         .collect()
 }
 
-/// Writes one file atomically and returns its inventory entry.
-fn write_file(target: &Path, rel: &str, file: &RenderedFile) -> Result<InventoryEntry, String> {
+/// Writes one file's content to a temporary file beside its final path (not yet visible there).
+fn stage_file(
+    target: &Path,
+    rel: &str,
+    file: &RenderedFile,
+) -> Result<(TempPath, PathBuf), String> {
     let parent = safe_parent(target, rel, true)?;
     let name = rel.rsplit('/').next().unwrap_or(rel);
     let path = parent.join(name);
@@ -153,9 +159,20 @@ fn write_file(target: &Path, rel: &str, file: &RenderedFile) -> Result<Inventory
     tmp.as_file()
         .set_permissions(Permissions::from_mode(mode))
         .map_err(err)?;
-    tmp.as_file().sync_all().map_err(err)?;
-    let written = tmp.persist(&path).map_err(|e| err(e.error))?;
-    let meta = written.metadata().map_err(err)?;
+    Ok((tmp.into_temp_path(), path))
+}
+
+/// Flushes every staged file of the target's filesystem to disk with one `syncfs` call.
+fn sync_filesystem(target: &Path) -> Result<(), String> {
+    let dir = fs::File::open(target).map_err(|e| format!("{}: {e}", target.display()))?;
+    rustix::fs::syncfs(&dir).map_err(|e| format!("cannot sync {}: {e}", target.display()))
+}
+
+/// Makes a staged file visible under its final name (an atomic rename) and returns its inventory entry.
+fn commit_file(tmp: TempPath, path: &Path, file: &RenderedFile) -> Result<InventoryEntry, String> {
+    let err = |e: io::Error| format!("cannot write {}: {e}", path.display());
+    tmp.persist(path).map_err(|e| err(e.error))?;
+    let meta = fs::symlink_metadata(path).map_err(err)?;
     Ok(InventoryEntry {
         hash: hash_bytes(&file.content),
         executable: file.executable,
@@ -226,6 +243,9 @@ pub fn apply(
         }
         save(inventory)?;
     }
+    // Stage every file beside its final path, make them durable with one filesystem sync, then rename
+    // each into place: at every instant a file is either its old or its new version.
+    let mut staged = Vec::with_capacity(to_write.len());
     for rel in &to_write {
         if stop.load(Ordering::SeqCst) {
             report.interrupted = true;
@@ -235,9 +255,27 @@ pub fn apply(
         let Some(file) = desired.get(rel) else {
             continue;
         };
-        let entry = write_file(target, rel, file)?;
+        staged.push((rel, file, stage_file(target, rel, file)?));
+    }
+    if !staged.is_empty() {
+        sync_filesystem(target)?;
+    }
+    for (rel, file, (tmp, path)) in staged {
+        if stop.load(Ordering::SeqCst) {
+            report.interrupted = true;
+            break;
+        }
+        let entry = commit_file(tmp, &path, file)?;
         inventory.files.insert(rel.clone(), entry);
         report.written.push(rel.clone());
+    }
+    if !report.written.is_empty() {
+        // The renames themselves are made durable too.
+        sync_filesystem(target)?;
+    }
+    if report.interrupted {
+        save(inventory)?;
+        return Ok(report);
     }
     // Files desired and already identical live become (or stay) managed with fresh stat data.
     for (rel, file) in desired {

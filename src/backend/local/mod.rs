@@ -12,7 +12,7 @@ mod state;
 mod workspace;
 
 pub use agent::{Agent, LogSink};
-pub use reconcile::PassOutcome;
+pub use reconcile::{EnvRuntime, FetchOutcome, PassOutcome, fetch_source, reconcile_env};
 pub use state::AgentLock;
 pub use workspace::Workspace;
 
@@ -26,13 +26,13 @@ use jiff::Timestamp;
 use tokio::sync::mpsc;
 
 use super::{Backend, BackendError, BackendInfo, Update};
-use crate::config::Settings;
+use crate::config::{Settings, wildcard_match};
 use crate::diff::mask::mask_secrets;
 use crate::model::{
     Action, BackendKind, Capabilities, Change, Event, HistoryEntry, ObjectDiff, Outcome,
     Permission, Revision, Severity, Snapshot,
 };
-use reconcile::{EnvRuntime, fetch_source, reconcile_env, render_revision};
+use reconcile::render_revision;
 use spec::EnvSpec;
 use state::{Intent, JournalEntry, Pin, SyncRequest, append_journal, read_journal};
 
@@ -75,12 +75,8 @@ impl LocalBackend {
 
     fn snapshot_now(&self) -> Snapshot {
         let mut snap = self.ws.snapshot();
-        let settings = Settings {
-            protected: self.protected.clone(),
-            ..Settings::default()
-        };
         for u in &mut snap.units {
-            u.protected |= settings.is_protected(&u.id);
+            u.protected |= self.protected.iter().any(|p| wildcard_match(p, &u.id));
         }
         snap
     }

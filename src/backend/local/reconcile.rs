@@ -168,6 +168,66 @@ fn dependency_wait(ws: &Workspace, env: &EnvSpec) -> Option<String> {
     None
 }
 
+/// One reconciliation in progress: what it started from, and how it records its end.
+struct Pass<'a> {
+    ws: &'a Workspace,
+    env: &'a EnvSpec,
+    started: Instant,
+    now: Timestamp,
+    prev: Status,
+    st: EnvState,
+}
+
+impl Pass<'_> {
+    /// Records the new status and a journal line, and returns `outcome`.
+    fn end(
+        mut self,
+        kind: StatusKind,
+        message: String,
+        outcome: PassOutcome,
+        report: Option<&ApplyReport>,
+        revision: Option<&Revision>,
+    ) -> PassOutcome {
+        let status = self.prev.transition(kind, message, self.now);
+        self.st.status = Some(status.clone());
+        self.st.last_reconcile_at = Some(Timestamp::now());
+        if let Err(e) = self.ws.save_env_state(&self.env.name, &self.st) {
+            tracing::error!("{e}");
+        }
+        let word = match &outcome {
+            PassOutcome::Ready { changed: 0 } => "unchanged",
+            PassOutcome::Ready { .. } => "applied",
+            PassOutcome::Suspended => "suspended",
+            PassOutcome::Waiting(_) => "waiting",
+            PassOutcome::Failed(_) => "failed",
+            PassOutcome::Interrupted => "interrupted",
+        };
+        let mut j = JournalEntry::new("reconcile", word, status.message);
+        j.unit = Some(unit_id(&self.env.name));
+        j.source = Some(self.env.source.clone());
+        j.revision = revision.cloned();
+        j.duration_ms = Some(self.started.elapsed().as_millis() as u64);
+        j.files_changed = report.map(ApplyReport::changed);
+        if let Err(e) = append_journal(&self.ws.state.journal(), &j) {
+            tracing::error!("{e}");
+        }
+        outcome
+    }
+
+    /// A failure of `revision`: remembered, counted, status failed with `message`.
+    fn fail(mut self, revision: &Revision, message: String, cause: String) -> PassOutcome {
+        self.st.remember_failed(revision.sha());
+        self.st.consecutive_failures += 1;
+        self.end(
+            StatusKind::Failed,
+            message,
+            PassOutcome::Failed(cause),
+            None,
+            Some(revision),
+        )
+    }
+}
+
 /// Reconciles one environment once.
 pub fn reconcile_env(
     ws: &Workspace,
@@ -175,25 +235,29 @@ pub fn reconcile_env(
     rt: &mut EnvRuntime,
     stop: &AtomicBool,
 ) -> PassOutcome {
-    let started = Instant::now();
     let now = Timestamp::now();
-    let mut st = ws.env_state(&env.name);
+    let st = ws.env_state(&env.name);
     let prev = st
         .status
         .clone()
         .unwrap_or_else(|| Status::new(StatusKind::Unknown, "", now));
+    let mut pass = Pass {
+        ws,
+        env,
+        started: Instant::now(),
+        now,
+        prev,
+        st,
+    };
     let control = ws.control(&env.name);
     let src = ws.source_state(&env.source);
     if rt.inventory.is_none() {
         match ws.inventory(&env.name) {
             Ok(inv) => rt.inventory = Some(inv),
             Err(e) => {
-                return finish(
-                    ws,
-                    env,
-                    st,
-                    prev.transition(StatusKind::Failed, e.clone(), now),
-                    started,
+                return pass.end(
+                    StatusKind::Failed,
+                    e.clone(),
                     PassOutcome::Failed(e),
                     None,
                     None,
@@ -203,18 +267,14 @@ pub fn reconcile_env(
     }
     let inventory = rt.inventory.get_or_insert_with(Inventory::default);
     if let Some(sync) = &control.sync {
-        st.handled_sync_at = Some(sync.intent.at);
+        pass.st.handled_sync_at = Some(sync.intent.at);
     }
+    pass.st.drifted = apply::drifted(&env.target, inventory);
+    pass.st.commits_behind = behind(ws, env, pass.st.applied.as_ref(), src.revision.as_ref());
     if let Some(why) = Workspace::suspension(env, &control) {
-        st.drifted = apply::drifted(&env.target, inventory);
-        st.commits_behind = behind(ws, env, st.applied.as_ref(), src.revision.as_ref());
-        let status = prev.transition(StatusKind::Suspended, format!("suspended: {why}"), now);
-        return finish(
-            ws,
-            env,
-            st,
-            status,
-            started,
+        return pass.end(
+            StatusKind::Suspended,
+            format!("suspended: {why}"),
             PassOutcome::Suspended,
             None,
             None,
@@ -227,38 +287,23 @@ pub fn reconcile_env(
         (Some(pin), _) => pin,
         (None, Some(latest)) => latest,
         (None, None) => {
-            let why = match &src.status {
-                Some(s) if s.kind == StatusKind::Failed => {
-                    format!("source {} failed: {}", env.source, s.message)
-                }
-                _ => format!("waiting for source {} to be fetched", env.source),
+            let (kind, why) = match &src.status {
+                Some(s) if s.kind == StatusKind::Failed => (
+                    StatusKind::Failed,
+                    format!("source {} failed: {}", env.source, s.message),
+                ),
+                _ => (
+                    StatusKind::Progressing,
+                    format!("waiting for source {} to be fetched", env.source),
+                ),
             };
-            let kind = if why.starts_with("source") {
-                StatusKind::Failed
-            } else {
-                StatusKind::Progressing
-            };
-            return finish(
-                ws,
-                env,
-                st,
-                prev.transition(kind, why.clone(), now),
-                started,
-                PassOutcome::Waiting(why),
-                None,
-                None,
-            );
+            return pass.end(kind, why.clone(), PassOutcome::Waiting(why), None, None);
         }
     };
     if let Some(why) = dependency_wait(ws, env) {
-        st.drifted = apply::drifted(&env.target, inventory);
-        let status = prev.transition(StatusKind::Progressing, why.clone(), now);
-        return finish(
-            ws,
-            env,
-            st,
-            status,
-            started,
+        return pass.end(
+            StatusKind::Progressing,
+            why.clone(),
             PassOutcome::Waiting(why),
             None,
             Some(&target_rev),
@@ -266,46 +311,19 @@ pub fn reconcile_env(
     }
     let Some(commit) = commit_id(&target_rev) else {
         let msg = format!("{target_rev} is not a full commit id");
-        return finish(
-            ws,
-            env,
-            st,
-            prev.transition(StatusKind::Failed, msg.clone(), now),
-            started,
-            PassOutcome::Failed(msg),
-            None,
-            Some(&target_rev),
-        );
+        return pass.fail(&target_rev, msg.clone(), msg);
     };
-    st.attempted = Some(target_rev.clone());
+    pass.st.attempted = Some(target_rev.clone());
     let cached = matches!(&rt.cache, Some((c, p, _)) if *c == commit && *p == env.path);
     if !cached {
         match render_commit(ws, env, commit) {
             Ok(r) => rt.cache = Some((commit, env.path.clone(), r)),
             Err(msg) => {
-                st.remember_failed(target_rev.sha());
-                st.consecutive_failures += 1;
-                st.drifted = apply::drifted(&env.target, inventory);
-                st.commits_behind = behind(ws, env, st.applied.as_ref(), src.revision.as_ref());
-                let still = match &st.applied {
+                let still = match &pass.st.applied {
                     Some(a) => format!("; still at last good {}", a.short()),
                     None => String::new(),
                 };
-                let status = prev.transition(
-                    StatusKind::Failed,
-                    format!("render failed: {msg}{still}"),
-                    now,
-                );
-                return finish(
-                    ws,
-                    env,
-                    st,
-                    status,
-                    started,
-                    PassOutcome::Failed(msg),
-                    None,
-                    Some(&target_rev),
-                );
+                return pass.fail(&target_rev, format!("render failed: {msg}{still}"), msg);
             }
         }
     }
@@ -314,7 +332,7 @@ pub fn reconcile_env(
     };
     let inv_path = ws.state.inventory(&env.name);
     let save = |inv: &Inventory| write_json(&inv_path, inv);
-    let result = apply::apply(
+    let report = match apply::apply(
         &env.target,
         desired,
         inventory,
@@ -322,98 +340,75 @@ pub fn reconcile_env(
         env.prune,
         &save,
         stop,
-    );
-    match result {
+    ) {
+        Ok(report) => report,
         Err(msg) => {
-            st.remember_failed(target_rev.sha());
-            st.consecutive_failures += 1;
-            st.drifted = apply::drifted(&env.target, inventory);
-            let status = prev.transition(
-                StatusKind::Failed,
-                format!("apply of {} failed: {msg}", target_rev.short()),
-                now,
-            );
+            pass.st.drifted = apply::drifted(&env.target, inventory);
             // Leftover temporary files of a failed write are ours: clean them now.
             apply::remove_temp_files(&env.target);
-            finish(
-                ws,
-                env,
-                st,
-                status,
-                started,
-                PassOutcome::Failed(msg),
-                None,
-                Some(&target_rev),
-            )
-        }
-        Ok(report) if report.interrupted => {
-            let status = prev.transition(
-                StatusKind::Progressing,
-                "interrupted by shutdown; resumes on the next start",
-                now,
+            return pass.fail(
+                &target_rev,
+                format!("apply of {} failed: {msg}", target_rev.short()),
+                msg,
             );
-            finish(
-                ws,
-                env,
-                st,
-                status,
-                started,
-                PassOutcome::Interrupted,
-                Some(&report),
-                Some(&target_rev),
-            )
         }
-        Ok(report) => {
-            st.applied = Some(target_rev.clone());
-            st.consecutive_failures = 0;
-            st.failed.retain(|s| s != target_rev.sha());
-            if control.pin.is_none() {
-                st.last_good = Some(target_rev.clone());
-            }
-            st.drifted = apply::drifted(&env.target, inventory);
-            st.commits_behind = behind(ws, env, st.applied.as_ref(), src.revision.as_ref());
-            let mut msg = if report.changed() == 0 {
-                format!("in sync at {}", target_rev.short())
-            } else {
-                format!(
-                    "applied {}: {} written, {} pruned",
-                    target_rev.short(),
-                    report.written.len(),
-                    report.pruned.len()
-                )
-            };
-            if let Some(pin) = &control.pin {
-                msg.push_str(&format!("; pinned by {}", pin.intent.by));
-                if !pin.intent.reason.is_empty() {
-                    msg.push_str(&format!(": {}", pin.intent.reason));
-                }
-            }
-            if !st.drifted.is_empty() {
-                msg.push_str(&format!(
-                    "; {} file(s) drifted (drift: report)",
-                    st.drifted.len()
-                ));
-            }
-            if !report.released.is_empty() {
-                msg.push_str(&format!(
-                    "; not pruned (changed by hand): {}",
-                    report.released.join(", ")
-                ));
-            }
-            let changed = report.changed();
-            let status = prev.transition(StatusKind::Ready, msg, now);
-            finish(
-                ws,
-                env,
-                st,
-                status,
-                started,
-                PassOutcome::Ready { changed },
-                Some(&report),
-                Some(&target_rev),
-            )
+    };
+    pass.st.drifted = apply::drifted(&env.target, inventory);
+    if report.interrupted {
+        let msg = "interrupted by shutdown; resumes on the next start".to_owned();
+        return pass.end(
+            StatusKind::Progressing,
+            msg,
+            PassOutcome::Interrupted,
+            Some(&report),
+            Some(&target_rev),
+        );
+    }
+    pass.st.applied = Some(target_rev.clone());
+    pass.st.consecutive_failures = 0;
+    pass.st.failed.retain(|s| s != target_rev.sha());
+    if control.pin.is_none() {
+        pass.st.last_good = Some(target_rev.clone());
+    }
+    pass.st.commits_behind = behind(ws, env, pass.st.applied.as_ref(), src.revision.as_ref());
+    let mut msg = if report.changed() == 0 {
+        format!("in sync at {}", target_rev.short())
+    } else {
+        format!(
+            "applied {}: {} written, {} pruned",
+            target_rev.short(),
+            report.written.len(),
+            report.pruned.len()
+        )
+    };
+    if let Some(pin) = &control.pin {
+        msg.push_str(&format!("; pinned by {}", pin.intent.by));
+        if !pin.intent.reason.is_empty() {
+            msg.push_str(&format!(": {}", pin.intent.reason));
         }
     }
+    if !pass.st.drifted.is_empty() {
+        msg.push_str(&format!(
+            "; {} file(s) drifted (drift: report)",
+            pass.st.drifted.len()
+        ));
+    }
+    if !report.released.is_empty() {
+        msg.push_str(&format!(
+            "; not pruned (changed by hand): {}",
+            report.released.join(", ")
+        ));
+    }
+    let outcome = PassOutcome::Ready {
+        changed: report.changed(),
+    };
+    pass.end(
+        StatusKind::Ready,
+        msg,
+        outcome,
+        Some(&report),
+        Some(&target_rev),
+    )
 }
 
 fn render_commit(ws: &Workspace, env: &EnvSpec, commit: ObjectId) -> Result<Rendered, String> {
@@ -451,40 +446,4 @@ fn behind(
     let (applied, latest) = (commit_id(applied?)?, commit_id(latest?)?);
     ws.mirror(&env.source)
         .commits_between(applied, latest, BEHIND_LIMIT)
-}
-
-#[allow(clippy::too_many_arguments)]
-fn finish(
-    ws: &Workspace,
-    env: &EnvSpec,
-    mut st: EnvState,
-    status: Status,
-    started: Instant,
-    outcome: PassOutcome,
-    report: Option<&ApplyReport>,
-    revision: Option<&Revision>,
-) -> PassOutcome {
-    st.status = Some(status.clone());
-    st.last_reconcile_at = Some(Timestamp::now());
-    if let Err(e) = ws.save_env_state(&env.name, &st) {
-        tracing::error!("{e}");
-    }
-    let word = match &outcome {
-        PassOutcome::Ready { changed: 0 } => "unchanged",
-        PassOutcome::Ready { .. } => "applied",
-        PassOutcome::Suspended => "suspended",
-        PassOutcome::Waiting(_) => "waiting",
-        PassOutcome::Failed(_) => "failed",
-        PassOutcome::Interrupted => "interrupted",
-    };
-    let mut j = JournalEntry::new("reconcile", word, status.message);
-    j.unit = Some(unit_id(&env.name));
-    j.source = Some(env.source.clone());
-    j.revision = revision.cloned();
-    j.duration_ms = Some(started.elapsed().as_millis() as u64);
-    j.files_changed = report.map(ApplyReport::changed);
-    if let Err(e) = append_journal(&ws.state.journal(), &j) {
-        tracing::error!("{e}");
-    }
-    outcome
 }
