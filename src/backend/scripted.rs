@@ -64,6 +64,41 @@ pub(crate) fn every_action() -> Vec<Action> {
     ]
 }
 
+/// dev ready, staging drifted, prod failed and protected; one source.
+pub(crate) fn demo_snapshot() -> Snapshot {
+    let dev = unit("local/dev");
+    let mut staging = unit("local/staging");
+    staging.drifted_objects = vec!["app.yaml".into()];
+    staging.depends_on = vec!["dev".into()];
+    let mut prod = unit("local/prod");
+    prod.protected = true;
+    prod.status = Status::new(
+        StatusKind::Failed,
+        "render failed: app.patch.yaml:3: bad YAML",
+        ts(-60),
+    );
+    prod.attempted_revision = Some(rev(4));
+    prod.latest_revision = Some(rev(4));
+    prod.commits_behind = Some(1);
+    prod.depends_on = vec!["staging".into()];
+    let source = Source {
+        id: "local/platform-config".into(),
+        name: "platform-config".into(),
+        backend: BackendKind::Local,
+        url: "./repos/platform-config.git".into(),
+        reference: "branch:main".into(),
+        revision: Some(rev(4)),
+        status: Status::new(StatusKind::Ready, "fetched", ts(-10)),
+        last_fetch_at: Some(ts(-10)),
+    };
+    let mut snap = Snapshot {
+        units: vec![dev, staging, prod],
+        sources: vec![source],
+    };
+    snap.sort();
+    snap
+}
+
 pub(crate) struct Scripted {
     snapshot: Mutex<Snapshot>,
     acts: AtomicUsize,
@@ -81,37 +116,7 @@ impl Scripted {
 
     /// dev ready, staging drifted, prod failed and protected.
     pub(crate) fn demo() -> Self {
-        let dev = unit("local/dev");
-        let mut staging = unit("local/staging");
-        staging.drifted_objects = vec!["app.yaml".into()];
-        staging.depends_on = vec!["dev".into()];
-        let mut prod = unit("local/prod");
-        prod.protected = true;
-        prod.status = Status::new(
-            StatusKind::Failed,
-            "render failed: app.patch.yaml:3: bad YAML",
-            ts(-60),
-        );
-        prod.attempted_revision = Some(rev(4));
-        prod.latest_revision = Some(rev(4));
-        prod.commits_behind = Some(1);
-        prod.depends_on = vec!["staging".into()];
-        let source = Source {
-            id: "local/platform-config".into(),
-            name: "platform-config".into(),
-            backend: BackendKind::Local,
-            url: "./repos/platform-config.git".into(),
-            reference: "branch:main".into(),
-            revision: Some(rev(4)),
-            status: Status::new(StatusKind::Ready, "fetched", ts(-10)),
-            last_fetch_at: Some(ts(-10)),
-        };
-        let mut snap = Snapshot {
-            units: vec![dev, staging, prod],
-            sources: vec![source],
-        };
-        snap.sort();
-        Self::new(snap)
+        Self::new(demo_snapshot())
     }
 
     pub(crate) fn act_calls(&self) -> usize {

@@ -120,7 +120,7 @@ impl App {
             },
             _ => return Vec::new(),
         };
-        if self.read_only {
+        if self.setup.read_only {
             self.error(format!(
                 "{READ_ONLY_REASON} ({} {}; recorded in the audit log)",
                 action, unit.id
@@ -151,7 +151,7 @@ impl App {
             Field::None
         };
         self.dialog = Some(Dialog {
-            context: format!("{}:{}", self.backend, self.context),
+            context: format!("{}:{}", self.setup.backend, self.setup.context),
             unit,
             action,
             reason,
@@ -195,7 +195,7 @@ impl App {
         let Some(mut d) = self.dialog.take() else {
             return Vec::new();
         };
-        match self.keymap.lookup(Mode::Dialog, key) {
+        match self.setup.keymap.lookup(Mode::Dialog, key) {
             Some(Command::Cancel) => {
                 self.flash = Some(Flash {
                     ok: true,

@@ -126,15 +126,8 @@ pub struct HistoryState {
 
 /// Everything the console shows, and nothing it does not.
 pub struct App {
-    pub theme: Theme,
-    pub keymap: Keymap,
-    pub ascii: bool,
-    pub read_only: bool,
-    /// `local`, `flux`, …
-    pub backend: String,
-    pub context: String,
-    pub contexts: Vec<String>,
-    pub themes: Vec<String>,
+    /// How it was started: theme, keymap, backend and context, read-only.
+    pub setup: Setup,
     pub now: Timestamp,
     pub size: (u16, u16),
     pub snapshot: Snapshot,
@@ -158,6 +151,13 @@ pub struct App {
     pub quit: bool,
     seq: u64,
     want: Wanted,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Load {
+    Diff,
+    History,
+    Events,
 }
 
 #[derive(Debug, Default)]
@@ -228,8 +228,10 @@ pub enum Effect {
 pub struct Setup {
     pub theme: Theme,
     pub keymap: Keymap,
+    /// Borders and marks in ASCII only.
     pub ascii: bool,
     pub read_only: bool,
+    /// `local`, `flux`, …
     pub backend: String,
     pub context: String,
     pub contexts: Vec<String>,
@@ -239,14 +241,7 @@ pub struct Setup {
 impl App {
     pub fn new(setup: Setup, size: (u16, u16), now: Timestamp) -> Self {
         Self {
-            theme: setup.theme,
-            keymap: setup.keymap,
-            ascii: setup.ascii,
-            read_only: setup.read_only,
-            backend: setup.backend,
-            context: setup.context,
-            contexts: setup.contexts,
-            themes: setup.themes,
+            setup,
             now,
             size,
             snapshot: Snapshot::default(),
@@ -396,7 +391,7 @@ impl App {
                             ok: true,
                             text: format!("theme {}", theme.name),
                         });
-                        self.theme = theme;
+                        self.setup.theme = theme;
                     }
                     Err(e) => self.flash = Some(Flash { ok: false, text: e }),
                 }
@@ -440,9 +435,12 @@ impl App {
 
     fn reload_unit_data(&mut self, unit: &str) -> Vec<Effect> {
         match self.base_view() {
-            View::History => vec![self.load_history(unit, false)],
-            View::Detail => vec![self.load_events(unit, false), self.load_diff(unit, false)],
-            View::Diff => vec![self.load_diff(unit, false)],
+            View::History => vec![self.load(Load::History, unit, false)],
+            View::Detail => vec![
+                self.load(Load::Events, unit, false),
+                self.load(Load::Diff, unit, false),
+            ],
+            View::Diff => vec![self.load(Load::Diff, unit, false)],
             _ => Vec::new(),
         }
     }
@@ -492,7 +490,7 @@ impl App {
             return self.input_key(&key);
         }
         self.flash = None;
-        match self.keymap.lookup(self.mode(), &key) {
+        match self.setup.keymap.lookup(self.mode(), &key) {
             Some(command) => self.command(command),
             None => Vec::new(),
         }
@@ -502,7 +500,7 @@ impl App {
         let Some(mut input) = self.input.take() else {
             return Vec::new();
         };
-        match self.keymap.lookup(Mode::Input, key) {
+        match self.setup.keymap.lookup(Mode::Input, key) {
             Some(Command::Cancel) => {
                 if input.kind == InputKind::Filter {
                     self.list_mut().filter = input.before;
@@ -513,7 +511,8 @@ impl App {
             Some(Command::Submit) => self.submit_input(input),
             Some(Command::Complete) => {
                 if input.kind == InputKind::Prompt {
-                    let (line, cands) = complete(&input.line.text, &self.contexts, &self.themes);
+                    let (line, cands) =
+                        complete(&input.line.text, &self.setup.contexts, &self.setup.themes);
                     input.line.text = line;
                     input.candidates = cands;
                 }
@@ -556,19 +555,24 @@ impl App {
                 Ok(PromptCommand::Help) => self.command(Command::Help),
                 Ok(PromptCommand::Quit) => self.command(Command::Quit),
                 Ok(PromptCommand::Theme(name)) => {
-                    if self.themes.contains(&name) {
+                    if self.setup.themes.contains(&name) {
                         vec![Effect::LoadTheme(name)]
                     } else {
                         self.error(crate::config::unknown_message(
                             "theme",
                             &name,
-                            &self.themes.iter().map(String::as_str).collect::<Vec<_>>(),
+                            &self
+                                .setup
+                                .themes
+                                .iter()
+                                .map(String::as_str)
+                                .collect::<Vec<_>>(),
                         ));
                         Vec::new()
                     }
                 }
                 Ok(PromptCommand::Context(name)) => {
-                    if name == self.context {
+                    if name == self.setup.context {
                         self.flash = Some(Flash {
                             ok: true,
                             text: format!("context {name} (already shown)"),
@@ -576,7 +580,7 @@ impl App {
                     } else {
                         self.error(format!(
                             "unknown context `{name}`; this console shows: {}",
-                            self.contexts.join(", ")
+                            self.setup.contexts.join(", ")
                         ));
                     }
                     Vec::new()
@@ -730,55 +734,51 @@ impl App {
         match view {
             View::Detail => {
                 self.detail = DetailState::default();
-                vec![self.load_events(&id, true), self.load_diff(&id, !same)]
+                vec![
+                    self.load(Load::Events, &id, true),
+                    self.load(Load::Diff, &id, !same),
+                ]
             }
             View::Diff => {
                 self.diff.file = 0;
                 self.diff.scroll = 0;
                 self.diff.matches.clear();
-                vec![self.load_diff(&id, !same)]
+                vec![self.load(Load::Diff, &id, !same)]
             }
             View::History => {
                 self.history.selected = 0;
-                vec![self.load_history(&id, true)]
+                vec![self.load(Load::History, &id, true)]
             }
             _ => Vec::new(),
         }
     }
 
-    fn load_diff(&mut self, unit: &str, clear: bool) -> Effect {
+    /// Asks for one unit's data; only the newest request of each kind is awaited.
+    fn load(&mut self, kind: Load, unit: &str, clear: bool) -> Effect {
         let seq = self.next_seq();
-        self.want.diff = seq;
-        if clear || !matches!(self.diff.doc, Loadable::Ready(_)) {
-            self.diff.doc = Loadable::Loading;
-        }
-        Effect::LoadDiff {
-            seq,
-            unit: unit.to_owned(),
-        }
-    }
-
-    fn load_history(&mut self, unit: &str, clear: bool) -> Effect {
-        let seq = self.next_seq();
-        self.want.history = seq;
-        if clear {
-            self.history.entries = Loadable::Loading;
-        }
-        Effect::LoadHistory {
-            seq,
-            unit: unit.to_owned(),
-        }
-    }
-
-    fn load_events(&mut self, unit: &str, clear: bool) -> Effect {
-        let seq = self.next_seq();
-        self.want.events = seq;
-        if clear {
-            self.detail.events = Some(Loadable::Loading);
-        }
-        Effect::LoadEvents {
-            seq,
-            unit: unit.to_owned(),
+        let unit = unit.to_owned();
+        match kind {
+            Load::Diff => {
+                self.want.diff = seq;
+                if clear || !matches!(self.diff.doc, Loadable::Ready(_)) {
+                    self.diff.doc = Loadable::Loading;
+                }
+                Effect::LoadDiff { seq, unit }
+            }
+            Load::History => {
+                self.want.history = seq;
+                if clear {
+                    self.history.entries = Loadable::Loading;
+                }
+                Effect::LoadHistory { seq, unit }
+            }
+            Load::Events => {
+                self.want.events = seq;
+                if clear {
+                    self.detail.events = Some(Loadable::Loading);
+                }
+                Effect::LoadEvents { seq, unit }
+            }
         }
     }
 

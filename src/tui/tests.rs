@@ -10,47 +10,25 @@ use super::app::{App, Effect, InputKind, Loadable, Msg, Setup, View};
 use super::diffdoc::DiffDoc;
 use super::views;
 use crate::backend::Update;
-use crate::backend::scripted::{rev, ts, unit};
+use crate::backend::scripted::{self, rev, ts, unit};
 use crate::config::keymap::{Key, Keymap};
 use crate::config::theme::{ColorDepth, Theme};
 use crate::model::*;
 
-/// dev ready, staging drifted and suspended-capable, prod failed and protected, one source.
+/// The scripted backend's demo (dev ready, staging drifted, prod failed and protected) plus qa, suspended.
 pub(crate) fn demo_snapshot() -> Snapshot {
-    let dev = unit("local/dev");
-    let mut staging = unit("local/staging");
-    staging.drifted_objects = vec!["app.yaml".into()];
-    staging.depends_on = vec!["dev".into()];
-    staging.status.message = format!("in sync at {}; 1 file(s) drifted", rev(3).short());
-    let mut prod = unit("local/prod");
-    prod.protected = true;
-    prod.status = Status::new(
-        StatusKind::Failed,
-        "render failed: app.patch.yaml:3: bad YAML",
-        ts(-60),
-    );
-    prod.attempted_revision = Some(rev(4));
-    prod.latest_revision = Some(rev(4));
-    prod.commits_behind = Some(1);
-    prod.depends_on = vec!["staging".into()];
+    let mut snap = scripted::demo_snapshot();
+    if let Some(staging) = snap.units.iter_mut().find(|u| u.name == "staging") {
+        staging.status.message = format!("in sync at {}; 1 file(s) drifted", rev(3).short());
+    }
     let mut qa = unit("local/qa");
     qa.suspended = true;
     qa.suspend_reason = Some("load test".into());
     qa.status = Status::new(StatusKind::Suspended, "suspended: load test", ts(-300));
-    let source = Source {
-        id: "local/platform-config".into(),
-        name: "platform-config".into(),
-        backend: BackendKind::Local,
-        url: "./repos/platform-config.git".into(),
-        reference: "branch:main".into(),
-        revision: Some(rev(4)),
-        status: Status::new(StatusKind::Ready, "fetched main@0404040", ts(-10)),
-        last_fetch_at: Some(ts(-10)),
-    };
-    let mut snap = Snapshot {
-        units: vec![dev, staging, prod, qa],
-        sources: vec![source],
-    };
+    snap.units.push(qa);
+    if let Some(s) = snap.sources.first_mut() {
+        s.status.message = "fetched main@0404040".into();
+    }
     snap.sort();
     snap
 }

@@ -5,23 +5,16 @@ use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
-use super::{block, offset, short, status_mark, status_style};
+use super::{block, muted, offset, panel, short, status_mark, status_style};
 use crate::format::{age, truncate};
 use crate::model::{Change, Severity, Unit};
 use crate::tui::app::{App, Loadable};
+use crate::tui::diffdoc::DiffDoc;
 
 pub fn render(frame: &mut Frame, app: &App, area: Rect) {
     let Some(unit) = app.current_unit() else {
-        let outer = block(app, "Unit".into(), true);
-        let inner = outer.inner(area);
-        frame.render_widget(outer, area);
-        frame.render_widget(
-            Paragraph::new(Span::styled(
-                "this unit is no longer reported by the backend",
-                app.theme.style("muted"),
-            )),
-            inner,
-        );
+        let text = muted(app, "this unit is no longer reported by the backend");
+        panel(frame, app, area, "Unit".into(), true, vec![text]);
         return;
     };
     let summary = summary_lines(app, unit, usize::from(area.width.saturating_sub(14)));
@@ -42,14 +35,14 @@ pub fn render(frame: &mut Frame, app: &App, area: Rect) {
 }
 
 fn summary_lines(app: &App, u: &Unit, width: usize) -> Vec<Line<'static>> {
-    let t = &app.theme;
+    let t = &app.setup.theme;
     let label = |s: &str| Span::styled(format!("{s:<12}"), t.style("muted"));
     let mut lines = vec![Line::from(vec![
         label("status"),
         Span::styled(
             format!(
                 "{} {}",
-                status_mark(u.status.kind, app.ascii),
+                status_mark(u.status.kind, app.setup.ascii),
                 u.status.kind
             ),
             status_style(app, u.status.kind),
@@ -127,44 +120,52 @@ fn summary_lines(app: &App, u: &Unit, width: usize) -> Vec<Line<'static>> {
 }
 
 fn objects(frame: &mut Frame, app: &App, unit: &Unit, area: Rect) {
-    let t = &app.theme;
     let focused = app.detail.pane == 0;
-    let (title, lines): (String, Vec<Line>) = match &app.diff.doc {
-        Loadable::Ready(doc) => {
-            let height = usize::from(area.height.saturating_sub(2));
-            let first = offset(app.detail.scroll[0], height);
-            let width = usize::from(area.width.saturating_sub(6));
-            let lines = doc
-                .files
-                .iter()
-                .enumerate()
-                .skip(first)
-                .take(height)
-                .map(|(i, f)| {
-                    let drifted = unit.drifted_objects.contains(&f.object);
-                    let (mark, style) = change_mark(app, f.change, drifted);
-                    let line = Line::from(vec![
-                        Span::styled(format!("{mark} "), style),
-                        Span::raw(truncate(&f.object, width)),
-                    ]);
-                    if focused && i == app.detail.scroll[0] {
-                        line.style(t.style("selection"))
-                    } else {
-                        line
-                    }
-                })
-                .collect();
-            (
-                format!("Objects {} ({} differ)", doc.files.len(), doc.changed()),
-                lines,
-            )
-        }
+    let (title, lines) = match &app.diff.doc {
+        Loadable::Ready(doc) => (
+            format!("Objects {} ({} differ)", doc.files.len(), doc.changed()),
+            object_lines(
+                app,
+                doc,
+                &unit.drifted_objects,
+                focused.then_some(app.detail.scroll[0]),
+                area,
+            ),
+        ),
         other => ("Objects".into(), vec![loading_line(app, other)]),
     };
-    let outer = block(app, title, focused);
-    let inner = outer.inner(area);
-    frame.render_widget(outer, area);
-    frame.render_widget(Paragraph::new(lines), inner);
+    panel(frame, app, area, title, focused, lines);
+}
+
+/// The visible rows of an object list in `area` (inside its border): mark and name, `selected` highlighted.
+pub(super) fn object_lines(
+    app: &App,
+    doc: &DiffDoc,
+    drifted: &[String],
+    selected: Option<usize>,
+    area: Rect,
+) -> Vec<Line<'static>> {
+    let height = usize::from(area.height.saturating_sub(2));
+    let first = offset(selected.unwrap_or(0), height);
+    let width = usize::from(area.width.saturating_sub(4));
+    doc.files
+        .iter()
+        .enumerate()
+        .skip(first)
+        .take(height)
+        .map(|(i, f)| {
+            let (mark, style) = change_mark(app, f.change, drifted.contains(&f.object));
+            let line = Line::from(vec![
+                Span::styled(format!("{mark} "), style),
+                Span::raw(truncate(&f.object, width)),
+            ]);
+            if selected == Some(i) {
+                line.style(app.setup.theme.style("selection"))
+            } else {
+                line
+            }
+        })
+        .collect()
 }
 
 /// The mark of an object: drifted, created, pruned, changed or in sync.
@@ -173,8 +174,8 @@ pub(super) fn change_mark(
     change: Change,
     drifted: bool,
 ) -> (&'static str, ratatui::style::Style) {
-    let t = &app.theme;
-    match (drifted, change, app.ascii) {
+    let t = &app.setup.theme;
+    match (drifted, change, app.setup.ascii) {
         (true, _, false) => ("≠", t.style("drift")),
         (true, _, true) => ("!", t.style("drift")),
         (_, Change::Added, _) => ("+", t.style("diff.added")),
@@ -187,17 +188,17 @@ pub(super) fn change_mark(
 
 pub(super) fn loading_line<T>(app: &App, state: &Loadable<T>) -> Line<'static> {
     match state {
-        Loadable::Failed(e) => Line::styled(e.clone(), app.theme.style("message.error")),
-        _ => Line::styled("loading…", app.theme.style("muted")),
+        Loadable::Failed(e) => Line::styled(e.clone(), app.setup.theme.style("message.error")),
+        _ => muted(app, "loading…"),
     }
 }
 
 fn events(frame: &mut Frame, app: &App, area: Rect) {
-    let t = &app.theme;
+    let t = &app.setup.theme;
     let focused = app.detail.pane == 1;
     let lines: Vec<Line> = match &app.detail.events {
         Some(Loadable::Ready(events)) if events.is_empty() => {
-            vec![Line::styled("no events", t.style("muted"))]
+            vec![muted(app, "no events")]
         }
         Some(Loadable::Ready(events)) => {
             let height = usize::from(area.height.saturating_sub(2));
@@ -239,8 +240,6 @@ fn events(frame: &mut Frame, app: &App, area: Rect) {
         Some(other) => vec![loading_line(app, other)],
         None => vec![],
     };
-    let outer = block(app, "Events (journal, newest first)".into(), focused);
-    let inner = outer.inner(area);
-    frame.render_widget(outer, area);
-    frame.render_widget(Paragraph::new(lines), inner);
+    let title = "Events (journal, newest first)".to_owned();
+    panel(frame, app, area, title, focused, lines);
 }

@@ -13,7 +13,7 @@ use crate::tui::app::App;
 
 pub fn render(frame: &mut Frame, app: &App, body: Rect) {
     let Some(d) = &app.dialog else { return };
-    let t = &app.theme;
+    let t = &app.setup.theme;
     let label = |s: &str| Span::styled(format!("{s:<13}"), t.style("muted"));
     let mut lines = vec![
         Line::from(vec![
@@ -64,7 +64,7 @@ pub fn render(frame: &mut Frame, app: &App, body: Rect) {
     if let Some(e) = &d.error {
         lines.push(Line::styled(e.clone(), t.style("message.error")));
     }
-    let key = |c: Command| app.keymap.hint(Mode::Dialog, c).unwrap_or_default();
+    let key = |c: Command| app.setup.keymap.hint(Mode::Dialog, c).unwrap_or_default();
     let next = match d.field {
         Field::Reason if d.unit.protected => "next",
         _ => "confirm",
@@ -97,7 +97,7 @@ pub fn render(frame: &mut Frame, app: &App, body: Rect) {
             t.style("border")
         };
         let b = Block::bordered().border_style(frame_style);
-        let b = if app.ascii {
+        let b = if app.setup.ascii {
             b.border_set(super::ASCII_BORDER)
         } else {
             b

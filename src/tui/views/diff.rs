@@ -7,20 +7,17 @@ use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
-use super::detail::{change_mark, loading_line};
-use super::{block, offset};
+use super::detail::{loading_line, object_lines};
+use super::{block, muted, panel};
 use crate::diff::{DiffLine, LineKind};
-use crate::format::truncate;
 use crate::tui::app::{App, Loadable};
 use crate::tui::diffdoc::{DiffFile, DocLine, SbsRow};
 
 pub fn render(frame: &mut Frame, app: &App, area: Rect) {
     let unit = app.unit.clone().unwrap_or_default();
     let Loadable::Ready(doc) = &app.diff.doc else {
-        let outer = block(app, format!("Diff {unit}"), true);
-        let inner = outer.inner(area);
-        frame.render_widget(outer, area);
-        frame.render_widget(Paragraph::new(loading_line(app, &app.diff.doc)), inner);
+        let text = loading_line(app, &app.diff.doc);
+        panel(frame, app, area, format!("Diff {unit}"), true, vec![text]);
         return;
     };
     let list_w = (area.width / 4).clamp(12, 32);
@@ -30,47 +27,14 @@ pub fn render(frame: &mut Frame, app: &App, area: Rect) {
         .current_unit()
         .map(|u| u.drifted_objects.clone())
         .unwrap_or_default();
-    let height = usize::from(list.height.saturating_sub(2));
-    let first = offset(app.diff.file, height);
-    let lines: Vec<Line> = doc
-        .files
-        .iter()
-        .enumerate()
-        .skip(first)
-        .take(height)
-        .map(|(i, f)| {
-            let (mark, style) = change_mark(app, f.change, drifted.contains(&f.object));
-            let line = Line::from(vec![
-                Span::styled(format!("{mark} "), style),
-                Span::raw(truncate(&f.object, usize::from(list_w.saturating_sub(4)))),
-            ]);
-            if i == app.diff.file {
-                line.style(app.theme.style("selection"))
-            } else {
-                line
-            }
-        })
-        .collect();
-    let outer = block(
-        app,
-        format!("{} of {} differ", doc.changed(), doc.files.len()),
-        app.diff.list_focus,
-    );
-    let inner = outer.inner(list);
-    frame.render_widget(outer, list);
-    frame.render_widget(Paragraph::new(lines), inner);
+    let lines = object_lines(app, doc, &drifted, Some(app.diff.file), list);
+    let title = format!("{} of {} differ", doc.changed(), doc.files.len());
+    panel(frame, app, list, title, app.diff.list_focus, lines);
 
     let Some(file) = doc.files.get(app.diff.file) else {
-        let outer = block(app, format!("Diff {unit}"), !app.diff.list_focus);
-        let inner = outer.inner(text);
-        frame.render_widget(outer, text);
-        frame.render_widget(
-            Paragraph::new(Line::styled(
-                "no objects: nothing is desired or live",
-                app.theme.style("muted"),
-            )),
-            inner,
-        );
+        let none = muted(app, "no objects: nothing is desired or live");
+        let title = format!("Diff {unit}");
+        panel(frame, app, text, title, !app.diff.list_focus, vec![none]);
         return;
     };
     let title = format!(
@@ -90,7 +54,7 @@ pub fn render(frame: &mut Frame, app: &App, area: Rect) {
 }
 
 fn line_style(app: &App, kind: LineKind, emphasis: bool) -> Style {
-    app.theme.style(match (kind, emphasis) {
+    app.setup.theme.style(match (kind, emphasis) {
         (LineKind::Context, _) => "diff.context",
         (LineKind::Added, false) => "diff.added",
         (LineKind::Added, true) => "diff.added_word",
@@ -112,8 +76,8 @@ fn text_spans(app: &App, d: &DiffLine) -> Vec<Span<'static>> {
 
 fn full_line(app: &App, l: &DocLine) -> Line<'static> {
     match l {
-        DocLine::Hunk(h) => Line::styled(h.clone(), app.theme.style("diff.hunk")),
-        DocLine::Note(n) => Line::styled(format!("# {n}"), app.theme.style("muted")),
+        DocLine::Hunk(h) => Line::styled(h.clone(), app.setup.theme.style("diff.hunk")),
+        DocLine::Note(n) => Line::styled(format!("# {n}"), app.setup.theme.style("muted")),
         DocLine::Line(_) => Line::default(),
     }
 }
@@ -132,7 +96,7 @@ fn unified(app: &App, file: &DiffFile, rows: usize) -> Vec<Line<'static>> {
                     LineKind::Removed => "-",
                 };
                 let sign_style = if is_match(app, i) {
-                    app.theme.style("diff.match")
+                    app.setup.theme.style("diff.match")
                 } else {
                     line_style(app, d.kind, false)
                 };
@@ -147,7 +111,7 @@ fn unified(app: &App, file: &DiffFile, rows: usize) -> Vec<Line<'static>> {
 
 fn side_by_side(app: &App, file: &DiffFile, width: u16, rows: usize) -> Vec<Line<'static>> {
     let half = usize::from(width.saturating_sub(1) / 2);
-    let sep = if app.ascii { "|" } else { "│" };
+    let sep = if app.setup.ascii { "|" } else { "│" };
     file.sbs
         .iter()
         .skip(app.diff.scroll)
@@ -160,7 +124,7 @@ fn side_by_side(app: &App, file: &DiffFile, width: u16, rows: usize) -> Vec<Line
                 .unwrap_or_default(),
             SbsRow::Pair(l, r) => {
                 let mut spans = side(app, file, l, half, true);
-                spans.push(Span::styled(sep, app.theme.style("border")));
+                spans.push(Span::styled(sep, app.setup.theme.style("border")));
                 spans.extend(side(app, file, r, half, false));
                 Line::from(spans)
             }
@@ -181,9 +145,9 @@ fn side(
     };
     let no = if old { d.old_no } else { d.new_no };
     let gutter_style = if idx.is_some_and(|i| is_match(app, i)) {
-        app.theme.style("diff.match")
+        app.setup.theme.style("diff.match")
     } else {
-        app.theme.style("muted")
+        app.setup.theme.style("muted")
     };
     let mut spans = vec![Span::styled(
         format!("{:>4} ", no.map(|n| n.to_string()).unwrap_or_default()),

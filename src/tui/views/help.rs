@@ -12,10 +12,10 @@ use crate::tui::app::App;
 
 /// The help text for `mode`, as lines (pure, for the view and for tests).
 pub fn help_lines(app: &App, mode: Mode) -> Vec<Line<'static>> {
-    let t = &app.theme;
+    let t = &app.setup.theme;
     let mut out = Vec::new();
     let section = |title: String, m: Mode, out: &mut Vec<Line<'static>>| {
-        let rows = grouped(&app.keymap, m);
+        let rows = grouped(&app.setup.keymap, m);
         if rows.is_empty() {
             return;
         }
@@ -41,7 +41,7 @@ pub fn help_lines(app: &App, mode: Mode) -> Vec<Line<'static>> {
     out.push(Line::styled(
         format!(
             "keymap `{}`, theme `{}` · prompt commands: :units :sources :ctx NAME :theme NAME :q",
-            app.keymap.name, app.theme.name
+            app.setup.keymap.name, app.setup.theme.name
         ),
         t.style("muted"),
     ));

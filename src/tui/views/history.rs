@@ -32,7 +32,10 @@ fn marks(app: &App, e: &HistoryEntry) -> Vec<Span<'static>> {
         .zip(keys)
         .map(|(((u, a, _), on), key)| {
             if on {
-                Span::styled(if app.ascii { *a } else { *u }, app.theme.style(key))
+                Span::styled(
+                    if app.setup.ascii { *a } else { *u },
+                    app.setup.theme.style(key),
+                )
             } else {
                 Span::raw(" ")
             }
@@ -49,8 +52,8 @@ pub fn render(frame: &mut Frame, app: &App, area: Rect) {
         .flat_map(|(u, a, name)| {
             [
                 Span::raw(" "),
-                Span::raw(if app.ascii { *a } else { *u }),
-                Span::styled(format!(" {name}"), app.theme.style("muted")),
+                Span::raw(if app.setup.ascii { *a } else { *u }),
+                Span::styled(format!(" {name}"), app.setup.theme.style("muted")),
             ]
         })
         .collect();
@@ -72,7 +75,7 @@ pub fn render(frame: &mut Frame, app: &App, area: Rect) {
         frame.render_widget(
             Paragraph::new(Span::styled(
                 format!("held: {note}"),
-                app.theme.style("badge.held"),
+                app.setup.theme.style("badge.held"),
             )),
             body,
         );
@@ -96,13 +99,13 @@ pub fn render(frame: &mut Frame, app: &App, area: Rect) {
                 Cell::from(e.summary.clone()),
             ]);
             if i == app.history.selected {
-                row.style(app.theme.style("selection"))
+                row.style(app.setup.theme.style("selection"))
             } else {
                 row
             }
         });
     let header = Row::new(vec!["MARK", "COMMIT", "AUTHOR", "AGE", "SUMMARY"])
-        .style(app.theme.style("header"));
+        .style(app.setup.theme.style("header"));
     let widths = [
         Constraint::Length(4),
         Constraint::Length(7),

@@ -63,9 +63,9 @@ pub fn render(frame: &mut Frame, app: &App) {
 
 /// Badges first (READ-ONLY is visible at any width), then the context and the counts by status.
 fn header_line(app: &App) -> Line<'static> {
-    let t = &app.theme;
+    let t = &app.setup.theme;
     let mut spans = Vec::new();
-    if app.read_only {
+    if app.setup.read_only {
         spans.push(Span::styled(" READ-ONLY ", t.style("badge.read_only")));
         spans.push(Span::raw(" "));
     }
@@ -79,13 +79,13 @@ fn header_line(app: &App) -> Line<'static> {
     }
     spans.push(Span::styled("setpoint ", t.style("title")));
     spans.push(Span::styled(
-        format!("{}:{} ", app.backend, app.context),
+        format!("{}:{} ", app.setup.backend, app.setup.context),
         t.style("badge.context"),
     ));
     for (kind, n) in app.snapshot.counts() {
         if n > 0 {
             spans.push(Span::styled(
-                format!(" {} {n} {kind}", status_mark(kind, app.ascii)),
+                format!(" {} {n} {kind}", status_mark(kind, app.setup.ascii)),
                 status_style(app, kind),
             ));
         }
@@ -115,7 +115,7 @@ pub(super) fn status_mark(kind: StatusKind, ascii: bool) -> &'static str {
 }
 
 pub(super) fn status_style(app: &App, kind: StatusKind) -> Style {
-    app.theme.style(match kind {
+    app.setup.theme.style(match kind {
         StatusKind::Ready => "status.ready",
         StatusKind::Progressing => "status.progressing",
         StatusKind::Failed => "status.failed",
@@ -129,13 +129,36 @@ pub(super) fn status_style(app: &App, kind: StatusKind) -> Style {
 pub(super) fn block(app: &App, title: String, focused: bool) -> Block<'static> {
     let border = if focused { "border.focused" } else { "border" };
     let b = Block::bordered()
-        .border_style(app.theme.style(border))
-        .title(Span::styled(format!(" {title} "), app.theme.style("title")));
-    if app.ascii {
+        .border_style(app.setup.theme.style(border))
+        .title(Span::styled(
+            format!(" {title} "),
+            app.setup.theme.style("title"),
+        ));
+    if app.setup.ascii {
         b.border_set(ASCII_BORDER)
     } else {
         b
     }
+}
+
+/// A bordered panel holding `lines`.
+pub(super) fn panel(
+    frame: &mut Frame,
+    app: &App,
+    area: Rect,
+    title: String,
+    focused: bool,
+    lines: Vec<Line<'static>>,
+) {
+    let outer = block(app, title, focused);
+    let inner = outer.inner(area);
+    frame.render_widget(outer, area);
+    frame.render_widget(Paragraph::new(lines), inner);
+}
+
+/// A muted one-line remark (loading, nothing to show).
+pub(super) fn muted(app: &App, text: &str) -> Line<'static> {
+    Line::styled(text.to_owned(), app.setup.theme.style("muted"))
 }
 
 /// The first visible row so that `selected` is on screen in `height` rows.

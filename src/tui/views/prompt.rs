@@ -7,7 +7,7 @@ use crate::tui::app::{App, InputKind};
 
 /// The prompt / filter / search being typed, else the action in flight, a message, or the last outcome.
 pub fn message_line(app: &App) -> Line<'static> {
-    let t = &app.theme;
+    let t = &app.setup.theme;
     if let Some(input) = &app.input {
         let lead = match input.kind {
             InputKind::Prompt => ":",
@@ -17,7 +17,7 @@ pub fn message_line(app: &App) -> Line<'static> {
         let mut spans = vec![
             Span::styled(lead, t.style("prompt")),
             Span::raw(input.line.text.clone()),
-            Span::styled(if app.ascii { "_" } else { "▏" }, t.style("prompt")),
+            Span::styled(if app.setup.ascii { "_" } else { "▏" }, t.style("prompt")),
         ];
         if !input.candidates.is_empty() {
             spans.push(Span::styled(
@@ -104,13 +104,14 @@ fn hinted(mode: Mode) -> &'static [Command] {
 }
 
 pub fn hint_line(app: &App, width: u16) -> Line<'static> {
-    let t = &app.theme;
+    let t = &app.setup.theme;
     let mode = app.mode();
     let mut spans = Vec::new();
     let mut used = 0usize;
     for &command in hinted(mode) {
         // The shortest of the command's keys makes the tightest hint (`q` rather than `ctrl-c`).
         let Some(key) = app
+            .setup
             .keymap
             .keys_for(mode, command)
             .iter()

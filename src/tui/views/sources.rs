@@ -16,7 +16,7 @@ pub fn render(frame: &mut Frame, app: &App, area: Rect) {
     frame.render_widget(outer, area);
     if nav.visible.is_empty() {
         frame.render_widget(
-            Paragraph::new(Span::styled("no sources", app.theme.style("muted"))),
+            Paragraph::new(Span::styled("no sources", app.setup.theme.style("muted"))),
             inner,
         );
         return;
@@ -51,7 +51,7 @@ pub fn render(frame: &mut Frame, app: &App, area: Rect) {
                 Cell::from(Span::styled(
                     format!(
                         "{} {}",
-                        status_mark(s.status.kind, app.ascii),
+                        status_mark(s.status.kind, app.setup.ascii),
                         s.status.kind
                     ),
                     status_style(app, s.status.kind),
@@ -66,12 +66,12 @@ pub fn render(frame: &mut Frame, app: &App, area: Rect) {
             cells.push(Cell::from(s.status.message.clone()));
             let row = Row::new(cells);
             if first + i == nav.selected {
-                row.style(app.theme.style("selection"))
+                row.style(app.setup.theme.style("selection"))
             } else {
                 row
             }
         });
-    let header = Row::new(titles).style(app.theme.style("header"));
+    let header = Row::new(titles).style(app.setup.theme.style("header"));
     frame.render_widget(
         Table::new(rows, widths).header(header).column_spacing(1),
         inner,

@@ -60,7 +60,7 @@ pub fn render(frame: &mut Frame, app: &App, area: Rect) {
     frame.render_widget(outer, area);
     if !app.loaded {
         frame.render_widget(
-            Paragraph::new(Span::styled("loading…", app.theme.style("muted"))),
+            Paragraph::new(Span::styled("loading…", app.setup.theme.style("muted"))),
             inner,
         );
         return;
@@ -72,7 +72,7 @@ pub fn render(frame: &mut Frame, app: &App, area: Rect) {
             format!("no units match `{}`", nav.filter)
         };
         frame.render_widget(
-            Paragraph::new(Span::styled(text, app.theme.style("muted"))),
+            Paragraph::new(Span::styled(text, app.setup.theme.style("muted"))),
             inner,
         );
         return;
@@ -136,7 +136,7 @@ pub fn render(frame: &mut Frame, app: &App, area: Rect) {
             .map(|(c, _)| Cell::from(c.title()))
             .collect::<Vec<_>>(),
     )
-    .style(app.theme.style("header"));
+    .style(app.setup.theme.style("header"));
     let rows = window.iter().enumerate().map(|(i, u)| {
         let row = Row::new(
             cols.iter()
@@ -144,7 +144,7 @@ pub fn render(frame: &mut Frame, app: &App, area: Rect) {
                 .collect::<Vec<_>>(),
         );
         if first + i == nav.selected {
-            row.style(app.theme.style("selection"))
+            row.style(app.setup.theme.style("selection"))
         } else {
             row
         }
@@ -156,7 +156,7 @@ pub fn render(frame: &mut Frame, app: &App, area: Rect) {
 }
 
 fn cell(app: &App, u: &Unit, col: Col, width: u16) -> Cell<'static> {
-    let t = &app.theme;
+    let t = &app.setup.theme;
     let w = usize::from(width);
     match col {
         Col::Name => Cell::from(truncate(&u.name, w)),
@@ -166,7 +166,7 @@ fn cell(app: &App, u: &Unit, col: Col, width: u16) -> Cell<'static> {
         Col::Status => Cell::from(Span::styled(
             format!(
                 "{} {}",
-                status_mark(u.status.kind, app.ascii),
+                status_mark(u.status.kind, app.setup.ascii),
                 u.status.kind
             ),
             status_style(app, u.status.kind),
