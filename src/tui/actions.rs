@@ -268,7 +268,12 @@ impl App {
             Err(e) => {
                 self.outcome = Some(Flash {
                     ok: false,
-                    text: format!("✗ {} {}: {e}", p.action, p.unit),
+                    text: format!(
+                        "{} {} {}: {e}",
+                        mark(self.setup.ascii, false),
+                        p.action,
+                        p.unit
+                    ),
                 });
                 self.pending = None;
             }
@@ -284,7 +289,12 @@ impl App {
         {
             self.outcome = Some(Flash {
                 ok: true,
-                text: format!("✓ {} {}: {message}", p.action, p.unit),
+                text: format!(
+                    "{} {} {}: {message}",
+                    mark(self.setup.ascii, true),
+                    p.action,
+                    p.unit
+                ),
             });
             self.pending = None;
         } else if p.elapsed(self.now) >= ACTION_TIMEOUT.as_secs() as i64 {
@@ -295,7 +305,8 @@ impl App {
             self.outcome = Some(Flash {
                 ok: false,
                 text: format!(
-                    "✗ {} {}: timed out: {what} within {}s",
+                    "{} {} {}: timed out: {what} within {}s",
+                    mark(self.setup.ascii, false),
                     p.action,
                     p.unit,
                     ACTION_TIMEOUT.as_secs()
@@ -303,5 +314,15 @@ impl App {
             });
             self.pending = None;
         }
+    }
+}
+
+/// The outcome mark: ✓ / ✗, or `ok` / `FAILED` in ASCII mode.
+fn mark(ascii: bool, ok: bool) -> &'static str {
+    match (ascii, ok) {
+        (false, true) => "✓",
+        (false, false) => "✗",
+        (true, true) => "ok:",
+        (true, false) => "FAILED:",
     }
 }

@@ -654,17 +654,13 @@ fn snapshots_of_every_view() {
 
 #[test]
 fn ascii_mode_draws_only_ascii() {
-    let mut app = App::new(
-        Setup {
-            ascii: true,
-            ..setup(false)
-        },
-        (80, 24),
-        now(),
-    );
-    app.update(Msg::Backend(Update::Snapshot(demo_snapshot())), now());
-    let text = screen(&app, 80, 24);
-    assert!(text.is_ascii(), "{text}");
+    for size in [(80, 24), (120, 40)] {
+        for (name, mut app) in views_at(size) {
+            app.setup.ascii = true;
+            let text = screen(&app, size.0, size.1);
+            assert!(text.is_ascii(), "{name}:\n{text}");
+        }
+    }
 }
 
 mod sizes {

@@ -78,18 +78,18 @@ fn summary_lines(app: &App, u: &Unit, width: usize) -> Vec<Line<'static>> {
     lines.push(Line::from(vec![
         label("revisions"),
         Span::raw(format!(
-            "applied {} · attempted {} · latest {}{behind}",
+            "applied {}, attempted {}, latest {}{behind}",
             short(u.applied_revision.as_ref()),
             short(u.attempted_revision.as_ref()),
             short(u.latest_revision.as_ref()),
         )),
     ]));
-    let mut target = format!("{} · source {} · {}", u.environment, u.source, u.kind);
+    let mut target = format!("{}, source {}, {}", u.environment, u.source, u.kind);
     if u.protected {
-        target.push_str(" · protected");
+        target.push_str(", protected");
     }
     if !u.depends_on.is_empty() {
-        target.push_str(&format!(" · depends on {}", u.depends_on.join(", ")));
+        target.push_str(&format!("; depends on {}", u.depends_on.join(", ")));
     }
     lines.push(Line::from(vec![label("target"), Span::raw(target)]));
     let drift = if u.drifted_objects.is_empty() {
@@ -189,7 +189,7 @@ pub(super) fn change_mark(
 pub(super) fn loading_line<T>(app: &App, state: &Loadable<T>) -> Line<'static> {
     match state {
         Loadable::Failed(e) => Line::styled(e.clone(), app.setup.theme.style("message.error")),
-        _ => muted(app, "loading…"),
+        _ => muted(app, "loading..."),
     }
 }
 

@@ -52,7 +52,11 @@ pub fn render(frame: &mut Frame, app: &App, body: Rect) {
         lines.push(Line::default());
     }
     if d.unit.protected {
-        let cursor = if d.field == Field::Name { "▏" } else { "" };
+        let cursor = match (d.field == Field::Name, app.setup.ascii) {
+            (false, _) => "",
+            (true, true) => "_",
+            (true, false) => "▏",
+        };
         lines.push(Line::from(vec![
             Span::styled(
                 format!("type `{}` to confirm: ", d.unit.name),

@@ -38,8 +38,11 @@ pub fn render(frame: &mut Frame, app: &App, area: Rect) {
         return;
     };
     let title = format!(
-        "{unit}: {} +{} -{} (live → desired)",
-        file.object, file.added, file.removed
+        "{unit}: {} +{} -{} (live {} desired)",
+        file.object,
+        file.added,
+        file.removed,
+        if app.setup.ascii { "->" } else { "→" }
     );
     let outer = block(app, title, !app.diff.list_focus);
     let inner = outer.inner(text);

@@ -40,7 +40,7 @@ pub fn help_lines(app: &App, mode: Mode) -> Vec<Line<'static>> {
     );
     out.push(Line::styled(
         format!(
-            "keymap `{}`, theme `{}` · prompt commands: :units :sources :ctx NAME :theme NAME :q",
+            "keymap `{}`, theme `{}`; prompt commands: :units :sources :ctx NAME :theme NAME :q",
             app.setup.keymap.name, app.setup.theme.name
         ),
         t.style("muted"),

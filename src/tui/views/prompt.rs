@@ -34,7 +34,7 @@ pub fn message_line(app: &App) -> Line<'static> {
         };
         return Line::styled(
             format!(
-                "… {} {}: {state} ({}s)",
+                "... {} {}: {state} ({}s)",
                 p.action,
                 p.unit,
                 p.elapsed(app.now)

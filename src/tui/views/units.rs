@@ -60,7 +60,7 @@ pub fn render(frame: &mut Frame, app: &App, area: Rect) {
     frame.render_widget(outer, area);
     if !app.loaded {
         frame.render_widget(
-            Paragraph::new(Span::styled("loading…", app.setup.theme.style("muted"))),
+            Paragraph::new(Span::styled("loading...", app.setup.theme.style("muted"))),
             inner,
         );
         return;
