@@ -17,6 +17,17 @@ pub const DEFAULT_DEADLINE: Duration = Duration::from_millis(250);
 /// Lines of context around each change.
 pub const CONTEXT: usize = 3;
 
+/// Changes spanning more lines than this (both sides together) are shown without word emphasis.
+pub const INLINE_MAX_LINES: usize = 200;
+
+fn kind_of(tag: ChangeTag) -> LineKind {
+    match tag {
+        ChangeTag::Equal => LineKind::Context,
+        ChangeTag::Insert => LineKind::Added,
+        ChangeTag::Delete => LineKind::Removed,
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LineKind {
     Context,
@@ -68,12 +79,27 @@ pub fn hunks(old: &str, new: &str, deadline: Duration) -> Vec<Hunk> {
         );
         let mut lines = Vec::new();
         for op in &group {
+            // Word emphasis only where it helps a reader and stays cheap: a deadline fallback can turn a
+            // whole large file into one replace, and refining that word by word would take seconds.
+            if op.old_range().len() + op.new_range().len() > INLINE_MAX_LINES {
+                for change in diff.iter_changes(op) {
+                    let text = change.to_string_lossy();
+                    let text = text.trim_end_matches(['\n', '\r']);
+                    lines.push(DiffLine {
+                        kind: kind_of(change.tag()),
+                        old_no: change.old_index().map(|i| i + 1),
+                        new_no: change.new_index().map(|i| i + 1),
+                        segments: if text.is_empty() {
+                            Vec::new()
+                        } else {
+                            vec![(false, text.to_owned())]
+                        },
+                    });
+                }
+                continue;
+            }
             for change in diff.iter_inline_changes(op) {
-                let kind = match change.tag() {
-                    ChangeTag::Equal => LineKind::Context,
-                    ChangeTag::Insert => LineKind::Added,
-                    ChangeTag::Delete => LineKind::Removed,
-                };
+                let kind = kind_of(change.tag());
                 let segments = change
                     .iter_strings_lossy()
                     .map(|(emph, s)| (emph, s.trim_end_matches(['\n', '\r']).to_owned()))
@@ -150,6 +176,21 @@ mod tests {
             .find(|l| l.kind == LineKind::Added)
             .unwrap();
         assert_eq!((added.old_no, added.new_no), (None, Some(2)));
+    }
+
+    #[test]
+    fn large_changes_skip_word_emphasis() {
+        let old: String = (0..150).map(|i| format!("a{i} x\n")).collect();
+        let new: String = (0..150).map(|i| format!("b{i} x\n")).collect();
+        let h = hunks(&old, &new, DEFAULT_DEADLINE);
+        let lines: Vec<&DiffLine> = h.iter().flat_map(|h| &h.lines).collect();
+        assert_eq!(lines.len(), 300);
+        assert!(
+            lines
+                .iter()
+                .all(|l| l.segments.iter().all(|(emph, _)| !emph))
+        );
+        assert_eq!(lines[0].text(), "a0 x");
     }
 
     #[test]

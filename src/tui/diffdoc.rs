@@ -1,8 +1,14 @@
 //! A unit's diff laid out once, off the UI thread: per object, the unified lines with word emphasis,
 //! the side-by-side rows, and where the hunks start. Rendering then only slices what is visible.
 
-use crate::diff::{DEFAULT_DEADLINE, DiffLine, LineKind, hunks};
+use std::time::Duration;
+
+use crate::diff::{DiffLine, LineKind, hunks};
 use crate::model::{Change, ObjectDiff};
+
+/// How long the console's diff may search for a minimal result before it settles for a coarser one:
+/// together with laying out the lines this keeps a 5 MB file within the 300 ms budget.
+pub const DEADLINE: Duration = Duration::from_millis(150);
 
 /// One line of the unified layout.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -81,7 +87,7 @@ impl DiffFile {
         let mut hunk_idx = Vec::new();
         let (mut added, mut removed) = (0, 0);
         if o.change != Change::Unchanged {
-            for h in hunks(old, new, DEFAULT_DEADLINE) {
+            for h in hunks(old, new, DEADLINE) {
                 hunk_idx.push(lines.len());
                 lines.push(DocLine::Hunk(h.header));
                 for l in h.lines {
