@@ -265,18 +265,7 @@ impl App {
                 p.accepted = Some(message);
                 self.check_pending();
             }
-            Err(e) => {
-                self.outcome = Some(Flash {
-                    ok: false,
-                    text: format!(
-                        "{} {} {}: {e}",
-                        mark(self.setup.ascii, false),
-                        p.action,
-                        p.unit
-                    ),
-                });
-                self.pending = None;
-            }
+            Err(e) => self.finish(false, &e),
         }
     }
 
@@ -287,32 +276,30 @@ impl App {
         if let (Some(message), Some(unit)) = (&p.accepted, unit)
             && p.done(unit)
         {
-            self.outcome = Some(Flash {
-                ok: true,
-                text: format!(
-                    "{} {} {}: {message}",
-                    mark(self.setup.ascii, true),
-                    p.action,
-                    p.unit
-                ),
-            });
-            self.pending = None;
+            let message = message.clone();
+            self.finish(true, &message);
         } else if p.elapsed(self.now) >= ACTION_TIMEOUT.as_secs() as i64 {
             let what = match &p.accepted {
                 Some(_) => "accepted, but its effect did not show",
                 None => "no answer from the backend",
             };
+            let text = format!("timed out: {what} within {}s", ACTION_TIMEOUT.as_secs());
+            self.finish(false, &text);
+        }
+    }
+
+    /// Ends the action in flight with an outcome that stays on screen until the next action.
+    fn finish(&mut self, ok: bool, detail: &str) {
+        if let Some(p) = self.pending.take() {
             self.outcome = Some(Flash {
-                ok: false,
+                ok,
                 text: format!(
-                    "{} {} {}: timed out: {what} within {}s",
-                    mark(self.setup.ascii, false),
+                    "{} {} {}: {detail}",
+                    mark(self.setup.ascii, ok),
                     p.action,
-                    p.unit,
-                    ACTION_TIMEOUT.as_secs()
+                    p.unit
                 ),
             });
-            self.pending = None;
         }
     }
 }
