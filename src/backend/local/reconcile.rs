@@ -8,7 +8,7 @@ use gix::ObjectId;
 use jiff::Timestamp;
 
 use super::apply::{self, ApplyReport};
-use super::render::{self, DEFAULT_MAX_FILE_SIZE, Rendered};
+use super::render::{self, Rendered};
 use super::spec::EnvSpec;
 use super::state::{EnvState, Inventory, JournalEntry, append_journal, write_json};
 use super::workspace::{Workspace, unit_id};
@@ -420,7 +420,7 @@ fn render_commit(ws: &Workspace, env: &EnvSpec, commit: ObjectId) -> Result<Rend
         &reader,
         &commit.to_string(),
         &env.path,
-        DEFAULT_MAX_FILE_SIZE,
+        ws.spec.max_file_size,
     )
     .map_err(|e| e.to_string())
 }
