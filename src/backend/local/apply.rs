@@ -1,7 +1,8 @@
 //! Applying a render to a target directory: atomic per file, never through a symlink, pruning only what the
 //! agent wrote, and drift detection against the inventory.
 
-use std::collections::BTreeSet;
+use std::cell::RefCell;
+use std::collections::{BTreeSet, HashSet};
 use std::fs::{self, Permissions};
 use std::io::{self, Write};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
@@ -57,15 +58,33 @@ pub fn ensure_target(target: &Path) -> Result<(), String> {
     }
 }
 
+/// A target directory during one pass, remembering directories already checked to be real directories.
+struct Target<'a> {
+    root: &'a Path,
+    checked: RefCell<HashSet<PathBuf>>,
+}
+
+impl<'a> Target<'a> {
+    fn new(root: &'a Path) -> Self {
+        Self {
+            root,
+            checked: RefCell::new(HashSet::new()),
+        }
+    }
+}
+
 /// The parent directory of `rel` inside `target`, created as needed, refusing symlinks on the way.
-fn safe_parent(target: &Path, rel: &str, create: bool) -> Result<PathBuf, String> {
-    let mut dir = target.to_owned();
+fn safe_parent(target: &Target, rel: &str, create: bool) -> Result<PathBuf, String> {
+    let mut dir = target.root.to_owned();
     let parts: Vec<&str> = rel.split('/').collect();
     for part in &parts[..parts.len().saturating_sub(1)] {
         if part.is_empty() || *part == "." || *part == ".." {
             return Err(format!("{rel}: path component `{part}` is not allowed"));
         }
         dir.push(part);
+        if target.checked.borrow().contains(&dir) {
+            continue;
+        }
         match fs::symlink_metadata(&dir) {
             Ok(m) if m.file_type().is_symlink() => {
                 return Err(format!(
@@ -86,12 +105,13 @@ fn safe_parent(target: &Path, rel: &str, create: bool) -> Result<PathBuf, String
             }
             Err(e) => return Err(format!("{}: {e}", dir.display())),
         }
+        target.checked.borrow_mut().insert(dir.clone());
     }
     Ok(dir)
 }
 
 /// The live file at `rel`, if it is a regular file reached without symlinks.
-fn live_path(target: &Path, rel: &str) -> Option<(PathBuf, fs::Metadata)> {
+fn live_path(target: &Target, rel: &str) -> Option<(PathBuf, fs::Metadata)> {
     let parent = safe_parent(target, rel, false).ok()?;
     let path = parent.join(rel.rsplit('/').next()?);
     let meta = fs::symlink_metadata(&path).ok()?;
@@ -100,11 +120,11 @@ fn live_path(target: &Path, rel: &str) -> Option<(PathBuf, fs::Metadata)> {
 
 /// The live content of a managed path, if it is a regular file.
 pub fn read_live(target: &Path, rel: &str) -> Option<Vec<u8>> {
-    live_path(target, rel).and_then(|(p, _)| fs::read(p).ok())
+    live_path(&Target::new(target), rel).and_then(|(p, _)| fs::read(p).ok())
 }
 
 /// Whether the live file still holds what the inventory says was written.
-fn matches_inventory(target: &Path, rel: &str, entry: &InventoryEntry) -> bool {
+fn matches_inventory(target: &Target, rel: &str, entry: &InventoryEntry) -> bool {
     let Some((path, meta)) = live_path(target, rel) else {
         return false;
     };
@@ -123,18 +143,19 @@ fn is_exec(meta: &fs::Metadata) -> bool {
 
 /// Managed files whose live content differs from what was applied (changed, deleted or replaced).
 pub fn drifted(target: &Path, inventory: &Inventory) -> Vec<String> {
+    let target = Target::new(target);
     inventory
         .files
         .iter()
         .filter(|(_, e)| !e.pending)
-        .filter(|(rel, e)| !matches_inventory(target, rel, e))
+        .filter(|(rel, e)| !matches_inventory(&target, rel, e))
         .map(|(rel, _)| rel.clone())
         .collect()
 }
 
 /// Writes one file's content to a temporary file beside its final path (not yet visible there).
 fn stage_file(
-    target: &Path,
+    target: &Target,
     rel: &str,
     file: &RenderedFile,
 ) -> Result<(TempPath, PathBuf), String> {
@@ -184,8 +205,8 @@ fn commit_file(tmp: TempPath, path: &Path, file: &RenderedFile) -> Result<Invent
 
 /// Which desired files need writing: in `repair` mode every file whose live content differs; in `report`
 /// mode only files whose desired content changed since they were applied (drift alone is left alone).
-pub fn plan(
-    target: &Path,
+fn plan(
+    target: &Target,
     desired: &Rendered,
     inventory: &Inventory,
     mode: DriftMode,
@@ -222,7 +243,8 @@ pub fn apply(
     save: &dyn Fn(&Inventory) -> Result<(), String>,
     stop: &AtomicBool,
 ) -> Result<ApplyReport, String> {
-    ensure_target(target)?;
+    let target = &Target::new(target);
+    ensure_target(target.root)?;
     let to_write = plan(target, desired, inventory, mode);
     let mut report = ApplyReport::default();
     if !to_write.is_empty() {
@@ -258,7 +280,7 @@ pub fn apply(
         staged.push((rel, file, stage_file(target, rel, file)?));
     }
     if !staged.is_empty() {
-        sync_filesystem(target)?;
+        sync_filesystem(target.root)?;
     }
     for (rel, file, (tmp, path)) in staged {
         if stop.load(Ordering::SeqCst) {
@@ -271,7 +293,7 @@ pub fn apply(
     }
     if !report.written.is_empty() {
         // The renames themselves are made durable too.
-        sync_filesystem(target)?;
+        sync_filesystem(target.root)?;
     }
     if report.interrupted {
         save(inventory)?;
@@ -319,7 +341,7 @@ pub fn apply(
             }
             inventory.files.remove(&rel);
         }
-        remove_empty_dirs(target, dirs);
+        remove_empty_dirs(target.root, dirs);
     }
     inventory.files.retain(|_, e| !e.pending);
     save(inventory)?;
