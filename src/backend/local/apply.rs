@@ -210,6 +210,7 @@ fn plan(
     desired: &Rendered,
     inventory: &Inventory,
     mode: DriftMode,
+    drifted: &HashSet<&str>,
 ) -> Vec<String> {
     desired
         .iter()
@@ -217,7 +218,7 @@ fn plan(
             let hash = hash_bytes(&file.content);
             match inventory.files.get(rel.as_str()) {
                 Some(e) if !e.pending && e.hash == hash && e.executable == file.executable => {
-                    mode == DriftMode::Repair && !matches_inventory(target, rel, e)
+                    mode == DriftMode::Repair && drifted.contains(rel.as_str())
                 }
                 _ => {
                     let live = live_path(target, rel);
@@ -234,10 +235,13 @@ fn plan(
 
 /// Applies `desired` to `target`: writes what [`plan`] says, then prunes managed files that are no longer
 /// desired (only when `prune`), keeping the inventory in step so that a crash at any point loses nothing.
+/// `drifted` is what [`drifted`] found for this inventory just before.
+#[allow(clippy::too_many_arguments)]
 pub fn apply(
     target: &Path,
     desired: &Rendered,
     inventory: &mut Inventory,
+    drifted: &[String],
     mode: DriftMode,
     prune: bool,
     save: &dyn Fn(&Inventory) -> Result<(), String>,
@@ -245,7 +249,9 @@ pub fn apply(
 ) -> Result<ApplyReport, String> {
     let target = &Target::new(target);
     ensure_target(target.root)?;
-    let to_write = plan(target, desired, inventory, mode);
+    let drifted: HashSet<&str> = drifted.iter().map(String::as_str).collect();
+    let to_write = plan(target, desired, inventory, mode, &drifted);
+    let before = inventory.clone();
     let mut report = ApplyReport::default();
     if !to_write.is_empty() {
         // Record intent first: anything this pass may write is ours even if we crash half-way.
@@ -344,7 +350,9 @@ pub fn apply(
         remove_empty_dirs(target.root, dirs);
     }
     inventory.files.retain(|_, e| !e.pending);
-    save(inventory)?;
+    if *inventory != before {
+        save(inventory)?;
+    }
     Ok(report)
 }
 
@@ -401,10 +409,12 @@ mod tests {
 
     fn run(target: &Path, desired: &Rendered, inv: &mut Inventory, mode: DriftMode) -> ApplyReport {
         let saved = RefCell::new(0);
+        let drift = drifted(target, inv);
         let r = apply(
             target,
             desired,
             inv,
+            &drift,
             mode,
             true,
             &|_| {
@@ -414,7 +424,7 @@ mod tests {
             &AtomicBool::new(false),
         )
         .unwrap();
-        assert!(*saved.borrow() >= 1);
+        assert!(*saved.borrow() >= usize::from(r.changed() > 0));
         r
     }
 
@@ -498,6 +508,7 @@ mod tests {
             &t,
             &desired,
             &mut Inventory::default(),
+            &[],
             DriftMode::Repair,
             true,
             &|_| Ok(()),
@@ -513,6 +524,7 @@ mod tests {
             &swapped,
             &desired,
             &mut Inventory::default(),
+            &[],
             DriftMode::Repair,
             true,
             &|_| Ok(()),
