@@ -62,10 +62,12 @@ impl Tier {
     pub fn start() -> Result<Option<Tier>, BoxError> {
         if std::env::var("SETPOINT_K8S_TIER").as_deref() == Ok("skip") {
             let banner = "!".repeat(100);
-            eprintln!(
+            let msg = format!(
                 "{banner}\n!!! SETPOINT_K8S_TIER=skip: the Kubernetes test tier is NOT running; the Flux tests of \
-                 this binary did not run.\n{banner}"
+                 this binary did not run.\n{banner}\n"
             );
+            // written to the process's stderr directly, past libtest's output capture: never a silent skip
+            let _ = std::io::Write::write_all(&mut std::io::stderr(), msg.as_bytes());
             return Ok(None);
         }
         let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
@@ -75,7 +77,11 @@ impl Tier {
         }
 
         // Build first, with its output shown live: a cold build takes a while and says what it builds.
-        eprintln!("k8s-tier harness: ensuring the tier's binaries (scripts/k8s-tier build) ...");
+        // past libtest's capture, like the build's own output: a cold build takes a while
+        let _ = std::io::Write::write_all(
+            &mut std::io::stderr(),
+            b"k8s-tier harness: ensuring the tier's binaries (scripts/k8s-tier build) ...\n",
+        );
         let status = Command::new("bash")
             .arg(&script)
             .arg("build")

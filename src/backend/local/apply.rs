@@ -1,7 +1,8 @@
 //! Applying a render to a target directory: atomic per file, never through a symlink, pruning only what the
 //! agent wrote, and drift detection against the inventory.
 
-use std::collections::BTreeSet;
+use std::cell::RefCell;
+use std::collections::{BTreeSet, HashSet};
 use std::fs::{self, Permissions};
 use std::io::{self, Write};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
@@ -57,15 +58,33 @@ pub fn ensure_target(target: &Path) -> Result<(), String> {
     }
 }
 
+/// A target directory during one pass, remembering directories already checked to be real directories.
+struct Target<'a> {
+    root: &'a Path,
+    checked: RefCell<HashSet<PathBuf>>,
+}
+
+impl<'a> Target<'a> {
+    fn new(root: &'a Path) -> Self {
+        Self {
+            root,
+            checked: RefCell::new(HashSet::new()),
+        }
+    }
+}
+
 /// The parent directory of `rel` inside `target`, created as needed, refusing symlinks on the way.
-fn safe_parent(target: &Path, rel: &str, create: bool) -> Result<PathBuf, String> {
-    let mut dir = target.to_owned();
+fn safe_parent(target: &Target, rel: &str, create: bool) -> Result<PathBuf, String> {
+    let mut dir = target.root.to_owned();
     let parts: Vec<&str> = rel.split('/').collect();
     for part in &parts[..parts.len().saturating_sub(1)] {
         if part.is_empty() || *part == "." || *part == ".." {
             return Err(format!("{rel}: path component `{part}` is not allowed"));
         }
         dir.push(part);
+        if target.checked.borrow().contains(&dir) {
+            continue;
+        }
         match fs::symlink_metadata(&dir) {
             Ok(m) if m.file_type().is_symlink() => {
                 return Err(format!(
@@ -86,12 +105,13 @@ fn safe_parent(target: &Path, rel: &str, create: bool) -> Result<PathBuf, String
             }
             Err(e) => return Err(format!("{}: {e}", dir.display())),
         }
+        target.checked.borrow_mut().insert(dir.clone());
     }
     Ok(dir)
 }
 
 /// The live file at `rel`, if it is a regular file reached without symlinks.
-fn live_path(target: &Path, rel: &str) -> Option<(PathBuf, fs::Metadata)> {
+fn live_path(target: &Target, rel: &str) -> Option<(PathBuf, fs::Metadata)> {
     let parent = safe_parent(target, rel, false).ok()?;
     let path = parent.join(rel.rsplit('/').next()?);
     let meta = fs::symlink_metadata(&path).ok()?;
@@ -100,11 +120,11 @@ fn live_path(target: &Path, rel: &str) -> Option<(PathBuf, fs::Metadata)> {
 
 /// The live content of a managed path, if it is a regular file.
 pub fn read_live(target: &Path, rel: &str) -> Option<Vec<u8>> {
-    live_path(target, rel).and_then(|(p, _)| fs::read(p).ok())
+    live_path(&Target::new(target), rel).and_then(|(p, _)| fs::read(p).ok())
 }
 
 /// Whether the live file still holds what the inventory says was written.
-fn matches_inventory(target: &Path, rel: &str, entry: &InventoryEntry) -> bool {
+fn matches_inventory(target: &Target, rel: &str, entry: &InventoryEntry) -> bool {
     let Some((path, meta)) = live_path(target, rel) else {
         return false;
     };
@@ -123,18 +143,19 @@ fn is_exec(meta: &fs::Metadata) -> bool {
 
 /// Managed files whose live content differs from what was applied (changed, deleted or replaced).
 pub fn drifted(target: &Path, inventory: &Inventory) -> Vec<String> {
+    let target = Target::new(target);
     inventory
         .files
         .iter()
         .filter(|(_, e)| !e.pending)
-        .filter(|(rel, e)| !matches_inventory(target, rel, e))
+        .filter(|(rel, e)| !matches_inventory(&target, rel, e))
         .map(|(rel, _)| rel.clone())
         .collect()
 }
 
 /// Writes one file's content to a temporary file beside its final path (not yet visible there).
 fn stage_file(
-    target: &Path,
+    target: &Target,
     rel: &str,
     file: &RenderedFile,
 ) -> Result<(TempPath, PathBuf), String> {
@@ -184,11 +205,12 @@ fn commit_file(tmp: TempPath, path: &Path, file: &RenderedFile) -> Result<Invent
 
 /// Which desired files need writing: in `repair` mode every file whose live content differs; in `report`
 /// mode only files whose desired content changed since they were applied (drift alone is left alone).
-pub fn plan(
-    target: &Path,
+fn plan(
+    target: &Target,
     desired: &Rendered,
     inventory: &Inventory,
     mode: DriftMode,
+    drifted: &HashSet<&str>,
 ) -> Vec<String> {
     desired
         .iter()
@@ -196,7 +218,7 @@ pub fn plan(
             let hash = hash_bytes(&file.content);
             match inventory.files.get(rel.as_str()) {
                 Some(e) if !e.pending && e.hash == hash && e.executable == file.executable => {
-                    mode == DriftMode::Repair && !matches_inventory(target, rel, e)
+                    mode == DriftMode::Repair && drifted.contains(rel.as_str())
                 }
                 _ => {
                     let live = live_path(target, rel);
@@ -213,17 +235,23 @@ pub fn plan(
 
 /// Applies `desired` to `target`: writes what [`plan`] says, then prunes managed files that are no longer
 /// desired (only when `prune`), keeping the inventory in step so that a crash at any point loses nothing.
+/// `drifted` is what [`drifted`] found for this inventory just before.
+#[allow(clippy::too_many_arguments)]
 pub fn apply(
     target: &Path,
     desired: &Rendered,
     inventory: &mut Inventory,
+    drifted: &[String],
     mode: DriftMode,
     prune: bool,
     save: &dyn Fn(&Inventory) -> Result<(), String>,
     stop: &AtomicBool,
 ) -> Result<ApplyReport, String> {
-    ensure_target(target)?;
-    let to_write = plan(target, desired, inventory, mode);
+    let target = &Target::new(target);
+    ensure_target(target.root)?;
+    let drifted: HashSet<&str> = drifted.iter().map(String::as_str).collect();
+    let to_write = plan(target, desired, inventory, mode, &drifted);
+    let before = inventory.clone();
     let mut report = ApplyReport::default();
     if !to_write.is_empty() {
         // Record intent first: anything this pass may write is ours even if we crash half-way.
@@ -258,7 +286,7 @@ pub fn apply(
         staged.push((rel, file, stage_file(target, rel, file)?));
     }
     if !staged.is_empty() {
-        sync_filesystem(target)?;
+        sync_filesystem(target.root)?;
     }
     for (rel, file, (tmp, path)) in staged {
         if stop.load(Ordering::SeqCst) {
@@ -271,7 +299,7 @@ pub fn apply(
     }
     if !report.written.is_empty() {
         // The renames themselves are made durable too.
-        sync_filesystem(target)?;
+        sync_filesystem(target.root)?;
     }
     if report.interrupted {
         save(inventory)?;
@@ -319,10 +347,12 @@ pub fn apply(
             }
             inventory.files.remove(&rel);
         }
-        remove_empty_dirs(target, dirs);
+        remove_empty_dirs(target.root, dirs);
     }
     inventory.files.retain(|_, e| !e.pending);
-    save(inventory)?;
+    if *inventory != before {
+        save(inventory)?;
+    }
     Ok(report)
 }
 
@@ -379,10 +409,12 @@ mod tests {
 
     fn run(target: &Path, desired: &Rendered, inv: &mut Inventory, mode: DriftMode) -> ApplyReport {
         let saved = RefCell::new(0);
+        let drift = drifted(target, inv);
         let r = apply(
             target,
             desired,
             inv,
+            &drift,
             mode,
             true,
             &|_| {
@@ -392,7 +424,7 @@ mod tests {
             &AtomicBool::new(false),
         )
         .unwrap();
-        assert!(*saved.borrow() >= 1);
+        assert!(*saved.borrow() >= usize::from(r.changed() > 0));
         r
     }
 
@@ -476,6 +508,7 @@ mod tests {
             &t,
             &desired,
             &mut Inventory::default(),
+            &[],
             DriftMode::Repair,
             true,
             &|_| Ok(()),
@@ -491,6 +524,7 @@ mod tests {
             &swapped,
             &desired,
             &mut Inventory::default(),
+            &[],
             DriftMode::Repair,
             true,
             &|_| Ok(()),

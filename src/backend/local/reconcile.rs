@@ -8,7 +8,7 @@ use gix::ObjectId;
 use jiff::Timestamp;
 
 use super::apply::{self, ApplyReport};
-use super::render::{self, DEFAULT_MAX_FILE_SIZE, Rendered};
+use super::render::{self, Rendered};
 use super::spec::EnvSpec;
 use super::state::{EnvState, Inventory, JournalEntry, append_journal, write_json};
 use super::workspace::{Workspace, unit_id};
@@ -336,6 +336,7 @@ pub fn reconcile_env(
         &env.target,
         desired,
         inventory,
+        &pass.st.drifted,
         env.drift,
         env.prune,
         &save,
@@ -353,7 +354,9 @@ pub fn reconcile_env(
             );
         }
     };
-    pass.st.drifted = apply::drifted(&env.target, inventory);
+    if report.changed() > 0 || !report.released.is_empty() {
+        pass.st.drifted = apply::drifted(&env.target, inventory);
+    }
     if report.interrupted {
         let msg = "interrupted by shutdown; resumes on the next start".to_owned();
         return pass.end(
@@ -364,13 +367,16 @@ pub fn reconcile_env(
             Some(&target_rev),
         );
     }
+    let moved = pass.st.applied.as_ref() != Some(&target_rev);
     pass.st.applied = Some(target_rev.clone());
     pass.st.consecutive_failures = 0;
     pass.st.failed.retain(|s| s != target_rev.sha());
     if control.pin.is_none() {
         pass.st.last_good = Some(target_rev.clone());
     }
-    pass.st.commits_behind = behind(ws, env, pass.st.applied.as_ref(), src.revision.as_ref());
+    if moved {
+        pass.st.commits_behind = behind(ws, env, pass.st.applied.as_ref(), src.revision.as_ref());
+    }
     let mut msg = if report.changed() == 0 {
         format!("in sync at {}", target_rev.short())
     } else {
@@ -420,7 +426,7 @@ fn render_commit(ws: &Workspace, env: &EnvSpec, commit: ObjectId) -> Result<Rend
         &reader,
         &commit.to_string(),
         &env.path,
-        DEFAULT_MAX_FILE_SIZE,
+        ws.spec.max_file_size,
     )
     .map_err(|e| e.to_string())
 }

@@ -109,11 +109,14 @@ pub struct Spec {
     pub dir: PathBuf,
     pub sources: Vec<SourceSpec>,
     pub environments: Vec<EnvSpec>,
+    /// Largest file a render accepts (`maxFileSize`, default 16 MiB).
+    pub max_file_size: u64,
 }
 
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
 struct RawFile {
+    max_file_size: Option<Spanned<String>>,
     #[serde(default)]
     sources: Vec<Spanned<RawSource>>,
     #[serde(default)]
@@ -356,11 +359,17 @@ impl Spec {
                 .unwrap_or(0);
             return Err(err(line, format!("dependsOn: cycle {}", cycle.join(" → "))));
         }
+        let max_file_size = match &raw.max_file_size {
+            None => super::render::DEFAULT_MAX_FILE_SIZE,
+            Some(v) => parse_size(&v.value)
+                .map_err(|m| err(v.referenced.line() as usize, format!("maxFileSize: {m}")))?,
+        };
         Ok(Spec {
             file: absolute(file),
             dir,
             sources,
             environments,
+            max_file_size,
         })
     }
 
@@ -422,6 +431,26 @@ fn yaml_message(e: &serde_saphyr::Error) -> String {
         }
         None => msg,
     }
+}
+
+/// `16MiB`, `512KiB`, `1GiB`, `1000000` (bytes).
+fn parse_size(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let digits = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (n, unit) = t.split_at(digits);
+    let n: u64 = n
+        .parse()
+        .map_err(|_| format!("`{s}` is not a size like 16MiB, 512KiB or 1048576"))?;
+    let mult: u64 = match unit.trim() {
+        "" | "B" => 1,
+        "KiB" => 1 << 10,
+        "MiB" => 1 << 20,
+        "GiB" => 1 << 30,
+        other => return Err(format!("`{other}` is not a unit: use B, KiB, MiB or GiB")),
+    };
+    n.checked_mul(mult)
+        .filter(|v| *v > 0)
+        .ok_or_else(|| format!("`{s}` is out of range"))
 }
 
 fn check_name(name: &str) -> Result<(), String> {
@@ -614,6 +643,9 @@ environments:
         assert_eq!(prod.target, PathBuf::from("/ws/live/prod"));
         assert_eq!(prod.interval, DEFAULT_ENV_INTERVAL);
         assert_eq!(prod.depends_on, ["staging"]);
+        assert_eq!(s.max_file_size, 16 << 20);
+        let small = parse(&format!("maxFileSize: 512KiB\n{GOOD}")).unwrap();
+        assert_eq!(small.max_file_size, 512 << 10);
         let order: Vec<&str> = dependency_order(&s.environments)
             .iter()
             .map(|e| e.name.as_str())
@@ -684,6 +716,11 @@ environments:
         );
         let e = parse(&cyclic).unwrap_err();
         assert!(e.message.contains("cycle staging → prod → staging"), "{e}");
+        expect_err(
+            &format!("maxFileSize: 16MB\n{GOOD}"),
+            1,
+            "`MB` is not a unit",
+        );
         expect_err(
             &GOOD.replace("    branch: main\n", "    branch: main\n    tag: v1\n"),
             2,
