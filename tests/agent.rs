@@ -466,3 +466,19 @@ fn a_running_agent_honours_cli_actions_within_a_second() {
         ws.read_live("a", "app.yaml").filter(|s| s.contains("v2"))
     });
 }
+
+#[test]
+fn lock_files_left_in_the_mirror_by_a_killed_fetch_do_not_block_fetching() {
+    let ws = Ws::new();
+    base_repo(&ws);
+    ws.simple_spec(&[("a", "envs/a", "")]);
+    ws.ok(&["agent", "--once"]);
+    let mirror = ws.path().join(".setpoint/git/src.git");
+    std::fs::write(mirror.join("refs/heads/main.lock"), "").unwrap();
+    std::fs::write(mirror.join("packed-refs.lock"), "").unwrap();
+    ws.write("base/app.yaml", "name: web\nreplicas: 1\nimage: v3\n");
+    let c = ws.commit("v3");
+    ws.ok(&["agent", "--once"]);
+    assert_eq!(ws.source()["status"], "ready", "{}", ws.source());
+    assert_eq!(ws.unit("a")["appliedRevision"], format!("main@sha1:{c}"));
+}

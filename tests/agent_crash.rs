@@ -89,6 +89,11 @@ fn kill_9_at_random_moments_never_leaves_a_half_written_file() {
             mid_apply += 1;
         }
         ws.ok(&["agent", "--once"]);
+        let source = ws.source();
+        assert_eq!(
+            source["status"], "ready",
+            "round {round}: the source fetches again after a kill: {source}"
+        );
         let (new, temps) = check(&ws, round - 1, round);
         assert_eq!(
             (new, temps),

@@ -90,7 +90,11 @@ impl Mirror {
     /// Fetches all branches and tags (force-updating them, so a force-pushed branch follows), and returns the
     /// commit `reference` names now. A branch or tag the remote no longer has is an error, and so is an empty
     /// repository; the mirror keeps what it had.
+    ///
+    /// Callers hold the workspace's agent lock, so no other process writes this mirror: lock files left by a
+    /// killed fetch are stale and removed first (otherwise every later fetch would fail on them).
     pub fn fetch(&self, url: &str, reference: &GitRef) -> Result<ObjectId, GitError> {
+        self.remove_stale_locks();
         let repo = self.open_or_init()?;
         let remote = repo
             .remote_at(url)
@@ -137,6 +141,41 @@ impl Mirror {
             )));
         }
         self.resolve_in(&repo, reference)
+    }
+
+    /// Removes `*.lock` files of refs, config and packs that a killed process left in the mirror.
+    fn remove_stale_locks(&self) {
+        let mut stack = vec![
+            self.path.clone(),
+            self.path.join("refs"),
+            self.path.join("objects/pack"),
+        ];
+        let mut seen = 0usize;
+        while let Some(dir) = stack.pop() {
+            let Ok(entries) = std::fs::read_dir(&dir) else {
+                continue;
+            };
+            for entry in entries.flatten() {
+                seen += 1;
+                let path = entry.path();
+                let is_dir = entry.file_type().is_ok_and(|t| t.is_dir());
+                if is_dir
+                    && path.starts_with(self.path.join("refs"))
+                    && path != self.path.join("refs")
+                {
+                    stack.push(path);
+                } else if !is_dir && path.extension().is_some_and(|e| e == "lock") {
+                    if let Err(e) = std::fs::remove_file(&path) {
+                        tracing::warn!("cannot remove stale lock {}: {e}", path.display());
+                    } else {
+                        tracing::info!("removed stale lock {}", path.display());
+                    }
+                }
+            }
+            if seen > 100_000 {
+                break;
+            }
+        }
     }
 
     /// The commit `reference` names in the mirror, without fetching.
