@@ -242,7 +242,10 @@ impl Mirror {
 
     /// Opens the object database once for many blob reads.
     pub fn reader(&self) -> Result<BlobReader, GitError> {
-        Ok(BlobReader { repo: self.open()? })
+        let mut repo = self.open()?;
+        // Rendering reads every blob of a tree; a cache keeps delta chains from being resolved again and again.
+        repo.object_cache_size_if_unset(64 << 20);
+        Ok(BlobReader { repo })
     }
 
     /// First-parent history from `from`, newest first, at most `limit` commits.
