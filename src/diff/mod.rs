@@ -7,7 +7,9 @@ pub mod mask;
 
 use std::time::{Duration, Instant};
 
-use similar::{Algorithm, ChangeTag, TextDiff};
+use similar::{
+    Algorithm, ChangeTag, DiffTag, TextDiff, capture_diff_slices_deadline, group_diff_ops,
+};
 
 use crate::model::{Change, ObjectDiff};
 
@@ -57,14 +59,28 @@ pub struct Hunk {
     pub lines: Vec<DiffLine>,
 }
 
+/// Inputs with more lines than this (both sides together) are diffed with Myers instead of Patience:
+/// Patience reads better on small files, but on a 5 MB file it needs twice as long and, against the
+/// console's deadline, would give up and show the whole file replaced.
+pub const PATIENCE_MAX_LINES: usize = 20_000;
+
 /// Diffs `old` (live) against `new` (desired) into hunks with word-level emphasis.
 pub fn hunks(old: &str, new: &str, deadline: Duration) -> Vec<Hunk> {
-    let diff = TextDiff::configure()
-        .algorithm(Algorithm::Patience)
-        .deadline(Instant::now() + deadline)
-        .diff_lines(old, new);
+    let old_lines: Vec<&str> = old.split_inclusive('\n').collect();
+    let new_lines: Vec<&str> = new.split_inclusive('\n').collect();
+    let algorithm = if old_lines.len() + new_lines.len() <= PATIENCE_MAX_LINES {
+        Algorithm::Patience
+    } else {
+        Algorithm::Myers
+    };
+    let ops = capture_diff_slices_deadline(
+        algorithm,
+        &old_lines,
+        &new_lines,
+        Some(Instant::now() + deadline),
+    );
     let mut out = Vec::new();
-    for group in diff.grouped_ops(CONTEXT) {
+    for group in group_diff_ops(ops, CONTEXT) {
         let (Some(first), Some(last)) = (group.first(), group.last()) else {
             continue;
         };
@@ -79,43 +95,72 @@ pub fn hunks(old: &str, new: &str, deadline: Duration) -> Vec<Hunk> {
         );
         let mut lines = Vec::new();
         for op in &group {
-            // Word emphasis only where it helps a reader and stays cheap: a deadline fallback can turn a
-            // whole large file into one replace, and refining that word by word would take seconds.
-            if op.old_range().len() + op.new_range().len() > INLINE_MAX_LINES {
-                for change in diff.iter_changes(op) {
-                    let text = change.to_string_lossy();
-                    let text = text.trim_end_matches(['\n', '\r']);
-                    lines.push(DiffLine {
-                        kind: kind_of(change.tag()),
-                        old_no: change.old_index().map(|i| i + 1),
-                        new_no: change.new_index().map(|i| i + 1),
-                        segments: if text.is_empty() {
-                            Vec::new()
-                        } else {
-                            vec![(false, text.to_owned())]
-                        },
-                    });
+            let (o, n) = (op.old_range(), op.new_range());
+            match op.tag() {
+                DiffTag::Equal => lines.extend(
+                    o.clone()
+                        .zip(n.clone())
+                        .map(|(i, j)| plain(LineKind::Context, Some(i), Some(j), old_lines[i])),
+                ),
+                // Word emphasis only where it helps a reader and stays cheap: a deadline fallback can
+                // turn a whole large file into one replace, and refining that word by word would take
+                // seconds.
+                DiffTag::Replace if o.len() + n.len() <= INLINE_MAX_LINES => lines.extend(inline(
+                    &old_lines[o.clone()],
+                    &new_lines[n.clone()],
+                    o.start,
+                    n.start,
+                )),
+                _ => {
+                    lines.extend(o.map(|i| plain(LineKind::Removed, Some(i), None, old_lines[i])));
+                    lines.extend(n.map(|j| plain(LineKind::Added, None, Some(j), new_lines[j])));
                 }
-                continue;
-            }
-            for change in diff.iter_inline_changes(op) {
-                let kind = kind_of(change.tag());
-                let segments = change
-                    .iter_strings_lossy()
-                    .map(|(emph, s)| (emph, s.trim_end_matches(['\n', '\r']).to_owned()))
-                    .filter(|(_, s)| !s.is_empty())
-                    .collect();
-                lines.push(DiffLine {
-                    kind,
-                    old_no: change.old_index().map(|i| i + 1),
-                    new_no: change.new_index().map(|i| i + 1),
-                    segments,
-                });
             }
         }
         out.push(Hunk { header, lines });
     }
     out
+}
+
+/// A line without emphasis; indices are 0-based.
+fn plain(kind: LineKind, old: Option<usize>, new: Option<usize>, text: &str) -> DiffLine {
+    let text = text.trim_end_matches(['\n', '\r']);
+    DiffLine {
+        kind,
+        old_no: old.map(|i| i + 1),
+        new_no: new.map(|i| i + 1),
+        segments: if text.is_empty() {
+            Vec::new()
+        } else {
+            vec![(false, text.to_owned())]
+        },
+    }
+}
+
+/// The lines of one replaced block with the changed words marked; `old_start`/`new_start` place the
+/// block in the whole file.
+fn inline(old: &[&str], new: &[&str], old_start: usize, new_start: usize) -> Vec<DiffLine> {
+    let (old, new) = (old.concat(), new.concat());
+    let diff = TextDiff::configure()
+        .algorithm(Algorithm::Patience)
+        .diff_lines(&old, &new);
+    let mut lines = Vec::new();
+    for op in diff.ops() {
+        for change in diff.iter_inline_changes(op) {
+            let segments = change
+                .iter_strings_lossy()
+                .map(|(emph, s)| (emph, s.trim_end_matches(['\n', '\r']).to_owned()))
+                .filter(|(_, s)| !s.is_empty())
+                .collect();
+            lines.push(DiffLine {
+                kind: kind_of(change.tag()),
+                old_no: change.old_index().map(|i| old_start + i + 1),
+                new_no: change.new_index().map(|j| new_start + j + 1),
+                segments,
+            });
+        }
+    }
+    lines
 }
 
 /// A unified diff of one object, as `setpoint diff` prints it.
@@ -191,6 +236,32 @@ mod tests {
                 .all(|l| l.segments.iter().all(|(emph, _)| !emph))
         );
         assert_eq!(lines[0].text(), "a0 x");
+    }
+
+    #[test]
+    fn large_files_get_small_hunks_with_emphasis() {
+        // Above PATIENCE_MAX_LINES: one changed value every 997 lines must stay 41 small hunks, not a
+        // whole-file replace (which is what Patience under the console's deadline produced).
+        let file = |seed: usize| -> String {
+            (0..40_000)
+                .map(|i| {
+                    let v = if i % 997 == 0 { i + seed } else { i };
+                    format!("  key_{i:07}: value-{v:07}\n")
+                })
+                .collect()
+        };
+        let h = hunks(&file(1), &file(2), Duration::from_secs(30));
+        assert_eq!(h.len(), 41);
+        assert!(h.iter().all(|h| h.lines.len() == 5 || h.lines.len() == 8));
+        let added = h[2]
+            .lines
+            .iter()
+            .find(|l| l.kind == LineKind::Added)
+            .unwrap();
+        assert_eq!(added.text(), "  key_0001994: value-0001996");
+        assert_eq!((added.old_no, added.new_no), (None, Some(1995)));
+        assert!(added.segments.iter().any(|(emph, _)| *emph));
+        assert_eq!(h[2].header, "@@ -1992,7 +1992,7 @@");
     }
 
     #[test]
