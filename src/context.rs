@@ -89,11 +89,42 @@ impl Context {
         self.opts.read_only || self.settings.read_only_for(context, workspace)
     }
 
+    /// The contexts the console can switch between with `:ctx NAME`. For the local backend a context is a
+    /// workspace, named by its directory as the backend names it: the workspace in use, then the
+    /// settings' `workspace` and the directories of `[workspaces."PATH"]`. Among workspaces with the same
+    /// name the first wins.
+    pub fn local_contexts(&self) -> Vec<(String, PathBuf)> {
+        let candidates = std::iter::once(self.workspace())
+            .chain(self.settings.workspace.clone())
+            .chain(self.settings.workspaces.keys().cloned());
+        let mut out: Vec<(String, PathBuf)> = Vec::new();
+        for dir in candidates {
+            let Some(name) = workspace_name(&dir) else {
+                continue;
+            };
+            match out.iter().find(|(n, _)| *n == name) {
+                Some((_, first)) if *first != dir => tracing::warn!(
+                    "context {name}: {} is shadowed by {}",
+                    dir.display(),
+                    first.display()
+                ),
+                Some(_) => {}
+                None => out.push((name, dir)),
+            }
+        }
+        out
+    }
+
     /// Opens the backend in force, wrapped in `ReadOnly` when audit mode applies and always in `Audited`.
     pub fn open_backend(&self) -> Result<Arc<Audited>, CliError> {
+        self.open_backend_at(&self.workspace())
+    }
+
+    /// [`Context::open_backend`] on the workspace `ws` (for the local backend).
+    pub fn open_backend_at(&self, ws: &Path) -> Result<Arc<Audited>, CliError> {
         let (raw, workspace): (Arc<dyn Backend>, Option<PathBuf>) = match self.backend_choice() {
             BackendChoice::Local | BackendChoice::Auto => {
-                let ws = self.workspace();
+                let ws = ws.to_owned();
                 let backend = LocalBackend::open(&ws, &self.settings)
                     .map_err(|e| CliError::usage(e.to_string()))?;
                 (Arc::new(backend), Some(ws))
@@ -112,6 +143,12 @@ impl Context {
         };
         Ok(Arc::new(Audited::new(backend, self.audit_log())))
     }
+}
+
+/// A workspace's context name: its directory's name, as the local backend names it.
+fn workspace_name(path: &Path) -> Option<String> {
+    let dir = crate::backend::local::spec::workspace_dir(path);
+    Some(dir.file_name()?.to_string_lossy().into_owned())
 }
 
 impl CliError {

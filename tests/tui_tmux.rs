@@ -416,3 +416,63 @@ fn sigterm_and_sighup_restore_the_terminal() {
         env.tmux(&["kill-session", "-t", "console"]);
     }
 }
+
+#[test]
+fn ctx_switches_to_another_workspace_with_its_own_audit_mode() {
+    if !have_tmux() {
+        eprintln!("SKIPPED: tmux is not installed (.ci/run installs it)");
+        return;
+    }
+    let env = Env::new();
+    let other = env._tmp.path().join("ops-eu");
+    let out = env.setpoint(&["demo", other.to_str().unwrap(), "--no-tui"]);
+    assert!(out.status.success(), "demo: {}", text(&out.stderr));
+    std::fs::create_dir_all(&env.config).unwrap();
+    std::fs::write(
+        env.config.join("config.toml"),
+        format!("[workspaces.\"{}\"]\nread_only = true\n", other.display()),
+    )
+    .unwrap();
+    let other_state = state_files(&other);
+
+    env.start("");
+    env.wait_for("local:demo");
+    assert!(!env.screen().contains("READ-ONLY"));
+    env.keys(&[":"]);
+    env.type_text("ctx ops");
+    env.keys(&["Tab", "Enter"]);
+    let s = env.wait_for("local:ops-eu");
+    assert!(s.contains("READ-ONLY"), "the workspace is read-only:\n{s}");
+    env.wait_for("prod");
+    // An action in the read-only context is refused and recorded; nothing there changes.
+    env.select("staging");
+    env.keys(&["s"]);
+    env.wait_for("read-only audit mode: not allowed");
+    env.keys(&["Escape"]);
+    env.keys(&[":"]);
+    env.type_text("ctx demo");
+    env.keys(&["Enter"]);
+    env.wait_for("local:demo");
+    let s = env.wait_for("prod");
+    assert!(!s.contains("READ-ONLY"), "back in a writable context:\n{s}");
+    env.quit();
+    assert_eq!(
+        state_files(&other),
+        other_state,
+        "the read-only workspace is untouched"
+    );
+    let audit = env.json(&["audit"]);
+    let denied: Vec<(&str, &str)> = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["result"] == "denied")
+        .map(|r| {
+            (
+                r["context"].as_str().unwrap(),
+                r["action"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(denied, [("ops-eu", "suspend")], "{audit}");
+}

@@ -190,6 +190,8 @@ pub enum Msg {
         result: Result<String, String>,
     },
     Theme(Result<Theme, String>),
+    /// The console now shows another context (or could not open it).
+    Context(Result<Switched, String>),
     /// Time passed (sent only while something shows an age that moves: stale data, an action in flight).
     Tick,
 }
@@ -220,11 +222,22 @@ pub enum Effect {
         action: Action,
     },
     LoadTheme(String),
+    /// Open the named context and show it instead of the current one.
+    SwitchContext(String),
     Refresh,
     Quit,
 }
 
+/// The context the console switched to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Switched {
+    pub context: String,
+    pub backend: String,
+    pub read_only: bool,
+}
+
 /// How the console was started.
+#[derive(Clone)]
 pub struct Setup {
     pub theme: Theme,
     pub keymap: Keymap,
@@ -395,6 +408,24 @@ impl App {
                     }
                     Err(e) => self.flash = Some(Flash { ok: false, text: e }),
                 }
+                Vec::new()
+            }
+            Msg::Context(Ok(switched)) => {
+                // Everything shown belonged to the other context: start over on its units list.
+                let mut setup = self.setup.clone();
+                setup.context = switched.context;
+                setup.backend = switched.backend;
+                setup.read_only = switched.read_only;
+                let seq = self.seq;
+                let text = format!("context {}", setup.context);
+                *self = App::new(setup, self.size, now);
+                self.seq = seq;
+                self.flash = Some(Flash { ok: true, text });
+                Vec::new()
+            }
+            Msg::Context(Err(e)) => {
+                self.dirty = true;
+                self.error(format!("cannot open the context: {e}"));
                 Vec::new()
             }
         }
@@ -577,13 +608,26 @@ impl App {
                             ok: true,
                             text: format!("context {name} (already shown)"),
                         });
+                        Vec::new()
+                    } else if self.setup.contexts.contains(&name) {
+                        self.flash = Some(Flash {
+                            ok: true,
+                            text: format!("opening context {name}…"),
+                        });
+                        vec![Effect::SwitchContext(name)]
                     } else {
-                        self.error(format!(
-                            "unknown context `{name}`; this console shows: {}",
-                            self.setup.contexts.join(", ")
+                        self.error(crate::config::unknown_message(
+                            "context",
+                            &name,
+                            &self
+                                .setup
+                                .contexts
+                                .iter()
+                                .map(String::as_str)
+                                .collect::<Vec<_>>(),
                         ));
+                        Vec::new()
                     }
-                    Vec::new()
                 }
                 Err(e) => {
                     self.error(e);

@@ -15,7 +15,8 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio::time::MissedTickBehavior;
 
-use super::app::{App, Effect, Msg};
+use super::app::{App, Effect, Msg, Switched};
+use super::connection::Connection;
 use super::diffdoc::DiffDoc;
 use super::views;
 use crate::backend::{Audited, Backend, Update};
@@ -24,29 +25,85 @@ use crate::config::theme::{ColorDepth, Theme};
 /// How long the watch rests after the backend failed before it asks again.
 const WATCH_RETRY: Duration = Duration::from_secs(2);
 
-/// Runs backend calls on tasks; keeps only the newest pending load of each kind.
+/// Opens the connection of a context by name. Blocking (it reads files); runs on the blocking pool,
+/// inside the runtime, because the embedded agent is a task.
+pub type Opener = Arc<dyn Fn(&str) -> Result<Connection, String> + Send + Sync>;
+
+/// Runs backend calls on tasks; keeps only the newest pending load of each kind. Owns the connection of
+/// the context on screen and the watch of its updates, and switches both on `:ctx`.
 pub struct Runner {
+    conn: Connection,
     backend: Arc<Audited>,
     tx: mpsc::Sender<Msg>,
-    loads: [Option<JoinHandle<()>>; 3],
+    loads: [Option<JoinHandle<()>>; 4],
     config_dir: PathBuf,
     depth: ColorDepth,
+    open: Opener,
+    updates: mpsc::Receiver<Update>,
+    watcher: JoinHandle<()>,
+    opened_tx: mpsc::Sender<Result<Connection, String>>,
+    opened: mpsc::Receiver<Result<Connection, String>>,
+    /// Connections switched away from, stopping their agents.
+    closing: Vec<JoinHandle<()>>,
 }
 
 impl Runner {
+    /// Must be called inside the tokio runtime: it starts watching the backend.
     pub fn new(
-        backend: Arc<Audited>,
+        conn: Connection,
         tx: mpsc::Sender<Msg>,
         config_dir: PathBuf,
         depth: ColorDepth,
+        open: Opener,
     ) -> Self {
+        let backend = conn.backend.clone();
+        let (updates, watcher) = watch(backend.clone());
+        let (opened_tx, opened) = mpsc::channel(1);
         Self {
+            conn,
             backend,
             tx,
-            loads: [None, None, None],
+            loads: [None, None, None, None],
             config_dir,
             depth,
+            open,
+            updates,
+            watcher,
+            opened_tx,
+            opened,
+            closing: Vec::new(),
         }
+    }
+
+    /// Puts a newly opened context in place of the current one: pending loads and the old watch stop
+    /// (their results would describe the other context), the old agent is asked to stop.
+    fn install(&mut self, opened: Result<Connection, String>) -> Msg {
+        let conn = match opened {
+            Ok(conn) => conn,
+            Err(e) => return Msg::Context(Err(e)),
+        };
+        self.abort_all();
+        self.watcher.abort();
+        self.backend = conn.backend.clone();
+        (self.updates, self.watcher) = watch(self.backend.clone());
+        let old = std::mem::replace(&mut self.conn, conn);
+        self.closing.push(tokio::spawn(old.close()));
+        let info = self.backend.info();
+        Msg::Context(Ok(Switched {
+            context: info.context,
+            backend: info.kind.to_string(),
+            read_only: info.read_only,
+        }))
+    }
+
+    /// Stops everything: loads, the watch, and every embedded agent (each finishes the file it writes).
+    pub async fn close(mut self) {
+        self.abort_all();
+        self.watcher.abort();
+        for h in self.closing.drain(..) {
+            let _ = h.await;
+        }
+        self.conn.close().await;
     }
 
     fn load(&mut self, slot: usize, task: impl Future<Output = Msg> + Send + 'static) {
@@ -115,11 +172,22 @@ impl Runner {
                     Some(Msg::Theme(result))
                 })
             }
-            Effect::Refresh => self.spawn(async move {
-                Some(Msg::Backend(match b.snapshot().await {
+            Effect::SwitchContext(name) => {
+                let open = self.open.clone();
+                let done = self.opened_tx.clone();
+                tokio::spawn(async move {
+                    let opened = tokio::task::spawn_blocking(move || open(&name))
+                        .await
+                        .map_err(|e| e.to_string())
+                        .and_then(|r| r);
+                    let _ = done.send(opened).await;
+                });
+            }
+            Effect::Refresh => self.load(3, async move {
+                Msg::Backend(match b.snapshot().await {
                     Ok(s) => Update::Snapshot(s),
                     Err(e) => Update::Unavailable(e.to_string()),
-                }))
+                })
             }),
             Effect::Quit => {}
         }
@@ -130,6 +198,12 @@ impl Runner {
             h.abort();
         }
     }
+}
+
+/// Starts streaming the backend's updates.
+fn watch(backend: Arc<Audited>) -> (mpsc::Receiver<Update>, JoinHandle<()>) {
+    let (tx, rx) = mpsc::channel::<Update>(8);
+    (rx, tokio::spawn(watch_forever(backend, tx)))
 }
 
 /// Streams the backend's updates; when the watch fails, says so and tries again.
@@ -155,15 +229,13 @@ async fn watch_forever(backend: Arc<Audited>, tx: mpsc::Sender<Update>) {
 pub async fn run<B: ratatui::backend::Backend>(
     terminal: &mut Terminal<B>,
     mut app: App,
-    mut runner: Runner,
+    runner: &mut Runner,
     mut results: mpsc::Receiver<Msg>,
     started: Instant,
 ) -> io::Result<()>
 where
     B::Error: Into<io::Error>,
 {
-    let (utx, mut updates) = mpsc::channel::<Update>(8);
-    let watcher = tokio::spawn(watch_forever(runner.backend.clone(), utx));
     let mut events = EventStream::new();
     let mut term = signal(SignalKind::terminate())?;
     let mut hup = signal(SignalKind::hangup())?;
@@ -171,7 +243,7 @@ where
     tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let mut first_frame = true;
     let mut first_data_frame = true;
-    let result = loop {
+    loop {
         if app.dirty {
             if let Err(e) = terminal.draw(|f| views::render(f, &app)) {
                 break Err(e.into());
@@ -195,7 +267,8 @@ where
                 Some(Err(e)) => break Err(e),
                 None => break Ok(()),
             },
-            Some(u) = updates.recv() => Msg::Backend(u),
+            Some(u) = runner.updates.recv() => Msg::Backend(u),
+            Some(opened) = runner.opened.recv() => runner.install(opened),
             Some(m) = results.recv() => m,
             _ = tick.tick(), if app.needs_tick() => Msg::Tick,
             _ = term.recv() => break Ok(()),
@@ -207,8 +280,5 @@ where
         if app.quit {
             break Ok(());
         }
-    };
-    watcher.abort();
-    runner.abort_all();
-    result
+    }
 }

@@ -6,6 +6,7 @@
 
 pub mod actions;
 pub mod app;
+pub mod connection;
 pub mod diffdoc;
 pub mod event_loop;
 pub mod filter;
@@ -18,18 +19,18 @@ mod tests;
 
 use std::io::IsTerminal;
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Instant;
 
 use jiff::Timestamp;
-use tokio::sync::{mpsc, oneshot};
-use tokio::task::JoinHandle;
+use tokio::sync::mpsc;
 
 use crate::backend::Backend;
-use crate::backend::local::{Agent, AgentLock, LogSink, Workspace};
 use crate::config::theme::{self, ColorDepth};
 use crate::context::Context;
 use crate::error::CliError;
 use app::{App, Setup};
+use connection::Connection;
 use event_loop::Runner;
 
 /// Opens the console; returns its exit code when the operator quits (or SIGTERM/SIGHUP arrives).
@@ -45,25 +46,33 @@ pub async fn run(ctx: &Context) -> Result<u8, CliError> {
             "the console needs a terminal; use a headless command (see --help)",
         ));
     }
-    let backend = ctx.open_backend()?;
-    let info = backend.info();
-    // An auditor's console never starts the controller: in read-only mode nothing may change.
-    let agent = if info.read_only {
-        None
-    } else {
-        EmbeddedAgent::start(&ctx.workspace())
-    };
+    let ws = ctx.workspace();
+    let conn = Connection::open(ctx, &ws)?;
+    let info = conn.backend.info();
+    let mut contexts = vec![(info.context.clone(), ws)];
+    for (name, dir) in ctx.local_contexts() {
+        if contexts.iter().all(|(n, _)| *n != name) {
+            contexts.push((name, dir));
+        }
+    }
     let setup = Setup {
         theme,
         keymap,
         ascii: ctx.opts.ascii,
         read_only: info.read_only,
         backend: info.kind.to_string(),
-        context: info.context.clone(),
-        contexts: vec![info.context],
+        context: info.context,
+        contexts: contexts.iter().map(|(n, _)| n.clone()).collect(),
         themes: theme_names(&ctx.dirs.config),
     };
-    let result = {
+    let opener = {
+        let ctx = ctx.clone();
+        move |name: &str| match contexts.iter().find(|(n, _)| n == name) {
+            Some((_, dir)) => Connection::open(&ctx, dir).map_err(|e| e.to_string()),
+            None => Err(format!("unknown context `{name}`")),
+        }
+    };
+    let (result, runner) = {
         let (mut terminal, guard) = terminal::enter()
             .map_err(|e| CliError::backend(format!("cannot open the terminal: {e}")))?;
         let size = terminal
@@ -72,15 +81,13 @@ pub async fn run(ctx: &Context) -> Result<u8, CliError> {
             .unwrap_or((80, 24));
         let app = App::new(setup, size, Timestamp::now());
         let (tx, rx) = mpsc::channel(64);
-        let runner = Runner::new(backend, tx, ctx.dirs.config.clone(), depth);
-        let r = event_loop::run(&mut terminal, app, runner, rx, started).await;
+        let mut runner = Runner::new(conn, tx, ctx.dirs.config.clone(), depth, Arc::new(opener));
+        let r = event_loop::run(&mut terminal, app, &mut runner, rx, started).await;
         drop(terminal);
         drop(guard);
-        r
+        (r, runner)
     };
-    if let Some(agent) = agent {
-        agent.stop().await;
-    }
+    runner.close().await;
     result
         .map(|()| 0)
         .map_err(|e| CliError::backend(format!("terminal error: {e}")))
@@ -104,41 +111,4 @@ fn theme_names(config: &Path) -> Vec<String> {
         }
     }
     names
-}
-
-/// The agent the console runs when no other agent holds the workspace; logs go to the log file.
-struct EmbeddedAgent {
-    _lock: AgentLock,
-    stop: oneshot::Sender<()>,
-    task: JoinHandle<()>,
-}
-
-impl EmbeddedAgent {
-    fn start(dir: &Path) -> Option<Self> {
-        let ws = Workspace::load(dir).ok()?;
-        let lock = match AgentLock::acquire(&ws.state.lock()) {
-            Ok(l) => l,
-            Err(e) => {
-                tracing::info!("not embedding the agent: {e}");
-                return None;
-            }
-        };
-        let sink: LogSink =
-            std::sync::Arc::new(|line: &str| tracing::info!(target: "agent", "{line}"));
-        let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(Agent::new(ws, sink).run(async move {
-            let _ = stopped.await;
-        }));
-        Some(Self {
-            _lock: lock,
-            stop,
-            task,
-        })
-    }
-
-    /// Asks the agent to finish the file it is writing and waits for it (at most a few seconds).
-    async fn stop(self) {
-        let _ = self.stop.send(());
-        let _ = tokio::time::timeout(Duration::from_secs(5), self.task).await;
-    }
 }

@@ -6,7 +6,7 @@ use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
-use super::app::{App, Effect, InputKind, Loadable, Msg, Setup, View};
+use super::app::{App, Effect, InputKind, Loadable, Msg, Setup, Switched, View};
 use super::diffdoc::DiffDoc;
 use super::views;
 use crate::backend::Update;
@@ -269,6 +269,54 @@ fn command_prompt_with_completion() {
     assert_eq!(app.input.as_ref().unwrap().kind, InputKind::Prompt);
     type_text(&mut app, "q");
     assert_eq!(press(&mut app, "enter"), vec![Effect::Quit]);
+}
+
+#[test]
+fn switching_context_starts_over_in_the_new_one() {
+    let mut app = App::new(
+        Setup {
+            contexts: vec!["demo".into(), "ops-eu".into()],
+            ..setup(false)
+        },
+        (80, 24),
+        now(),
+    );
+    app.update(Msg::Backend(Update::Snapshot(demo_snapshot())), now());
+    press(&mut app, "enter");
+    assert_eq!(app.view(), View::Detail);
+    press(&mut app, ":");
+    type_text(&mut app, "ctx ops");
+    press(&mut app, "tab");
+    assert_eq!(
+        press(&mut app, "enter"),
+        vec![Effect::SwitchContext("ops-eu".into())]
+    );
+    assert_eq!(app.setup.context, "demo", "nothing changes until it opened");
+    assert_eq!(app.view(), View::Detail);
+
+    app.update(Msg::Context(Err("no workspace file here".into())), now());
+    assert!(app.flash.as_ref().unwrap().text.contains("cannot open"));
+    assert_eq!(app.setup.context, "demo");
+
+    app.update(
+        Msg::Context(Ok(Switched {
+            context: "ops-eu".into(),
+            backend: "local".into(),
+            read_only: true,
+        })),
+        now(),
+    );
+    assert_eq!(app.setup.context, "ops-eu");
+    assert!(app.setup.read_only, "the new context's audit mode applies");
+    assert_eq!(app.view(), View::Units);
+    assert!(
+        !app.loaded && app.snapshot.units.is_empty(),
+        "the old units are gone"
+    );
+    assert!(app.dirty);
+    press(&mut app, ":");
+    type_text(&mut app, "ctx ops-eu");
+    assert!(press(&mut app, "enter").is_empty(), "already shown");
 }
 
 fn done(app: &mut App, id: u64, change: impl Fn(&mut Unit)) {

@@ -511,6 +511,15 @@ pub fn repo_path(p: &str) -> Result<String, String> {
     Ok(parts.join("/"))
 }
 
+/// The absolute directory of a workspace given as its directory or as its workspace file.
+pub fn workspace_dir(path: &Path) -> PathBuf {
+    if path.is_dir() {
+        absolute(path)
+    } else {
+        absolute(path.parent().unwrap_or(Path::new(".")))
+    }
+}
+
 fn absolute(p: &Path) -> PathBuf {
     let p = if p.as_os_str().is_empty() {
         Path::new(".")
