@@ -295,6 +295,25 @@ fn unreachable_force_pushed_deleted_and_empty_sources() {
     let c1 = ws.ok(&["agent", "--once"]).len();
     assert!(c1 > 0);
     let good = ws.unit("a")["appliedRevision"].clone();
+    // Each change of status kind is an event of its own: the console's status history.
+    let events: serde_json::Value =
+        serde_json::from_str(&ws.ok(&["events", "a", "--output", "json"])).unwrap();
+    let changes: Vec<&str> = events["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["reason"] == "StatusChanged")
+        .map(|e| e["message"].as_str().unwrap())
+        .collect();
+    assert_eq!(changes.len(), 2, "{events}");
+    assert!(
+        changes[0].starts_with("failed -> ready: applied"),
+        "{changes:?}"
+    );
+    assert!(
+        changes[1].starts_with("unknown -> failed: source src failed"),
+        "{changes:?}"
+    );
     std::fs::rename(ws.repo(), ws.path().join("moved")).unwrap();
     ws.ok(&["agent", "--once"]);
     let src = ws.source();

@@ -14,6 +14,10 @@ pub enum Severity {
     Error,
 }
 
+/// The reason of the event a backend records when a unit's status changes kind (`ready` → `failed`);
+/// the console's status history lists these.
+pub const STATUS_CHANGED: &str = "StatusChanged";
+
 /// One entry of a unit's event list (a reconciliation, a drift, an operator action).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

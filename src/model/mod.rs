@@ -11,7 +11,7 @@ mod unit;
 pub use action::{Action, ActionKind, Capabilities, Outcome, Permission};
 pub use audit::{AuditRecord, AuditResult};
 pub use diff::{Change, ObjectDiff};
-pub use event::{Event, Severity};
+pub use event::{Event, STATUS_CHANGED, Severity};
 pub use revision::{Revision, RevisionError};
 pub use status::{Status, StatusKind};
 pub use unit::{BackendKind, HistoryEntry, InventoryEntry, Snapshot, Source, Unit};

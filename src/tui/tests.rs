@@ -98,6 +98,22 @@ fn events() -> Vec<Event> {
             message: "applied main@0303030: 3 written, 0 pruned".into(),
             revision: Some(rev(3)),
         },
+        Event {
+            time: ts(-600),
+            unit: "local/staging".into(),
+            severity: Severity::Info,
+            reason: STATUS_CHANGED.into(),
+            message: "failed -> ready: applied main@0303030: 3 written, 0 pruned".into(),
+            revision: Some(rev(3)),
+        },
+        Event {
+            time: ts(-900),
+            unit: "local/staging".into(),
+            severity: Severity::Error,
+            reason: STATUS_CHANGED.into(),
+            message: "unknown -> failed: render failed: base.yaml:3: mapping expected".into(),
+            revision: Some(rev(2)),
+        },
     ]
 }
 

@@ -408,6 +408,7 @@ fn journal_event(unit: &str, e: JournalEntry) -> Event {
             .unwrap_or_else(|| "Operator".into()),
         ("reconcile", "unchanged") => "InSync".into(),
         ("reconcile", "failed") => "ReconcileFailed".into(),
+        ("status", _) => crate::model::STATUS_CHANGED.into(),
         (_, other) => capitalize(other),
     };
     let message = match (&e.by, &e.duration_ms) {

@@ -194,6 +194,18 @@ impl Pass<'_> {
         if let Err(e) = self.ws.save_env_state(&self.env.name, &self.st) {
             tracing::error!("{e}");
         }
+        if kind != self.prev.kind {
+            let mut j = JournalEntry::new(
+                "status",
+                kind.as_str(),
+                format!("{} -> {kind}: {}", self.prev.kind, status.message),
+            );
+            j.unit = Some(unit_id(&self.env.name));
+            j.revision = revision.cloned();
+            if let Err(e) = append_journal(&self.ws.state.journal(), &j) {
+                tracing::error!("{e}");
+            }
+        }
         let word = match &outcome {
             PassOutcome::Ready { changed: 0 } => "unchanged",
             PassOutcome::Ready { .. } => "applied",

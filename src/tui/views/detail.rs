@@ -7,7 +7,7 @@ use ratatui::widgets::Paragraph;
 
 use super::{block, muted, offset, panel, short, status_mark, status_style};
 use crate::format::{age, truncate};
-use crate::model::{Change, Severity, Unit};
+use crate::model::{Change, Event, STATUS_CHANGED, Severity, Unit};
 use crate::tui::app::{App, Loadable};
 use crate::tui::diffdoc::DiffDoc;
 
@@ -31,7 +31,56 @@ pub fn render(frame: &mut Frame, app: &App, area: Rect) {
     let [left, right] =
         Layout::horizontal([Constraint::Percentage(35), Constraint::Percentage(65)]).areas(panes);
     objects(frame, app, unit, left);
-    events(frame, app, right);
+    // The status history above the events, when there is one and the pane has room for both.
+    let changes = match &app.detail.events {
+        Some(Loadable::Ready(events)) => events.iter().filter(|e| is_status_change(e)).count(),
+        _ => 0,
+    };
+    if changes > 0 && right.height >= 10 {
+        let rows = (changes.min(4) + 2) as u16;
+        let [top, bottom] =
+            Layout::vertical([Constraint::Length(rows), Constraint::Min(0)]).areas(right);
+        status_history(frame, app, top);
+        events(frame, app, bottom);
+    } else {
+        events(frame, app, right);
+    }
+}
+
+fn is_status_change(e: &Event) -> bool {
+    e.reason == STATUS_CHANGED
+}
+
+/// The unit's status changes, newest first: when, and from what to what with the message of the time.
+fn status_history(frame: &mut Frame, app: &App, area: Rect) {
+    let Some(Loadable::Ready(events)) = &app.detail.events else {
+        return;
+    };
+    let height = usize::from(area.height.saturating_sub(2));
+    let lines = events
+        .iter()
+        .filter(|e| is_status_change(e))
+        .take(height)
+        .map(|e| {
+            Line::from(vec![
+                Span::styled(
+                    format!("{:>4} ", age(Some(e.time), app.now)),
+                    app.setup.theme.style("muted"),
+                ),
+                Span::styled(e.message.clone(), severity_style(app, e.severity)),
+            ])
+        })
+        .collect();
+    panel(frame, app, area, "Status history".into(), false, lines);
+}
+
+fn severity_style(app: &App, severity: Severity) -> ratatui::style::Style {
+    let t = &app.setup.theme;
+    match severity {
+        Severity::Error => t.style("status.failed"),
+        Severity::Warning => t.style("drift"),
+        Severity::Info => t.style("text"),
+    }
 }
 
 fn summary_lines(app: &App, u: &Unit, width: usize) -> Vec<Line<'static>> {
@@ -209,11 +258,7 @@ fn events(frame: &mut Frame, app: &App, area: Rect) {
                 .skip(first)
                 .take(height)
                 .map(|(i, e)| {
-                    let style = match e.severity {
-                        Severity::Error => t.style("status.failed"),
-                        Severity::Warning => t.style("drift"),
-                        Severity::Info => t.style("text"),
-                    };
+                    let style = severity_style(app, e.severity);
                     let line = Line::from(vec![
                         Span::styled(
                             format!("{:>4} ", age(Some(e.time), app.now)),
