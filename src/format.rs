@@ -14,6 +14,15 @@ pub fn age(then: Option<Timestamp>, now: Timestamp) -> String {
     }
 }
 
+/// An age to the minute (`<1m`, `5m`, `3h`, `12d`): for the console's "last reconciled" and "last
+/// fetched" columns, which every periodic pass would otherwise rewrite on a screen nobody touches.
+pub fn coarse_age(then: Option<Timestamp>, now: Timestamp) -> String {
+    match then {
+        Some(t) if now.as_second().saturating_sub(t.as_second()) < 60 => "<1m".into(),
+        _ => age(then, now),
+    }
+}
+
 /// Aligns rows into columns separated by two spaces; the last column is not padded.
 pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
     let cols = header.len();
@@ -64,6 +73,10 @@ mod tests {
         assert_eq!(age(ago(7200), now), "2h");
         assert_eq!(age(ago(86_400 * 3), now), "3d");
         assert_eq!(age(None, now), "-");
+        assert_eq!(coarse_age(ago(5), now), "<1m");
+        assert_eq!(coarse_age(ago(-5), now), "<1m", "a clock ahead of ours");
+        assert_eq!(coarse_age(ago(125), now), "2m");
+        assert_eq!(coarse_age(None, now), "-");
     }
 
     #[test]

@@ -6,7 +6,7 @@ use ratatui::text::Span;
 use ratatui::widgets::{Cell, Paragraph, Row, Table};
 
 use super::{block, offset, short, status_mark, status_style};
-use crate::format::{age, truncate};
+use crate::format::{coarse_age, truncate};
 use crate::tui::app::App;
 
 pub fn render(frame: &mut Frame, app: &App, area: Rect) {
@@ -58,7 +58,7 @@ pub fn render(frame: &mut Frame, app: &App, area: Rect) {
                 )),
                 Cell::from(truncate(&s.reference, 14)),
                 Cell::from(short(s.revision.as_ref())),
-                Cell::from(age(s.last_fetch_at, app.now)),
+                Cell::from(coarse_age(s.last_fetch_at, app.now)),
             ];
             if wide {
                 cells.push(Cell::from(truncate(&s.url, 30)));

@@ -6,7 +6,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Cell, Paragraph, Row, Table};
 
 use super::{block, offset, short, status_mark, status_style};
-use crate::format::{age, truncate};
+use crate::format::{coarse_age, truncate};
 use crate::model::Unit;
 use crate::tui::app::App;
 
@@ -181,7 +181,7 @@ fn cell(app: &App, u: &Unit, col: Col, width: u16) -> Cell<'static> {
             0 => Span::styled("0", t.style("muted")),
             n => Span::styled(n.to_string(), t.style("drift")),
         }),
-        Col::Reconciled => Cell::from(age(u.last_reconcile_at, app.now)),
+        Col::Reconciled => Cell::from(coarse_age(u.last_reconcile_at, app.now)),
         Col::Message => {
             let mut spans = Vec::new();
             if let Some(note) = u.hold_note()
