@@ -29,6 +29,7 @@ use setpoint::model::{
 };
 use setpoint::tui::app::{App, Msg, Setup};
 use setpoint::tui::diffdoc::DiffDoc;
+use setpoint::tui::quiet::Quiet;
 use setpoint::tui::views;
 
 fn setup() -> Setup {
@@ -123,14 +124,16 @@ impl Counter {
     }
 }
 
-/// Bytes a real terminal backend writes for one cursor move, against a full first frame.
+/// Bytes the console's terminal backend writes for one cursor move, against a full first frame, and for
+/// a redraw in which nothing changed.
 fn bytes_per_move() {
     let counter = Counter::default();
     let options = TerminalOptions {
         viewport: Viewport::Fixed(Rect::new(0, 0, 200, 60)),
     };
     let mut terminal =
-        Terminal::with_options(CrosstermBackend::new(counter.clone()), options).unwrap();
+        Terminal::with_options(Quiet::new(CrosstermBackend::new(counter.clone())), options)
+            .unwrap();
     let mut app = app_with(units(10_000), (200, 60));
     terminal.draw(|f| views::render(f, &app)).unwrap();
     let full = counter.take();

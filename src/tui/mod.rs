@@ -11,6 +11,7 @@ pub mod diffdoc;
 pub mod event_loop;
 pub mod filter;
 pub mod input;
+pub mod quiet;
 pub mod terminal;
 pub mod views;
 

@@ -4,6 +4,7 @@
 use std::io::{self, Stdout};
 use std::sync::Once;
 
+use super::quiet::Quiet;
 use ratatui::Terminal;
 use ratatui::backend::CrosstermBackend;
 use ratatui::crossterm::cursor::Show;
@@ -12,7 +13,7 @@ use ratatui::crossterm::terminal::{
     EnterAlternateScreen, LeaveAlternateScreen, disable_raw_mode, enable_raw_mode,
 };
 
-pub type Term = Terminal<CrosstermBackend<Stdout>>;
+pub type Term = Terminal<Quiet<CrosstermBackend<Stdout>>>;
 
 /// Leaves raw mode and the alternate screen and shows the cursor; safe to call more than once.
 pub fn restore() {
@@ -37,7 +38,7 @@ pub fn enter() -> io::Result<(Term, Guard)> {
     enable_raw_mode()?;
     let guard = Guard(());
     execute!(io::stdout(), EnterAlternateScreen)?;
-    let mut terminal = Terminal::new(CrosstermBackend::new(io::stdout()))?;
+    let mut terminal = Terminal::new(Quiet::new(CrosstermBackend::new(io::stdout())))?;
     terminal.hide_cursor()?;
     terminal.clear()?;
     Ok((terminal, guard))
