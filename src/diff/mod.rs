@@ -201,6 +201,10 @@ pub fn unified(o: &ObjectDiff) -> String {
 mod tests {
     use super::*;
 
+    fn first(hunk: &Hunk, kind: LineKind) -> &DiffLine {
+        hunk.lines.iter().find(|l| l.kind == kind).unwrap()
+    }
+
     #[test]
     fn hunks_with_word_emphasis() {
         let live = "a: 1\nreplicas: 5\nb: 2\n";
@@ -208,18 +212,10 @@ mod tests {
         let h = hunks(live, desired, DEFAULT_DEADLINE);
         assert_eq!(h.len(), 1);
         assert_eq!(h[0].header, "@@ -1,3 +1,3 @@");
-        let removed = h[0]
-            .lines
-            .iter()
-            .find(|l| l.kind == LineKind::Removed)
-            .unwrap();
+        let removed = first(&h[0], LineKind::Removed);
         assert_eq!(removed.text(), "replicas: 5");
         assert!(removed.segments.iter().any(|(emph, s)| *emph && s == "5"));
-        let added = h[0]
-            .lines
-            .iter()
-            .find(|l| l.kind == LineKind::Added)
-            .unwrap();
+        let added = first(&h[0], LineKind::Added);
         assert_eq!((added.old_no, added.new_no), (None, Some(2)));
     }
 
@@ -253,11 +249,7 @@ mod tests {
         let h = hunks(&file(1), &file(2), Duration::from_secs(30));
         assert_eq!(h.len(), 41);
         assert!(h.iter().all(|h| h.lines.len() == 5 || h.lines.len() == 8));
-        let added = h[2]
-            .lines
-            .iter()
-            .find(|l| l.kind == LineKind::Added)
-            .unwrap();
+        let added = first(&h[2], LineKind::Added);
         assert_eq!(added.text(), "  key_0001994: value-0001996");
         assert_eq!((added.old_no, added.new_no), (None, Some(1995)));
         assert!(added.segments.iter().any(|(emph, _)| *emph));

@@ -589,16 +589,8 @@ impl App {
                     if self.setup.themes.contains(&name) {
                         vec![Effect::LoadTheme(name)]
                     } else {
-                        self.error(crate::config::unknown_message(
-                            "theme",
-                            &name,
-                            &self
-                                .setup
-                                .themes
-                                .iter()
-                                .map(String::as_str)
-                                .collect::<Vec<_>>(),
-                        ));
+                        let known = self.setup.themes.clone();
+                        self.unknown("theme", &name, &known);
                         Vec::new()
                     }
                 }
@@ -616,16 +608,8 @@ impl App {
                         });
                         vec![Effect::SwitchContext(name)]
                     } else {
-                        self.error(crate::config::unknown_message(
-                            "context",
-                            &name,
-                            &self
-                                .setup
-                                .contexts
-                                .iter()
-                                .map(String::as_str)
-                                .collect::<Vec<_>>(),
-                        ));
+                        let known = self.setup.contexts.clone();
+                        self.unknown("context", &name, &known);
                         Vec::new()
                     }
                 }
@@ -635,6 +619,12 @@ impl App {
                 }
             },
         }
+    }
+
+    /// Says that `name` is not one of `known` (with the nearest as a suggestion).
+    fn unknown(&mut self, what: &str, name: &str, known: &[String]) {
+        let known: Vec<&str> = known.iter().map(String::as_str).collect();
+        self.error(crate::config::unknown_message(what, name, &known));
     }
 
     pub(super) fn error(&mut self, text: impl Into<String>) {
