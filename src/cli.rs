@@ -41,7 +41,7 @@ pub struct GlobalOpts {
     #[arg(long, global = true, value_enum)]
     pub backend: Option<BackendChoice>,
 
-    /// Kubernetes context to use (repeatable)
+    /// Context to use: a workspace named in the settings (local backend), a Kubernetes context (repeatable)
     #[arg(long = "context", global = true, value_name = "NAME")]
     pub contexts: Vec<String>,
 

@@ -50,13 +50,52 @@ impl Context {
         .map_err(CliError::config)?;
         let keymap = Keymap::load(&pick(&opts.keymap, &settings.keymap), Some(&dirs.config))
             .map_err(CliError::config)?;
-        Ok(Self {
+        let mut ctx = Self {
             opts: opts.clone(),
             dirs,
             settings,
             theme,
             keymap,
-        })
+        };
+        ctx.select_context()?;
+        Ok(ctx)
+    }
+
+    /// `--context NAME` on the local backend picks the workspace of that name among
+    /// [`Context::local_contexts`], as `:ctx NAME` does in the console.
+    fn select_context(&mut self) -> Result<(), CliError> {
+        if self.opts.contexts.is_empty()
+            || !matches!(
+                self.backend_choice(),
+                BackendChoice::Local | BackendChoice::Auto
+            )
+        {
+            return Ok(());
+        }
+        if self.opts.workspace.is_some() {
+            return Err(CliError::usage(
+                "--workspace and --context both choose the workspace; give one of them",
+            ));
+        }
+        let [name] = self.opts.contexts.as_slice() else {
+            return Err(CliError::usage(
+                "the local backend shows one workspace at a time: give --context once",
+            ));
+        };
+        let known = self.local_contexts();
+        match known.iter().find(|(n, _)| n == name) {
+            Some((_, dir)) => {
+                self.opts.workspace = Some(dir.clone());
+                Ok(())
+            }
+            None => {
+                let names: Vec<&str> = known.iter().map(|(n, _)| n.as_str()).collect();
+                Err(CliError::usage(format!(
+                    "{}; contexts are the workspaces named in the settings ([workspaces.\"PATH\"])",
+                    crate::config::unknown_message("context", name, &names)
+                )))
+            }
+        }
     }
 
     pub fn audit_log(&self) -> AuditLog {

@@ -260,3 +260,47 @@ fn protected_units_need_their_name_and_read_only_refuses_everything() {
     assert_eq!(recs.iter().filter(|r| r["result"] == "ok").count(), 2);
     assert!(ws.ok(&["audit", "--limit", "1"]).lines().count() == 2);
 }
+
+#[test]
+fn context_picks_a_workspace_named_in_the_settings() {
+    let ws = Ws::new();
+    demo_like(&ws);
+    ws.ok(&["agent", "--once"]);
+    let conf = ws.path().join("config");
+    std::fs::create_dir_all(&conf).unwrap();
+    std::fs::write(
+        conf.join("config.toml"),
+        format!(
+            "[workspaces.\"{}\"]\nread_only = true\n",
+            ws.path().display()
+        ),
+    )
+    .unwrap();
+    let name = ws.path().file_name().unwrap().to_str().unwrap().to_owned();
+    let elsewhere = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_setpoint"))
+            .current_dir(elsewhere.path())
+            .env("SETPOINT_CONFIG_DIR", &conf)
+            .env("SETPOINT_DATA_DIR", ws.path().join("data"))
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let out = run(&["--context", &name, "status", "--output", "json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(status["units"].as_array().unwrap().len(), 3);
+    // The context's read-only setting applies.
+    let out = run(&["--context", &name, "sync", "staging"]);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+
+    let out = run(&["--context", "nope", "status"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("unknown context `nope`; valid contexts: "),
+        "{}",
+        stderr(&out)
+    );
+    assert!(stderr(&out).contains(&name), "{}", stderr(&out));
+}
