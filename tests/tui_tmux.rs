@@ -1,7 +1,9 @@
 //! End to end: the real binary in tmux on a demo workspace. Opens prod's diff, rolls staging back to an
 //! earlier commit from History, suspends and resumes it, and checks each effect through
 //! `setpoint status --output json`; then the same keys with `--read-only` change nothing and leave
-//! denials in the audit log. Every wait is bounded by a deadline on the pane's contents.
+//! denials in the audit log; `:ctx` into a read-only workspace and back; and an untouched console, normal and
+//! read-only, writes 0 bytes to its pane over 10 seconds (recorded with `tmux pipe-pane`). Every wait is bounded
+//! by a deadline on the pane's contents.
 
 // The whole file is test code; its helpers live outside #[test] functions.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -475,4 +477,50 @@ fn ctx_switches_to_another_workspace_with_its_own_audit_mode() {
         })
         .collect();
     assert_eq!(denied, [("ops-eu", "suspend")], "{audit}");
+}
+
+/// Bytes the console writes to its pane over `window` once it shows `settled`.
+fn idle_bytes(env: &Env, extra: &str, settled: &[&str], window: Duration) -> Vec<u8> {
+    env.start(extra);
+    for s in settled {
+        env.wait_for(s);
+    }
+    let out = env._tmp.path().join(format!("pane-{}.out", extra.len()));
+    std::fs::write(&out, b"").unwrap();
+    let pipe = format!("cat >> '{}'", out.display());
+    assert!(
+        env.tmux(&["pipe-pane", "-t", "console", &pipe])
+            .status
+            .success()
+    );
+    // This sleep is the measurement itself: how much the console writes while nobody touches it.
+    std::thread::sleep(window);
+    let bytes = std::fs::read(&out).unwrap();
+    env.quit();
+    bytes
+}
+
+#[test]
+fn an_untouched_console_writes_nothing_for_ten_seconds() {
+    if !have_tmux() {
+        eprintln!("SKIPPED: tmux is not installed (.ci/run installs it)");
+        return;
+    }
+    let env = Env::new();
+    // Normal mode: the embedded agent keeps reconciling (prod fails and retries, staging and dev pass
+    // every 30 s), and none of it changes what the units list shows.
+    let settled = ["failed", "suspended", "ready", "enter open"];
+    let bytes = idle_bytes(&env, "", &settled, Duration::from_secs(10));
+    assert!(
+        bytes.is_empty(),
+        "{} bytes while idle: {:?}",
+        bytes.len(),
+        String::from_utf8_lossy(&bytes)
+    );
+    let bytes = idle_bytes(&env, "--read-only", &settled, Duration::from_secs(10));
+    assert!(
+        bytes.is_empty(),
+        "{} bytes while idle (read-only)",
+        bytes.len()
+    );
 }
