@@ -33,7 +33,6 @@ pub type Opener = Arc<dyn Fn(&str) -> Result<Connection, String> + Send + Sync>;
 /// the context on screen and the watch of its updates, and switches both on `:ctx`.
 pub struct Runner {
     conn: Connection,
-    backend: Arc<Audited>,
     tx: mpsc::Sender<Msg>,
     loads: [Option<JoinHandle<()>>; 4],
     config_dir: PathBuf,
@@ -56,12 +55,10 @@ impl Runner {
         depth: ColorDepth,
         open: Opener,
     ) -> Self {
-        let backend = conn.backend.clone();
-        let (updates, watcher) = watch(backend.clone());
+        let (updates, watcher) = watch(conn.backend.clone());
         let (opened_tx, opened) = mpsc::channel(1);
         Self {
             conn,
-            backend,
             tx,
             loads: [None, None, None, None],
             config_dir,
@@ -84,11 +81,10 @@ impl Runner {
         };
         self.abort_all();
         self.watcher.abort();
-        self.backend = conn.backend.clone();
-        (self.updates, self.watcher) = watch(self.backend.clone());
+        (self.updates, self.watcher) = watch(conn.backend.clone());
         let old = std::mem::replace(&mut self.conn, conn);
         self.closing.push(tokio::spawn(old.close()));
-        let info = self.backend.info();
+        let info = self.conn.backend.info();
         Msg::Context(Ok(Switched {
             context: info.context,
             backend: info.kind.to_string(),
@@ -126,7 +122,7 @@ impl Runner {
     }
 
     pub fn run(&mut self, effect: Effect) {
-        let b = self.backend.clone();
+        let b = self.conn.backend.clone();
         match effect {
             Effect::LoadDiff { seq, unit } => self.load(0, async move {
                 let result = match b.diff(&unit).await {
