@@ -61,8 +61,8 @@ impl Context {
         Ok(ctx)
     }
 
-    /// `--context NAME` on the local backend picks the workspace of that name among
-    /// [`Context::local_contexts`], as `:ctx NAME` does in the console.
+    /// `--context NAME` on the local backend picks the workspace of that name among those the settings
+    /// name, as `:ctx NAME` does in the console.
     fn select_context(&mut self) -> Result<(), CliError> {
         if self.opts.contexts.is_empty()
             || !matches!(
@@ -82,7 +82,7 @@ impl Context {
                 "the local backend shows one workspace at a time: give --context once",
             ));
         };
-        let known = self.local_contexts();
+        let known = named_workspaces(self.configured_workspaces());
         match known.iter().find(|(n, _)| n == name) {
             Some((_, dir)) => {
                 self.opts.workspace = Some(dir.clone());
@@ -129,29 +129,19 @@ impl Context {
     }
 
     /// The contexts the console can switch between with `:ctx NAME`. For the local backend a context is a
-    /// workspace, named by its directory as the backend names it: the workspace in use, then the
-    /// settings' `workspace` and the directories of `[workspaces."PATH"]`. Among workspaces with the same
-    /// name the first wins.
+    /// workspace, named by its directory as the backend names it: the workspace in use, then those the
+    /// settings name.
     pub fn local_contexts(&self) -> Vec<(String, PathBuf)> {
-        let candidates = std::iter::once(self.workspace())
-            .chain(self.settings.workspace.clone())
-            .chain(self.settings.workspaces.keys().cloned());
-        let mut out: Vec<(String, PathBuf)> = Vec::new();
-        for dir in candidates {
-            let Some(name) = workspace_name(&dir) else {
-                continue;
-            };
-            match out.iter().find(|(n, _)| *n == name) {
-                Some((_, first)) if *first != dir => tracing::warn!(
-                    "context {name}: {} is shadowed by {}",
-                    dir.display(),
-                    first.display()
-                ),
-                Some(_) => {}
-                None => out.push((name, dir)),
-            }
-        }
-        out
+        named_workspaces(std::iter::once(self.workspace()).chain(self.configured_workspaces()))
+    }
+
+    /// The workspaces the settings name: `workspace`, then the directories of `[workspaces."PATH"]`.
+    fn configured_workspaces(&self) -> impl Iterator<Item = PathBuf> + '_ {
+        self.settings
+            .workspace
+            .clone()
+            .into_iter()
+            .chain(self.settings.workspaces.keys().cloned())
     }
 
     /// Opens the backend in force, wrapped in `ReadOnly` when audit mode applies and always in `Audited`.
@@ -184,10 +174,26 @@ impl Context {
     }
 }
 
-/// A workspace's context name: its directory's name, as the local backend names it.
-fn workspace_name(path: &Path) -> Option<String> {
-    let dir = crate::backend::local::spec::workspace_dir(path);
-    Some(dir.file_name()?.to_string_lossy().into_owned())
+/// Names each workspace by its directory (as the local backend names it); among workspaces with the same
+/// name the first wins.
+fn named_workspaces(dirs: impl Iterator<Item = PathBuf>) -> Vec<(String, PathBuf)> {
+    let mut out: Vec<(String, PathBuf)> = Vec::new();
+    for dir in dirs {
+        let dir = crate::backend::local::spec::workspace_dir(&dir);
+        let Some(name) = dir.file_name().map(|n| n.to_string_lossy().into_owned()) else {
+            continue;
+        };
+        match out.iter().find(|(n, _)| *n == name) {
+            Some((_, first)) if *first != dir => tracing::warn!(
+                "context {name}: {} is shadowed by {}",
+                dir.display(),
+                first.display()
+            ),
+            Some(_) => {}
+            None => out.push((name, dir)),
+        }
+    }
+    out
 }
 
 impl CliError {

@@ -277,10 +277,13 @@ fn context_picks_a_workspace_named_in_the_settings() {
     )
     .unwrap();
     let name = ws.path().file_name().unwrap().to_str().unwrap().to_owned();
+    // Run from a directory of the same name that is no workspace: the configured one is meant.
     let elsewhere = tempfile::tempdir().unwrap();
+    let cwd = elsewhere.path().join(&name);
+    std::fs::create_dir(&cwd).unwrap();
     let run = |args: &[&str]| {
         std::process::Command::new(env!("CARGO_BIN_EXE_setpoint"))
-            .current_dir(elsewhere.path())
+            .current_dir(&cwd)
             .env("SETPOINT_CONFIG_DIR", &conf)
             .env("SETPOINT_DATA_DIR", ws.path().join("data"))
             .args(args)
