@@ -78,7 +78,7 @@ fn bench(c: &mut Criterion) {
     // Each iteration applies to an empty target. The previous one is moved aside rather than deleted:
     // on a filesystem mounted with `discard` (as on this CI machine), deleting 10,000 files makes the next
     // journal commit issue their discards, and the measured creates would wait for that unrelated work
-    // (a plain Python create loop goes from 0.7 s to 7 s right after such a delete).
+    // (a plain Python create loop goes from 0.7 s to up to 7 s right after such a delete).
     let trash = dir.path().join("trash");
     std::fs::create_dir_all(&trash).unwrap();
     let mut round = 0;
