@@ -22,6 +22,21 @@ fn demo_like(ws: &Ws) {
     ]);
 }
 
+/// Makes `ws` read-only through `[workspaces."PATH"]` in its config dir; returns that dir.
+fn read_only_in_settings(ws: &Ws) -> std::path::PathBuf {
+    let conf = ws.path().join("config");
+    std::fs::create_dir_all(&conf).unwrap();
+    std::fs::write(
+        conf.join("config.toml"),
+        format!(
+            "[workspaces.\"{}\"]\nread_only = true\n",
+            ws.path().display()
+        ),
+    )
+    .unwrap();
+    conf
+}
+
 #[test]
 fn help_lists_every_command_and_the_exit_codes() {
     let ws = Ws::new();
@@ -231,16 +246,7 @@ fn protected_units_need_their_name_and_read_only_refuses_everything() {
     assert_eq!(before["units"], after["units"], "read-only changed nothing");
 
     // Per-workspace read-only from the config file.
-    let conf = ws.path().join("config");
-    std::fs::create_dir_all(&conf).unwrap();
-    std::fs::write(
-        conf.join("config.toml"),
-        format!(
-            "[workspaces.\"{}\"]\nread_only = true\n",
-            ws.path().display()
-        ),
-    )
-    .unwrap();
+    read_only_in_settings(&ws);
     let out = ws.run(&["sync", "staging"]);
     assert_eq!(out.status.code(), Some(3));
 
@@ -266,16 +272,7 @@ fn context_picks_a_workspace_named_in_the_settings() {
     let ws = Ws::new();
     demo_like(&ws);
     ws.ok(&["agent", "--once"]);
-    let conf = ws.path().join("config");
-    std::fs::create_dir_all(&conf).unwrap();
-    std::fs::write(
-        conf.join("config.toml"),
-        format!(
-            "[workspaces.\"{}\"]\nread_only = true\n",
-            ws.path().display()
-        ),
-    )
-    .unwrap();
+    let conf = read_only_in_settings(&ws);
     let name = ws.path().file_name().unwrap().to_str().unwrap().to_owned();
     // Run from a directory of the same name that is no workspace: the configured one is meant.
     let elsewhere = tempfile::tempdir().unwrap();

@@ -494,6 +494,20 @@ mod tests {
         assert!(inv.files.is_empty());
     }
 
+    /// Applies `desired` to `target` with an empty inventory, in repair mode with prune.
+    fn apply_fresh(target: &Path, desired: &Rendered) -> Result<ApplyReport, String> {
+        apply(
+            target,
+            desired,
+            &mut Inventory::default(),
+            &[],
+            DriftMode::Repair,
+            true,
+            &|_| Ok(()),
+            &AtomicBool::new(false),
+        )
+    }
+
     #[test]
     fn never_writes_through_symlinks() {
         let dir = tempfile::tempdir().unwrap();
@@ -504,33 +518,13 @@ mod tests {
         std::os::unix::fs::symlink(&outside, t.join("sub")).unwrap();
         let mut desired = Rendered::new();
         desired.insert("sub/x".into(), file("x"));
-        let e = apply(
-            &t,
-            &desired,
-            &mut Inventory::default(),
-            &[],
-            DriftMode::Repair,
-            true,
-            &|_| Ok(()),
-            &AtomicBool::new(false),
-        )
-        .unwrap_err();
+        let e = apply_fresh(&t, &desired).unwrap_err();
         assert!(e.contains("symlink"), "{e}");
         assert_eq!(fs::read_dir(&outside).unwrap().count(), 0);
 
         let swapped = dir.path().join("swapped");
         std::os::unix::fs::symlink(&outside, &swapped).unwrap();
-        let e = apply(
-            &swapped,
-            &desired,
-            &mut Inventory::default(),
-            &[],
-            DriftMode::Repair,
-            true,
-            &|_| Ok(()),
-            &AtomicBool::new(false),
-        )
-        .unwrap_err();
+        let e = apply_fresh(&swapped, &desired).unwrap_err();
         assert!(e.contains("is a symlink"), "{e}");
         assert_eq!(fs::read_dir(&outside).unwrap().count(), 0);
     }
