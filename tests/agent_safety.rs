@@ -93,3 +93,20 @@ fn the_journal_is_rotated_by_size_and_read_across_both_files() {
         "older events are still read: {events}"
     );
 }
+
+#[test]
+fn history_beyond_what_is_listed_says_so() {
+    let ws = applied_ws();
+    for i in 0..205 {
+        support::git(
+            &ws.repo(),
+            &["commit", "-q", "--allow-empty", "-m", &format!("empty {i}")],
+        );
+    }
+    ws.ok(&["agent", "--once"]);
+    let out = ws.run(&["history", "a", "--limit", "500"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stderr(&out).contains("at most 200"), "{}", stderr(&out));
+    let out = ws.run(&["history", "a", "--limit", "20"]);
+    assert!(!stderr(&out).contains("at most"), "{}", stderr(&out));
+}

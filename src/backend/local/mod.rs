@@ -38,8 +38,9 @@ use state::{Intent, JournalEntry, Pin, SyncRequest, append_journal, read_journal
 
 /// How often `watch` looks at the state files.
 const WATCH_POLL: Duration = Duration::from_millis(300);
-const HISTORY_LIMIT: usize = 200;
-const EVENTS_LIMIT: usize = 200;
+/// The most commits `history` lists, and the most journal entries `events` lists.
+pub const HISTORY_LIMIT: usize = 200;
+pub const EVENTS_LIMIT: usize = 200;
 
 /// The local backend over one workspace. Reads state files, writes operator intent; when no agent runs,
 /// an action is carried out at once in this process.
