@@ -4,10 +4,10 @@
 
 mod support;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Output;
 
-use support::Ws;
+use support::{Ws, files_below};
 
 fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
@@ -21,6 +21,149 @@ fn applied_ws() -> Ws {
     ws.simple_spec(&[("a", "envs/a", "")]);
     ws.ok(&["agent", "--once"]);
     ws
+}
+
+/// Writes `config.toml` in the workspace's config dir with a `[workspaces."KEY"]` table.
+fn read_only_key(ws: &Ws, key: &Path) {
+    let conf = ws.path().join("config");
+    std::fs::create_dir_all(&conf).unwrap();
+    std::fs::write(
+        conf.join("config.toml"),
+        format!("[workspaces.\"{}\"]\nread_only = true\n", key.display()),
+    )
+    .unwrap();
+}
+
+/// Everything below the workspace except the config and data dirs, with contents: a read-only run must
+/// leave it identical.
+fn tree(ws: &Ws) -> Vec<(String, Vec<u8>)> {
+    files_below(ws.path())
+        .into_iter()
+        .filter(|f| !f.starts_with("config/") && !f.starts_with("data/") && !f.starts_with("repo/"))
+        .map(|f| {
+            let c = std::fs::read(ws.path().join(&f)).unwrap_or_default();
+            (f, c)
+        })
+        .collect()
+}
+
+#[test]
+fn read_only_agent_refuses_and_writes_nothing() {
+    let ws = applied_ws();
+    ws.write("envs/a/app.yaml", "v: 2\n");
+    ws.commit("second");
+    let before = tree(&ws);
+    for args in [
+        vec!["--read-only", "agent", "--once"],
+        vec!["--read-only", "agent"],
+    ] {
+        let out = ws.run(&args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+        assert!(stderr(&out).contains("read-only"), "{}", stderr(&out));
+    }
+    read_only_key(&ws, ws.path());
+    let out = ws.run(&["agent", "--once"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert_eq!(tree(&ws), before, "a read-only agent wrote something");
+    assert_eq!(ws.read_live("a", "app.yaml").unwrap(), "v: 1\n");
+}
+
+#[test]
+fn read_only_demo_force_refuses_and_keeps_the_demo() {
+    let ws = Ws::new();
+    let demo = ws.path().join("demo");
+    let out = ws
+        .cmd()
+        .args(["demo", demo.to_str().unwrap(), "--no-tui"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    std::fs::write(demo.join("mine.txt"), "unmanaged\n").unwrap();
+    let before = files_below(&demo);
+    let out = ws
+        .cmd()
+        .args([
+            "--read-only",
+            "demo",
+            demo.to_str().unwrap(),
+            "--no-tui",
+            "--force",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("read-only"), "{}", stderr(&out));
+    assert_eq!(files_below(&demo), before);
+    assert_eq!(
+        std::fs::read_to_string(demo.join("mine.txt")).unwrap(),
+        "unmanaged\n"
+    );
+}
+
+/// Every way of naming the workspace and of writing the settings key: read-only applies to all of them,
+/// and a key for a parent directory covers the workspaces below it.
+#[test]
+fn per_workspace_read_only_holds_however_the_workspace_is_named() {
+    let ws = applied_ws();
+    let dir = ws.path().to_owned();
+    let link = tempfile::tempdir().unwrap();
+    let via_link = link.path().join("ws-link");
+    std::os::unix::fs::symlink(&dir, &via_link).unwrap();
+    std::fs::create_dir_all(dir.join("sub")).unwrap();
+    let spellings: Vec<PathBuf> = vec![
+        dir.clone(),
+        PathBuf::from(format!("{}/", dir.display())),
+        dir.join("setpoint.yaml"),
+        dir.join("."),
+        dir.join("sub/.."),
+        via_link.clone(),
+        via_link.join("setpoint.yaml"),
+        PathBuf::from(format!("{}//", via_link.display())),
+    ];
+    let keys: Vec<PathBuf> = vec![
+        dir.clone(),
+        PathBuf::from(format!("{}/", dir.display())),
+        dir.join("setpoint.yaml"),
+        via_link.clone(),
+        dir.join("sub/.."),
+        dir.parent().unwrap().to_owned(),
+    ];
+    let before = ws.status();
+    for key in &keys {
+        read_only_key(&ws, key);
+        for name in &spellings {
+            let out = ws
+                .cmd_at(name)
+                .args(["suspend", "a", "--reason", "x"])
+                .output()
+                .unwrap();
+            assert_eq!(
+                out.status.code(),
+                Some(3),
+                "key {key:?}, workspace {name:?}: {}",
+                stderr(&out)
+            );
+            assert!(
+                stderr(&out).contains("read-only audit mode: not allowed"),
+                "key {key:?}, workspace {name:?}: {}",
+                stderr(&out)
+            );
+            let out = ws.cmd_at(name).args(["agent", "--once"]).output().unwrap();
+            assert_eq!(
+                out.status.code(),
+                Some(2),
+                "agent: key {key:?}, workspace {name:?}: {}",
+                stderr(&out)
+            );
+        }
+    }
+    assert_eq!(ws.status()["units"], before["units"]);
+    let audit = ws.ok(&["audit", "--output", "json"]);
+    assert!(!audit.contains("\"ok\""), "nothing audited as ok: {audit}");
+
+    // A key for another directory (a sibling with a common prefix) does not cover it.
+    read_only_key(&ws, &PathBuf::from(format!("{}-other", dir.display())));
+    ws.ok(&["suspend", "a", "--reason", "not read-only"]);
 }
 
 fn append_raw(path: &Path, bytes: &[u8]) {
