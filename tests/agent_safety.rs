@@ -166,6 +166,122 @@ fn per_workspace_read_only_holds_however_the_workspace_is_named() {
     ws.ok(&["suspend", "a", "--reason", "not read-only"]);
 }
 
+/// The unit's JSON from `status` (`unit` in support asserts success; this one too, by name).
+fn unit(ws: &Ws, name: &str) -> serde_json::Value {
+    ws.unit(name)
+}
+
+#[test]
+fn concurrent_operators_never_lose_each_others_intent() {
+    let ws = applied_ws();
+    let first = support::git(&ws.repo(), &["rev-parse", "HEAD"]);
+    ws.write("envs/a/app.yaml", "v: 2\n");
+    ws.commit("second");
+    ws.ok(&["agent", "--once"]);
+    let mut lost = Vec::new();
+    for pair in 0..15 {
+        let suspend = ws
+            .cmd()
+            .args(["suspend", "a", "--reason", &format!("hold {pair}")])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let rollback = ws
+            .cmd()
+            .args([
+                "rollback",
+                "a",
+                "--to",
+                &format!("sha1:{first}"),
+                "--reason",
+                &format!("pin {pair}"),
+            ])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let (s, r) = (
+            suspend.wait_with_output().unwrap(),
+            rollback.wait_with_output().unwrap(),
+        );
+        assert!(s.status.success(), "pair {pair}: {}", stderr(&s));
+        assert!(r.status.success(), "pair {pair}: {}", stderr(&r));
+        let u = unit(&ws, "a");
+        if u["suspended"] != true || u["pinnedRevision"].is_null() {
+            lost.push(pair);
+        }
+        ws.ok(&["resume", "a"]);
+    }
+    assert!(lost.is_empty(), "pairs that lost an intent: {lost:?}");
+}
+
+/// Overwrites a state file with its first half, as a torn write or a full disk would leave it.
+fn truncate_half(path: &Path) {
+    let bytes = std::fs::read(path).unwrap();
+    std::fs::write(path, &bytes[..bytes.len() / 2]).unwrap();
+}
+
+#[test]
+fn a_corrupt_control_file_holds_the_environment() {
+    let ws = applied_ws();
+    ws.ok(&["suspend", "a", "--reason", "incident"]);
+    let control = ws.path().join(".setpoint/environments/a/control.json");
+    truncate_half(&control);
+    let corrupt = std::fs::read(&control).unwrap();
+    ws.write("envs/a/app.yaml", "v: 2\n");
+    ws.commit("second");
+    ws.ok(&["agent", "--once"]);
+    assert_eq!(
+        ws.read_live("a", "app.yaml").unwrap(),
+        "v: 1\n",
+        "applied despite a suspend"
+    );
+    let u = unit(&ws, "a");
+    assert_eq!(u["status"], "failed", "{u}");
+    let msg = u["message"].as_str().unwrap();
+    assert!(
+        msg.contains("control.json") && msg.contains("holding"),
+        "{msg}"
+    );
+    // An action does not silently replace the corrupt file either.
+    let out = ws.run(&["rollback", "a", "--to", "sha1:0000000", "--reason", "x"]);
+    assert_ne!(out.status.code(), Some(0));
+    let out = ws.run(&["resume", "a"]);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(stderr(&out).contains("control.json"), "{}", stderr(&out));
+    assert_eq!(std::fs::read(&control).unwrap(), corrupt);
+
+    // Once the operator removes it, the environment goes on.
+    std::fs::remove_file(&control).unwrap();
+    ws.ok(&["agent", "--once"]);
+    assert_eq!(ws.read_live("a", "app.yaml").unwrap(), "v: 2\n");
+    assert_eq!(unit(&ws, "a")["status"], "ready");
+}
+
+#[test]
+fn a_corrupt_status_file_holds_the_environment_and_is_kept() {
+    let ws = applied_ws();
+    let status = ws.path().join(".setpoint/environments/a/status.json");
+    truncate_half(&status);
+    let corrupt = std::fs::read(&status).unwrap();
+    ws.write("envs/a/app.yaml", "v: 2\n");
+    ws.commit("second");
+    ws.ok(&["agent", "--once"]);
+    assert_eq!(ws.read_live("a", "app.yaml").unwrap(), "v: 1\n");
+    let u = unit(&ws, "a");
+    assert_eq!(u["status"], "failed", "{u}");
+    assert!(
+        u["message"].as_str().unwrap().contains("status.json"),
+        "{u}"
+    );
+    assert_eq!(
+        std::fs::read(&status).unwrap(),
+        corrupt,
+        "the evidence is kept"
+    );
+}
+
 fn append_raw(path: &Path, bytes: &[u8]) {
     use std::io::Write;
     std::fs::OpenOptions::new()

@@ -11,7 +11,7 @@ use super::apply::{self, ApplyReport};
 use super::render::{self, Rendered};
 use super::spec::EnvSpec;
 use super::state::{EnvState, Inventory, JournalEntry, append_journal, write_json};
-use super::workspace::{Workspace, unit_id};
+use super::workspace::{Workspace, held_because, unit_id};
 use crate::model::{Revision, Status, StatusKind};
 
 /// How far back `commits behind` counts.
@@ -176,6 +176,8 @@ struct Pass<'a> {
     now: Timestamp,
     prev: Status,
     st: EnvState,
+    /// The state file is corrupt: leave it as it is rather than replace it.
+    keep_state_file: bool,
 }
 
 impl Pass<'_> {
@@ -191,7 +193,9 @@ impl Pass<'_> {
         let status = self.prev.transition(kind, message, self.now);
         self.st.status = Some(status.clone());
         self.st.last_reconcile_at = Some(Timestamp::now());
-        if let Err(e) = self.ws.save_env_state(&self.env.name, &self.st) {
+        if !self.keep_state_file
+            && let Err(e) = self.ws.save_env_state(&self.env.name, &self.st)
+        {
             tracing::error!("{e}");
         }
         if kind != self.prev.kind {
@@ -248,7 +252,10 @@ pub fn reconcile_env(
     stop: &AtomicBool,
 ) -> PassOutcome {
     let now = Timestamp::now();
-    let st = ws.env_state(&env.name);
+    let (st, corrupt_state) = match ws.try_env_state(&env.name) {
+        Ok(st) => (st, None),
+        Err(e) => (EnvState::default(), Some(e)),
+    };
     let prev = st
         .status
         .clone()
@@ -260,8 +267,17 @@ pub fn reconcile_env(
         now,
         prev,
         st,
+        keep_state_file: corrupt_state.is_some(),
     };
-    let control = ws.control(&env.name);
+    // Fail closed: a state file that cannot be read holds the environment (a lost suspend or pin must
+    // never turn into an apply), and the corrupt file is left for the operator to look at.
+    let control = match corrupt_state.map_or_else(|| ws.try_control(&env.name), Err) {
+        Ok(control) => control,
+        Err(e) => {
+            let why = held_because(&e);
+            return pass.end(StatusKind::Failed, why, PassOutcome::Failed(e), None, None);
+        }
+    };
     let src = ws.source_state(&env.source);
     if rt.inventory.is_none() {
         match ws.inventory(&env.name) {
@@ -269,7 +285,7 @@ pub fn reconcile_env(
             Err(e) => {
                 return pass.end(
                     StatusKind::Failed,
-                    e.clone(),
+                    held_because(&e),
                     PassOutcome::Failed(e),
                     None,
                     None,
