@@ -353,6 +353,291 @@ fn the_journal_is_rotated_by_size_and_read_across_both_files() {
     );
 }
 
+/// Every file below `dir` with its content.
+fn contents(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    files_below(dir)
+        .into_iter()
+        .map(|f| {
+            let c = std::fs::read(dir.join(&f)).unwrap_or_default();
+            (f, c)
+        })
+        .collect()
+}
+
+/// An outside directory with a file of the user's and one named like an agent temp file.
+fn outside_dir(ws: &Ws) -> PathBuf {
+    let outside = ws.path().join("outside");
+    std::fs::create_dir_all(&outside).unwrap();
+    std::fs::write(outside.join("keep.txt"), "precious\n").unwrap();
+    std::fs::write(outside.join(".setpoint-tmp.users-own"), "also precious\n").unwrap();
+    outside
+}
+
+#[test]
+fn a_symlinked_target_is_refused_without_touching_the_outside() {
+    let ws = Ws::new();
+    ws.write("envs/a/app.yaml", "v: 1\n");
+    ws.commit("first");
+    ws.simple_spec(&[("a", "envs/a", "")]);
+    let outside = outside_dir(&ws);
+    std::fs::create_dir_all(ws.path().join("live")).unwrap();
+    std::os::unix::fs::symlink(&outside, ws.live("a")).unwrap();
+    let before = contents(&outside);
+    ws.ok(&["agent", "--once"]);
+    let u = ws.unit("a");
+    assert_eq!(u["status"], "failed", "{u}");
+    assert!(u["message"].as_str().unwrap().contains("symlink"), "{u}");
+    assert_eq!(contents(&outside), before);
+}
+
+const RACE_FILES: usize = 400;
+
+fn race_version(ws: &Ws, v: usize) {
+    for i in 0..RACE_FILES {
+        ws.write(
+            &format!("envs/a/d{:02}/f{i:03}.conf", i % 10),
+            &format!("file {i} version {v}\n"),
+        );
+    }
+    ws.commit(&format!("version {v}"));
+}
+
+/// A thread swaps the target with a symlink to an outside directory (an atomic exchange, so the path
+/// always exists) every few milliseconds while the agent applies 400 files, 20 times: nothing is ever
+/// written or deleted outside.
+#[test]
+fn swapping_the_target_for_a_symlink_never_writes_outside() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+    let ws = Ws::new();
+    race_version(&ws, 0);
+    ws.simple_spec(&[("a", "envs/a", "")]);
+    ws.ok(&["agent", "--once"]);
+    let outside = outside_dir(&ws);
+    let before = contents(&outside);
+    let live = ws.live("a");
+    let link = ws.path().join("live/a.link");
+    std::os::unix::fs::symlink(&outside, &link).unwrap();
+    let swaps = Arc::new(AtomicUsize::new(0));
+    for round in 1..=20 {
+        race_version(&ws, round);
+        let stop = Arc::new(AtomicBool::new(false));
+        let swapper = {
+            let (stop, swaps, live, link) =
+                (stop.clone(), swaps.clone(), live.clone(), link.clone());
+            std::thread::spawn(move || {
+                let exchange = || {
+                    rustix::fs::renameat_with(
+                        rustix::fs::CWD,
+                        &live,
+                        rustix::fs::CWD,
+                        &link,
+                        rustix::fs::RenameFlags::EXCHANGE,
+                    )
+                    .unwrap();
+                };
+                for _ in 0..100_000 {
+                    if stop.load(Ordering::SeqCst) {
+                        break;
+                    }
+                    exchange();
+                    std::thread::sleep(std::time::Duration::from_millis(2));
+                    exchange();
+                    swaps.fetch_add(1, Ordering::SeqCst);
+                    std::thread::sleep(std::time::Duration::from_millis(1));
+                }
+            })
+        };
+        let out = ws.run(&["agent", "--once"]);
+        stop.store(true, Ordering::SeqCst);
+        swapper.join().unwrap();
+        assert!(out.status.success(), "round {round}: {}", stderr(&out));
+        assert!(
+            std::fs::symlink_metadata(&live).unwrap().is_dir(),
+            "the swapper put the directory back"
+        );
+        assert_eq!(
+            contents(&outside),
+            before,
+            "round {round}: something changed outside"
+        );
+    }
+    assert!(
+        swaps.load(Ordering::SeqCst) > 20,
+        "the swapper really swapped"
+    );
+    // Without the swapper the environment converges.
+    ws.ok(&["agent", "--once"]);
+    assert_eq!(ws.unit("a")["status"], "ready");
+    assert_eq!(
+        ws.read_live("a", "d03/f003.conf").unwrap(),
+        "file 3 version 20\n"
+    );
+}
+
+#[test]
+fn a_users_file_is_never_taken_over_nor_pruned() {
+    let ws = applied_ws();
+    std::fs::write(ws.live("a").join("local.conf"), "my edits\n").unwrap();
+    std::fs::write(ws.live("a").join("same.conf"), "same\n").unwrap();
+    ws.write("envs/a/local.conf", "from git\n");
+    ws.write("envs/a/same.conf", "same\n");
+    ws.commit("add local.conf");
+    ws.ok(&["agent", "--once"]);
+    assert_eq!(ws.read_live("a", "local.conf").unwrap(), "my edits\n");
+    let u = ws.unit("a");
+    assert_eq!(u["status"], "failed", "{u}");
+    let msg = u["message"].as_str().unwrap();
+    assert!(
+        msg.contains("local.conf") && msg.contains("conflict"),
+        "{msg}"
+    );
+    assert!(
+        msg.contains("1 conflict(s)") && !msg.contains("same.conf: "),
+        "identical content is no conflict: {msg}"
+    );
+    let journal = std::fs::read_to_string(ws.path().join(".setpoint/journal.jsonl")).unwrap();
+    assert!(
+        journal.contains("adopted") && journal.contains("same.conf"),
+        "adoption journalled"
+    );
+
+    ws.remove("envs/a/local.conf");
+    ws.commit("revert local.conf");
+    ws.ok(&["agent", "--once"]);
+    assert_eq!(ws.read_live("a", "local.conf").unwrap(), "my edits\n");
+    assert_eq!(ws.unit("a")["status"], "ready");
+
+    // `adopt: true` is the explicit way to take such a file over.
+    ws.write("envs/a/local.conf", "from git\n");
+    ws.commit("add local.conf again");
+    ws.simple_spec(&[("a", "envs/a", "    adopt: true\n")]);
+    ws.ok(&["agent", "--once"]);
+    assert_eq!(ws.read_live("a", "local.conf").unwrap(), "from git\n");
+    assert_eq!(ws.unit("a")["status"], "ready");
+}
+
+#[test]
+fn a_file_that_becomes_a_directory_and_back_is_applied() {
+    let ws = applied_ws();
+    ws.write("envs/a/conf", "a file\n");
+    ws.commit("conf is a file");
+    ws.ok(&["agent", "--once"]);
+    ws.remove("envs/a/conf");
+    ws.write("envs/a/conf/x.yaml", "x: 1\n");
+    ws.commit("conf is a directory");
+    ws.ok(&["agent", "--once"]);
+    let u = ws.unit("a");
+    assert_eq!(u["status"], "ready", "{u}");
+    assert_eq!(ws.read_live("a", "conf/x.yaml").unwrap(), "x: 1\n");
+    std::fs::remove_dir_all(ws.repo().join("envs/a/conf")).unwrap();
+    ws.write("envs/a/conf", "a file again\n");
+    ws.commit("conf is a file again");
+    ws.ok(&["agent", "--once"]);
+    let u = ws.unit("a");
+    assert_eq!(u["status"], "ready", "{u}");
+    assert_eq!(ws.read_live("a", "conf").unwrap(), "a file again\n");
+
+    // A user's file in the way is a conflict, left alone.
+    std::fs::write(ws.live("a").join("mine"), "user\n").unwrap();
+    ws.write("envs/a/mine/x.yaml", "x: 2\n");
+    ws.commit("mine is a directory");
+    ws.ok(&["agent", "--once"]);
+    let u = ws.unit("a");
+    assert_eq!(u["status"], "failed", "{u}");
+    assert!(u["message"].as_str().unwrap().contains("mine"), "{u}");
+    assert_eq!(ws.read_live("a", "mine").unwrap(), "user\n");
+}
+
+#[test]
+fn new_files_honour_the_umask() {
+    use std::os::unix::fs::PermissionsExt;
+    let ws = Ws::new();
+    ws.write("envs/a/app.yaml", "v: 1\n");
+    ws.write("envs/a/run.sh", "#!/bin/sh\n");
+    make_executable(&ws.repo().join("envs/a/run.sh"));
+    ws.commit("first");
+    ws.simple_spec(&[("a", "envs/a", "")]);
+    let out = std::process::Command::new("sh")
+        .arg("-c")
+        .arg("umask 077 && exec \"$0\" \"$@\"")
+        .arg(support::BIN)
+        .env("SETPOINT_CONFIG_DIR", ws.path().join("config"))
+        .env("SETPOINT_DATA_DIR", ws.path().join("data"))
+        .args([
+            "--workspace",
+            ws.path().to_str().unwrap(),
+            "agent",
+            "--once",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let mode = |p: &str| {
+        std::fs::metadata(ws.live("a").join(p))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777
+    };
+    assert_eq!(mode("app.yaml"), 0o600);
+    assert_eq!(mode("run.sh"), 0o700);
+}
+
+#[test]
+fn chmod_and_an_edit_with_its_mtime_put_back_are_drift() {
+    use std::os::unix::fs::PermissionsExt;
+    let ws = Ws::new();
+    ws.write("envs/a/app.yaml", "v: 1\n");
+    ws.write("envs/a/run.sh", "#!/bin/sh\n");
+    make_executable(&ws.repo().join("envs/a/run.sh"));
+    ws.commit("first");
+    ws.simple_spec(&[("a", "envs/a", "    drift: report\n")]);
+    ws.ok(&["agent", "--once"]);
+    let run = ws.live("a").join("run.sh");
+    let m = std::fs::metadata(&run).unwrap().permissions().mode();
+    std::fs::set_permissions(&run, std::fs::Permissions::from_mode(m & !0o011)).unwrap();
+    let app = ws.live("a").join("app.yaml");
+    let mtime = std::fs::metadata(&app).unwrap().modified().unwrap();
+    std::fs::write(&app, "v: 9\n").unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(&app)
+        .unwrap()
+        .set_modified(mtime)
+        .unwrap();
+    ws.ok(&["agent", "--once"]);
+    assert_eq!(
+        ws.unit("a")["driftedObjects"],
+        serde_json::json!(["app.yaml", "run.sh"])
+    );
+    // And the edited file is not pruned when the repository drops it.
+    ws.remove("envs/a/app.yaml");
+    ws.commit("drop app.yaml");
+    ws.ok(&["agent", "--once"]);
+    assert_eq!(ws.read_live("a", "app.yaml").unwrap(), "v: 9\n");
+}
+
+#[test]
+fn a_users_file_named_like_a_temp_file_survives() {
+    let ws = applied_ws();
+    let mine = ws.live("a").join(".setpoint-tmp.notes");
+    std::fs::write(&mine, "mine\n").unwrap();
+    ws.write("envs/a/app.yaml", "v: 2\n");
+    ws.commit("second");
+    ws.ok(&["agent", "--once"]);
+    let mut agent = support::RunningAgent::start(&ws);
+    agent.signal("TERM");
+    agent.wait_exit(std::time::Duration::from_secs(20));
+    assert_eq!(std::fs::read_to_string(&mine).unwrap(), "mine\n");
+}
+
+fn make_executable(path: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
 #[test]
 fn history_beyond_what_is_listed_says_so() {
     let ws = applied_ws();

@@ -9,6 +9,7 @@ mod reconcile;
 mod render;
 pub mod spec;
 mod state;
+mod target_dir;
 mod workspace;
 
 pub use agent::{Agent, LogSink};

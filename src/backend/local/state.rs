@@ -170,15 +170,31 @@ pub struct Control {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct InventoryEntry {
-    /// `blake3:<hex>` of the content written.
+    /// `blake3:<hex>` of the content written; empty while the file is only about to be written for the
+    /// first time (see `next`).
     pub hash: String,
     pub executable: bool,
-    /// Size and modification time after writing: when both still match, the content is not re-hashed.
+    /// Size, modification and change time after writing: when all still match, the content is not
+    /// re-hashed (the change time catches an edit whose size and mtime were put back).
     pub size: u64,
     pub mtime_ns: i128,
-    /// Recorded before writing: this pass may have written it. Owned for prune, never trusted as applied.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub pending: bool,
+    #[serde(default)]
+    pub ctime_ns: i128,
+    /// Permission bits after writing.
+    #[serde(default)]
+    pub mode: u32,
+    /// Recorded before a write: what this path is about to become. After a crash the live content is
+    /// compared with both this and `hash`, so the inventory is true whichever of the two is there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next: Option<NextContent>,
+}
+
+/// What a path is about to be written with.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NextContent {
+    pub hash: String,
+    pub executable: bool,
 }
 
 /// Every file the agent owns in one target; prune only ever deletes these.
@@ -186,6 +202,10 @@ pub struct InventoryEntry {
 #[serde(rename_all = "camelCase", default)]
 pub struct Inventory {
     pub files: BTreeMap<String, InventoryEntry>,
+    /// Set while an apply is in progress: its temporary files are named `.setpoint-tmp.<token>.*`, and only
+    /// such files are removed after a crash (a user's file with a similar name is never touched).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub staging: Option<String>,
 }
 
 /// One line of the journal.
