@@ -41,6 +41,14 @@ pub async fn termination() {
 /// `setpoint agent [--once]`.
 pub async fn agent(ctx: &Context, once: bool) -> Result<u8, CliError> {
     let ws = Workspace::load(&ctx.workspace()).map_err(|e| CliError::usage(e.to_string()))?;
+    if ctx.read_only(&ws.spec.name(), Some(&ws.spec.dir)) {
+        return Err(CliError::usage(format!(
+            "read-only audit mode is in force for {}: the agent would write its targets and state, so it does \
+             not run (look with `setpoint status`, `diff` and `events`; drop --read-only or the settings' \
+             read_only to run it)",
+            ws.spec.dir.display()
+        )));
+    }
     let lock = AgentLock::acquire(&ws.state.lock()).map_err(CliError::backend)?;
     let agent = Agent::new(ws, stdout_sink());
     if once {
@@ -64,6 +72,18 @@ pub async fn agent(ctx: &Context, once: bool) -> Result<u8, CliError> {
 pub async fn demo(ctx: &Context, args: &DemoArgs) -> Result<u8, CliError> {
     let dir = args.dir.clone();
     let force = args.force;
+    if force && dir.exists() {
+        let name = dir
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        if ctx.read_only(&name, Some(&dir)) {
+            return Err(CliError::usage(format!(
+                "read-only audit mode is in force: `demo --force` would delete and rebuild {}; refusing",
+                dir.display()
+            )));
+        }
+    }
     let sink = if args.no_tui {
         stdout_sink()
     } else {

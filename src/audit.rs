@@ -1,7 +1,7 @@
 //! The operator's append-only audit log: one JSON line per attempted action.
 
-use std::fs::{self, OpenOptions};
-use std::io::{BufRead, BufReader, Write};
+use std::fs;
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 
 use crate::model::AuditRecord;
@@ -22,44 +22,42 @@ impl AuditLog {
         &self.path
     }
 
-    /// Appends one record; creates the file and its directory when needed.
+    /// Appends one record; creates the file and its directory when needed. A torn last line left by a
+    /// writer that died is closed first, never glued to this record.
     pub fn append(&self, record: &AuditRecord) -> std::io::Result<()> {
-        if let Some(dir) = self.path.parent() {
-            fs::create_dir_all(dir)?;
-        }
         let mut line = serde_json::to_vec(record).map_err(std::io::Error::other)?;
         line.push(b'\n');
-        let mut file = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.path)?;
-        file.write_all(&line)?;
-        file.sync_data()
+        crate::jsonl::append_line(&self.path, &line)?.sync_data()
     }
 
-    /// Every record, oldest first. A missing log is empty; a malformed line is an error naming its line.
+    /// Every record, oldest first. A missing log is empty; a line that is not a whole record (a torn write)
+    /// is skipped with a warning naming the file and line (logged; see [`AuditLog::read_checked`]).
     pub fn read_all(&self) -> Result<Vec<AuditRecord>, String> {
+        let (records, skipped) = self.read_checked()?;
+        for w in skipped {
+            tracing::warn!("{w}");
+        }
+        Ok(records)
+    }
+
+    /// Every record, oldest first, and a warning for each line skipped.
+    pub fn read_checked(&self) -> Result<(Vec<AuditRecord>, Vec<String>), String> {
         let file = match fs::File::open(&self.path) {
             Ok(f) => f,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Default::default()),
             Err(e) => return Err(format!("{}: {e}", self.path.display())),
         };
-        let mut out = Vec::new();
-        for (i, line) in BufReader::new(file).lines().enumerate() {
+        let (mut out, mut skipped) = (Vec::new(), Vec::new());
+        for (i, line) in BufReader::new(file).split(b'\n').enumerate() {
             let line = line.map_err(|e| format!("{}:{}: {e}", self.path.display(), i + 1))?;
-            if line.trim().is_empty() {
-                continue;
+            let line = String::from_utf8_lossy(&line);
+            match crate::jsonl::parse_line(&self.path, i + 1, &line) {
+                Some(Ok(rec)) => out.push(rec),
+                Some(Err(w)) => skipped.push(w),
+                None => {}
             }
-            let rec = serde_json::from_str(&line).map_err(|e| {
-                format!(
-                    "{}:{}: not an audit record: {e}",
-                    self.path.display(),
-                    i + 1
-                )
-            })?;
-            out.push(rec);
         }
-        Ok(out)
+        Ok((out, skipped))
     }
 }
 

@@ -153,10 +153,11 @@ impl Context {
     pub fn open_backend_at(&self, ws: &Path) -> Result<Arc<Audited>, CliError> {
         let (raw, workspace): (Arc<dyn Backend>, Option<PathBuf>) = match self.backend_choice() {
             BackendChoice::Local | BackendChoice::Auto => {
-                let ws = ws.to_owned();
-                let backend = LocalBackend::open(&ws, &self.settings)
+                let backend = LocalBackend::open(ws, &self.settings)
                     .map_err(|e| CliError::usage(e.to_string()))?;
-                (Arc::new(backend), Some(ws))
+                // Read-only attaches to the workspace as resolved, however it was named.
+                let dir = backend.workspace().spec.dir.clone();
+                (Arc::new(backend), Some(dir))
             }
             other => {
                 return Err(CliError::backend(format!(

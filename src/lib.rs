@@ -12,6 +12,7 @@ pub mod context;
 pub mod diff;
 pub mod error;
 pub mod format;
+pub mod jsonl;
 pub mod logging;
 pub mod model;
 pub mod run;

@@ -7,7 +7,10 @@ use crate::error::CliError;
 use crate::format::table;
 
 pub fn audit(log: &AuditLog, limit: Option<usize>, output: Output) -> Result<u8, CliError> {
-    let mut records = log.read_all().map_err(CliError::usage)?;
+    let (mut records, skipped) = log.read_checked().map_err(CliError::usage)?;
+    for w in &skipped {
+        eprintln!("setpoint: warning: {w}");
+    }
     if let Some(n) = limit {
         let skip = records.len().saturating_sub(n);
         records.drain(..skip);

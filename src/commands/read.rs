@@ -4,18 +4,28 @@ use jiff::Timestamp;
 use serde_json::json;
 
 use super::print_json;
+use crate::backend::local;
 use crate::backend::{Backend, resolve_unit};
 use crate::cli::Output;
 use crate::diff::unified;
 use crate::error::CliError;
 use crate::format::{age, table, truncate};
-use crate::model::{Snapshot, Unit};
+use crate::model::{BackendKind, Snapshot, Unit};
 
 async fn find_unit(backend: &dyn Backend, query: &str) -> Result<Unit, CliError> {
     let snap = backend.snapshot().await?;
     resolve_unit(&snap.units, query)
         .cloned()
         .map_err(|e| CliError::usage(e.to_string()))
+}
+
+/// Says so on stderr when `--limit` asks for more than the local backend keeps and it ran out there.
+fn note_cap(backend: &dyn Backend, limit: usize, got: usize, cap: usize, what: &str) {
+    if backend.info().kind == BackendKind::Local && limit > cap && got >= cap {
+        eprintln!(
+            "setpoint: note: showing the newest {cap} {what}; the local backend lists at most {cap}"
+        );
+    }
 }
 
 /// `setpoint status`: units (failing first) and sources.
@@ -127,12 +137,9 @@ pub async fn history(
     output: Output,
 ) -> Result<u8, CliError> {
     let unit = find_unit(backend, query).await?;
-    let entries: Vec<_> = backend
-        .history(&unit.id)
-        .await?
-        .into_iter()
-        .take(limit)
-        .collect();
+    let all = backend.history(&unit.id).await?;
+    note_cap(backend, limit, all.len(), local::HISTORY_LIMIT, "commits");
+    let entries: Vec<_> = all.into_iter().take(limit).collect();
     match output {
         Output::Json => print_json(&json!({ "unit": unit.id, "commits": entries }))?,
         Output::Table => {
@@ -177,12 +184,9 @@ pub async fn events(
     output: Output,
 ) -> Result<u8, CliError> {
     let unit = find_unit(backend, query).await?;
-    let events: Vec<_> = backend
-        .events(&unit.id)
-        .await?
-        .into_iter()
-        .take(limit)
-        .collect();
+    let all = backend.events(&unit.id).await?;
+    note_cap(backend, limit, all.len(), local::EVENTS_LIMIT, "events");
+    let events: Vec<_> = all.into_iter().take(limit).collect();
     match output {
         Output::Json => print_json(&json!({ "unit": unit.id, "events": events }))?,
         Output::Table => {

@@ -100,13 +100,19 @@ impl Settings {
 
     /// Whether read-only audit mode applies to this context or workspace: global, then the most specific
     /// scope that says so. A scope can relax the global setting only explicitly (`read_only = false`).
+    ///
+    /// The workspace and the `[workspaces."PATH"]` keys are compared as resolved directories (a
+    /// `setpoint.yaml` names its directory; symlinks, `.`, `..` and trailing slashes resolved), and a key
+    /// covers every workspace below its directory; the deepest key that says something wins.
     pub fn read_only_for(&self, context: &str, workspace: Option<&Path>) -> bool {
         let ws = workspace.and_then(|w| {
-            let w = w.canonicalize().unwrap_or_else(|_| w.to_owned());
+            let w = resolved_dir(w);
             self.workspaces
                 .iter()
-                .find(|(k, _)| k.canonicalize().unwrap_or_else(|_| (*k).clone()) == w)
-                .and_then(|(_, s)| s.read_only)
+                .filter_map(|(k, s)| Some((resolved_dir(k), s.read_only?)))
+                .filter(|(k, _)| w.starts_with(k))
+                .max_by_key(|(k, _)| k.components().count())
+                .map(|(_, ro)| ro)
         });
         let ctx = self.contexts.get(context).and_then(|s| s.read_only);
         ws.or(ctx).unwrap_or(self.read_only)
@@ -115,6 +121,19 @@ impl Settings {
     /// Whether a unit id matches one of the protected patterns.
     pub fn is_protected(&self, unit_id: &str) -> bool {
         self.protected.iter().any(|p| wildcard_match(p, unit_id))
+    }
+}
+
+/// A workspace path as the directory it names: symlinks, `.` and `..` resolved when it exists (lexically
+/// otherwise), and a file (`setpoint.yaml`) standing for its directory.
+fn resolved_dir(p: &Path) -> PathBuf {
+    let abs = std::path::absolute(p).unwrap_or_else(|_| p.to_owned());
+    let real = abs
+        .canonicalize()
+        .unwrap_or_else(|_| crate::backend::local::spec::normalize(&abs));
+    match real.parent() {
+        Some(parent) if real.is_file() => parent.to_owned(),
+        _ => real,
     }
 }
 

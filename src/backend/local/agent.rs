@@ -11,8 +11,9 @@ use jiff::Timestamp;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use super::apply;
-use super::reconcile::{EnvRuntime, FetchOutcome, PassOutcome, fetch_source, reconcile_env};
+use super::reconcile::{
+    EnvRuntime, FetchOutcome, PassOutcome, fetch_source, reconcile_env, recover,
+};
 use super::spec::dependency_order;
 use super::workspace::Workspace;
 
@@ -82,7 +83,7 @@ impl Agent {
 
     fn clean_targets(&self) {
         for env in &self.ws.spec.environments {
-            let n = apply::remove_temp_files(&env.target);
+            let n = recover(&self.ws, env);
             if n > 0 {
                 self.say(&format!(
                     "{}: removed {n} temporary file(s) left by an interrupted apply",
@@ -163,7 +164,7 @@ impl Agent {
             let agent_ws = ws.clone();
             let _ = tokio::task::spawn_blocking(move || {
                 for env in &agent_ws.spec.environments {
-                    apply::remove_temp_files(&env.target);
+                    recover(&agent_ws, env);
                 }
             })
             .await;

@@ -9,6 +9,7 @@ mod reconcile;
 mod render;
 pub mod spec;
 mod state;
+mod target_dir;
 mod workspace;
 
 pub use agent::{Agent, LogSink};
@@ -38,8 +39,9 @@ use state::{Intent, JournalEntry, Pin, SyncRequest, append_journal, read_journal
 
 /// How often `watch` looks at the state files.
 const WATCH_POLL: Duration = Duration::from_millis(300);
-const HISTORY_LIMIT: usize = 200;
-const EVENTS_LIMIT: usize = 200;
+/// The most commits `history` lists, and the most journal entries `events` lists.
+pub const HISTORY_LIMIT: usize = 200;
+pub const EVENTS_LIMIT: usize = 200;
 
 /// The local backend over one workspace. Reads state files, writes operator intent; when no agent runs,
 /// an action is carried out at once in this process.
@@ -82,9 +84,21 @@ impl LocalBackend {
     }
 
     fn capabilities_of(&self, env: &EnvSpec) -> Capabilities {
-        let control = self.ws.control(&env.name);
-        let suspended = Workspace::suspension(env, &control);
         let deny = |r: String| Permission::Denied { reason: r };
+        let control = match self.ws.try_control(&env.name) {
+            Ok(c) => c,
+            Err(e) => {
+                // Acting on a corrupt control file would replace whatever intent it held.
+                let why = format!("{e}; fix or remove the file first");
+                return Capabilities {
+                    suspend: deny(why.clone()),
+                    resume: deny(why.clone()),
+                    sync: deny(why.clone()),
+                    rollback: deny(why),
+                };
+            }
+        };
+        let suspended = Workspace::suspension(env, &control);
         Capabilities {
             suspend: match &control.suspend {
                 Some(_) => deny("already suspended".into()),
@@ -150,8 +164,23 @@ impl LocalBackend {
             at: Timestamp::now(),
             reason: reason.to_owned(),
         };
-        let mut control = ws.control(&env.name);
-        let message = match action {
+        // Resolve a rollback's commit first: the control file is locked only for the change itself.
+        let pin = match action {
+            Action::Rollback { to, reason } => {
+                let mirror = ws.mirror(&env.source);
+                let id = mirror
+                    .resolve_commit(to.sha())
+                    .map_err(|e| BackendError::NotFound(e.0))?;
+                let revision = Revision::new(None, &id.to_string())
+                    .map_err(|e| BackendError::Invalid(e.to_string()))?;
+                Some(Pin {
+                    revision,
+                    intent: intent(reason),
+                })
+            }
+            _ => None,
+        };
+        let change = |control: &mut state::Control| match action {
             Action::Suspend { reason } => {
                 control.suspend = Some(intent(reason));
                 format!("suspended: apply and repair stopped ({reason})")
@@ -162,7 +191,6 @@ impl LocalBackend {
                     .take()
                     .map(|p| p.revision.short_sha().to_owned());
                 control.suspend = None;
-
                 match was_pinned {
                     Some(p) => format!("resumed: pin at {p} released, following the source again"),
                     None => "resumed".into(),
@@ -180,22 +208,17 @@ impl LocalBackend {
                 };
                 what.to_owned()
             }
-            Action::Rollback { to, reason } => {
-                let mirror = ws.mirror(&env.source);
-                let id = mirror
-                    .resolve_commit(to.sha())
-                    .map_err(|e| BackendError::NotFound(e.0))?;
-                let revision = Revision::new(None, &id.to_string())
-                    .map_err(|e| BackendError::Invalid(e.to_string()))?;
-                let short = revision.short_sha().to_owned();
-                control.pin = Some(Pin {
-                    revision,
-                    intent: intent(reason),
-                });
+            Action::Rollback { reason, .. } => {
+                let short = pin
+                    .as_ref()
+                    .map(|p| p.revision.short_sha().to_owned())
+                    .unwrap_or_default();
+                control.pin = pin.clone();
                 format!("pinned at {short} until resumed ({reason})")
             }
         };
-        ws.save_control(&env.name, &control)
+        let message = ws
+            .update_control(&env.name, change)
             .map_err(BackendError::Failed)?;
         let mut j = JournalEntry::new("action", "accepted", message.clone());
         j.unit = Some(workspace::unit_id(&env.name));

@@ -11,7 +11,7 @@ use super::apply::{self, ApplyReport};
 use super::render::{self, Rendered};
 use super::spec::EnvSpec;
 use super::state::{EnvState, Inventory, JournalEntry, append_journal, write_json};
-use super::workspace::{Workspace, unit_id};
+use super::workspace::{Workspace, held_because, unit_id};
 use crate::model::{Revision, Status, StatusKind};
 
 /// How far back `commits behind` counts.
@@ -176,6 +176,8 @@ struct Pass<'a> {
     now: Timestamp,
     prev: Status,
     st: EnvState,
+    /// The state file is corrupt: leave it as it is rather than replace it.
+    keep_state_file: bool,
 }
 
 impl Pass<'_> {
@@ -191,7 +193,9 @@ impl Pass<'_> {
         let status = self.prev.transition(kind, message, self.now);
         self.st.status = Some(status.clone());
         self.st.last_reconcile_at = Some(Timestamp::now());
-        if let Err(e) = self.ws.save_env_state(&self.env.name, &self.st) {
+        if !self.keep_state_file
+            && let Err(e) = self.ws.save_env_state(&self.env.name, &self.st)
+        {
             tracing::error!("{e}");
         }
         if kind != self.prev.kind {
@@ -248,7 +252,10 @@ pub fn reconcile_env(
     stop: &AtomicBool,
 ) -> PassOutcome {
     let now = Timestamp::now();
-    let st = ws.env_state(&env.name);
+    let (st, corrupt_state) = match ws.try_env_state(&env.name) {
+        Ok(st) => (st, None),
+        Err(e) => (EnvState::default(), Some(e)),
+    };
     let prev = st
         .status
         .clone()
@@ -260,16 +267,44 @@ pub fn reconcile_env(
         now,
         prev,
         st,
+        keep_state_file: corrupt_state.is_some(),
     };
-    let control = ws.control(&env.name);
+    // Fail closed: a state file that cannot be read holds the environment (a lost suspend or pin must
+    // never turn into an apply), and the corrupt file is left for the operator to look at.
+    let control = match corrupt_state.map_or_else(|| ws.try_control(&env.name), Err) {
+        Ok(control) => control,
+        Err(e) => {
+            let why = held_because(&e);
+            return pass.end(StatusKind::Failed, why, PassOutcome::Failed(e), None, None);
+        }
+    };
     let src = ws.source_state(&env.source);
     if rt.inventory.is_none() {
         match ws.inventory(&env.name) {
-            Ok(inv) => rt.inventory = Some(inv),
+            Ok(mut inv) => {
+                // First look at it in this process: make it true after whatever crash came before.
+                let (removed, changed) = apply::recover(&env.target, &mut inv);
+                if removed > 0 {
+                    tracing::info!(
+                        "{}: removed {removed} temporary file(s) of an interrupted apply",
+                        env.name
+                    );
+                }
+                if changed && let Err(e) = write_json(&ws.state.inventory(&env.name), &inv) {
+                    return pass.end(
+                        StatusKind::Failed,
+                        e.clone(),
+                        PassOutcome::Failed(e),
+                        None,
+                        None,
+                    );
+                }
+                rt.inventory = Some(inv);
+            }
             Err(e) => {
                 return pass.end(
                     StatusKind::Failed,
-                    e.clone(),
+                    held_because(&e),
                     PassOutcome::Failed(e),
                     None,
                     None,
@@ -344,21 +379,23 @@ pub fn reconcile_env(
     };
     let inv_path = ws.state.inventory(&env.name);
     let save = |inv: &Inventory| write_json(&inv_path, inv);
+    let policy = apply::Policy {
+        drift: env.drift,
+        prune: env.prune,
+        adopt: env.adopt,
+    };
     let report = match apply::apply(
         &env.target,
         desired,
         inventory,
         &pass.st.drifted,
-        env.drift,
-        env.prune,
+        policy,
         &save,
         stop,
     ) {
         Ok(report) => report,
         Err(msg) => {
             pass.st.drifted = apply::drifted(&env.target, inventory);
-            // Leftover temporary files of a failed write are ours: clean them now.
-            apply::remove_temp_files(&env.target);
             return pass.fail(
                 &target_rev,
                 format!("apply of {} failed: {msg}", target_rev.short()),
@@ -366,7 +403,12 @@ pub fn reconcile_env(
             );
         }
     };
-    if report.changed() > 0 || !report.released.is_empty() {
+    // A managed file that is gone from the inventory (pruned, released, or deleted before a crash) is no
+    // longer drift.
+    pass.st
+        .drifted
+        .retain(|rel| inventory.files.contains_key(rel));
+    if report.changed() > 0 || !report.released.is_empty() || !report.adopted.is_empty() {
         pass.st.drifted = apply::drifted(&env.target, inventory);
     }
     if report.interrupted {
@@ -375,6 +417,30 @@ pub fn reconcile_env(
             StatusKind::Progressing,
             msg,
             PassOutcome::Interrupted,
+            Some(&report),
+            Some(&target_rev),
+        );
+    }
+    if !report.conflicts.is_empty() {
+        // Files the agent does not own are in the way: everything else is applied, the rest is left
+        // to the operator, and the environment is not at this revision.
+        let mut msg = format!(
+            "apply of {}: {} conflict(s) with files setpoint does not own: {}",
+            target_rev.short(),
+            report.conflicts.len(),
+            report.conflicts.join("; ")
+        );
+        if !report.adopted.is_empty() {
+            msg.push_str(&format!(
+                "; adopted (already identical, now managed): {}",
+                report.adopted.join(", ")
+            ));
+        }
+        pass.st.consecutive_failures += 1;
+        return pass.end(
+            StatusKind::Failed,
+            msg.clone(),
+            PassOutcome::Failed(msg),
             Some(&report),
             Some(&target_rev),
         );
@@ -411,6 +477,12 @@ pub fn reconcile_env(
             pass.st.drifted.len()
         ));
     }
+    if !report.adopted.is_empty() {
+        msg.push_str(&format!(
+            "; adopted (already identical, now managed): {}",
+            report.adopted.join(", ")
+        ));
+    }
     if !report.released.is_empty() {
         msg.push_str(&format!(
             "; not pruned (changed by hand): {}",
@@ -427,6 +499,20 @@ pub fn reconcile_env(
         Some(&report),
         Some(&target_rev),
     )
+}
+
+/// After a crash: makes the environment's inventory true against its live files and removes the
+/// interrupted apply's temporary files; returns how many. (A corrupt inventory is left for the pass,
+/// which holds the environment.)
+pub fn recover(ws: &Workspace, env: &EnvSpec) -> usize {
+    let Ok(mut inv) = ws.inventory(&env.name) else {
+        return 0;
+    };
+    let (removed, changed) = apply::recover(&env.target, &mut inv);
+    if changed && let Err(e) = write_json(&ws.state.inventory(&env.name), &inv) {
+        tracing::error!("{e}");
+    }
+    removed
 }
 
 fn render_commit(ws: &Workspace, env: &EnvSpec, commit: ObjectId) -> Result<Rendered, String> {

@@ -96,6 +96,8 @@ pub struct EnvSpec {
     pub interval: Duration,
     pub drift: DriftMode,
     pub prune: bool,
+    /// Take over unmanaged files at desired paths (default: they are conflicts, left alone).
+    pub adopt: bool,
     pub depends_on: Vec<String>,
     pub protected: bool,
     pub suspend: bool,
@@ -146,6 +148,8 @@ struct RawEnv {
     drift: DriftMode,
     #[serde(default = "yes")]
     prune: bool,
+    #[serde(default)]
+    adopt: bool,
     #[serde(default)]
     depends_on: Vec<Spanned<String>>,
     #[serde(default)]
@@ -327,6 +331,7 @@ impl Spec {
                 interval,
                 drift: v.drift,
                 prune: v.prune,
+                adopt: v.adopt,
                 depends_on: v.depends_on.iter().map(|d| d.value.clone()).collect(),
                 protected: v.protected,
                 suspend: v.suspend,

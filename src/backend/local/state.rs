@@ -170,15 +170,31 @@ pub struct Control {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct InventoryEntry {
-    /// `blake3:<hex>` of the content written.
+    /// `blake3:<hex>` of the content written; empty while the file is only about to be written for the
+    /// first time (see `next`).
     pub hash: String,
     pub executable: bool,
-    /// Size and modification time after writing: when both still match, the content is not re-hashed.
+    /// Size, modification and change time after writing: when all still match, the content is not
+    /// re-hashed (the change time catches an edit whose size and mtime were put back).
     pub size: u64,
     pub mtime_ns: i128,
-    /// Recorded before writing: this pass may have written it. Owned for prune, never trusted as applied.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub pending: bool,
+    #[serde(default)]
+    pub ctime_ns: i128,
+    /// Permission bits after writing.
+    #[serde(default)]
+    pub mode: u32,
+    /// Recorded before a write: what this path is about to become. After a crash the live content is
+    /// compared with both this and `hash`, so the inventory is true whichever of the two is there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next: Option<NextContent>,
+}
+
+/// What a path is about to be written with.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NextContent {
+    pub hash: String,
+    pub executable: bool,
 }
 
 /// Every file the agent owns in one target; prune only ever deletes these.
@@ -186,6 +202,10 @@ pub struct InventoryEntry {
 #[serde(rename_all = "camelCase", default)]
 pub struct Inventory {
     pub files: BTreeMap<String, InventoryEntry>,
+    /// Set while an apply is in progress: its temporary files are named `.setpoint-tmp.<token>.*`, and only
+    /// such files are removed after a crash (a user's file with a similar name is never touched).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub staging: Option<String>,
 }
 
 /// One line of the journal.
@@ -235,29 +255,53 @@ impl JournalEntry {
     }
 }
 
-/// Appends one entry with a single write to a file opened for append.
+/// The journal is rotated when it grows past this: `journal.jsonl` becomes `journal.1.jsonl` (replacing the
+/// previous one), so between 4 and 8 MiB of the newest entries are kept.
+pub const JOURNAL_ROTATE_BYTES: u64 = 4 * 1024 * 1024;
+
+/// The rotated journal beside `path` (`journal.1.jsonl`).
+pub fn rotated_journal(path: &Path) -> PathBuf {
+    path.with_extension("1.jsonl")
+}
+
+/// Appends one entry with a single write to a file opened for append (never glued onto a torn line),
+/// rotating the journal first when it is over [`JOURNAL_ROTATE_BYTES`].
 pub fn append_journal(path: &Path, entry: &JournalEntry) -> Result<(), String> {
     let mut line = serde_json::to_vec(entry).map_err(|e| e.to_string())?;
     line.push(b'\n');
-    if let Some(dir) = path.parent() {
-        fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    }
-    OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-        .and_then(|mut f| f.write_all(&line))
+    rotate_journal(path, JOURNAL_ROTATE_BYTES)?;
+    crate::jsonl::append_line(path, &line)
+        .map(drop)
         .map_err(|e| format!("cannot append to {}: {e}", path.display()))
 }
 
-/// How much of the journal's tail `events` reads.
-const JOURNAL_TAIL_BYTES: u64 = 4 * 1024 * 1024;
+/// Renames the journal to its rotated name when it is larger than `limit`; writers serialise on a lock
+/// file so that two of them never rotate twice (which would drop the first rotated half).
+fn rotate_journal(path: &Path, limit: u64) -> Result<(), String> {
+    let size = |p: &Path| fs::metadata(p).map(|m| m.len()).unwrap_or(0);
+    if size(path) <= limit {
+        return Ok(());
+    }
+    let lock_path = path.with_extension("lock");
+    let lock = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&lock_path)
+        .map_err(|e| format!("{}: {e}", lock_path.display()))?;
+    lock.lock()
+        .map_err(|e| format!("{}: cannot lock: {e}", lock_path.display()))?;
+    if size(path) > limit {
+        fs::rename(path, rotated_journal(path))
+            .map_err(|e| format!("cannot rotate {}: {e}", path.display()))?;
+    }
+    Ok(())
+}
 
-/// The journal's newest entries that `keep` accepts, newest first (reads at most the last 4 MiB).
-pub fn read_journal(
+/// The newest entries of one journal file that `keep` accepts, oldest first; torn lines skipped and logged.
+fn read_journal_file(
     path: &Path,
-    keep: impl Fn(&JournalEntry) -> bool,
-    limit: usize,
+    keep: &impl Fn(&JournalEntry) -> bool,
 ) -> Result<Vec<JournalEntry>, String> {
     let mut file = match File::open(path) {
         Ok(f) => f,
@@ -275,13 +319,36 @@ pub fn read_journal(
             .read_until(b'\n', &mut skip)
             .map_err(|e| e.to_string())?;
     }
-    let mut entries: Vec<JournalEntry> = reader
-        .lines()
-        .map_while(Result::ok)
-        .filter_map(|l| serde_json::from_str::<JournalEntry>(&l).ok())
-        .filter(|e| keep(e))
-        .collect();
+    let mut out = Vec::new();
+    for (i, line) in reader.split(b'\n').enumerate() {
+        let line = line.map_err(|e| format!("{}: {e}", path.display()))?;
+        let line = String::from_utf8_lossy(&line);
+        match crate::jsonl::parse_line::<JournalEntry>(path, i + 1, &line) {
+            Some(Ok(e)) if keep(&e) => out.push(e),
+            Some(Err(w)) => tracing::warn!("{w}"),
+            _ => {}
+        }
+    }
+    Ok(out)
+}
+
+/// How much of each journal file's tail is read (more than a file holds before it is rotated).
+const JOURNAL_TAIL_BYTES: u64 = 2 * JOURNAL_ROTATE_BYTES;
+
+/// The journal's newest entries that `keep` accepts, newest first, from `journal.jsonl` and, when that
+/// has fewer than `limit`, the rotated `journal.1.jsonl`.
+pub fn read_journal(
+    path: &Path,
+    keep: impl Fn(&JournalEntry) -> bool,
+    limit: usize,
+) -> Result<Vec<JournalEntry>, String> {
+    let mut entries = read_journal_file(path, &keep)?;
     entries.reverse();
+    if entries.len() < limit {
+        let mut older = read_journal_file(&rotated_journal(path), &keep)?;
+        older.reverse();
+        entries.extend(older);
+    }
     entries.truncate(limit);
     Ok(entries)
 }

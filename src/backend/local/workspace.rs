@@ -17,6 +17,13 @@ pub struct Workspace {
     pub state: StateDir,
 }
 
+/// The status message of an environment held because a state file is corrupt.
+pub fn held_because(error: &str) -> String {
+    format!(
+        "{error}; holding this environment: nothing is applied until the file is fixed or removed"
+    )
+}
+
 pub fn unit_id(env: &str) -> String {
     format!("local/{env}")
 }
@@ -43,15 +50,65 @@ impl Workspace {
         write_json(&self.state.env_state(env), st)
     }
 
+    /// The environment's state file, or why it cannot be read (a corrupt file holds the environment).
+    pub fn try_env_state(&self, env: &str) -> Result<EnvState, String> {
+        read_json(&self.state.env_state(env))
+    }
+
+    /// Operator intent, read leniently (a corrupt file reads as no intent): for display only; whatever
+    /// acts on intent uses [`Workspace::try_control`] and holds when the file is corrupt.
     pub fn control(&self, env: &str) -> Control {
-        read_json(&self.state.control(env)).unwrap_or_else(|e| {
+        self.try_control(env).unwrap_or_else(|e| {
             tracing::warn!("{e}");
             Control::default()
         })
     }
 
+    /// Operator intent, or why the control file cannot be read.
+    pub fn try_control(&self, env: &str) -> Result<Control, String> {
+        read_json(&self.state.control(env))
+    }
+
     pub fn save_control(&self, env: &str, c: &Control) -> Result<(), String> {
         write_json(&self.state.control(env), c)
+    }
+
+    /// Changes operator intent as one read-modify-write under an exclusive lock on `control.lock`, so that
+    /// concurrent operators never lose each other's intent. A corrupt control file is an error, never
+    /// silently replaced.
+    pub fn update_control<T>(
+        &self,
+        env: &str,
+        change: impl FnOnce(&mut Control) -> T,
+    ) -> Result<T, String> {
+        let path = self.state.control(env);
+        let lock_path = path.with_extension("lock");
+        if let Some(dir) = lock_path.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        }
+        let lock = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&lock_path)
+            .map_err(|e| format!("{}: {e}", lock_path.display()))?;
+        lock.lock()
+            .map_err(|e| format!("{}: cannot lock: {e}", lock_path.display()))?;
+        let mut control = self.try_control(env).map_err(|e| {
+            format!("{e}; fix or remove the file (operator intent in it would otherwise be lost)")
+        })?;
+        let out = change(&mut control);
+        self.save_control(env, &control)?;
+        Ok(out)
+    }
+
+    /// Why an environment is held because one of its state files is corrupt, if it is.
+    pub fn corrupt_state(&self, env: &str) -> Option<String> {
+        let e = self
+            .try_control(env)
+            .err()
+            .or_else(|| self.try_env_state(env).err())?;
+        Some(held_because(&e))
     }
 
     pub fn source_state(&self, source: &str) -> SourceState {
@@ -93,7 +150,12 @@ impl Workspace {
         let control = self.control(&env.name);
         let src = self.source_state(&env.source);
         let suspension = Self::suspension(env, &control);
+        let corrupt = self.corrupt_state(&env.name);
         let status = match (&suspension, &st.status) {
+            _ if corrupt.is_some() => {
+                let since = st.status.as_ref().map(|s| s.since).unwrap_or(now);
+                Status::new(StatusKind::Failed, corrupt.unwrap_or_default(), since)
+            }
             (Some(why), _) => {
                 let since = control
                     .suspend
