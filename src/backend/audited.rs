@@ -78,6 +78,15 @@ impl Backend for Audited {
         self.inner.events(unit).await
     }
 
+    async fn diff_at(
+        &self,
+        unit: &str,
+        revision: &crate::model::Revision,
+        base: super::DiffBase,
+    ) -> Result<Vec<ObjectDiff>, BackendError> {
+        self.inner.diff_at(unit, revision, base).await
+    }
+
     async fn capabilities(&self, unit: &str) -> Result<Capabilities, BackendError> {
         self.inner.capabilities(unit).await
     }
@@ -90,6 +99,20 @@ impl Backend for Audited {
                 self.record(unit, action, AuditResult::Denied, &e.to_string())
             }
             Err(e) => self.record(unit, action, AuditResult::Failed, &e.to_string()),
+        }
+        result
+    }
+
+    /// A fetch is recorded as a sync with the source on the source's id.
+    async fn fetch(&self, source: &str) -> Result<String, BackendError> {
+        let action = Action::Sync { with_source: true };
+        let result = self.inner.fetch(source).await;
+        match &result {
+            Ok(message) => self.record(source, &action, AuditResult::Ok, message),
+            Err(e @ BackendError::Denied(_)) => {
+                self.record(source, &action, AuditResult::Denied, &e.to_string())
+            }
+            Err(e) => self.record(source, &action, AuditResult::Failed, &e.to_string()),
         }
         result
     }

@@ -97,6 +97,7 @@ commands! {
     Top => "top", "go to the top", [Global, Help];
     Bottom => "bottom", "go to the bottom", [Global, Help];
     Refresh => "refresh", "reload from the backend", [Global];
+    Copy => "copy", "copy the unit id (the commit in history) to the clipboard, OSC 52", [Global];
     ViewUnits => "units", "show units", [Global];
     ViewSources => "sources", "show sources", [Global];
     Open => "open", "open the selected item", [Units, Sources, History];

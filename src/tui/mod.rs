@@ -9,14 +9,18 @@ pub mod app;
 pub mod connection;
 pub mod diffdoc;
 pub mod event_loop;
+pub mod event_rows;
 pub mod filter;
 pub mod input;
+pub mod osc52;
 pub mod quiet;
 pub mod terminal;
 pub mod views;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_truth;
 
 use std::io::IsTerminal;
 use std::path::Path;

@@ -5,6 +5,7 @@ mod agent;
 mod apply;
 pub mod demo;
 mod git;
+mod outcome;
 mod reconcile;
 mod render;
 pub mod spec;
@@ -12,20 +13,20 @@ mod state;
 mod workspace;
 
 pub use agent::{Agent, LogSink};
+pub use outcome::agent_holder;
 pub use reconcile::{EnvRuntime, FetchOutcome, PassOutcome, fetch_source, reconcile_env};
 pub use state::AgentLock;
 pub use workspace::Workspace;
 
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
 use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 use jiff::Timestamp;
 use tokio::sync::mpsc;
 
-use super::{Backend, BackendError, BackendInfo, Update};
+use super::{Backend, BackendError, BackendInfo, DiffBase, Reconciler, Update};
 use crate::config::{Settings, wildcard_match};
 use crate::diff::mask::mask_secrets;
 use crate::model::{
@@ -109,28 +110,6 @@ impl LocalBackend {
         }
     }
 
-    /// Runs one pass for `env` now when no agent holds the workspace; says what happened.
-    fn run_inline(ws: &Workspace, env: &EnvSpec, fetch_first: bool) -> String {
-        let lock = match AgentLock::acquire(&ws.state.lock()) {
-            Ok(l) => l,
-            Err(_) => return "the running agent applies it within a second".into(),
-        };
-        if fetch_first {
-            fetch_source(ws, &env.source);
-        }
-        let outcome = reconcile_env(ws, env, &mut EnvRuntime::default(), &AtomicBool::new(false));
-        drop(lock);
-        let status = ws
-            .env_state(&env.name)
-            .status
-            .map(|s| s.message)
-            .unwrap_or_default();
-        match outcome {
-            PassOutcome::Failed(_) => format!("reconciled now, and it failed — {status}"),
-            _ => format!("reconciled now — {status}"),
-        }
-    }
-
     fn act_blocking(
         ws: &Workspace,
         env: &EnvSpec,
@@ -151,6 +130,8 @@ impl LocalBackend {
             reason: reason.to_owned(),
         };
         let mut control = ws.control(&env.name);
+        let asked = intent("");
+        let asked_at = asked.at;
         let message = match action {
             Action::Suspend { reason } => {
                 control.suspend = Some(intent(reason));
@@ -162,7 +143,11 @@ impl LocalBackend {
                     .take()
                     .map(|p| p.revision.short_sha().to_owned());
                 control.suspend = None;
-
+                // A resume asks for a pass now; the agent marks the request handled when it ran it.
+                control.sync = Some(SyncRequest {
+                    with_source: false,
+                    intent: asked.clone(),
+                });
                 match was_pinned {
                     Some(p) => format!("resumed: pin at {p} released, following the source again"),
                     None => "resumed".into(),
@@ -171,7 +156,7 @@ impl LocalBackend {
             Action::Sync { with_source } => {
                 control.sync = Some(SyncRequest {
                     with_source: *with_source,
-                    intent: intent(""),
+                    intent: asked.clone(),
                 });
                 let what = if *with_source {
                     "fetch and reconcile requested"
@@ -192,6 +177,10 @@ impl LocalBackend {
                     revision,
                     intent: intent(reason),
                 });
+                control.sync = Some(SyncRequest {
+                    with_source: false,
+                    intent: asked.clone(),
+                });
                 format!("pinned at {short} until resumed ({reason})")
             }
         };
@@ -206,12 +195,12 @@ impl LocalBackend {
             j.revision = Some(to.clone());
         }
         append_journal(&ws.state.journal(), &j).map_err(BackendError::Failed)?;
-        let fetch_first = matches!(action, Action::Sync { with_source: true });
-        let after = Self::run_inline(ws, env, fetch_first);
+        let message = outcome::carry_out(ws, env, action, asked_at, &message)
+            .map_err(BackendError::Failed)?;
         Ok(Outcome {
             unit: workspace::unit_id(&env.name),
             action: action.kind(),
-            message: format!("{message}; {after}"),
+            message,
         })
     }
 
@@ -232,8 +221,9 @@ impl LocalBackend {
                     (
                         r,
                         Some(format!(
-                            "{} does not render ({e}); showing the applied {}",
+                            "{} {} ({e}); showing the applied {}",
                             wanted.short(),
+                            crate::model::NOT_RENDERED,
                             applied.short()
                         )),
                     )
@@ -241,9 +231,19 @@ impl LocalBackend {
                 None => return Err(BackendError::Failed(e)),
             },
         };
+        Self::live_against(ws, env, &desired, note)
+    }
+
+    /// Live files against a render: what applying it would change.
+    fn live_against(
+        ws: &Workspace,
+        env: &EnvSpec,
+        desired: &render::Rendered,
+        note: Option<String>,
+    ) -> Result<Vec<ObjectDiff>, BackendError> {
         let inventory = ws.inventory(&env.name).map_err(BackendError::Failed)?;
         let mut out = Vec::new();
-        for (rel, file) in &desired {
+        for (rel, file) in desired {
             let live = apply::read_live(&env.target, rel);
             let change = match &live {
                 None => Change::Added,
@@ -276,6 +276,61 @@ impl LocalBackend {
                 .cmp(&(b.change == Change::Unchanged, &b.object))
         });
         Ok(out)
+    }
+
+    /// A commit's render against live (`Live`: what a rollback to it would change) or against its
+    /// parent's render (`Parent`: what the commit changed for this environment).
+    fn diff_at_blocking(
+        ws: &Workspace,
+        env: &EnvSpec,
+        revision: &Revision,
+        base: DiffBase,
+    ) -> Result<Vec<ObjectDiff>, BackendError> {
+        let rendered = render_revision(ws, env, revision).map_err(BackendError::Failed)?;
+        match base {
+            DiffBase::Live => Self::live_against(ws, env, &rendered, None),
+            DiffBase::Parent => {
+                let mirror = ws.mirror(&env.source);
+                let id = mirror
+                    .resolve_commit(revision.sha())
+                    .map_err(|e| BackendError::NotFound(e.0))?;
+                let parent = mirror
+                    .history(id, 2)
+                    .map_err(|e| BackendError::Failed(e.0))?
+                    .get(1)
+                    .map(|c| c.id.to_string());
+                let before = match parent {
+                    Some(p) => {
+                        let p = Revision::new(None, &p)
+                            .map_err(|e| BackendError::Failed(e.to_string()))?;
+                        // A parent that does not render counts as empty: everything is new.
+                        render_revision(ws, env, &p).unwrap_or_default()
+                    }
+                    None => Default::default(),
+                };
+                let mut out: Vec<ObjectDiff> = Vec::new();
+                for (rel, file) in &rendered {
+                    let old = before.get(rel).map(|f| f.content.as_slice());
+                    let change = match old {
+                        None => Change::Added,
+                        Some(b) if b == file.content.as_slice() => continue,
+                        Some(_) => Change::Modified,
+                    };
+                    out.push(object_diff(rel, change, Some(&file.content), old, None));
+                }
+                for (rel, file) in before.iter().filter(|(k, _)| !rendered.contains_key(*k)) {
+                    out.push(object_diff(
+                        rel,
+                        Change::Removed,
+                        None,
+                        Some(&file.content),
+                        None,
+                    ));
+                }
+                out.sort_by(|a, b| a.object.cmp(&b.object));
+                Ok(out)
+            }
+        }
     }
 
     fn history_blocking(ws: &Workspace, env: &EnvSpec) -> Result<Vec<HistoryEntry>, BackendError> {
@@ -350,6 +405,17 @@ impl LocalBackend {
             out.push(stat(&ws.state.source_state(&s.name)));
         }
         out
+    }
+}
+
+/// Who holds the workspace's agent lock: this process, another one, or nobody.
+fn reconciler_of(ws: &Workspace) -> Reconciler {
+    match agent_holder(ws) {
+        None => Reconciler::None,
+        Some(holder) if holder.starts_with(&format!("pid {} ", std::process::id())) => {
+            Reconciler::Embedded
+        }
+        Some(holder) => Reconciler::Process(holder),
     }
 }
 
@@ -460,7 +526,19 @@ impl Backend for LocalBackend {
 
     async fn watch(&self, tx: mpsc::Sender<Update>) -> Result<(), BackendError> {
         let mut last = None;
+        let mut last_reconciler = None;
         loop {
+            let reconciler = reconciler_of(&self.ws);
+            if last_reconciler.as_ref() != Some(&reconciler) {
+                if tx
+                    .send(Update::Reconciler(reconciler.clone()))
+                    .await
+                    .is_err()
+                {
+                    return Ok(());
+                }
+                last_reconciler = Some(reconciler);
+            }
             let fp = Self::fingerprint(&self.ws);
             if last.as_ref() != Some(&fp) {
                 let update = if self.ws.state.root().exists() || last.is_none() {
@@ -498,6 +576,34 @@ impl Backend for LocalBackend {
     async fn capabilities(&self, unit: &str) -> Result<Capabilities, BackendError> {
         let env = self.env(unit)?;
         Ok(self.capabilities_of(&env))
+    }
+
+    async fn diff_at(
+        &self,
+        unit: &str,
+        revision: &Revision,
+        base: DiffBase,
+    ) -> Result<Vec<ObjectDiff>, BackendError> {
+        let env = self.env(unit)?;
+        let revision = revision.clone();
+        blocking(&self.ws, move |ws| {
+            Self::diff_at_blocking(ws, &env, &revision, base)
+        })
+        .await
+    }
+
+    async fn fetch(&self, source: &str) -> Result<String, BackendError> {
+        let name = source.strip_prefix("local/").unwrap_or(source).to_owned();
+        if self.ws.spec.source(&name).is_none() {
+            return Err(BackendError::NotFound(format!(
+                "no source `{name}` in {}",
+                self.ws.spec.file.display()
+            )));
+        }
+        blocking(&self.ws, move |ws| {
+            outcome::fetch_now(ws, &name).map_err(BackendError::Failed)
+        })
+        .await
     }
 
     async fn act(&self, unit: &str, action: &Action) -> Result<Outcome, BackendError> {

@@ -5,11 +5,12 @@ use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
-use super::{block, muted, offset, panel, short, status_mark, status_style};
+use super::{block, muted, offset, panel, short};
 use crate::format::{age, truncate};
 use crate::model::{Change, Event, STATUS_CHANGED, Severity, Unit};
 use crate::tui::app::{App, Loadable};
 use crate::tui::diffdoc::DiffDoc;
+use crate::tui::event_rows::{EventRow, collapse, is_operator};
 
 pub fn render(frame: &mut Frame, app: &App, area: Rect) {
     let Some(unit) = app.current_unit() else {
@@ -88,14 +89,7 @@ fn summary_lines(app: &App, u: &Unit, width: usize) -> Vec<Line<'static>> {
     let label = |s: &str| Span::styled(format!("{s:<12}"), t.style("muted"));
     let mut lines = vec![Line::from(vec![
         label("status"),
-        Span::styled(
-            format!(
-                "{} {}",
-                status_mark(u.status.kind, app.setup.ascii),
-                u.status.kind
-            ),
-            status_style(app, u.status.kind),
-        ),
+        super::unit_state(app, u),
         Span::styled(
             format!(
                 " for {} (since {})",
@@ -250,37 +244,58 @@ fn events(frame: &mut Frame, app: &App, area: Rect) {
             vec![muted(app, "no events")]
         }
         Some(Loadable::Ready(events)) => {
+            let rows = collapse(events);
             let height = usize::from(area.height.saturating_sub(2));
             let first = offset(app.detail.scroll[1], height);
-            events
+            let line = |(i, r): (usize, &EventRow)| {
+                let e = r.event;
+                let style = severity_style(app, e.severity);
+                let mut spans = vec![
+                    Span::styled(
+                        format!("{:>4} ", age(Some(e.time), app.now)),
+                        t.style("muted"),
+                    ),
+                    Span::styled(format!("{} ", e.reason), style),
+                ];
+                if let Some(note) = r.repeat_note() {
+                    spans.push(Span::styled(format!("{note} "), style));
+                }
+                spans.push(Span::styled(
+                    e.revision
+                        .as_ref()
+                        .map(|r| format!("{} ", r.short_sha()))
+                        .unwrap_or_default(),
+                    t.style("muted"),
+                ));
+                spans.push(Span::raw(e.message.clone()));
+                let line = Line::from(spans);
+                if focused && i == app.detail.scroll[1] {
+                    line.style(t.style("selection"))
+                } else {
+                    line
+                }
+            };
+            let mut lines: Vec<Line> = rows
                 .iter()
                 .enumerate()
                 .skip(first)
                 .take(height)
-                .map(|(i, e)| {
-                    let style = severity_style(app, e.severity);
-                    let line = Line::from(vec![
-                        Span::styled(
-                            format!("{:>4} ", age(Some(e.time), app.now)),
-                            t.style("muted"),
-                        ),
-                        Span::styled(format!("{} ", e.reason), style),
-                        Span::styled(
-                            e.revision
-                                .as_ref()
-                                .map(|r| format!("{} ", r.short_sha()))
-                                .unwrap_or_default(),
-                            t.style("muted"),
-                        ),
-                        Span::raw(e.message.clone()),
-                    ]);
-                    if focused && i == app.detail.scroll[1] {
-                        line.style(t.style("selection"))
-                    } else {
-                        line
-                    }
-                })
-                .collect()
+                .map(line)
+                .collect();
+            // The newest operator action stays in view: it takes the last row when scrolled away.
+            let shown = first..first + lines.len();
+            if let Some((i, r)) = rows.iter().enumerate().find(|(_, r)| is_operator(r.event))
+                && !shown.contains(&i)
+                && height > 1
+                && lines.len() == height
+            {
+                lines.pop();
+                let mut pinned = line((i, r));
+                let mark = if app.setup.ascii { "^ " } else { "▲ " };
+                pinned.spans.insert(0, Span::styled(mark, t.style("muted")));
+                lines.push(pinned);
+            }
+            lines
         }
         Some(other) => vec![loading_line(app, other)],
         None => vec![],

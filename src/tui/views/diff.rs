@@ -20,6 +20,25 @@ pub fn render(frame: &mut Frame, app: &App, area: Rect) {
         panel(frame, app, area, format!("Diff {unit}"), true, vec![text]);
         return;
     };
+    if let (Some(c), true) = (&app.diff.commit, doc.files.is_empty()) {
+        let none = muted(
+            app,
+            &format!(
+                "commit {} changed nothing under this unit's path: {}",
+                c.revision.short_sha(),
+                c.summary
+            ),
+        );
+        panel(
+            frame,
+            app,
+            area,
+            format!("Commit {}", c.revision.short_sha()),
+            true,
+            vec![none],
+        );
+        return;
+    }
     let list_w = (area.width / 4).clamp(12, 32);
     let [list, text] =
         Layout::horizontal([Constraint::Length(list_w), Constraint::Min(0)]).areas(area);
@@ -37,13 +56,21 @@ pub fn render(frame: &mut Frame, app: &App, area: Rect) {
         panel(frame, app, text, title, !app.diff.list_focus, vec![none]);
         return;
     };
-    let title = format!(
-        "{unit}: {} +{} -{} (live {} desired)",
-        file.object,
-        file.added,
-        file.removed,
-        if app.setup.ascii { "->" } else { "→" }
-    );
+    let arrow = if app.setup.ascii { "->" } else { "→" };
+    let title = match &app.diff.commit {
+        Some(c) => format!(
+            "{unit}: {} +{} -{} (commit {}: parent {arrow} {})",
+            file.object,
+            file.added,
+            file.removed,
+            c.revision.short_sha(),
+            c.revision.short_sha()
+        ),
+        None => format!(
+            "{unit}: {} +{} -{} (live {arrow} desired)",
+            file.object, file.added, file.removed
+        ),
+    };
     let outer = block(app, title, !app.diff.list_focus);
     let inner = outer.inner(text);
     frame.render_widget(outer, text);
@@ -152,12 +179,28 @@ fn side(
     } else {
         app.setup.theme.style("muted")
     };
-    let mut spans = vec![Span::styled(
-        format!("{:>4} ", no.map(|n| n.to_string()).unwrap_or_default()),
-        gutter_style,
-    )];
+    // The sign carries what colour carries (NO_COLOR, mono): `-` removed, `+` added.
+    let sign = match d.kind {
+        LineKind::Context => " ",
+        LineKind::Added => "+",
+        LineKind::Removed => "-",
+    };
+    let mut spans = vec![
+        Span::styled(
+            format!("{:>4}", no.map(|n| n.to_string()).unwrap_or_default()),
+            gutter_style,
+        ),
+        Span::styled(sign, line_style(app, d.kind, false)),
+    ];
     let mut left = width.saturating_sub(5);
-    for s in text_spans(app, d) {
+    let text = text_spans(app, d);
+    let total: usize = text.iter().map(|s| s.content.chars().count()).sum();
+    // A line longer than its half ends in `…`, never silently cut.
+    if total > left {
+        left = left.saturating_sub(1);
+    }
+    let cut_any = total > width.saturating_sub(5);
+    for s in text {
         if left == 0 {
             break;
         }
@@ -170,6 +213,10 @@ fn side(
             left = 0;
             spans.push(Span::styled(cut, s.style));
         }
+    }
+    if cut_any && width > 5 {
+        let ellipsis = if app.setup.ascii { "~" } else { "…" };
+        spans.push(Span::styled(ellipsis, app.setup.theme.style("muted")));
     }
     spans.push(Span::raw(" ".repeat(left)));
     spans

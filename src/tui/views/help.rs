@@ -22,7 +22,7 @@ pub fn help_lines(app: &App, mode: Mode) -> Vec<Line<'static>> {
         out.push(Line::styled(title, t.style("header")));
         for (keys, command) in rows {
             out.push(Line::from(vec![
-                Span::styled(format!("  {keys:<18}"), t.style("hint.key")),
+                Span::styled(format!("  {keys:<17} "), t.style("hint.key")),
                 Span::raw(command.description()),
             ]));
         }

@@ -18,7 +18,8 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Paragraph};
 
 use super::app::{App, View};
-use crate::model::StatusKind;
+use crate::backend::Reconciler;
+use crate::model::{StatusKind, Unit};
 
 /// Borders drawn with ASCII only (`--ascii`).
 const ASCII_BORDER: border::Set<'static> = border::Set {
@@ -82,19 +83,109 @@ fn header_line(app: &App) -> Line<'static> {
         format!("{}:{} ", app.setup.backend, app.setup.context),
         t.style("badge.context"),
     ));
-    for (kind, n) in app.snapshot.counts() {
+    match &app.reconciler {
+        Some(Reconciler::Embedded) => {
+            spans.push(Span::styled("agent: embedded ", t.style("muted")))
+        }
+        Some(Reconciler::Process(holder)) => {
+            let pid = holder
+                .split_whitespace()
+                .take(2)
+                .collect::<Vec<_>>()
+                .join(" ");
+            spans.push(Span::styled(format!("agent: {pid} "), t.style("muted")))
+        }
+        Some(Reconciler::None) => {
+            spans.push(Span::styled(" NO AGENT ", t.style("badge.stale")));
+            spans.push(Span::raw(" "));
+        }
+        None => {}
+    }
+    let units = &app.snapshot.units;
+    for kind in StatusKind::ALL {
+        let n = units
+            .iter()
+            .filter(|u| shown(u) == Shown::Kind(kind))
+            .count();
         if n > 0 {
             spans.push(Span::styled(
                 format!(" {} {n} {kind}", status_mark(kind, app.setup.ascii)),
                 status_style(app, kind),
             ));
         }
+        if kind == StatusKind::Suspended {
+            let held = units.iter().filter(|u| shown(u) == Shown::Pinned).count();
+            if held > 0 {
+                spans.push(Span::styled(
+                    format!(" {} {held} pinned", pinned_mark(app.setup.ascii)),
+                    t.style("badge.held"),
+                ));
+            }
+        }
+    }
+    let failed_sources = app
+        .snapshot
+        .sources
+        .iter()
+        .filter(|s| s.status.kind.is_bad())
+        .count();
+    if failed_sources > 0 {
+        spans.push(Span::styled(
+            format!(
+                " {} {failed_sources} source{} failed",
+                status_mark(StatusKind::Failed, app.setup.ascii),
+                if failed_sources == 1 { "" } else { "s" }
+            ),
+            status_style(app, StatusKind::Failed),
+        ));
     }
     spans.push(Span::styled(
         format!("  {} units", app.snapshot.units.len()),
         t.style("muted"),
     ));
     Line::from(spans)
+}
+
+/// How a unit's state is shown: a unit pinned by a rollback is held, never shown as healthy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Shown {
+    Kind(StatusKind),
+    /// Ready at a pinned commit: held by a rollback until resumed.
+    Pinned,
+}
+
+pub(super) fn shown(u: &Unit) -> Shown {
+    if u.pinned_revision.is_some() && u.status.kind == StatusKind::Ready {
+        Shown::Pinned
+    } else {
+        Shown::Kind(u.status.kind)
+    }
+}
+
+pub(super) fn pinned_mark(ascii: bool) -> &'static str {
+    if ascii { "P" } else { "◆" }
+}
+
+/// The mark and word of a unit's state, styled: `◆ pinned` for a held unit.
+pub(super) fn unit_state(app: &App, u: &Unit) -> Span<'static> {
+    match shown(u) {
+        Shown::Kind(kind) => Span::styled(
+            format!("{} {kind}", status_mark(kind, app.setup.ascii)),
+            status_style(app, kind),
+        ),
+        Shown::Pinned => Span::styled(
+            format!("{} pinned", pinned_mark(app.setup.ascii)),
+            app.setup.theme.style("badge.held"),
+        ),
+    }
+}
+
+/// The unit's source, when its last fetch failed.
+pub(super) fn failed_source<'a>(app: &'a App, u: &Unit) -> Option<&'a crate::model::Source> {
+    app.snapshot
+        .sources
+        .iter()
+        .find(|s| s.name == u.source && s.backend == u.backend && s.status.kind.is_bad())
 }
 
 pub(super) fn status_mark(kind: StatusKind, ascii: bool) -> &'static str {

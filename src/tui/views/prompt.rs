@@ -103,12 +103,38 @@ fn hinted(mode: Mode) -> &'static [Command] {
     }
 }
 
+/// The words of a hint: what the key does, for a person (`fetch now`, `side by side`).
+pub fn hint_label(mode: Mode, command: Command) -> String {
+    match (mode, command) {
+        (Mode::Sources, Command::SyncWithSource) => "fetch now".into(),
+        (_, Command::SyncWithSource) => "fetch+sync".into(),
+        (_, Command::CommandPrompt) => "commands".into(),
+        (_, Command::Open) => "open".into(),
+        (_, c) => c.name().replace('_', " "),
+    }
+}
+
+/// Whether a command changes something (hidden from a read-only console's hint bar).
+fn acts(command: Command) -> bool {
+    matches!(
+        command,
+        Command::Suspend
+            | Command::Resume
+            | Command::Sync
+            | Command::SyncWithSource
+            | Command::Rollback
+    )
+}
+
 pub fn hint_line(app: &App, width: u16) -> Line<'static> {
     let t = &app.setup.theme;
     let mode = app.mode();
     let mut spans = Vec::new();
     let mut used = 0usize;
     for &command in hinted(mode) {
+        if app.setup.read_only && acts(command) {
+            continue;
+        }
         // The shortest of the command's keys makes the tightest hint (`q` rather than `ctrl-c`).
         let Some(key) = app
             .setup
@@ -120,7 +146,7 @@ pub fn hint_line(app: &App, width: u16) -> Line<'static> {
         else {
             continue;
         };
-        let text = format!(" {} ", command.name());
+        let text = format!(" {} ", hint_label(mode, command));
         let need = key.chars().count() + text.chars().count();
         if used + need > usize::from(width) {
             break;
