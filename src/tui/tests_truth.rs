@@ -565,3 +565,29 @@ fn the_rollback_confirmation_previews_what_will_change() {
     assert!(s.contains("app.yaml +1 -1"), "{s}");
     assert!(s.contains("+image: v2"), "{s}");
 }
+
+#[test]
+fn detail_wraps_the_message_at_spaces() {
+    let mut snap = scripted::demo_snapshot();
+    let prod = snap
+        .units
+        .iter_mut()
+        .find(|u| u.id == "local/prod")
+        .unwrap();
+    prod.status.message = "render failed: commit 516c044: environments/prod/app.patch.yaml:3:7: mapping values are not allowed in this context".into();
+    let mut app = app_on(snap, (80, 24));
+    select(&mut app, "local/prod");
+    press(&mut app, "enter");
+    let s = screen(&app, 80, 24);
+    for word in [
+        "environments/prod/app.patch.yaml:3:7:",
+        "mapping",
+        "context",
+    ] {
+        assert!(
+            s.split(|c: char| c.is_whitespace() || c == '│')
+                .any(|w| w == word),
+            "`{word}` is cut:\n{s}"
+        );
+    }
+}

@@ -100,9 +100,15 @@ fn summary_lines(app: &App, u: &Unit, width: usize) -> Vec<Line<'static>> {
         ),
     ])];
     // The message matters most: up to three lines of it.
-    let chars: Vec<char> = u.status.message.chars().collect();
-    for (i, chunk) in chars.chunks(width.max(1)).take(3).enumerate() {
-        let text: String = chunk.iter().collect();
+    // Wrapped at spaces, never mid-word; a fourth line would be cut, so the third ends in `…`.
+    let wrapped = crate::format::wrap_words(&u.status.message, width.max(8));
+    let more = wrapped.len() > 3;
+    for (i, text) in wrapped.into_iter().take(3).enumerate() {
+        let text = if more && i == 2 {
+            format!("{text} …")
+        } else {
+            text
+        };
         lines.push(Line::from(vec![
             label(if i == 0 { "message" } else { "" }),
             Span::raw(text),
