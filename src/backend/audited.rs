@@ -45,6 +45,12 @@ impl Audited {
             read_only: info.read_only,
             result,
             detail: detail.to_owned(),
+            revision: match action {
+                Action::Rollback { to, .. } => Some(to.clone()),
+                _ => None,
+            },
+            options: AuditRecord::options_of(action),
+            origin: None,
         };
         if let Err(e) = self.log.append(&rec) {
             tracing::error!(path = %self.log.path().display(), "cannot write audit record: {e}");

@@ -30,8 +30,8 @@ use super::{Backend, BackendError, BackendInfo, DiffBase, Reconciler, Update};
 use crate::config::{Settings, wildcard_match};
 use crate::diff::mask::mask_secrets;
 use crate::model::{
-    Action, BackendKind, Capabilities, Change, Event, HistoryEntry, ObjectDiff, Outcome,
-    Permission, Revision, Severity, Snapshot,
+    Action, ActionKind, AuditRecord, AuditResult, BackendKind, Capabilities, Change, Event,
+    HistoryEntry, ObjectDiff, Outcome, Permission, Revision, Severity, Snapshot,
 };
 use reconcile::render_revision;
 use spec::EnvSpec;
@@ -63,6 +63,43 @@ impl LocalBackend {
 
     pub fn workspace(&self) -> &Workspace {
         &self.ws
+    }
+
+    /// Every user's operator actions on this workspace, from its journal, newest first, as audit records.
+    pub fn operator_actions(&self, limit: usize) -> Result<Vec<AuditRecord>, String> {
+        let entries = read_journal(&self.ws.state.journal(), |e| e.kind == "action", limit)?;
+        let context = self.ws.spec.name();
+        Ok(entries
+            .into_iter()
+            .filter_map(|e| {
+                let action = e.action?;
+                let (user, host) = match e.by.as_deref().and_then(|b| b.rsplit_once('@')) {
+                    Some((u, h)) => (u.to_owned(), h.to_owned()),
+                    None => (
+                        e.by.clone().unwrap_or_else(|| "unknown".into()),
+                        String::new(),
+                    ),
+                };
+                let options = (action == ActionKind::Sync && e.message.starts_with("fetch and"))
+                    .then(|| "withSource".to_owned());
+                Some(AuditRecord {
+                    time: e.time,
+                    user,
+                    host,
+                    backend: BackendKind::Local.to_string(),
+                    context: context.clone(),
+                    unit: e.unit.unwrap_or_default(),
+                    action,
+                    reason: e.reason.filter(|r| !r.is_empty()),
+                    read_only: false,
+                    result: AuditResult::Ok,
+                    detail: e.message,
+                    revision: e.revision,
+                    options,
+                    origin: Some("workspace journal".into()),
+                })
+            })
+            .collect())
     }
 
     fn env(&self, unit: &str) -> Result<EnvSpec, BackendError> {
