@@ -65,7 +65,17 @@ impl Tmux {
             self.data.display(),
             self.ws.display()
         );
-        let out = self.tmux(&["new-session", "-d", "-s", name, "-x", "120", "-y", "40", &cmd]);
+        let out = self.tmux(&[
+            "new-session",
+            "-d",
+            "-s",
+            name,
+            "-x",
+            "120",
+            "-y",
+            "40",
+            &cmd,
+        ]);
         assert!(out.status.success(), "tmux: {}", text(&out.stderr));
     }
 

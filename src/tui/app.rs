@@ -153,6 +153,8 @@ pub struct App {
     pub flash: Option<Flash>,
     pub dirty: bool,
     pub quit: bool,
+    /// The first key of a two-key sequence, waiting for the second.
+    pub prefix: Option<Key>,
     seq: u64,
     want: Wanted,
 }
@@ -317,6 +319,7 @@ impl App {
             flash: None,
             dirty: true,
             quit: false,
+            prefix: None,
             seq: 0,
             want: Wanted::default(),
         }
@@ -685,6 +688,26 @@ impl App {
             return self.input_key(&key);
         }
         self.flash = None;
+        // Two-key sequences (emacs `ctrl-x ctrl-c`): the first key waits for the second.
+        let key = match self.prefix.take() {
+            Some(first) => {
+                let key = key.after(first);
+                if self.setup.keymap.lookup(self.mode(), &key).is_none() {
+                    self.error(format!("{key} is not bound"));
+                    return Vec::new();
+                }
+                key
+            }
+            None if self.setup.keymap.is_prefix(self.mode(), &key) => {
+                self.prefix = Some(key);
+                self.flash = Some(Flash {
+                    ok: true,
+                    text: format!("{key} …"),
+                });
+                return Vec::new();
+            }
+            None => key,
+        };
         match self.setup.keymap.lookup(self.mode(), &key) {
             Some(command) => self.command(command),
             // The diff shows one unit: its action keys act on it, as in the unit's detail. On the

@@ -591,3 +591,67 @@ fn detail_wraps_the_message_at_spaces() {
         );
     }
 }
+
+// ---------- 11. keys ----------
+
+#[test]
+fn emacs_quits_on_ctrl_x_ctrl_c_not_on_ctrl_x_alone() {
+    let mut app = app_on(scripted::demo_snapshot(), (80, 24));
+    app.setup.keymap = Keymap::load("emacs", None).unwrap();
+    assert!(press(&mut app, "ctrl-x").is_empty());
+    assert!(!app.quit, "ctrl-x alone is a prefix");
+    assert!(press(&mut app, "ctrl-n").is_empty());
+    assert!(!app.quit);
+    assert!(app.flash.as_ref().unwrap().text.contains("not bound"));
+    press(&mut app, "ctrl-x");
+    assert_eq!(press(&mut app, "ctrl-c"), vec![Effect::Quit]);
+    assert!(app.quit);
+}
+
+#[test]
+fn hints_are_for_people_and_read_only_hints_offer_no_actions() {
+    let mut app = app_on(scripted::demo_snapshot(), (120, 40));
+    press(&mut app, "2");
+    let s = screen(&app, 120, 40);
+    let hints = s.lines().last().unwrap();
+    assert!(hints.contains("Y fetch now"), "{hints}");
+    assert!(!hints.contains('_'), "{hints}");
+    let mut ro = App::new(
+        Setup {
+            read_only: true,
+            ..setup()
+        },
+        (120, 40),
+        now(),
+    );
+    ro.update(
+        Msg::Backend(Update::Snapshot(scripted::demo_snapshot())),
+        now(),
+    );
+    let s = screen(&ro, 120, 40);
+    let hints = s.lines().last().unwrap();
+    for action in ["suspend", "resume", "sync"] {
+        assert!(!hints.contains(action), "{hints}");
+    }
+}
+
+#[test]
+fn suspending_a_suspended_unit_says_so_before_asking_a_reason() {
+    let mut snap = scripted::demo_snapshot();
+    let dev = snap.units.iter_mut().find(|u| u.id == "local/dev").unwrap();
+    dev.suspended = true;
+    dev.suspend_reason = Some("load test".into());
+    dev.status = Status::new(StatusKind::Suspended, "suspended: load test", ts(-5));
+    let mut app = app_on(snap, (80, 24));
+    select(&mut app, "local/dev");
+    press(&mut app, "s");
+    assert!(app.dialog.is_none());
+    let f = app.flash.clone().unwrap();
+    assert!(f.text.contains("already suspended"), "{}", f.text);
+}
+
+#[test]
+fn a_refusal_in_read_only_mode_says_not_allowed_once() {
+    let e = crate::backend::BackendError::Denied(crate::backend::READ_ONLY_REASON.into());
+    assert_eq!(e.to_string().matches("not allowed").count(), 1, "{e}");
+}
