@@ -655,3 +655,23 @@ fn a_refusal_in_read_only_mode_says_not_allowed_once() {
     let e = crate::backend::BackendError::Denied(crate::backend::READ_ONLY_REASON.into());
     assert_eq!(e.to_string().matches("not allowed").count(), 1, "{e}");
 }
+
+#[test]
+fn object_marks_have_a_legend() {
+    let mut app = app_on(scripted::demo_snapshot(), (120, 40));
+    select(&mut app, "local/staging");
+    for e in press(&mut app, "enter") {
+        if let Effect::LoadDiff { seq, .. } = e {
+            app.update(
+                Msg::Diff {
+                    seq,
+                    result: Ok(super::diffdoc::DiffDoc::build(&objects())),
+                },
+                now(),
+            );
+        }
+    }
+    let s = screen(&app, 120, 40);
+    assert!(s.contains("≠ drifted"), "{s}");
+    assert!(s.contains("~ changed"), "{s}");
+}

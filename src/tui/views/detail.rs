@@ -183,7 +183,50 @@ fn objects(frame: &mut Frame, app: &App, unit: &Unit, area: Rect) {
         ),
         other => ("Objects".into(), vec![loading_line(app, other)]),
     };
-    panel(frame, app, area, title, focused, lines);
+    legend_panel(frame, app, area, title, focused, lines);
+}
+
+/// What the object marks mean, for the bottom border of an object list: as many whole entries as fit in
+/// `width`, most important first (never a cut word).
+pub(super) fn objects_legend(app: &App, width: usize) -> Line<'static> {
+    let mut spans = vec![Span::raw(" ")];
+    let mut used = 1;
+    for (drifted, change, word) in [
+        (true, Change::Modified, "drifted"),
+        (false, Change::Modified, "changed"),
+        (false, Change::Added, "new"),
+        (false, Change::Removed, "pruned"),
+        (false, Change::Unchanged, "same"),
+    ] {
+        let (mark, style) = change_mark(app, change, drifted);
+        let need = mark.chars().count() + word.len() + 2;
+        if used + need > width {
+            break;
+        }
+        used += need;
+        spans.push(Span::styled(mark, style));
+        spans.push(Span::styled(
+            format!(" {word} "),
+            app.setup.theme.style("muted"),
+        ));
+    }
+    Line::from(spans)
+}
+
+/// A bordered object list with the marks' legend on its bottom border.
+pub(super) fn legend_panel(
+    frame: &mut Frame,
+    app: &App,
+    area: Rect,
+    title: String,
+    focused: bool,
+    lines: Vec<Line<'static>>,
+) {
+    let width = usize::from(area.width.saturating_sub(2));
+    let outer = block(app, title, focused).title_bottom(objects_legend(app, width));
+    let inner = outer.inner(area);
+    frame.render_widget(outer, area);
+    frame.render_widget(Paragraph::new(lines), inner);
 }
 
 /// The visible rows of an object list in `area` (inside its border): mark and name, `selected` highlighted.

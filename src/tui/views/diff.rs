@@ -48,7 +48,7 @@ pub fn render(frame: &mut Frame, app: &App, area: Rect) {
         .unwrap_or_default();
     let lines = object_lines(app, doc, &drifted, Some(app.diff.file), list);
     let title = format!("{} of {} differ", doc.changed(), doc.files.len());
-    panel(frame, app, list, title, app.diff.list_focus, lines);
+    super::detail::legend_panel(frame, app, list, title, app.diff.list_focus, lines);
 
     let Some(file) = doc.files.get(app.diff.file) else {
         let none = muted(app, "no objects: nothing is desired or live");
