@@ -675,3 +675,41 @@ fn object_marks_have_a_legend() {
     assert!(s.contains("≠ drifted"), "{s}");
     assert!(s.contains("~ changed"), "{s}");
 }
+
+#[test]
+fn a_search_match_highlights_the_whole_line_and_the_prompt_starts_empty() {
+    use super::diffdoc::DiffDoc;
+    let mut app = app_on(scripted::demo_snapshot(), (80, 24));
+    select(&mut app, "local/staging");
+    for e in press(&mut app, "d") {
+        if let Effect::LoadDiff { seq, .. } = e {
+            app.update(
+                Msg::Diff {
+                    seq,
+                    result: Ok(DiffDoc::build(&objects())),
+                },
+                now(),
+            );
+        }
+    }
+    press(&mut app, "/");
+    for c in "image".chars() {
+        press(&mut app, &c.to_string());
+    }
+    press(&mut app, "enter");
+    let mut terminal = Terminal::new(TestBackend::new(80, 24)).unwrap();
+    terminal.draw(|f| views::render(f, &app)).unwrap();
+    let buf = terminal.backend().buffer().clone();
+    let matched = app.setup.theme.style("diff.match");
+    let y = (0..24u16)
+        .find(|&y| {
+            let line: String = (0..80u16).map(|x| buf[(x, y)].symbol().to_owned()).collect();
+            line.contains("image: v2")
+        })
+        .expect("the matching line is on screen");
+    let line: String = (0..80u16).map(|x| buf[(x, y)].symbol().to_owned()).collect();
+    let x = line.find("image: v2").map(|b| line[..b].chars().count() as u16).unwrap();
+    assert_eq!(buf[(x, y)].bg, matched.bg.unwrap_or_default(), "the text is highlighted, not only the sign");
+    press(&mut app, "/");
+    assert_eq!(app.input.as_ref().unwrap().line.text, "", "the search prompt starts empty");
+}

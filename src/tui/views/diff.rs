@@ -132,7 +132,12 @@ fn unified(app: &App, file: &DiffFile, rows: usize) -> Vec<Line<'static>> {
                 };
                 let mut spans = vec![Span::styled(sign, sign_style)];
                 spans.extend(text_spans(app, d));
-                Line::from(spans)
+                // A search match marks the whole line, not only its sign.
+                if is_match(app, i) {
+                    Line::from(spans).style(app.setup.theme.style("diff.match"))
+                } else {
+                    Line::from(spans)
+                }
             }
             other => full_line(app, other),
         })
@@ -153,10 +158,15 @@ fn side_by_side(app: &App, file: &DiffFile, width: u16, rows: usize) -> Vec<Line
                 .map(|l| full_line(app, l))
                 .unwrap_or_default(),
             SbsRow::Pair(l, r) => {
+                let matched = |i: Option<usize>| i.is_some_and(|i| is_match(app, i));
                 let mut spans = side(app, file, l, half, true);
                 spans.push(Span::styled(sep, app.setup.theme.style("border")));
                 spans.extend(side(app, file, r, half, false));
-                Line::from(spans)
+                if matched(l) || matched(r) {
+                    Line::from(spans).style(app.setup.theme.style("diff.match"))
+                } else {
+                    Line::from(spans)
+                }
             }
         })
         .collect()
