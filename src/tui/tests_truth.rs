@@ -713,3 +713,22 @@ fn a_search_match_highlights_the_whole_line_and_the_prompt_starts_empty() {
     press(&mut app, "/");
     assert_eq!(app.input.as_ref().unwrap().line.text, "", "the search prompt starts empty");
 }
+
+#[test]
+fn a_long_outcome_wraps_instead_of_being_cut_mid_sentence() {
+    let mut app = app_on(scripted::demo_snapshot(), (80, 24));
+    select(&mut app, "local/dev");
+    press(&mut app, "y");
+    let id = act_id(&press(&mut app, "enter"));
+    let cause = "failed: fetch of source platform-config failed: connection refused (os error 111) while talking to https://git.example.org/platform/config.git; dev not reconciled";
+    app.update(
+        Msg::Acted {
+            id,
+            result: Err(cause.into()),
+        },
+        now(),
+    );
+    let s = screen(&app, 80, 24);
+    let joined: String = s.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(joined.contains("dev not reconciled"), "{s}");
+}

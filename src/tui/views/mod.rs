@@ -39,10 +39,12 @@ pub fn render(frame: &mut Frame, app: &App) {
     if area.width == 0 || area.height == 0 {
         return;
     }
+    let message_lines = prompt::message_lines(app, area.width);
+    let message_rows = u16::try_from(message_lines.len()).unwrap_or(1).max(1);
     let [header, body, message, hints] = Layout::vertical([
         Constraint::Length(1),
         Constraint::Min(0),
-        Constraint::Length(1),
+        Constraint::Length(message_rows),
         Constraint::Length(1),
     ])
     .areas(area);
@@ -55,7 +57,7 @@ pub fn render(frame: &mut Frame, app: &App) {
         View::History => history::render(frame, app, body),
         View::Help => help::render(frame, app, body),
     }
-    frame.render_widget(Paragraph::new(prompt::message_line(app)), message);
+    frame.render_widget(Paragraph::new(message_lines), message);
     frame.render_widget(Paragraph::new(prompt::hint_line(app, hints.width)), hints);
     if app.dialog.is_some() {
         dialog::render(frame, app, body);

@@ -49,6 +49,30 @@ pub fn message_line(app: &App) -> Line<'static> {
     Line::default()
 }
 
+/// The message area's lines at `width`: a message or outcome longer than one line wraps at spaces onto
+/// up to three lines (the third ends in `…` when even that is not enough); anything else is one line.
+pub fn message_lines(app: &App, width: u16) -> Vec<Line<'static>> {
+    let width = usize::from(width.max(1));
+    let flash = app.flash.as_ref().or(app.outcome.as_ref());
+    match flash {
+        Some(f) if app.input.is_none() && app.pending.is_none() && f.text.chars().count() > width => {
+            let style = app
+                .setup
+                .theme
+                .style(if f.ok { "message.ok" } else { "message.error" });
+            let mut parts = crate::format::wrap_words(&f.text, width);
+            if parts.len() > 3 {
+                parts.truncate(3);
+                if let Some(last) = parts.last_mut() {
+                    *last = crate::format::truncate(&format!("{last} …"), width);
+                }
+            }
+            parts.into_iter().map(|p| Line::styled(p, style)).collect()
+        }
+        _ => vec![message_line(app)],
+    }
+}
+
 /// The commands worth a hint in each mode, in order; unbound ones are left out.
 fn hinted(mode: Mode) -> &'static [Command] {
     match mode {
