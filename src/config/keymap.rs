@@ -114,6 +114,8 @@ commands! {
     NextHunk => "next_hunk", "next hunk", [Diff];
     PrevHunk => "prev_hunk", "previous hunk", [Diff];
     SideBySide => "side_by_side", "toggle side-by-side view", [Diff];
+    ScrollLeft => "scroll_left", "scroll long lines left", [Diff];
+    ScrollRight => "scroll_right", "scroll long lines right", [Diff];
     Search => "search", "search in the diff", [Diff];
     SearchNext => "search_next", "next match", [Diff];
     SearchPrev => "search_prev", "previous match", [Diff];

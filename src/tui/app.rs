@@ -12,6 +12,9 @@ use crate::config::keymap::{Command, Key, Keymap, Mode};
 use crate::config::theme::Theme;
 use crate::model::{Action, Event, HistoryEntry, Revision, Snapshot, Unit};
 
+/// Columns one press of scroll left/right moves long diff lines.
+const HSCROLL_STEP: usize = 8;
+
 /// The screens of the console, stacked: `back` returns to the one below.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum View {
@@ -116,6 +119,8 @@ pub struct DiffState {
     pub side_by_side: bool,
     pub search: String,
     pub matches: Vec<usize>,
+    /// Columns of long lines scrolled out on the left.
+    pub hscroll: usize,
     /// The diff shows what this history commit changed (against its parent), not live against desired.
     pub commit: Option<HistoryEntry>,
 }
@@ -305,6 +310,7 @@ impl App {
                 side_by_side: true,
                 search: String::new(),
                 matches: Vec::new(),
+                hscroll: 0,
                 commit: None,
             },
             history: HistoryState {
@@ -911,6 +917,17 @@ impl App {
                 self.diff.side_by_side = !self.diff.side_by_side;
                 self.scroll_to_line(line);
             }
+            Command::ScrollLeft => {
+                self.diff.hscroll = self.diff.hscroll.saturating_sub(HSCROLL_STEP)
+            }
+            Command::ScrollRight => {
+                let longest = self.diff_file().map_or(0, |f| f.longest_line());
+                if self.diff.hscroll < longest.saturating_sub(self.diff_text_width()) {
+                    self.diff.hscroll += HSCROLL_STEP;
+                } else {
+                    self.error("already at the end of the longest line");
+                }
+            }
             Command::SearchNext => self.search_step(true, false),
             Command::SearchPrev => self.search_step(false, false),
             Command::Suspend
@@ -1130,6 +1147,18 @@ impl App {
             .and_then(|d| d.files.get(self.diff.file))
     }
 
+    /// Columns of line text the diff pane shows (one side when side by side), as the view lays it out.
+    pub fn diff_text_width(&self) -> usize {
+        let w = self.size.0;
+        let text = w.saturating_sub((w / 4).clamp(12, 32)).saturating_sub(2);
+        let text = if self.diff_side_by_side() {
+            (text.saturating_sub(1) / 2).saturating_sub(5)
+        } else {
+            text.saturating_sub(1)
+        };
+        usize::from(text).saturating_sub(1)
+    }
+
     /// Rows of the current layout of the current file.
     pub fn diff_rows(&self) -> usize {
         self.diff_file().map_or(0, |f| {
@@ -1150,6 +1179,7 @@ impl App {
     fn select_file(&mut self, file: usize) {
         self.diff.file = file;
         self.diff.scroll = 0;
+        self.diff.hscroll = 0;
         let needle = self.diff.search.clone();
         self.diff.matches = self
             .diff_file()

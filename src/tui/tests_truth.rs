@@ -703,15 +703,30 @@ fn a_search_match_highlights_the_whole_line_and_the_prompt_starts_empty() {
     let matched = app.setup.theme.style("diff.match");
     let y = (0..24u16)
         .find(|&y| {
-            let line: String = (0..80u16).map(|x| buf[(x, y)].symbol().to_owned()).collect();
+            let line: String = (0..80u16)
+                .map(|x| buf[(x, y)].symbol().to_owned())
+                .collect();
             line.contains("image: v2")
         })
         .expect("the matching line is on screen");
-    let line: String = (0..80u16).map(|x| buf[(x, y)].symbol().to_owned()).collect();
-    let x = line.find("image: v2").map(|b| line[..b].chars().count() as u16).unwrap();
-    assert_eq!(buf[(x, y)].bg, matched.bg.unwrap_or_default(), "the text is highlighted, not only the sign");
+    let line: String = (0..80u16)
+        .map(|x| buf[(x, y)].symbol().to_owned())
+        .collect();
+    let x = line
+        .find("image: v2")
+        .map(|b| line[..b].chars().count() as u16)
+        .unwrap();
+    assert_eq!(
+        buf[(x, y)].bg,
+        matched.bg.unwrap_or_default(),
+        "the text is highlighted, not only the sign"
+    );
     press(&mut app, "/");
-    assert_eq!(app.input.as_ref().unwrap().line.text, "", "the search prompt starts empty");
+    assert_eq!(
+        app.input.as_ref().unwrap().line.text,
+        "",
+        "the search prompt starts empty"
+    );
 }
 
 #[test]
@@ -731,4 +746,48 @@ fn a_long_outcome_wraps_instead_of_being_cut_mid_sentence() {
     let s = screen(&app, 80, 24);
     let joined: String = s.split_whitespace().collect::<Vec<_>>().join(" ");
     assert!(joined.contains("dev not reconciled"), "{s}");
+}
+
+#[test]
+fn long_diff_lines_end_in_an_ellipsis_and_scroll_horizontally() {
+    use super::diffdoc::DiffDoc;
+    let mut app = app_on(scripted::demo_snapshot(), (80, 24));
+    select(&mut app, "local/staging");
+    let tail = "the end of a very long line";
+    let objects = vec![ObjectDiff {
+        object: "notes.txt".into(),
+        change: Change::Modified,
+        desired: Some(format!(
+            "# hotfix, do not revert {} {tail}\n",
+            "x".repeat(90)
+        )),
+        live: Some("# old\n".into()),
+        masked: false,
+        note: None,
+    }];
+    for e in press(&mut app, "d") {
+        if let Effect::LoadDiff { seq, .. } = e {
+            app.update(
+                Msg::Diff {
+                    seq,
+                    result: Ok(DiffDoc::build(&objects)),
+                },
+                now(),
+            );
+        }
+    }
+    let s = screen(&app, 80, 24);
+    let line = s.lines().find(|l| l.contains("+# hotfix")).unwrap();
+    assert!(line.contains("x…"), "{line}");
+    for _ in 0..20 {
+        press(&mut app, "right");
+    }
+    let s = screen(&app, 80, 24);
+    assert!(s.contains(tail), "{s}");
+    assert!(s.contains("◂ col "), "{s}");
+    let f = app
+        .flash
+        .clone()
+        .expect("told when there is nothing more to the right");
+    assert!(f.text.contains("end of the longest line"), "{}", f.text);
 }

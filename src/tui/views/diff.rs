@@ -71,6 +71,12 @@ pub fn render(frame: &mut Frame, app: &App, area: Rect) {
             file.object, file.added, file.removed
         ),
     };
+    let title = if app.diff.hscroll > 0 {
+        let arrow = if app.setup.ascii { "<" } else { "◂" };
+        format!("{arrow} col {}: {title}", app.diff.hscroll + 1)
+    } else {
+        title
+    };
     let outer = block(app, title, !app.diff.list_focus);
     let inner = outer.inner(text);
     frame.render_widget(outer, text);
@@ -78,7 +84,7 @@ pub fn render(frame: &mut Frame, app: &App, area: Rect) {
     let lines = if app.diff_side_by_side() {
         side_by_side(app, file, inner.width, rows)
     } else {
-        unified(app, file, rows)
+        unified(app, file, rows, usize::from(inner.width))
     };
     frame.render_widget(Paragraph::new(lines), inner);
 }
@@ -97,10 +103,22 @@ fn is_match(app: &App, i: usize) -> bool {
     app.diff.matches.binary_search(&i).is_ok()
 }
 
+/// The line's text, without the first `app.diff.hscroll` characters (scrolled out on the left).
 fn text_spans(app: &App, d: &DiffLine) -> Vec<Span<'static>> {
+    let mut skip = app.diff.hscroll;
     d.segments
         .iter()
-        .map(|(emph, s)| Span::styled(s.replace('\t', "    "), line_style(app, d.kind, *emph)))
+        .filter_map(|(emph, s)| {
+            let s = s.replace('\t', "    ");
+            let n = s.chars().count();
+            if skip >= n {
+                skip -= n;
+                return None;
+            }
+            let rest: String = s.chars().skip(skip).collect();
+            skip = 0;
+            Some(Span::styled(rest, line_style(app, d.kind, *emph)))
+        })
         .collect()
 }
 
@@ -112,7 +130,7 @@ fn full_line(app: &App, l: &DocLine) -> Line<'static> {
     }
 }
 
-fn unified(app: &App, file: &DiffFile, rows: usize) -> Vec<Line<'static>> {
+fn unified(app: &App, file: &DiffFile, rows: usize, width: usize) -> Vec<Line<'static>> {
     file.lines
         .iter()
         .enumerate()
@@ -132,6 +150,8 @@ fn unified(app: &App, file: &DiffFile, rows: usize) -> Vec<Line<'static>> {
                 };
                 let mut spans = vec![Span::styled(sign, sign_style)];
                 spans.extend(text_spans(app, d));
+                // A line longer than the pane ends in `…`; scroll right to read the rest.
+                let spans = super::cut_spans(spans, width, app.setup.ascii);
                 // A search match marks the whole line, not only its sign.
                 if is_match(app, i) {
                     Line::from(spans).style(app.setup.theme.style("diff.match"))

@@ -168,6 +168,33 @@ pub(super) fn pinned_mark(ascii: bool) -> &'static str {
     if ascii { "P" } else { "◆" }
 }
 
+/// Cuts styled spans to `width` characters, ending a cut with `…` (`~` in ASCII mode).
+pub(super) fn cut_spans(
+    spans: Vec<Span<'static>>,
+    width: usize,
+    ascii: bool,
+) -> Vec<Span<'static>> {
+    let total: usize = spans.iter().map(|s| s.content.chars().count()).sum();
+    if total <= width || width == 0 {
+        return spans;
+    }
+    let ellipsis = if ascii { "~" } else { "…" };
+    let mut left = width.saturating_sub(1);
+    let mut out = Vec::new();
+    for s in spans {
+        let n = s.content.chars().count();
+        if n <= left {
+            left -= n;
+            out.push(s);
+            continue;
+        }
+        let part: String = s.content.chars().take(left).collect();
+        out.push(Span::styled(format!("{part}{ellipsis}"), s.style));
+        return out;
+    }
+    out
+}
+
 /// The mark and word of a unit's state, styled: `◆ pinned` for a held unit.
 pub(super) fn unit_state(app: &App, u: &Unit) -> Span<'static> {
     match shown(u) {

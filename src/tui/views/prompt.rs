@@ -55,7 +55,9 @@ pub fn message_lines(app: &App, width: u16) -> Vec<Line<'static>> {
     let width = usize::from(width.max(1));
     let flash = app.flash.as_ref().or(app.outcome.as_ref());
     match flash {
-        Some(f) if app.input.is_none() && app.pending.is_none() && f.text.chars().count() > width => {
+        Some(f)
+            if app.input.is_none() && app.pending.is_none() && f.text.chars().count() > width =>
+        {
             let style = app
                 .setup
                 .theme

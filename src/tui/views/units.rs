@@ -5,7 +5,9 @@ use ratatui::layout::{Constraint, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Cell, Paragraph, Row, Table};
 
-use super::{block, failed_source, offset, short, status_mark, status_style, unit_state};
+use super::{
+    block, cut_spans, failed_source, offset, short, status_mark, status_style, unit_state,
+};
 use crate::format::{coarse_age, truncate, wrap_words};
 use crate::model::{StatusKind, Unit};
 use crate::tui::app::App;
@@ -214,29 +216,6 @@ fn preview_lines(app: &App, u: &Unit, width: u16) -> Vec<Line<'static>> {
             Line::from(vec![lead, Span::raw(part)])
         })
         .collect()
-}
-
-/// Cuts styled spans to `width` characters, ending a cut with `…` (`~` in ASCII mode).
-fn cut_spans(spans: Vec<Span<'static>>, width: usize, ascii: bool) -> Vec<Span<'static>> {
-    let total: usize = spans.iter().map(|s| s.content.chars().count()).sum();
-    if total <= width || width == 0 {
-        return spans;
-    }
-    let ellipsis = if ascii { "~" } else { "…" };
-    let mut left = width.saturating_sub(1);
-    let mut out = Vec::new();
-    for s in spans {
-        let n = s.content.chars().count();
-        if n <= left {
-            left -= n;
-            out.push(s);
-            continue;
-        }
-        let part: String = s.content.chars().take(left).collect();
-        out.push(Span::styled(format!("{part}{ellipsis}"), s.style));
-        return out;
-    }
-    out
 }
 
 fn cell(app: &App, u: &Unit, col: Col, width: u16) -> Cell<'static> {
