@@ -25,7 +25,8 @@ struct Tmux {
 }
 
 impl Tmux {
-    fn new() -> Self {
+    /// A demo workspace and a tmux server of its own (`tag` keeps parallel tests apart).
+    fn new(tag: &str) -> Self {
         let tmp = tempfile::tempdir().unwrap();
         let (config, data, ws) = (
             tmp.path().join("config"),
@@ -40,7 +41,7 @@ impl Tmux {
             .unwrap();
         assert!(out.status.success(), "demo: {}", text(&out.stderr));
         Self {
-            socket: format!("setpoint-truth-{}", std::process::id()),
+            socket: format!("setpoint-truth-{tag}-{}", std::process::id()),
             _tmp: tmp,
             config,
             data,
@@ -120,7 +121,7 @@ fn the_header_turns_to_no_agent_when_the_console_running_it_quits() {
         Command::new("tmux").arg("-V").output().is_ok(),
         "tmux is not installed (.ci/run installs it)"
     );
-    let t = Tmux::new();
+    let t = Tmux::new("reconciler");
     t.console("first");
     t.wait_for("first", "agent: embedded");
     t.console("second");
@@ -130,4 +131,36 @@ fn the_header_turns_to_no_agent_when_the_console_running_it_quits() {
     let s = t.wait_for("second", "NO AGENT");
     assert!(!s.contains("agent: pid"), "{s}");
     t.quit("second");
+}
+
+#[test]
+fn sync_with_source_against_an_unreachable_source_fails_on_screen() {
+    assert!(
+        Command::new("tmux").arg("-V").output().is_ok(),
+        "tmux is not installed (.ci/run installs it)"
+    );
+    let t = Tmux::new("unreachable");
+    // The source goes away after the demo was applied: the fetch the operator asks for must fail.
+    std::fs::rename(
+        t.ws.join("repos/platform-config.git"),
+        t.ws.join("repos/moved.git"),
+    )
+    .unwrap();
+    t.console("c");
+    t.wait_for("c", "agent: embedded");
+    assert!(
+        t.tmux(&["send-keys", "-t", "c", "end", "Y"])
+            .status
+            .success()
+    );
+    t.wait_for("c", "Confirm sync");
+    assert!(t.tmux(&["send-keys", "-t", "c", "Enter"]).status.success());
+    let s = t.wait_for("c", "fetch of source platform-config failed");
+    assert!(s.contains('✗'), "{s}");
+    assert!(!s.contains('✓'), "{s}");
+    // On the sources screen the same key fetches the source itself, and says that it failed.
+    assert!(t.tmux(&["send-keys", "-t", "c", "2", "Y"]).status.success());
+    let s = t.wait_for("c", "✗ fetch local/platform-config");
+    assert!(s.contains("failed"), "{s}");
+    t.quit("c");
 }
