@@ -356,11 +356,12 @@ fn console_end_to_end_normal_then_read_only() {
         .collect();
     assert_eq!(
         denied,
+        // Newest first.
         [
-            ("suspend", true),
-            ("resume", true),
+            ("rollback", true),
             ("sync", true),
-            ("rollback", true)
+            ("resume", true),
+            ("suspend", true)
         ],
         "{audit}"
     );
