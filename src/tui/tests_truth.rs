@@ -791,3 +791,13 @@ fn long_diff_lines_end_in_an_ellipsis_and_scroll_horizontally() {
         .expect("told when there is nothing more to the right");
     assert!(f.text.contains("end of the longest line"), "{}", f.text);
 }
+
+#[test]
+fn help_keeps_a_space_between_long_key_lists_and_their_description() {
+    let mut app = app_on(scripted::demo_snapshot(), (120, 40));
+    app.setup.keymap = Keymap::load("vim", None).unwrap();
+    press(&mut app, "?");
+    let s = screen(&app, 120, 40);
+    assert!(!s.contains("pageuppage"), "{s}");
+    assert!(s.contains("pageup page up"), "{s}");
+}
