@@ -63,13 +63,18 @@ fn status_history(frame: &mut Frame, app: &App, area: Rect) {
         .filter(|e| is_status_change(e))
         .take(height)
         .map(|e| {
-            Line::from(vec![
+            let spans = vec![
                 Span::styled(
                     format!("{:>4} ", age(Some(e.time), app.now)),
                     app.setup.theme.style("muted"),
                 ),
                 Span::styled(e.message.clone(), severity_style(app, e.severity)),
-            ])
+            ];
+            Line::from(super::cut_spans(
+                spans,
+                usize::from(area.width.saturating_sub(2)),
+                app.setup.ascii,
+            ))
         })
         .collect();
     panel(frame, app, area, "Status history".into(), false, lines);
@@ -317,7 +322,9 @@ fn events(frame: &mut Frame, app: &App, area: Rect) {
                     t.style("muted"),
                 ));
                 spans.push(Span::raw(e.message.clone()));
-                let line = Line::from(spans);
+                // A message longer than the pane ends in `…`: the whole of it is in `setpoint events`.
+                let width = usize::from(area.width.saturating_sub(2));
+                let line = Line::from(super::cut_spans(spans, width, app.setup.ascii));
                 if focused && i == app.detail.scroll[1] {
                     line.style(t.style("selection"))
                 } else {
