@@ -52,7 +52,7 @@ pub fn audit(
         Some(Err(e)) => eprintln!("cannot read the workspace journal: {e}"),
         None => {}
     }
-    records.sort_by(|a, b| b.time.cmp(&a.time));
+    records.sort_by_key(|r| std::cmp::Reverse(r.time));
     if let Some(n) = limit {
         records.truncate(n);
     }
