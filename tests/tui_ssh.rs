@@ -1,6 +1,7 @@
 //! The bastion, end to end: a real sshd on 127.0.0.1 (its own host key, authorized key and config on a free
 //! port), the console through `ssh -t` inside tmux at 120x40 on a demo workspace. A navigation keypress writes
-//! at most 2 KiB, an untouched console writes nothing for 10 s (both recorded with `tmux pipe-pane`), and
+//! at most 2 KiB, an untouched console writes nothing for 10 s (both recorded with `tmux pipe-pane`), `c`
+//! puts the selected unit's id on the clipboard with OSC 52 through ssh and tmux, and
 //! killing the ssh client makes the remote console exit within 2 s with the agent lock released and every
 //! target file intact. Every wait is bounded.
 
@@ -298,6 +299,31 @@ fn the_console_over_ssh_is_frugal_and_leaves_cleanly_when_the_link_drops() {
     let idle = file_len(&record) - idle_from;
     eprintln!("bytes over 10 s idle over ssh: {idle}");
     assert_eq!(idle, 0, "the untouched console wrote {idle} bytes in 10 s");
+
+    // Copy over the link: `c` sends OSC 52 through ssh; tmux (set-clipboard on) turns it into a buffer.
+    assert!(
+        pane.tmux(&["set-option", "-s", "set-clipboard", "on"])
+            .status
+            .success()
+    );
+    assert!(
+        pane.tmux(&["send-keys", "-t", "console", "c"])
+            .status
+            .success()
+    );
+    pane.wait_for("copied unit id local/prod");
+    let end = Instant::now() + DEADLINE;
+    loop {
+        let buffer = text(&pane.tmux(&["show-buffer"]).stdout);
+        if buffer == "local/prod" {
+            break;
+        }
+        assert!(
+            Instant::now() < end,
+            "the clipboard did not receive the unit id: {buffer:?}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
 
     // The link drops: the remote console gets SIGHUP and must be gone within 2 s, lock released.
     run(Command::new("kill").args(["-KILL", &ssh_pid.to_string()]));
