@@ -801,3 +801,28 @@ fn help_keeps_a_space_between_long_key_lists_and_their_description() {
     assert!(!s.contains("pageuppage"), "{s}");
     assert!(s.contains("pageup page up"), "{s}");
 }
+
+#[test]
+fn a_header_too_long_for_80_columns_drops_the_total_then_ends_in_an_ellipsis() {
+    use crate::backend::Reconciler;
+    let mut app = App::new(
+        Setup {
+            read_only: true,
+            ..setup()
+        },
+        (80, 24),
+        now(),
+    );
+    let mut snap = scripted::demo_snapshot();
+    snap.sources[0].status = Status::new(StatusKind::Failed, "connection refused", ts(-5));
+    let dev = snap.units.iter_mut().find(|u| u.id == "local/dev").unwrap();
+    dev.pinned_revision = Some(rev(2));
+    app.update(Msg::Backend(Update::Snapshot(snap)), now());
+    app.update(Msg::Backend(Update::Reconciler(Reconciler::None)), now());
+    let s = screen(&app, 80, 24);
+    let header = s.lines().next().unwrap().trim_end();
+    // 93 columns of badges and counts: the total goes, and the cut says so.
+    assert!(!header.contains("units"), "{header}");
+    assert!(header.ends_with('…'), "{header}");
+    assert!(header.starts_with(" READ-ONLY "), "{header}");
+}

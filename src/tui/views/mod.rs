@@ -48,7 +48,7 @@ pub fn render(frame: &mut Frame, app: &App) {
         Constraint::Length(1),
     ])
     .areas(area);
-    frame.render_widget(Paragraph::new(header_line(app)), header);
+    frame.render_widget(Paragraph::new(header_fit(app, header.width)), header);
     match app.view() {
         View::Units => units::render(frame, app, body),
         View::Sources => sources::render(frame, app, body),
@@ -62,6 +62,21 @@ pub fn render(frame: &mut Frame, app: &App) {
     if app.dialog.is_some() {
         dialog::render(frame, app, body);
     }
+}
+
+/// The header at `width`: the total of units goes first when it does not fit, then the line is cut with `…`.
+fn header_fit(app: &App, width: u16) -> Line<'static> {
+    let mut line = header_line(app);
+    let len = |l: &Line| {
+        l.spans
+            .iter()
+            .map(|s| s.content.chars().count())
+            .sum::<usize>()
+    };
+    if len(&line) > usize::from(width) {
+        line.spans.pop();
+    }
+    Line::from(cut_spans(line.spans, usize::from(width), app.setup.ascii))
 }
 
 /// Badges first (READ-ONLY is visible at any width), then the context and the counts by status.
