@@ -361,61 +361,6 @@ impl App {
         self.stale.is_some() || self.pending.is_some()
     }
 
-    /// The next instant an age on the screen shows another value: the loop redraws exactly then, so a
-    /// console nobody touches keeps true ages and writes nothing in between.
-    pub fn next_age_change(&self) -> Option<Timestamp> {
-        use crate::format::age_changes_at;
-        let now = self.now;
-        let mut times: Vec<(Timestamp, bool)> = Vec::new();
-        match self.view() {
-            View::Units => {
-                let first = self.units.selected.saturating_sub(self.page());
-                times.extend(
-                    self.units
-                        .visible
-                        .iter()
-                        .skip(first)
-                        .take(self.page() * 2)
-                        .filter_map(|&i| self.snapshot.units.get(i)?.last_reconcile_at)
-                        .map(|t| (t, true)),
-                );
-            }
-            View::Sources => times.extend(
-                self.snapshot
-                    .sources
-                    .iter()
-                    .filter_map(|s| s.last_fetch_at)
-                    .map(|t| (t, true)),
-            ),
-            View::Detail => {
-                if let Some(u) = self.current_unit() {
-                    times.push((u.status.since, false));
-                    times.extend(u.last_reconcile_at.map(|t| (t, false)));
-                }
-                if let Some(Loadable::Ready(events)) = &self.detail.events {
-                    times.extend(events.iter().take(self.page() * 2).map(|e| (e.time, false)));
-                }
-            }
-            View::History => {
-                if let Some(list) = self.history.entries.ready() {
-                    let first = self.history.selected.saturating_sub(self.page());
-                    times.extend(
-                        list.iter()
-                            .skip(first)
-                            .take(self.page() * 2)
-                            .map(|e| (e.time, false)),
-                    );
-                }
-            }
-            View::Diff | View::Help => {}
-        }
-        times
-            .into_iter()
-            .map(|(t, coarse)| age_changes_at(t, now, coarse))
-            .filter(|t| *t > now)
-            .min()
-    }
-
     /// The unit under the cursor (units list) or on screen (detail, diff, history).
     pub fn current_unit(&self) -> Option<&Unit> {
         match self.base_view() {
@@ -893,7 +838,7 @@ impl App {
                 }
                 return out;
             }
-            Command::Copy => return self.copy(),
+            Command::Copy => return self.copy_selected(),
             Command::ViewUnits => self.views = vec![View::Units],
             Command::ViewSources => self.views = vec![View::Units, View::Sources],
             Command::Open => return self.open(),
@@ -938,43 +883,6 @@ impl App {
             Command::Confirm | Command::Cancel | Command::Submit | Command::Complete => {}
         }
         Vec::new()
-    }
-
-    /// Copies what is selected: the commit in history, the source on the sources screen, else the unit.
-    fn copy(&mut self) -> Vec<Effect> {
-        let (what, text) = match self.view() {
-            View::History => match self
-                .history
-                .entries
-                .ready()
-                .and_then(|l| l.get(self.history.selected))
-            {
-                Some(e) => ("commit", e.revision.sha().to_owned()),
-                None => {
-                    self.error("no commit selected");
-                    return Vec::new();
-                }
-            },
-            View::Sources => match self.selected_source_id() {
-                Some(id) => ("source", id),
-                None => {
-                    self.error("no source selected");
-                    return Vec::new();
-                }
-            },
-            _ => match self.current_unit() {
-                Some(u) => ("unit id", u.id.clone()),
-                None => {
-                    self.error("no unit selected");
-                    return Vec::new();
-                }
-            },
-        };
-        self.flash = Some(Flash {
-            ok: true,
-            text: format!("copied {what} {text} to the clipboard (OSC 52)"),
-        });
-        vec![Effect::Copy(text)]
     }
 
     fn open(&mut self) -> Vec<Effect> {

@@ -5,6 +5,7 @@
 //! become commands through the keymap; effects (backend calls) run on tokio tasks in [`event_loop`].
 
 pub mod actions;
+mod ages;
 pub mod app;
 pub mod connection;
 pub mod diffdoc;

@@ -1,5 +1,47 @@
+//! Copy over SSH: the selected unit's id or commit goes to the terminal's clipboard with OSC 52.
 //! OSC 52: the terminal puts text on its clipboard. The sequence travels through ssh untouched and
 //! through tmux when its `set-clipboard` is `on`, so copying works on a bastion.
+
+use super::app::{App, Effect, Flash, View};
+
+impl App {
+    /// Copies what is selected: the commit in history, the source on the sources screen, else the unit.
+    pub(super) fn copy_selected(&mut self) -> Vec<Effect> {
+        let (what, text) = match self.view() {
+            View::History => match self
+                .history
+                .entries
+                .ready()
+                .and_then(|l| l.get(self.history.selected))
+            {
+                Some(e) => ("commit", e.revision.sha().to_owned()),
+                None => {
+                    self.error("no commit selected");
+                    return Vec::new();
+                }
+            },
+            View::Sources => match self.selected_source_id() {
+                Some(id) => ("source", id),
+                None => {
+                    self.error("no source selected");
+                    return Vec::new();
+                }
+            },
+            _ => match self.current_unit() {
+                Some(u) => ("unit id", u.id.clone()),
+                None => {
+                    self.error("no unit selected");
+                    return Vec::new();
+                }
+            },
+        };
+        self.flash = Some(Flash {
+            ok: true,
+            text: format!("copied {what} {text} to the clipboard (OSC 52)"),
+        });
+        vec![Effect::Copy(text)]
+    }
+}
 
 /// The escape sequence that sets the clipboard to `text`.
 pub fn sequence(text: &str) -> String {
