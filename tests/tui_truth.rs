@@ -60,8 +60,12 @@ impl Tmux {
 
     /// Starts a console in its own detached session `name` at 120x40.
     fn console(&self, name: &str) {
+        self.console_with(name, "");
+    }
+
+    fn console_with(&self, name: &str, extra: &str) {
         let cmd = format!(
-            "env SETPOINT_CONFIG_DIR='{}' SETPOINT_DATA_DIR='{}' TERM=xterm-256color '{BIN}' --workspace '{}'",
+            "env SETPOINT_CONFIG_DIR='{}' SETPOINT_DATA_DIR='{}' TERM=xterm-256color '{BIN}' --workspace '{}' {extra}",
             self.config.display(),
             self.data.display(),
             self.ws.display()
@@ -163,4 +167,29 @@ fn sync_with_source_against_an_unreachable_source_fails_on_screen() {
     let s = t.wait_for("c", "✗ fetch local/platform-config");
     assert!(s.contains("failed"), "{s}");
     t.quit("c");
+}
+
+#[test]
+fn ages_move_on_in_a_read_only_console_nobody_touches() {
+    assert!(
+        Command::new("tmux").arg("-V").output().is_ok(),
+        "tmux is not installed (.ci/run installs it)"
+    );
+    let t = Tmux::new("ages");
+    // Read-only: no agent, so no snapshot ever changes; only the clock moves the ages.
+    t.console_with("ro", "--read-only");
+    let s = t.wait_for("ro", "NO AGENT");
+    assert!(s.contains("<1m"), "{s}");
+    // The demo reconciled just now: within a minute and a bit, "<1m" must turn into "1m" with no key
+    // pressed. Bounded at 80 s.
+    let end = Instant::now() + Duration::from_secs(80);
+    loop {
+        let s = t.screen("ro");
+        if s.lines().any(|l| l.contains(" 1m ")) {
+            break;
+        }
+        assert!(Instant::now() < end, "ages froze:\n{s}");
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    t.quit("ro");
 }
