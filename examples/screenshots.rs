@@ -19,10 +19,11 @@ use ratatui::crossterm::event::KeyEvent;
 use ratatui::style::{Color, Modifier};
 
 use setpoint::backend::local::{LocalBackend, demo};
-use setpoint::backend::{Backend, Update};
+use setpoint::backend::{Backend, DiffBase, Reconciler, Update};
 use setpoint::config::Settings;
 use setpoint::config::keymap::{Key, Keymap};
 use setpoint::config::theme::{ColorDepth, Theme};
+use setpoint::model::{Action, Revision};
 use setpoint::tui::app::{App, Effect, Msg, Setup};
 use setpoint::tui::diffdoc::DiffDoc;
 use setpoint::tui::views;
@@ -51,6 +52,16 @@ impl Shots {
         let mut app = App::new(setup, (W, H), Timestamp::now());
         let snap = self.backend.snapshot().await.unwrap();
         app.update(Msg::Backend(Update::Snapshot(snap)), Timestamp::now());
+        // A console embeds the agent when none runs, except in read-only audit mode: it never starts one.
+        let reconciler = if read_only {
+            Reconciler::None
+        } else {
+            Reconciler::Embedded
+        };
+        app.update(
+            Msg::Backend(Update::Reconciler(reconciler)),
+            Timestamp::now(),
+        );
         app
     }
 
@@ -77,10 +88,39 @@ impl Shots {
                     seq,
                     result: self.backend.events(&unit).await.map_err(|e| e.to_string()),
                 },
+                Effect::LoadCommitDiff {
+                    seq,
+                    unit,
+                    revision,
+                } => Msg::Diff {
+                    seq,
+                    result: self.doc(&unit, &revision, DiffBase::Parent).await,
+                },
+                Effect::LoadPreview {
+                    seq,
+                    unit,
+                    revision,
+                } => Msg::Preview {
+                    seq,
+                    result: self.doc(&unit, &revision, DiffBase::Live).await,
+                },
                 _ => continue,
             };
             app.update(msg, Timestamp::now());
         }
+    }
+
+    async fn doc(
+        &self,
+        unit: &str,
+        revision: &Revision,
+        base: DiffBase,
+    ) -> Result<DiffDoc, String> {
+        self.backend
+            .diff_at(unit, revision, base)
+            .await
+            .map(|o| DiffDoc::build(&o))
+            .map_err(|e| e.to_string())
     }
 
     async fn keys(&self, app: &mut App, keys: &[&str]) {
@@ -154,6 +194,27 @@ async fn main() {
     let mut app = s.app(true).await;
     s.keys(&mut app, &["end", "s"]).await;
     s.save("read-only", &app);
+
+    // What a commit changed, and the rollback confirmation with its preview.
+    let mut app = s.app(false).await;
+    s.keys(&mut app, &["end", "h", "down", "enter"]).await;
+    s.save("commit", &app);
+    let mut app = s.app(false).await;
+    s.keys(&mut app, &["end", "h", "down", "b"]).await;
+    s.save("rollback", &app);
+
+    // A unit held by a rollback: pinned, never shown as ready.
+    let history = s.backend.history("local/staging").await.unwrap();
+    if let Some(older) = history.get(1) {
+        let rollback = Action::Rollback {
+            to: older.revision.clone(),
+            reason: "bad pool size".into(),
+        };
+        s.backend.act("local/staging", &rollback).await.unwrap();
+    }
+    let mut app = s.app(false).await;
+    s.keys(&mut app, &["end"]).await;
+    s.save("held", &app);
     drop(tmp);
 }
 

@@ -48,7 +48,14 @@ async fn dispatch(ctx: Context, command: Option<Command>) -> Result<u8, CliError
         Command::Completions { .. } => Ok(0),
         Command::Demo(args) => crate::agent_cmd::demo(&ctx, &args).await,
         Command::Agent { once } => crate::agent_cmd::agent(&ctx, once).await,
-        Command::Audit { limit } => commands::audit(&ctx.audit_log(), limit, output),
+        Command::Audit { limit } => {
+            // The workspace's own record (every user's operator actions, from its journal) beside this
+            // user's log; a directory that is no workspace has only the log.
+            let shared = crate::backend::local::LocalBackend::open(&ctx.workspace(), &ctx.settings)
+                .ok()
+                .map(|b| b.operator_actions(limit.unwrap_or(usize::MAX).max(1)));
+            commands::audit(&ctx.audit_log(), shared, limit, output)
+        }
         Command::Status => commands::status(ctx.open_backend()?.as_ref(), output).await,
         Command::Diff { unit } => commands::diff(ctx.open_backend()?.as_ref(), &unit, output).await,
         Command::History { unit, limit } => {

@@ -309,7 +309,8 @@ fn console_end_to_end_normal_then_read_only() {
         .filter(|r| r["result"] == "ok" && r["unit"] == "local/staging")
         .map(|r| r["action"].as_str().unwrap())
         .collect();
-    assert_eq!(ok, ["rollback", "suspend", "resume"], "{audit}");
+    // `setpoint audit` lists newest first.
+    assert_eq!(ok, ["resume", "suspend", "rollback"], "{audit}");
 
     // ---- read-only audit mode: same keys, nothing changes, denials recorded ----
     let status_before = env.json(&["status"]);
@@ -355,11 +356,12 @@ fn console_end_to_end_normal_then_read_only() {
         .collect();
     assert_eq!(
         denied,
+        // Newest first.
         [
-            ("suspend", true),
-            ("resume", true),
+            ("rollback", true),
             ("sync", true),
-            ("rollback", true)
+            ("resume", true),
+            ("suspend", true)
         ],
         "{audit}"
     );

@@ -45,6 +45,12 @@ impl Audited {
             read_only: info.read_only,
             result,
             detail: detail.to_owned(),
+            revision: match action {
+                Action::Rollback { to, .. } => Some(to.clone()),
+                _ => None,
+            },
+            options: AuditRecord::options_of(action),
+            origin: None,
         };
         if let Err(e) = self.log.append(&rec) {
             tracing::error!(path = %self.log.path().display(), "cannot write audit record: {e}");
@@ -78,6 +84,15 @@ impl Backend for Audited {
         self.inner.events(unit).await
     }
 
+    async fn diff_at(
+        &self,
+        unit: &str,
+        revision: &crate::model::Revision,
+        base: super::DiffBase,
+    ) -> Result<Vec<ObjectDiff>, BackendError> {
+        self.inner.diff_at(unit, revision, base).await
+    }
+
     async fn capabilities(&self, unit: &str) -> Result<Capabilities, BackendError> {
         self.inner.capabilities(unit).await
     }
@@ -90,6 +105,20 @@ impl Backend for Audited {
                 self.record(unit, action, AuditResult::Denied, &e.to_string())
             }
             Err(e) => self.record(unit, action, AuditResult::Failed, &e.to_string()),
+        }
+        result
+    }
+
+    /// A fetch is recorded as a sync with the source on the source's id.
+    async fn fetch(&self, source: &str) -> Result<String, BackendError> {
+        let action = Action::Sync { with_source: true };
+        let result = self.inner.fetch(source).await;
+        match &result {
+            Ok(message) => self.record(source, &action, AuditResult::Ok, message),
+            Err(e @ BackendError::Denied(_)) => {
+                self.record(source, &action, AuditResult::Denied, &e.to_string())
+            }
+            Err(e) => self.record(source, &action, AuditResult::Failed, &e.to_string()),
         }
         result
     }

@@ -46,6 +46,10 @@ impl fmt::Display for BackendError {
             BackendError::Unavailable(_) => "backend unavailable",
             BackendError::Failed(_) => "failed",
         };
+        // "read-only audit mode: not allowed" says it already: never "not allowed: …: not allowed".
+        if self.message().contains(what) {
+            return f.write_str(self.message());
+        }
         write!(f, "{what}: {}", self.message())
     }
 }

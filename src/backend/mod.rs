@@ -13,7 +13,9 @@ pub(crate) mod scripted;
 use async_trait::async_trait;
 use tokio::sync::mpsc;
 
-use crate::model::{Action, Capabilities, Event, HistoryEntry, ObjectDiff, Outcome, Snapshot};
+use crate::model::{
+    Action, Capabilities, Event, HistoryEntry, ObjectDiff, Outcome, Revision, Snapshot,
+};
 
 pub use audited::Audited;
 pub use error::BackendError;
@@ -36,6 +38,28 @@ pub enum Update {
     Snapshot(Snapshot),
     /// The backend could not be read; the last snapshot is now stale.
     Unavailable(String),
+    /// Who reconciles now: sent first, then whenever it changes.
+    Reconciler(Reconciler),
+}
+
+/// What a revision's desired state is compared with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DiffBase {
+    /// The live objects: what moving the unit to the revision would change.
+    Live,
+    /// The parent revision's desired state: what the revision itself changed.
+    Parent,
+}
+
+/// What closes the loop for the units shown: without it nothing converges, whatever the status says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reconciler {
+    /// The agent this very process runs (the console's embedded agent).
+    Embedded,
+    /// An agent in another process, as its lock names it (`pid 123 of ann@bastion, since …`).
+    Process(String),
+    /// Nobody: the state files are only read.
+    None,
 }
 
 /// One system that reconciles units: the embedded agent, Flux, Argo CD.
@@ -64,4 +88,26 @@ pub trait Backend: Send + Sync {
 
     /// Asks for an action; returns once the backend accepted it. Progress arrives through `watch`.
     async fn act(&self, unit: &str, action: &Action) -> Result<Outcome, BackendError>;
+
+    /// A revision's desired state against live or against its parent revision, per object.
+    async fn diff_at(
+        &self,
+        unit: &str,
+        revision: &Revision,
+        base: DiffBase,
+    ) -> Result<Vec<ObjectDiff>, BackendError> {
+        let _ = (revision, base);
+        Err(BackendError::Invalid(format!(
+            "{}: diffs of {unit} at a chosen revision are not supported by this backend",
+            self.info().kind
+        )))
+    }
+
+    /// Fetches a source now (by id or name); says what came of it. Backends that cannot are refused.
+    async fn fetch(&self, source: &str) -> Result<String, BackendError> {
+        Err(BackendError::Invalid(format!(
+            "{}: fetching {source} on demand is not supported by this backend",
+            self.info().kind
+        )))
+    }
 }

@@ -52,11 +52,24 @@ impl Backend for ReadOnly {
         self.inner.events(unit).await
     }
 
+    async fn diff_at(
+        &self,
+        unit: &str,
+        revision: &crate::model::Revision,
+        base: super::DiffBase,
+    ) -> Result<Vec<ObjectDiff>, BackendError> {
+        self.inner.diff_at(unit, revision, base).await
+    }
+
     async fn capabilities(&self, _unit: &str) -> Result<Capabilities, BackendError> {
         Ok(Capabilities::all_denied(READ_ONLY_REASON))
     }
 
     async fn act(&self, _unit: &str, _action: &Action) -> Result<Outcome, BackendError> {
+        Err(BackendError::Denied(READ_ONLY_REASON.to_owned()))
+    }
+
+    async fn fetch(&self, _source: &str) -> Result<String, BackendError> {
         Err(BackendError::Denied(READ_ONLY_REASON.to_owned()))
     }
 }

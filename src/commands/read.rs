@@ -105,20 +105,34 @@ pub fn status_table(snap: &Snapshot, now: Timestamp) -> String {
     out
 }
 
-/// `setpoint diff UNIT`: 0 in sync, 1 different.
+/// `setpoint diff UNIT`: 0 in sync, 1 different, 2 when the desired revision does not render (the
+/// diff is then against the applied revision, and says so).
 pub async fn diff(backend: &dyn Backend, query: &str, output: Output) -> Result<u8, CliError> {
     let unit = find_unit(backend, query).await?;
     let objects = backend.diff(&unit.id).await?;
     let changed: Vec<_> = objects.iter().filter(|o| o.is_different()).collect();
+    let not_rendered = objects.iter().find(|o| o.desired_not_rendered());
+    let in_sync = changed.is_empty() && not_rendered.is_none();
+    let note = not_rendered.and_then(|o| o.note.clone());
     match output {
-        Output::Json => print_json(
-            &json!({ "unit": unit.id, "inSync": changed.is_empty(), "objects": changed }),
-        )?,
+        Output::Json => print_json(&json!({
+            "unit": unit.id,
+            "inSync": in_sync,
+            "desiredRenders": not_rendered.is_none(),
+            "note": note,
+            "objects": changed,
+        }))?,
         Output::Table => {
             if let Some(note) = objects.iter().find_map(|o| o.note.as_deref()) {
                 println!("# {note}");
             }
-            if changed.is_empty() {
+            if changed.is_empty() && not_rendered.is_some() {
+                println!(
+                    "{}: live matches the applied revision, not the desired one ({} objects)",
+                    unit.id,
+                    objects.len()
+                );
+            } else if changed.is_empty() {
                 println!("{}: in sync ({} objects)", unit.id, objects.len());
             }
             for o in &changed {
@@ -126,7 +140,11 @@ pub async fn diff(backend: &dyn Backend, query: &str, output: Output) -> Result<
             }
         }
     }
-    Ok(if changed.is_empty() { 0 } else { 1 })
+    Ok(match (not_rendered, changed.is_empty()) {
+        (Some(_), _) => crate::error::EXIT_USAGE,
+        (None, true) => 0,
+        (None, false) => 1,
+    })
 }
 
 /// `setpoint history UNIT`.

@@ -97,6 +97,7 @@ commands! {
     Top => "top", "go to the top", [Global, Help];
     Bottom => "bottom", "go to the bottom", [Global, Help];
     Refresh => "refresh", "reload from the backend", [Global];
+    Copy => "copy", "copy the unit id (the commit in history) to the clipboard, OSC 52", [Global];
     ViewUnits => "units", "show units", [Global];
     ViewSources => "sources", "show sources", [Global];
     Open => "open", "open the selected item", [Units, Sources, History];
@@ -113,6 +114,8 @@ commands! {
     NextHunk => "next_hunk", "next hunk", [Diff];
     PrevHunk => "prev_hunk", "previous hunk", [Diff];
     SideBySide => "side_by_side", "toggle side-by-side view", [Diff];
+    ScrollLeft => "scroll_left", "scroll long lines left", [Diff];
+    ScrollRight => "scroll_right", "scroll long lines right", [Diff];
     Search => "search", "search in the diff", [Diff];
     SearchNext => "search_next", "next match", [Diff];
     SearchPrev => "search_prev", "previous match", [Diff];
@@ -122,11 +125,14 @@ commands! {
     Complete => "complete", "complete the command", [Input];
 }
 
-/// One key with its modifiers, as written in keymap files (`ctrl-d`, `G`, `enter`).
+/// One key with its modifiers, as written in keymap files (`ctrl-d`, `G`, `enter`), or the second key
+/// of a two-key sequence (`ctrl-x ctrl-c`) with the first as its prefix.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Key {
     pub code: KeyCode,
     pub mods: KeyModifiers,
+    /// The key pressed before this one, for a sequence.
+    pub prefix: Option<(KeyCode, KeyModifiers)>,
 }
 
 const NAMED_KEYS: &[(&str, KeyCode)] = &[
@@ -149,8 +155,29 @@ const NAMED_KEYS: &[(&str, KeyCode)] = &[
 ];
 
 impl Key {
-    /// Parses `ctrl-alt-x`, `shift-tab`, `f5`, `pagedown`, `?`, `G`.
+    /// Parses `ctrl-alt-x`, `shift-tab`, `f5`, `pagedown`, `?`, `G`, and a sequence of two such keys
+    /// separated by a space (`ctrl-x ctrl-c`).
     pub fn parse(s: &str) -> Result<Key, String> {
+        if let Some((first, second)) = s.trim().split_once(' ') {
+            let first = Key::parse_one(first)?;
+            let second = Key::parse_one(second.trim())?;
+            return Ok(Key {
+                prefix: Some((first.code, first.mods)),
+                ..second
+            });
+        }
+        Key::parse_one(s)
+    }
+
+    /// This key pressed after `prefix`.
+    pub fn after(self, prefix: Key) -> Key {
+        Key {
+            prefix: Some((prefix.code, prefix.mods)),
+            ..self
+        }
+    }
+
+    fn parse_one(s: &str) -> Result<Key, String> {
         let mut mods = KeyModifiers::NONE;
         let mut rest = s;
         loop {
@@ -209,7 +236,11 @@ impl Key {
         {
             code = KeyCode::Char(c.to_ascii_lowercase());
         }
-        Ok(Key { code, mods })
+        Ok(Key {
+            code,
+            mods,
+            prefix: None,
+        })
     }
 
     /// The key of a terminal event, normalised the way [`Key::parse`] normalises names.
@@ -227,12 +258,24 @@ impl Key {
             KeyCode::BackTab => mods.remove(KeyModifiers::SHIFT),
             _ => {}
         }
-        Key { code, mods }
+        Key {
+            code,
+            mods,
+            prefix: None,
+        }
     }
 }
 
 impl fmt::Display for Key {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some((code, mods)) = self.prefix {
+            let first = Key {
+                code,
+                mods,
+                prefix: None,
+            };
+            write!(f, "{first} ")?;
+        }
         if self.mods.contains(KeyModifiers::CONTROL) {
             f.write_str("ctrl-")?;
         }
@@ -332,6 +375,18 @@ impl Keymap {
                 None
             }
         })
+    }
+
+    /// Whether `key` starts a two-key sequence bound in `mode` (or globally, where the mode falls back).
+    pub fn is_prefix(&self, mode: Mode, key: &Key) -> bool {
+        let starts = |m: Mode| {
+            self.bindings.get(&m).is_some_and(|l| {
+                l.iter()
+                    .any(|(k, _)| k.prefix == Some((key.code, key.mods)))
+            })
+        };
+        key.prefix.is_none()
+            && (starts(mode) || (mode.falls_back_to_global() && starts(Mode::Global)))
     }
 
     /// Keys that run `command` in `mode` (own bindings first, then global), for hints and help.
@@ -487,7 +542,8 @@ mod tests {
             key("ctrl-C"),
             Key {
                 code: KeyCode::Char('c'),
-                mods: KeyModifiers::CONTROL
+                mods: KeyModifiers::CONTROL,
+                prefix: None,
             }
         );
         assert_eq!(key("shift-tab").code, KeyCode::BackTab);
@@ -495,10 +551,14 @@ mod tests {
             key("G"),
             Key {
                 code: KeyCode::Char('G'),
-                mods: KeyModifiers::NONE
+                mods: KeyModifiers::NONE,
+                prefix: None,
             }
         );
         assert_eq!(key("shift-g"), key("G"));
+        let seq = key("ctrl-x ctrl-c");
+        assert_eq!(seq, key("ctrl-c").after(key("ctrl-x")));
+        assert_eq!(seq.to_string(), "ctrl-x ctrl-c");
         assert_eq!(key("f5").code, KeyCode::F(5));
         assert_eq!(key("-").code, KeyCode::Char('-'));
         assert_eq!(key("ctrl--").code, KeyCode::Char('-'));

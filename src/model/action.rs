@@ -49,6 +49,18 @@ impl ActionKind {
     }
 }
 
+impl ActionKind {
+    /// What was done, as an outcome line starts: `resumed`, `synced`.
+    pub fn done_word(self) -> &'static str {
+        match self {
+            ActionKind::Suspend => "suspended",
+            ActionKind::Resume => "resumed",
+            ActionKind::Sync => "sync ran",
+            ActionKind::Rollback => "pinned",
+        }
+    }
+}
+
 impl fmt::Display for ActionKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())

@@ -29,4 +29,23 @@ pub struct AuditRecord {
     pub read_only: bool,
     pub result: AuditResult,
     pub detail: String,
+    /// The revision a rollback targets.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revision: Option<super::Revision>,
+    /// Options of the action (`withSource` for a sync that fetches first).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub options: Option<String>,
+    /// Where the record comes from when records are merged: `local log` or `workspace journal`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin: Option<String>,
+}
+
+impl AuditRecord {
+    /// The options of an action as an audit record names them.
+    pub fn options_of(action: &super::Action) -> Option<String> {
+        match action {
+            super::Action::Sync { with_source: true } => Some("withSource".into()),
+            _ => None,
+        }
+    }
 }

@@ -31,8 +31,19 @@ pub struct ObjectDiff {
     pub note: Option<String>,
 }
 
+/// The words a backend's note carries when the desired revision does not render and the diff was made
+/// against the applied one instead.
+pub const NOT_RENDERED: &str = "does not render";
+
 impl ObjectDiff {
     pub fn is_different(&self) -> bool {
         self.change != Change::Unchanged
+    }
+
+    /// The desired revision did not render: this object was diffed against the applied revision.
+    pub fn desired_not_rendered(&self) -> bool {
+        self.note
+            .as_deref()
+            .is_some_and(|n| n.contains(NOT_RENDERED))
     }
 }

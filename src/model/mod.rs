@@ -10,7 +10,7 @@ mod unit;
 
 pub use action::{Action, ActionKind, Capabilities, Outcome, Permission};
 pub use audit::{AuditRecord, AuditResult};
-pub use diff::{Change, ObjectDiff};
+pub use diff::{Change, NOT_RENDERED, ObjectDiff};
 pub use event::{Event, STATUS_CHANGED, Severity};
 pub use revision::{Revision, RevisionError};
 pub use status::{Status, StatusKind};

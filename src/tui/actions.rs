@@ -7,7 +7,8 @@ use jiff::Timestamp;
 use ratatui::crossterm::event::KeyEvent;
 use ratatui_textarea::TextArea;
 
-use super::app::{App, Effect, Flash, View};
+use super::app::{App, Effect, Flash, Loadable, View};
+use super::diffdoc::DiffDoc;
 use super::input::LineInput;
 use crate::backend::READ_ONLY_REASON;
 use crate::config::keymap::{Command, Key, Mode};
@@ -36,6 +37,10 @@ pub struct Dialog {
     pub name: LineInput,
     pub field: Field,
     pub error: Option<String>,
+    /// What the operator should know before confirming (a commit known to fail, a roll forward).
+    pub warning: Option<String>,
+    /// A rollback's preview: live against the chosen commit's render.
+    pub preview: Option<Loadable<DiffDoc>>,
 }
 
 impl Dialog {
@@ -69,11 +74,18 @@ pub struct Pending {
     pub started: Timestamp,
     /// What the backend said when it accepted; `None` while the call runs.
     pub accepted: Option<String>,
+    /// A fetch of the source `unit` names (the sources screen): its answer is its outcome.
+    pub on_source: bool,
 }
 
 impl Pending {
     pub fn elapsed(&self, now: Timestamp) -> i64 {
         now.as_second().saturating_sub(self.started.as_second())
+    }
+
+    /// Whether the action asks for a reconcile whose result is the action's result.
+    fn reconciles(&self) -> bool {
+        !matches!(self.action, Action::Suspend { .. })
     }
 
     /// Whether `unit` shows the effect of the action.
@@ -97,7 +109,10 @@ impl Pending {
 impl App {
     /// An action key: refused in read-only mode (and recorded), else a confirmation dialog.
     pub(super) fn start_action(&mut self, command: Command) -> Vec<Effect> {
-        let Some(unit) = self.action_unit(command) else {
+        if self.view() == View::Sources {
+            return self.source_action(command);
+        }
+        let Some(unit) = self.current_unit().cloned() else {
             self.error("no unit selected");
             return Vec::new();
         };
@@ -137,6 +152,19 @@ impl App {
             ));
             return Vec::new();
         }
+        // Say what is already so before asking for a reason.
+        match &action {
+            Action::Suspend { .. } if unit.suspended => {
+                let why = unit.hold_note().unwrap_or_else(|| "suspended".into());
+                self.error(format!("{} is already {why}", unit.id));
+                return Vec::new();
+            }
+            Action::Resume if !unit.is_held() => {
+                self.error(format!("{} is neither suspended nor pinned", unit.id));
+                return Vec::new();
+            }
+            _ => {}
+        }
         let reason = action.reason().is_some().then(|| {
             let mut t = TextArea::default();
             t.set_placeholder_text("why (goes to the journal and the audit log)");
@@ -150,6 +178,11 @@ impl App {
         } else {
             Field::None
         };
+        let warning = self.action_warning(&unit, &action);
+        let preview = match &action {
+            Action::Rollback { to, .. } => Some(self.load_preview(&unit.id, to.clone())),
+            _ => None,
+        };
         self.dialog = Some(Dialog {
             context: format!("{}:{}", self.setup.backend, self.setup.context),
             unit,
@@ -158,26 +191,115 @@ impl App {
             name: LineInput::default(),
             field,
             error: None,
+            warning,
+            preview: preview.as_ref().map(|_| Loadable::Loading),
         });
-        Vec::new()
+        preview.into_iter().collect()
     }
 
-    /// The unit an action applies to: the selected one, or for sync-with-source in the sources list, the
-    /// first unit of the selected source.
-    fn action_unit(&self, command: Command) -> Option<Unit> {
-        if self.view() == View::Sources && command == Command::SyncWithSource {
-            let source = self
-                .sources
-                .current()
-                .and_then(|i| self.snapshot.sources.get(i))?;
-            return self
-                .snapshot
-                .units
-                .iter()
-                .find(|u| u.source == source.name)
-                .cloned();
+    /// On the sources screen actions act on the source: sync with source fetches it now.
+    fn source_action(&mut self, command: Command) -> Vec<Effect> {
+        let Some(source) = self.selected_source_id() else {
+            self.error("no source selected");
+            return Vec::new();
+        };
+        if command != Command::SyncWithSource {
+            let key = self
+                .setup
+                .keymap
+                .hint(Mode::Sources, Command::SyncWithSource)
+                .unwrap_or_else(|| "sync with source".into());
+            self.error(format!(
+                "on the sources screen only {key} acts: it fetches {source} now; enter lists its units"
+            ));
+            return Vec::new();
         }
-        self.current_unit().cloned()
+        let action = Action::Sync { with_source: true };
+        if self.setup.read_only {
+            self.error(format!(
+                "read-only audit mode: fetch of {source} refused (recorded in the audit log)"
+            ));
+            return vec![Effect::Deny {
+                unit: source,
+                action,
+            }];
+        }
+        if let Some(p) = &self.pending {
+            self.error(format!(
+                "wait: {} on {} is still in progress",
+                p.action, p.unit
+            ));
+            return Vec::new();
+        }
+        let id = self.next_seq();
+        self.outcome = None;
+        self.pending = Some(Pending {
+            id,
+            unit: source.clone(),
+            action,
+            started: self.now,
+            accepted: None,
+            on_source: true,
+        });
+        vec![Effect::Fetch { id, source }]
+    }
+
+    /// Warns before a rollback to a commit known to fail or newer than the applied one, and before a
+    /// resume onto a latest commit known not to render.
+    fn action_warning(&self, unit: &Unit, action: &Action) -> Option<String> {
+        let entries = self
+            .history
+            .entries
+            .ready()
+            .filter(|_| self.unit.as_deref() == Some(unit.id.as_str()));
+        match action {
+            Action::Rollback { to, .. } => {
+                let list = entries?;
+                let chosen = list.iter().position(|e| e.revision.same_commit(to))?;
+                let entry = list.get(chosen)?;
+                if entry.failed {
+                    return Some(format!(
+                        "{} failed to reconcile before: the unit would be pinned to a commit known to fail",
+                        to.short_sha()
+                    ));
+                }
+                let applied = unit.applied_revision.as_ref()?;
+                if applied.same_commit(to) {
+                    return Some(format!(
+                        "{} is the applied commit: this only pins the unit where it is",
+                        to.short_sha()
+                    ));
+                }
+                let applied_at = list.iter().position(|e| e.revision.same_commit(applied))?;
+                (chosen < applied_at).then(|| {
+                    format!(
+                        "{} is newer than the applied {}: this rolls forward, not back",
+                        to.short_sha(),
+                        applied.short_sha()
+                    )
+                })
+            }
+            Action::Resume => {
+                let latest = unit.latest_revision.as_ref()?;
+                let known_bad = entries
+                    .and_then(|l| l.iter().find(|e| e.revision.same_commit(latest)))
+                    .map(|e| e.failed)
+                    .unwrap_or_else(|| {
+                        unit.status.kind.is_bad()
+                            && unit
+                                .attempted_revision
+                                .as_ref()
+                                .is_some_and(|a| a.same_commit(latest))
+                    });
+                known_bad.then(|| {
+                    format!(
+                        "the latest commit {} is known not to render: resuming will fail",
+                        latest.short_sha()
+                    )
+                })
+            }
+            _ => None,
+        }
     }
 
     fn selected_commit(&self) -> Option<Revision> {
@@ -248,6 +370,7 @@ impl App {
             action: action.clone(),
             started: self.now,
             accepted: None,
+            on_source: false,
         });
         vec![Effect::Act {
             id,
@@ -261,6 +384,7 @@ impl App {
             return;
         };
         match result {
+            Ok(message) if p.on_source => self.finish(true, &message),
             Ok(message) => {
                 p.accepted = Some(message);
                 self.check_pending();
@@ -276,8 +400,18 @@ impl App {
         if let (Some(message), Some(unit)) = (&p.accepted, unit)
             && p.done(unit)
         {
-            let message = message.clone();
-            self.finish(true, &message);
+            // The pass the action asked for ran and failed: the action failed, whatever was accepted.
+            let failed = p.reconciles() && unit.status.kind.is_bad();
+            let text = if failed {
+                format!(
+                    "{}; reconcile failed: {}",
+                    p.action.kind().done_word(),
+                    unit.status.message
+                )
+            } else {
+                message.clone()
+            };
+            self.finish(!failed, &text);
         } else if p.elapsed(self.now) >= ACTION_TIMEOUT.as_secs() as i64 {
             let what = match &p.accepted {
                 Some(_) => "accepted, but its effect did not show",
@@ -293,12 +427,16 @@ impl App {
         if let Some(p) = self.pending.take() {
             self.outcome = Some(Flash {
                 ok,
-                text: format!(
-                    "{} {} {}: {detail}",
-                    mark(self.setup.ascii, ok),
-                    p.action,
-                    p.unit
-                ),
+                text: if p.on_source {
+                    format!("{} fetch {}: {detail}", mark(self.setup.ascii, ok), p.unit)
+                } else {
+                    format!(
+                        "{} {} {}: {detail}",
+                        mark(self.setup.ascii, ok),
+                        p.action,
+                        p.unit
+                    )
+                },
             });
         }
     }

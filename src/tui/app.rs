@@ -7,10 +7,13 @@ use super::actions::{Dialog, Pending};
 use super::diffdoc::DiffDoc;
 use super::filter::filter;
 use super::input::{LineInput, PromptCommand, complete, parse_prompt};
-use crate::backend::Update;
+use crate::backend::{Reconciler, Update};
 use crate::config::keymap::{Command, Key, Keymap, Mode};
 use crate::config::theme::Theme;
-use crate::model::{Action, Event, HistoryEntry, Snapshot, Unit};
+use crate::model::{Action, Event, HistoryEntry, Revision, Snapshot, Unit};
+
+/// Columns one press of scroll left/right moves long diff lines.
+const HSCROLL_STEP: usize = 8;
 
 /// The screens of the console, stacked: `back` returns to the one below.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -116,6 +119,10 @@ pub struct DiffState {
     pub side_by_side: bool,
     pub search: String,
     pub matches: Vec<usize>,
+    /// Columns of long lines scrolled out on the left.
+    pub hscroll: usize,
+    /// The diff shows what this history commit changed (against its parent), not live against desired.
+    pub commit: Option<HistoryEntry>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -133,6 +140,8 @@ pub struct App {
     pub snapshot: Snapshot,
     pub loaded: bool,
     pub stale: Option<(Timestamp, String)>,
+    /// Who reconciles the units shown, when the backend says.
+    pub reconciler: Option<Reconciler>,
     pub views: Vec<View>,
     pub units: ListNav,
     pub sources: ListNav,
@@ -149,6 +158,8 @@ pub struct App {
     pub flash: Option<Flash>,
     pub dirty: bool,
     pub quit: bool,
+    /// The first key of a two-key sequence, waiting for the second.
+    pub prefix: Option<Key>,
     seq: u64,
     want: Wanted,
 }
@@ -162,6 +173,7 @@ enum Load {
 
 #[derive(Debug, Default)]
 struct Wanted {
+    preview: u64,
     diff: u64,
     history: u64,
     events: u64,
@@ -184,6 +196,11 @@ pub enum Msg {
     Events {
         seq: u64,
         result: Result<Vec<Event>, String>,
+    },
+    /// The rollback dialog's preview.
+    Preview {
+        seq: u64,
+        result: Result<DiffDoc, String>,
     },
     Acted {
         id: u64,
@@ -211,10 +228,27 @@ pub enum Effect {
         seq: u64,
         unit: String,
     },
+    /// What a history commit changed for the unit (its render against its parent's).
+    LoadCommitDiff {
+        seq: u64,
+        unit: String,
+        revision: Revision,
+    },
+    /// What a rollback to `revision` would change: live against its render.
+    LoadPreview {
+        seq: u64,
+        unit: String,
+        revision: Revision,
+    },
     Act {
         id: u64,
         unit: String,
         action: Action,
+    },
+    /// Fetch a source now (the sources screen's sync with source).
+    Fetch {
+        id: u64,
+        source: String,
     },
     /// Record a refused action in the audit log (read-only audit mode).
     Deny {
@@ -222,6 +256,8 @@ pub enum Effect {
         action: Action,
     },
     LoadTheme(String),
+    /// Put the text on the terminal's clipboard (OSC 52: through ssh and tmux).
+    Copy(String),
     /// Open the named context and show it instead of the current one.
     SwitchContext(String),
     Refresh,
@@ -260,6 +296,7 @@ impl App {
             snapshot: Snapshot::default(),
             loaded: false,
             stale: None,
+            reconciler: None,
             views: vec![View::Units],
             units: ListNav::default(),
             sources: ListNav::default(),
@@ -273,6 +310,8 @@ impl App {
                 side_by_side: true,
                 search: String::new(),
                 matches: Vec::new(),
+                hscroll: 0,
+                commit: None,
             },
             history: HistoryState {
                 entries: Loadable::Idle,
@@ -286,6 +325,7 @@ impl App {
             flash: None,
             dirty: true,
             quit: false,
+            prefix: None,
             seq: 0,
             want: Wanted::default(),
         }
@@ -346,6 +386,17 @@ impl App {
         self.diff.side_by_side && self.size.0 >= 120
     }
 
+    /// Asks for the rollback dialog's preview; only the newest is awaited.
+    pub(super) fn load_preview(&mut self, unit: &str, revision: Revision) -> Effect {
+        let seq = self.next_seq();
+        self.want.preview = seq;
+        Effect::LoadPreview {
+            seq,
+            unit: unit.to_owned(),
+            revision,
+        }
+    }
+
     pub(super) fn next_seq(&mut self) -> u64 {
         self.seq += 1;
         self.seq
@@ -379,7 +430,27 @@ impl App {
             }
             Msg::History { seq, result } => {
                 if seq == self.want.history {
+                    let first = matches!(self.history.entries, Loadable::Loading);
                     self.history.entries = loaded(result);
+                    // A fresh history opens on the applied commit, never on a newer (maybe failed) one.
+                    if first
+                        && let Some(at) = self
+                            .history
+                            .entries
+                            .ready()
+                            .and_then(|l| l.iter().position(|e| e.applied))
+                    {
+                        self.history.selected = at;
+                    }
+                    self.dirty = true;
+                }
+                Vec::new()
+            }
+            Msg::Preview { seq, result } => {
+                if seq == self.want.preview
+                    && let Some(d) = self.dialog.as_mut()
+                {
+                    d.preview = Some(loaded(result));
                     self.dirty = true;
                 }
                 Vec::new()
@@ -433,6 +504,11 @@ impl App {
 
     fn on_update(&mut self, update: Update) -> Vec<Effect> {
         match update {
+            Update::Reconciler(r) => {
+                self.reconciler = Some(r);
+                self.dirty = true;
+                Vec::new()
+            }
             Update::Unavailable(reason) => {
                 if self.stale.is_none() {
                     self.stale = Some((self.now, reason));
@@ -447,10 +523,12 @@ impl App {
                     return Vec::new();
                 }
                 let before = self.current_unit().cloned();
+                // The rows are indices into the snapshot: remember what they point at before replacing it.
+                let (unit_id, source_id) = (self.selected_unit_id(), self.selected_source_id());
                 self.snapshot = snap;
                 self.loaded = true;
                 self.dirty = true;
-                self.refilter();
+                self.refilter_keeping(unit_id, source_id);
                 self.check_pending();
                 let after = self.current_unit().cloned();
                 // The unit on screen changed: its history marks and events changed with it.
@@ -471,18 +549,39 @@ impl App {
                 self.load(Load::Events, unit, false),
                 self.load(Load::Diff, unit, false),
             ],
+            // A commit's diff does not change with the live state.
+            View::Diff if self.diff.commit.is_some() => Vec::new(),
             View::Diff => vec![self.load(Load::Diff, unit, false)],
             _ => Vec::new(),
         }
     }
 
-    /// Recomputes the visible rows of both lists, keeping the selected item when it is still there.
-    pub fn refilter(&mut self) {
-        let keep = self
-            .units
+    /// The id of the unit under the cursor of the units list.
+    pub fn selected_unit_id(&self) -> Option<String> {
+        self.units
             .current()
             .and_then(|i| self.snapshot.units.get(i))
-            .map(|u| u.id.clone());
+            .map(|u| u.id.clone())
+    }
+
+    /// The id of the source under the cursor of the sources list.
+    pub fn selected_source_id(&self) -> Option<String> {
+        self.sources
+            .current()
+            .and_then(|i| self.snapshot.sources.get(i))
+            .map(|s| s.id.clone())
+    }
+
+    /// Recomputes the visible rows of both lists (after a filter change), keeping the selected items.
+    pub fn refilter(&mut self) {
+        let (unit_id, source_id) = (self.selected_unit_id(), self.selected_source_id());
+        self.refilter_keeping(unit_id, source_id);
+    }
+
+    /// Recomputes the visible rows of both lists; the cursor stays on the unit and source with the given
+    /// ids. When the selected unit left the snapshot, the message line says so.
+    fn refilter_keeping(&mut self, unit_id: Option<String>, source_id: Option<String>) {
+        let keep = unit_id;
         self.units.visible = filter(
             &self.units.filter,
             self.snapshot.units.iter().map(|u| {
@@ -492,14 +591,24 @@ impl App {
                 )
             }),
         );
-        if let Some(id) = keep
-            && let Some(pos) = self
+        if let Some(id) = keep {
+            match self
                 .units
                 .visible
                 .iter()
                 .position(|&i| self.snapshot.units.get(i).is_some_and(|u| u.id == id))
-        {
-            self.units.selected = pos;
+            {
+                Some(pos) => self.units.selected = pos,
+                None if !self.snapshot.units.iter().any(|u| u.id == id) => {
+                    self.units.clamp();
+                    let now_on = self
+                        .selected_unit_id()
+                        .map(|n| format!("; the cursor is on {n} now"))
+                        .unwrap_or_default();
+                    self.error(format!("{id} is no longer in the snapshot{now_on}"));
+                }
+                None => {}
+            }
         }
         self.units.clamp();
         self.sources.visible = filter(
@@ -509,6 +618,15 @@ impl App {
                 .iter()
                 .map(|s| format!("{} {} {}", s.id, s.url, s.status.kind)),
         );
+        if let Some(id) = source_id
+            && let Some(pos) = self
+                .sources
+                .visible
+                .iter()
+                .position(|&i| self.snapshot.sources.get(i).is_some_and(|s| s.id == id))
+        {
+            self.sources.selected = pos;
+        }
         self.sources.clamp();
     }
 
@@ -521,8 +639,41 @@ impl App {
             return self.input_key(&key);
         }
         self.flash = None;
+        // Two-key sequences (emacs `ctrl-x ctrl-c`): the first key waits for the second.
+        let key = match self.prefix.take() {
+            Some(first) => {
+                let key = key.after(first);
+                if self.setup.keymap.lookup(self.mode(), &key).is_none() {
+                    self.error(format!("{key} is not bound"));
+                    return Vec::new();
+                }
+                key
+            }
+            None if self.setup.keymap.is_prefix(self.mode(), &key) => {
+                self.prefix = Some(key);
+                self.flash = Some(Flash {
+                    ok: true,
+                    text: format!("{key} …"),
+                });
+                return Vec::new();
+            }
+            None => key,
+        };
         match self.setup.keymap.lookup(self.mode(), &key) {
             Some(command) => self.command(command),
+            // The diff shows one unit: its action keys act on it, as in the unit's detail. On the
+            // sources screen they say what acts there instead of doing nothing.
+            None if matches!(self.view(), View::Diff | View::Sources) => {
+                match self.setup.keymap.lookup(Mode::Detail, &key) {
+                    Some(
+                        c @ (Command::Suspend
+                        | Command::Resume
+                        | Command::Sync
+                        | Command::SyncWithSource),
+                    ) => self.command(c),
+                    _ => Vec::new(),
+                }
+            }
             None => Vec::new(),
         }
     }
@@ -665,7 +816,7 @@ impl App {
                 }
                 _ => self.error("the filter works in the units and sources lists"),
             },
-            Command::Search => self.open_input(InputKind::Search, self.diff.search.clone()),
+            Command::Search => self.open_input(InputKind::Search, String::new()),
             Command::Back => {
                 if self.views.len() > 1 {
                     self.views.pop();
@@ -687,6 +838,7 @@ impl App {
                 }
                 return out;
             }
+            Command::Copy => return self.copy_selected(),
             Command::ViewUnits => self.views = vec![View::Units],
             Command::ViewSources => self.views = vec![View::Units, View::Sources],
             Command::Open => return self.open(),
@@ -701,10 +853,25 @@ impl App {
             Command::PrevFile => self.step_file(-1),
             Command::NextHunk => self.step_hunk(true),
             Command::PrevHunk => self.step_hunk(false),
+            Command::SideBySide if self.size.0 < 120 => self.error(format!(
+                "side by side needs 120 columns; this terminal has {}",
+                self.size.0
+            )),
             Command::SideBySide => {
                 let line = self.diff_line_at_scroll();
                 self.diff.side_by_side = !self.diff.side_by_side;
                 self.scroll_to_line(line);
+            }
+            Command::ScrollLeft => {
+                self.diff.hscroll = self.diff.hscroll.saturating_sub(HSCROLL_STEP)
+            }
+            Command::ScrollRight => {
+                let longest = self.diff_file().map_or(0, |f| f.longest_line());
+                if self.diff.hscroll < longest.saturating_sub(self.diff_text_width()) {
+                    self.diff.hscroll += HSCROLL_STEP;
+                } else {
+                    self.error("already at the end of the longest line");
+                }
             }
             Command::SearchNext => self.search_step(true, false),
             Command::SearchPrev => self.search_step(false, false),
@@ -734,24 +901,43 @@ impl App {
                 Vec::new()
             }
             View::History => {
-                if let Some(e) = self
+                let Some(e) = self
                     .history
                     .entries
                     .ready()
                     .and_then(|l| l.get(self.history.selected))
-                {
-                    self.flash = Some(Flash {
-                        ok: true,
-                        text: format!(
-                            "{} by {} at {}: {}",
-                            e.revision.short(),
-                            e.author,
-                            e.time.strftime("%Y-%m-%d %H:%M"),
-                            e.summary
-                        ),
-                    });
-                }
-                Vec::new()
+                    .cloned()
+                else {
+                    return Vec::new();
+                };
+                let Some(unit) = self.unit.clone() else {
+                    return Vec::new();
+                };
+                self.flash = Some(Flash {
+                    ok: true,
+                    text: format!(
+                        "{} by {} at {}: {}",
+                        e.revision.short(),
+                        e.author,
+                        e.time.strftime("%Y-%m-%d %H:%M"),
+                        e.summary
+                    ),
+                });
+                // The files the commit changed under the unit's path, and how.
+                let seq = self.next_seq();
+                self.want.diff = seq;
+                self.diff.doc = Loadable::Loading;
+                self.diff.file = 0;
+                self.diff.scroll = 0;
+                self.diff.matches.clear();
+                let revision = e.revision.clone();
+                self.diff.commit = Some(e);
+                self.views.push(View::Diff);
+                vec![Effect::LoadCommitDiff {
+                    seq,
+                    unit,
+                    revision,
+                }]
             }
             _ => Vec::new(),
         }
@@ -762,7 +948,8 @@ impl App {
             self.error("no unit selected");
             return Vec::new();
         };
-        let same = self.unit.as_deref() == Some(id.as_str());
+        let same = self.unit.as_deref() == Some(id.as_str()) && self.diff.commit.is_none();
+        self.diff.commit = None;
         self.unit = Some(id.clone());
         self.views.push(view);
         match view {
@@ -839,7 +1026,7 @@ impl App {
                     self.diff.doc.ready().map_or(0, |d| d.files.len())
                 } else {
                     match &self.detail.events {
-                        Some(Loadable::Ready(e)) => e.len(),
+                        Some(Loadable::Ready(e)) => super::event_rows::collapse(e).len(),
                         _ => 0,
                     }
                 };
@@ -868,6 +1055,18 @@ impl App {
             .and_then(|d| d.files.get(self.diff.file))
     }
 
+    /// Columns of line text the diff pane shows (one side when side by side), as the view lays it out.
+    pub fn diff_text_width(&self) -> usize {
+        let w = self.size.0;
+        let text = w.saturating_sub((w / 4).clamp(12, 32)).saturating_sub(2);
+        let text = if self.diff_side_by_side() {
+            (text.saturating_sub(1) / 2).saturating_sub(5)
+        } else {
+            text.saturating_sub(1)
+        };
+        usize::from(text).saturating_sub(1)
+    }
+
     /// Rows of the current layout of the current file.
     pub fn diff_rows(&self) -> usize {
         self.diff_file().map_or(0, |f| {
@@ -888,6 +1087,7 @@ impl App {
     fn select_file(&mut self, file: usize) {
         self.diff.file = file;
         self.diff.scroll = 0;
+        self.diff.hscroll = 0;
         let needle = self.diff.search.clone();
         self.diff.matches = self
             .diff_file()

@@ -48,6 +48,20 @@ pub struct DiffDoc {
     pub files: Vec<DiffFile>,
 }
 
+impl DiffFile {
+    /// The length in characters of the longest text line, for horizontal scrolling.
+    pub fn longest_line(&self) -> usize {
+        self.lines
+            .iter()
+            .map(|l| match l {
+                DocLine::Line(d) => d.segments.iter().map(|(_, s)| s.chars().count()).sum(),
+                _ => 0,
+            })
+            .max()
+            .unwrap_or(0)
+    }
+}
+
 impl DiffDoc {
     pub fn build(objects: &[ObjectDiff]) -> Self {
         Self {

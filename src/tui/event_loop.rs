@@ -19,7 +19,7 @@ use super::app::{App, Effect, Msg, Switched};
 use super::connection::Connection;
 use super::diffdoc::DiffDoc;
 use super::views;
-use crate::backend::{Audited, Backend, Update};
+use crate::backend::{Audited, Backend, DiffBase, Update};
 use crate::config::theme::{ColorDepth, Theme};
 
 /// How long the watch rests after the backend failed before it asks again.
@@ -133,6 +133,22 @@ impl Runner {
                 };
                 Msg::Diff { seq, result }
             }),
+            Effect::LoadCommitDiff {
+                seq,
+                unit,
+                revision,
+            } => self.load(0, async move {
+                let result = diff_doc(b.diff_at(&unit, &revision, DiffBase::Parent).await).await;
+                Msg::Diff { seq, result }
+            }),
+            Effect::LoadPreview {
+                seq,
+                unit,
+                revision,
+            } => self.spawn(async move {
+                let result = diff_doc(b.diff_at(&unit, &revision, DiffBase::Live).await).await;
+                Some(Msg::Preview { seq, result })
+            }),
             Effect::LoadHistory { seq, unit } => self.load(1, async move {
                 let result = b.history(&unit).await.map_err(|e| e.to_string());
                 Msg::History { seq, result }
@@ -147,6 +163,10 @@ impl Runner {
                     .await
                     .map(|o| o.message)
                     .map_err(|e| e.to_string());
+                Some(Msg::Acted { id, result })
+            }),
+            Effect::Fetch { id, source } => self.spawn(async move {
+                let result = b.fetch(&source).await.map_err(|e| e.to_string());
                 Some(Msg::Acted { id, result })
             }),
             Effect::Deny { unit, action } => self.spawn(async move {
@@ -186,6 +206,16 @@ impl Runner {
                 })
             }),
             Effect::Quit => {}
+            Effect::Copy(text) => {
+                use std::io::Write;
+                let mut out = io::stdout();
+                if let Err(e) = out
+                    .write_all(super::osc52::sequence(&text).as_bytes())
+                    .and_then(|()| out.flush())
+                {
+                    tracing::warn!("cannot write the clipboard sequence: {e}");
+                }
+            }
         }
     }
 
@@ -193,6 +223,18 @@ impl Runner {
         for h in self.loads.iter_mut().filter_map(Option::take) {
             h.abort();
         }
+    }
+}
+
+/// Lays out a backend's diff off the UI thread.
+async fn diff_doc(
+    objects: Result<Vec<crate::model::ObjectDiff>, crate::backend::BackendError>,
+) -> Result<DiffDoc, String> {
+    match objects {
+        Ok(objects) => tokio::task::spawn_blocking(move || DiffDoc::build(&objects))
+            .await
+            .map_err(|e| format!("diff failed: {e}")),
+        Err(e) => Err(e.to_string()),
     }
 }
 
@@ -221,6 +263,14 @@ async fn watch_forever(backend: Arc<Audited>, tx: mpsc::Sender<Update>) {
     }
 }
 
+/// Sleeps until `at`, or forever when there is nothing to wait for.
+async fn sleep_until_some(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
 /// Runs the console until quit, end of input, SIGTERM or SIGHUP.
 pub async fn run<B: ratatui::backend::Backend>(
     terminal: &mut Terminal<B>,
@@ -240,6 +290,12 @@ where
     let mut first_frame = true;
     let mut first_data_frame = true;
     loop {
+        let age_redraw = app.next_age_change().map(|at| {
+            let wait = at
+                .as_millisecond()
+                .saturating_sub(Timestamp::now().as_millisecond());
+            tokio::time::Instant::now() + Duration::from_millis(wait.max(0) as u64)
+        });
         if app.dirty {
             if let Err(e) = terminal.draw(|f| views::render(f, &app)) {
                 break Err(e.into());
@@ -267,6 +323,7 @@ where
             Some(opened) = runner.opened.recv() => runner.install(opened),
             Some(m) = results.recv() => m,
             _ = tick.tick(), if app.needs_tick() => Msg::Tick,
+            _ = sleep_until_some(age_redraw) => Msg::Tick,
             _ = term.recv() => break Ok(()),
             _ = hup.recv() => break Ok(()),
         };

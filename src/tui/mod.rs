@@ -5,18 +5,23 @@
 //! become commands through the keymap; effects (backend calls) run on tokio tasks in [`event_loop`].
 
 pub mod actions;
+mod ages;
 pub mod app;
 pub mod connection;
 pub mod diffdoc;
 pub mod event_loop;
+pub mod event_rows;
 pub mod filter;
 pub mod input;
+pub mod osc52;
 pub mod quiet;
 pub mod terminal;
 pub mod views;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_truth;
 
 use std::io::IsTerminal;
 use std::path::Path;

@@ -466,7 +466,7 @@ fn rollback_from_history_on_the_selected_commit() {
     let effects = press(&mut app, "h");
     assert_eq!(app.view(), View::History);
     answer(&mut app, effects);
-    press(&mut app, "down");
+    // History opens on the applied commit (3); one down is commit 2.
     press(&mut app, "down");
     press(&mut app, "b");
     assert!(

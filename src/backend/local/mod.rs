@@ -5,6 +5,7 @@ mod agent;
 mod apply;
 pub mod demo;
 mod git;
+mod outcome;
 mod reconcile;
 mod render;
 pub mod spec;
@@ -13,25 +14,25 @@ mod target_dir;
 mod workspace;
 
 pub use agent::{Agent, LogSink};
+pub use outcome::agent_holder;
 pub use reconcile::{EnvRuntime, FetchOutcome, PassOutcome, fetch_source, reconcile_env};
 pub use state::AgentLock;
 pub use workspace::Workspace;
 
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
 use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 use jiff::Timestamp;
 use tokio::sync::mpsc;
 
-use super::{Backend, BackendError, BackendInfo, Update};
+use super::{Backend, BackendError, BackendInfo, DiffBase, Reconciler, Update};
 use crate::config::{Settings, wildcard_match};
 use crate::diff::mask::mask_secrets;
 use crate::model::{
-    Action, BackendKind, Capabilities, Change, Event, HistoryEntry, ObjectDiff, Outcome,
-    Permission, Revision, Severity, Snapshot,
+    Action, ActionKind, AuditRecord, AuditResult, BackendKind, Capabilities, Change, Event,
+    HistoryEntry, ObjectDiff, Outcome, Permission, Revision, Severity, Snapshot,
 };
 use reconcile::render_revision;
 use spec::EnvSpec;
@@ -64,6 +65,43 @@ impl LocalBackend {
 
     pub fn workspace(&self) -> &Workspace {
         &self.ws
+    }
+
+    /// Every user's operator actions on this workspace, from its journal, newest first, as audit records.
+    pub fn operator_actions(&self, limit: usize) -> Result<Vec<AuditRecord>, String> {
+        let entries = read_journal(&self.ws.state.journal(), |e| e.kind == "action", limit)?;
+        let context = self.ws.spec.name();
+        Ok(entries
+            .into_iter()
+            .filter_map(|e| {
+                let action = e.action?;
+                let (user, host) = match e.by.as_deref().and_then(|b| b.rsplit_once('@')) {
+                    Some((u, h)) => (u.to_owned(), h.to_owned()),
+                    None => (
+                        e.by.clone().unwrap_or_else(|| "unknown".into()),
+                        String::new(),
+                    ),
+                };
+                let options = (action == ActionKind::Sync && e.message.starts_with("fetch and"))
+                    .then(|| "withSource".to_owned());
+                Some(AuditRecord {
+                    time: e.time,
+                    user,
+                    host,
+                    backend: BackendKind::Local.to_string(),
+                    context: context.clone(),
+                    unit: e.unit.unwrap_or_default(),
+                    action,
+                    reason: e.reason.filter(|r| !r.is_empty()),
+                    read_only: false,
+                    result: AuditResult::Ok,
+                    detail: e.message,
+                    revision: e.revision,
+                    options,
+                    origin: Some("workspace journal".into()),
+                })
+            })
+            .collect())
     }
 
     fn env(&self, unit: &str) -> Result<EnvSpec, BackendError> {
@@ -123,28 +161,6 @@ impl LocalBackend {
         }
     }
 
-    /// Runs one pass for `env` now when no agent holds the workspace; says what happened.
-    fn run_inline(ws: &Workspace, env: &EnvSpec, fetch_first: bool) -> String {
-        let lock = match AgentLock::acquire(&ws.state.lock()) {
-            Ok(l) => l,
-            Err(_) => return "the running agent applies it within a second".into(),
-        };
-        if fetch_first {
-            fetch_source(ws, &env.source);
-        }
-        let outcome = reconcile_env(ws, env, &mut EnvRuntime::default(), &AtomicBool::new(false));
-        drop(lock);
-        let status = ws
-            .env_state(&env.name)
-            .status
-            .map(|s| s.message)
-            .unwrap_or_default();
-        match outcome {
-            PassOutcome::Failed(_) => format!("reconciled now, and it failed — {status}"),
-            _ => format!("reconciled now — {status}"),
-        }
-    }
-
     fn act_blocking(
         ws: &Workspace,
         env: &EnvSpec,
@@ -164,6 +180,8 @@ impl LocalBackend {
             at: Timestamp::now(),
             reason: reason.to_owned(),
         };
+        let asked = intent("");
+        let asked_at = asked.at;
         // Resolve a rollback's commit first: the control file is locked only for the change itself.
         let pin = match action {
             Action::Rollback { to, reason } => {
@@ -191,6 +209,11 @@ impl LocalBackend {
                     .take()
                     .map(|p| p.revision.short_sha().to_owned());
                 control.suspend = None;
+                // A resume asks for a pass now; the agent marks the request handled when it ran it.
+                control.sync = Some(SyncRequest {
+                    with_source: false,
+                    intent: asked.clone(),
+                });
                 match was_pinned {
                     Some(p) => format!("resumed: pin at {p} released, following the source again"),
                     None => "resumed".into(),
@@ -199,7 +222,7 @@ impl LocalBackend {
             Action::Sync { with_source } => {
                 control.sync = Some(SyncRequest {
                     with_source: *with_source,
-                    intent: intent(""),
+                    intent: asked.clone(),
                 });
                 let what = if *with_source {
                     "fetch and reconcile requested"
@@ -214,6 +237,10 @@ impl LocalBackend {
                     .map(|p| p.revision.short_sha().to_owned())
                     .unwrap_or_default();
                 control.pin = pin.clone();
+                control.sync = Some(SyncRequest {
+                    with_source: false,
+                    intent: asked.clone(),
+                });
                 format!("pinned at {short} until resumed ({reason})")
             }
         };
@@ -229,12 +256,12 @@ impl LocalBackend {
             j.revision = Some(to.clone());
         }
         append_journal(&ws.state.journal(), &j).map_err(BackendError::Failed)?;
-        let fetch_first = matches!(action, Action::Sync { with_source: true });
-        let after = Self::run_inline(ws, env, fetch_first);
+        let message = outcome::carry_out(ws, env, action, asked_at, &message)
+            .map_err(BackendError::Failed)?;
         Ok(Outcome {
             unit: workspace::unit_id(&env.name),
             action: action.kind(),
-            message: format!("{message}; {after}"),
+            message,
         })
     }
 
@@ -255,8 +282,9 @@ impl LocalBackend {
                     (
                         r,
                         Some(format!(
-                            "{} does not render ({e}); showing the applied {}",
+                            "{} {} ({e}); showing the applied {}",
                             wanted.short(),
+                            crate::model::NOT_RENDERED,
                             applied.short()
                         )),
                     )
@@ -264,9 +292,19 @@ impl LocalBackend {
                 None => return Err(BackendError::Failed(e)),
             },
         };
+        Self::live_against(ws, env, &desired, note)
+    }
+
+    /// Live files against a render: what applying it would change.
+    fn live_against(
+        ws: &Workspace,
+        env: &EnvSpec,
+        desired: &render::Rendered,
+        note: Option<String>,
+    ) -> Result<Vec<ObjectDiff>, BackendError> {
         let inventory = ws.inventory(&env.name).map_err(BackendError::Failed)?;
         let mut out = Vec::new();
-        for (rel, file) in &desired {
+        for (rel, file) in desired {
             let live = apply::read_live(&env.target, rel);
             let change = match &live {
                 None => Change::Added,
@@ -299,6 +337,61 @@ impl LocalBackend {
                 .cmp(&(b.change == Change::Unchanged, &b.object))
         });
         Ok(out)
+    }
+
+    /// A commit's render against live (`Live`: what a rollback to it would change) or against its
+    /// parent's render (`Parent`: what the commit changed for this environment).
+    fn diff_at_blocking(
+        ws: &Workspace,
+        env: &EnvSpec,
+        revision: &Revision,
+        base: DiffBase,
+    ) -> Result<Vec<ObjectDiff>, BackendError> {
+        let rendered = render_revision(ws, env, revision).map_err(BackendError::Failed)?;
+        match base {
+            DiffBase::Live => Self::live_against(ws, env, &rendered, None),
+            DiffBase::Parent => {
+                let mirror = ws.mirror(&env.source);
+                let id = mirror
+                    .resolve_commit(revision.sha())
+                    .map_err(|e| BackendError::NotFound(e.0))?;
+                let parent = mirror
+                    .history(id, 2)
+                    .map_err(|e| BackendError::Failed(e.0))?
+                    .get(1)
+                    .map(|c| c.id.to_string());
+                let before = match parent {
+                    Some(p) => {
+                        let p = Revision::new(None, &p)
+                            .map_err(|e| BackendError::Failed(e.to_string()))?;
+                        // A parent that does not render counts as empty: everything is new.
+                        render_revision(ws, env, &p).unwrap_or_default()
+                    }
+                    None => Default::default(),
+                };
+                let mut out: Vec<ObjectDiff> = Vec::new();
+                for (rel, file) in &rendered {
+                    let old = before.get(rel).map(|f| f.content.as_slice());
+                    let change = match old {
+                        None => Change::Added,
+                        Some(b) if b == file.content.as_slice() => continue,
+                        Some(_) => Change::Modified,
+                    };
+                    out.push(object_diff(rel, change, Some(&file.content), old, None));
+                }
+                for (rel, file) in before.iter().filter(|(k, _)| !rendered.contains_key(*k)) {
+                    out.push(object_diff(
+                        rel,
+                        Change::Removed,
+                        None,
+                        Some(&file.content),
+                        None,
+                    ));
+                }
+                out.sort_by(|a, b| a.object.cmp(&b.object));
+                Ok(out)
+            }
+        }
     }
 
     fn history_blocking(ws: &Workspace, env: &EnvSpec) -> Result<Vec<HistoryEntry>, BackendError> {
@@ -373,6 +466,17 @@ impl LocalBackend {
             out.push(stat(&ws.state.source_state(&s.name)));
         }
         out
+    }
+}
+
+/// Who holds the workspace's agent lock: this process, another one, or nobody.
+fn reconciler_of(ws: &Workspace) -> Reconciler {
+    match agent_holder(ws) {
+        None => Reconciler::None,
+        Some(holder) if holder.starts_with(&format!("pid {} ", std::process::id())) => {
+            Reconciler::Embedded
+        }
+        Some(holder) => Reconciler::Process(holder),
     }
 }
 
@@ -483,7 +587,19 @@ impl Backend for LocalBackend {
 
     async fn watch(&self, tx: mpsc::Sender<Update>) -> Result<(), BackendError> {
         let mut last = None;
+        let mut last_reconciler = None;
         loop {
+            let reconciler = reconciler_of(&self.ws);
+            if last_reconciler.as_ref() != Some(&reconciler) {
+                if tx
+                    .send(Update::Reconciler(reconciler.clone()))
+                    .await
+                    .is_err()
+                {
+                    return Ok(());
+                }
+                last_reconciler = Some(reconciler);
+            }
             let fp = Self::fingerprint(&self.ws);
             if last.as_ref() != Some(&fp) {
                 let update = if self.ws.state.root().exists() || last.is_none() {
@@ -521,6 +637,34 @@ impl Backend for LocalBackend {
     async fn capabilities(&self, unit: &str) -> Result<Capabilities, BackendError> {
         let env = self.env(unit)?;
         Ok(self.capabilities_of(&env))
+    }
+
+    async fn diff_at(
+        &self,
+        unit: &str,
+        revision: &Revision,
+        base: DiffBase,
+    ) -> Result<Vec<ObjectDiff>, BackendError> {
+        let env = self.env(unit)?;
+        let revision = revision.clone();
+        blocking(&self.ws, move |ws| {
+            Self::diff_at_blocking(ws, &env, &revision, base)
+        })
+        .await
+    }
+
+    async fn fetch(&self, source: &str) -> Result<String, BackendError> {
+        let name = source.strip_prefix("local/").unwrap_or(source).to_owned();
+        if self.ws.spec.source(&name).is_none() {
+            return Err(BackendError::NotFound(format!(
+                "no source `{name}` in {}",
+                self.ws.spec.file.display()
+            )));
+        }
+        blocking(&self.ws, move |ws| {
+            outcome::fetch_now(ws, &name).map_err(BackendError::Failed)
+        })
+        .await
     }
 
     async fn act(&self, unit: &str, action: &Action) -> Result<Outcome, BackendError> {

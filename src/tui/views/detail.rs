@@ -5,11 +5,12 @@ use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
-use super::{block, muted, offset, panel, short, status_mark, status_style};
+use super::{block, muted, offset, panel, short};
 use crate::format::{age, truncate};
 use crate::model::{Change, Event, STATUS_CHANGED, Severity, Unit};
 use crate::tui::app::{App, Loadable};
 use crate::tui::diffdoc::DiffDoc;
+use crate::tui::event_rows::{EventRow, collapse, is_operator};
 
 pub fn render(frame: &mut Frame, app: &App, area: Rect) {
     let Some(unit) = app.current_unit() else {
@@ -62,13 +63,18 @@ fn status_history(frame: &mut Frame, app: &App, area: Rect) {
         .filter(|e| is_status_change(e))
         .take(height)
         .map(|e| {
-            Line::from(vec![
+            let spans = vec![
                 Span::styled(
                     format!("{:>4} ", age(Some(e.time), app.now)),
                     app.setup.theme.style("muted"),
                 ),
                 Span::styled(e.message.clone(), severity_style(app, e.severity)),
-            ])
+            ];
+            Line::from(super::cut_spans(
+                spans,
+                usize::from(area.width.saturating_sub(2)),
+                app.setup.ascii,
+            ))
         })
         .collect();
     panel(frame, app, area, "Status history".into(), false, lines);
@@ -88,14 +94,7 @@ fn summary_lines(app: &App, u: &Unit, width: usize) -> Vec<Line<'static>> {
     let label = |s: &str| Span::styled(format!("{s:<12}"), t.style("muted"));
     let mut lines = vec![Line::from(vec![
         label("status"),
-        Span::styled(
-            format!(
-                "{} {}",
-                status_mark(u.status.kind, app.setup.ascii),
-                u.status.kind
-            ),
-            status_style(app, u.status.kind),
-        ),
+        super::unit_state(app, u),
         Span::styled(
             format!(
                 " for {} (since {})",
@@ -106,9 +105,15 @@ fn summary_lines(app: &App, u: &Unit, width: usize) -> Vec<Line<'static>> {
         ),
     ])];
     // The message matters most: up to three lines of it.
-    let chars: Vec<char> = u.status.message.chars().collect();
-    for (i, chunk) in chars.chunks(width.max(1)).take(3).enumerate() {
-        let text: String = chunk.iter().collect();
+    // Wrapped at spaces, never mid-word; a fourth line would be cut, so the third ends in `…`.
+    let wrapped = crate::format::wrap_words(&u.status.message, width.max(8));
+    let more = wrapped.len() > 3;
+    for (i, text) in wrapped.into_iter().take(3).enumerate() {
+        let text = if more && i == 2 {
+            format!("{text} …")
+        } else {
+            text
+        };
         lines.push(Line::from(vec![
             label(if i == 0 { "message" } else { "" }),
             Span::raw(text),
@@ -183,7 +188,50 @@ fn objects(frame: &mut Frame, app: &App, unit: &Unit, area: Rect) {
         ),
         other => ("Objects".into(), vec![loading_line(app, other)]),
     };
-    panel(frame, app, area, title, focused, lines);
+    legend_panel(frame, app, area, title, focused, lines);
+}
+
+/// What the object marks mean, for the bottom border of an object list: as many whole entries as fit in
+/// `width`, most important first (never a cut word).
+pub(super) fn objects_legend(app: &App, width: usize) -> Line<'static> {
+    let mut spans = vec![Span::raw(" ")];
+    let mut used = 1;
+    for (drifted, change, word) in [
+        (true, Change::Modified, "drifted"),
+        (false, Change::Modified, "changed"),
+        (false, Change::Added, "new"),
+        (false, Change::Removed, "pruned"),
+        (false, Change::Unchanged, "same"),
+    ] {
+        let (mark, style) = change_mark(app, change, drifted);
+        let need = mark.chars().count() + word.len() + 2;
+        if used + need > width {
+            break;
+        }
+        used += need;
+        spans.push(Span::styled(mark, style));
+        spans.push(Span::styled(
+            format!(" {word} "),
+            app.setup.theme.style("muted"),
+        ));
+    }
+    Line::from(spans)
+}
+
+/// A bordered object list with the marks' legend on its bottom border.
+pub(super) fn legend_panel(
+    frame: &mut Frame,
+    app: &App,
+    area: Rect,
+    title: String,
+    focused: bool,
+    lines: Vec<Line<'static>>,
+) {
+    let width = usize::from(area.width.saturating_sub(2));
+    let outer = block(app, title, focused).title_bottom(objects_legend(app, width));
+    let inner = outer.inner(area);
+    frame.render_widget(outer, area);
+    frame.render_widget(Paragraph::new(lines), inner);
 }
 
 /// The visible rows of an object list in `area` (inside its border): mark and name, `selected` highlighted.
@@ -250,37 +298,60 @@ fn events(frame: &mut Frame, app: &App, area: Rect) {
             vec![muted(app, "no events")]
         }
         Some(Loadable::Ready(events)) => {
+            let rows = collapse(events);
             let height = usize::from(area.height.saturating_sub(2));
             let first = offset(app.detail.scroll[1], height);
-            events
+            let line = |(i, r): (usize, &EventRow)| {
+                let e = r.event;
+                let style = severity_style(app, e.severity);
+                let mut spans = vec![
+                    Span::styled(
+                        format!("{:>4} ", age(Some(e.time), app.now)),
+                        t.style("muted"),
+                    ),
+                    Span::styled(format!("{} ", e.reason), style),
+                ];
+                if let Some(note) = r.repeat_note() {
+                    spans.push(Span::styled(format!("{note} "), style));
+                }
+                spans.push(Span::styled(
+                    e.revision
+                        .as_ref()
+                        .map(|r| format!("{} ", r.short_sha()))
+                        .unwrap_or_default(),
+                    t.style("muted"),
+                ));
+                spans.push(Span::raw(e.message.clone()));
+                // A message longer than the pane ends in `…`: the whole of it is in `setpoint events`.
+                let width = usize::from(area.width.saturating_sub(2));
+                let line = Line::from(super::cut_spans(spans, width, app.setup.ascii));
+                if focused && i == app.detail.scroll[1] {
+                    line.style(t.style("selection"))
+                } else {
+                    line
+                }
+            };
+            let mut lines: Vec<Line> = rows
                 .iter()
                 .enumerate()
                 .skip(first)
                 .take(height)
-                .map(|(i, e)| {
-                    let style = severity_style(app, e.severity);
-                    let line = Line::from(vec![
-                        Span::styled(
-                            format!("{:>4} ", age(Some(e.time), app.now)),
-                            t.style("muted"),
-                        ),
-                        Span::styled(format!("{} ", e.reason), style),
-                        Span::styled(
-                            e.revision
-                                .as_ref()
-                                .map(|r| format!("{} ", r.short_sha()))
-                                .unwrap_or_default(),
-                            t.style("muted"),
-                        ),
-                        Span::raw(e.message.clone()),
-                    ]);
-                    if focused && i == app.detail.scroll[1] {
-                        line.style(t.style("selection"))
-                    } else {
-                        line
-                    }
-                })
-                .collect()
+                .map(line)
+                .collect();
+            // The newest operator action stays in view: it takes the last row when scrolled away.
+            let shown = first..first + lines.len();
+            if let Some((i, r)) = rows.iter().enumerate().find(|(_, r)| is_operator(r.event))
+                && !shown.contains(&i)
+                && height > 1
+                && lines.len() == height
+            {
+                lines.pop();
+                let mut pinned = line((i, r));
+                let mark = if app.setup.ascii { "^ " } else { "▲ " };
+                pinned.spans.insert(0, Span::styled(mark, t.style("muted")));
+                lines.push(pinned);
+            }
+            lines
         }
         Some(other) => vec![loading_line(app, other)],
         None => vec![],

@@ -8,8 +8,74 @@ use ratatui::widgets::{Block, Clear, Paragraph, Wrap};
 
 use super::{block, centered};
 use crate::config::keymap::{Command, Mode};
+use crate::diff::LineKind;
+use crate::format::truncate;
+use crate::model::Change;
 use crate::tui::actions::Field;
-use crate::tui::app::App;
+use crate::tui::app::{App, Loadable};
+use crate::tui::diffdoc::{DiffDoc, DocLine};
+
+/// What the rollback would change: each file that differs with its counts, then the first changed lines.
+fn preview_lines(app: &App, preview: &Loadable<DiffDoc>) -> Vec<Line<'static>> {
+    let t = &app.setup.theme;
+    let label = |s: &str| Span::styled(format!("{s:<13}"), t.style("muted"));
+    let doc = match preview {
+        Loadable::Ready(doc) => doc,
+        Loadable::Failed(e) => {
+            return vec![Line::from(vec![
+                label("changes"),
+                Span::styled(truncate(e, 48), t.style("message.error")),
+            ])];
+        }
+        _ => return vec![Line::from(vec![label("changes"), Span::raw("computing…")])],
+    };
+    let changed: Vec<_> = doc
+        .files
+        .iter()
+        .filter(|f| f.change != Change::Unchanged)
+        .collect();
+    if changed.is_empty() {
+        return vec![Line::from(vec![
+            label("changes"),
+            Span::raw("none: live already matches that commit"),
+        ])];
+    }
+    let mut out = Vec::new();
+    for (i, f) in changed.iter().take(4).enumerate() {
+        out.push(Line::from(vec![
+            label(if i == 0 { "changes" } else { "" }),
+            Span::raw(truncate(&f.object, 34)),
+            Span::styled(format!(" +{}", f.added), t.style("diff.added")),
+            Span::styled(format!(" -{}", f.removed), t.style("diff.removed")),
+        ]));
+    }
+    if changed.len() > 4 {
+        out.push(Line::from(vec![
+            label(""),
+            Span::styled(format!("and {} more", changed.len() - 4), t.style("muted")),
+        ]));
+    }
+    // The first changed lines of the first file, as `-` live and `+` after the rollback.
+    let Some(first) = changed.first() else {
+        return out;
+    };
+    let diff_lines = first.lines.iter().filter_map(|l| match l {
+        DocLine::Line(d) if d.kind != LineKind::Context => Some(d),
+        _ => None,
+    });
+    for d in diff_lines.take(4) {
+        let (sign, key) = match d.kind {
+            LineKind::Added => ("+", "diff.added"),
+            _ => ("-", "diff.removed"),
+        };
+        let text: String = d.segments.iter().map(|(_, s)| s.as_str()).collect();
+        out.push(Line::from(vec![
+            label(""),
+            Span::styled(format!("{sign}{}", truncate(&text, 47)), t.style(key)),
+        ]));
+    }
+    out
+}
 
 pub fn render(frame: &mut Frame, app: &App, body: Rect) {
     let Some(d) = &app.dialog else { return };
@@ -43,6 +109,25 @@ pub fn render(frame: &mut Frame, app: &App, body: Rect) {
             label("now"),
             Span::styled(note, t.style("badge.held")),
         ]));
+    }
+    if let Some(w) = &d.warning {
+        let mark = if app.setup.ascii { "!" } else { "⚠" };
+        for (i, part) in crate::format::wrap_words(w, 48).into_iter().enumerate() {
+            lines.push(Line::from(vec![
+                label(if i == 0 { "warning" } else { "" }),
+                Span::styled(
+                    if i == 0 {
+                        format!("{mark} {part}")
+                    } else {
+                        format!("  {part}")
+                    },
+                    t.style("dialog.danger"),
+                ),
+            ]));
+        }
+    }
+    if let Some(preview) = &d.preview {
+        lines.extend(preview_lines(app, preview));
     }
     let reason_at = lines.len();
     if d.reason.is_some() {

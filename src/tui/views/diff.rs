@@ -20,6 +20,25 @@ pub fn render(frame: &mut Frame, app: &App, area: Rect) {
         panel(frame, app, area, format!("Diff {unit}"), true, vec![text]);
         return;
     };
+    if let (Some(c), true) = (&app.diff.commit, doc.files.is_empty()) {
+        let none = muted(
+            app,
+            &format!(
+                "commit {} changed nothing under this unit's path: {}",
+                c.revision.short_sha(),
+                c.summary
+            ),
+        );
+        panel(
+            frame,
+            app,
+            area,
+            format!("Commit {}", c.revision.short_sha()),
+            true,
+            vec![none],
+        );
+        return;
+    }
     let list_w = (area.width / 4).clamp(12, 32);
     let [list, text] =
         Layout::horizontal([Constraint::Length(list_w), Constraint::Min(0)]).areas(area);
@@ -29,7 +48,7 @@ pub fn render(frame: &mut Frame, app: &App, area: Rect) {
         .unwrap_or_default();
     let lines = object_lines(app, doc, &drifted, Some(app.diff.file), list);
     let title = format!("{} of {} differ", doc.changed(), doc.files.len());
-    panel(frame, app, list, title, app.diff.list_focus, lines);
+    super::detail::legend_panel(frame, app, list, title, app.diff.list_focus, lines);
 
     let Some(file) = doc.files.get(app.diff.file) else {
         let none = muted(app, "no objects: nothing is desired or live");
@@ -37,13 +56,27 @@ pub fn render(frame: &mut Frame, app: &App, area: Rect) {
         panel(frame, app, text, title, !app.diff.list_focus, vec![none]);
         return;
     };
-    let title = format!(
-        "{unit}: {} +{} -{} (live {} desired)",
-        file.object,
-        file.added,
-        file.removed,
-        if app.setup.ascii { "->" } else { "→" }
-    );
+    let arrow = if app.setup.ascii { "->" } else { "→" };
+    let title = match &app.diff.commit {
+        Some(c) => format!(
+            "{unit}: {} +{} -{} (commit {}: parent {arrow} {})",
+            file.object,
+            file.added,
+            file.removed,
+            c.revision.short_sha(),
+            c.revision.short_sha()
+        ),
+        None => format!(
+            "{unit}: {} +{} -{} (live {arrow} desired)",
+            file.object, file.added, file.removed
+        ),
+    };
+    let title = if app.diff.hscroll > 0 {
+        let arrow = if app.setup.ascii { "<" } else { "◂" };
+        format!("{arrow} col {}: {title}", app.diff.hscroll + 1)
+    } else {
+        title
+    };
     let outer = block(app, title, !app.diff.list_focus);
     let inner = outer.inner(text);
     frame.render_widget(outer, text);
@@ -51,7 +84,7 @@ pub fn render(frame: &mut Frame, app: &App, area: Rect) {
     let lines = if app.diff_side_by_side() {
         side_by_side(app, file, inner.width, rows)
     } else {
-        unified(app, file, rows)
+        unified(app, file, rows, usize::from(inner.width))
     };
     frame.render_widget(Paragraph::new(lines), inner);
 }
@@ -70,10 +103,22 @@ fn is_match(app: &App, i: usize) -> bool {
     app.diff.matches.binary_search(&i).is_ok()
 }
 
+/// The line's text, without the first `app.diff.hscroll` characters (scrolled out on the left).
 fn text_spans(app: &App, d: &DiffLine) -> Vec<Span<'static>> {
+    let mut skip = app.diff.hscroll;
     d.segments
         .iter()
-        .map(|(emph, s)| Span::styled(s.replace('\t', "    "), line_style(app, d.kind, *emph)))
+        .filter_map(|(emph, s)| {
+            let s = s.replace('\t', "    ");
+            let n = s.chars().count();
+            if skip >= n {
+                skip -= n;
+                return None;
+            }
+            let rest: String = s.chars().skip(skip).collect();
+            skip = 0;
+            Some(Span::styled(rest, line_style(app, d.kind, *emph)))
+        })
         .collect()
 }
 
@@ -85,7 +130,7 @@ fn full_line(app: &App, l: &DocLine) -> Line<'static> {
     }
 }
 
-fn unified(app: &App, file: &DiffFile, rows: usize) -> Vec<Line<'static>> {
+fn unified(app: &App, file: &DiffFile, rows: usize, width: usize) -> Vec<Line<'static>> {
     file.lines
         .iter()
         .enumerate()
@@ -105,7 +150,14 @@ fn unified(app: &App, file: &DiffFile, rows: usize) -> Vec<Line<'static>> {
                 };
                 let mut spans = vec![Span::styled(sign, sign_style)];
                 spans.extend(text_spans(app, d));
-                Line::from(spans)
+                // A line longer than the pane ends in `…`; scroll right to read the rest.
+                let spans = super::cut_spans(spans, width, app.setup.ascii);
+                // A search match marks the whole line, not only its sign.
+                if is_match(app, i) {
+                    Line::from(spans).style(app.setup.theme.style("diff.match"))
+                } else {
+                    Line::from(spans)
+                }
             }
             other => full_line(app, other),
         })
@@ -126,10 +178,15 @@ fn side_by_side(app: &App, file: &DiffFile, width: u16, rows: usize) -> Vec<Line
                 .map(|l| full_line(app, l))
                 .unwrap_or_default(),
             SbsRow::Pair(l, r) => {
+                let matched = |i: Option<usize>| i.is_some_and(|i| is_match(app, i));
                 let mut spans = side(app, file, l, half, true);
                 spans.push(Span::styled(sep, app.setup.theme.style("border")));
                 spans.extend(side(app, file, r, half, false));
-                Line::from(spans)
+                if matched(l) || matched(r) {
+                    Line::from(spans).style(app.setup.theme.style("diff.match"))
+                } else {
+                    Line::from(spans)
+                }
             }
         })
         .collect()
@@ -152,12 +209,28 @@ fn side(
     } else {
         app.setup.theme.style("muted")
     };
-    let mut spans = vec![Span::styled(
-        format!("{:>4} ", no.map(|n| n.to_string()).unwrap_or_default()),
-        gutter_style,
-    )];
+    // The sign carries what colour carries (NO_COLOR, mono): `-` removed, `+` added.
+    let sign = match d.kind {
+        LineKind::Context => " ",
+        LineKind::Added => "+",
+        LineKind::Removed => "-",
+    };
+    let mut spans = vec![
+        Span::styled(
+            format!("{:>4}", no.map(|n| n.to_string()).unwrap_or_default()),
+            gutter_style,
+        ),
+        Span::styled(sign, line_style(app, d.kind, false)),
+    ];
     let mut left = width.saturating_sub(5);
-    for s in text_spans(app, d) {
+    let text = text_spans(app, d);
+    let total: usize = text.iter().map(|s| s.content.chars().count()).sum();
+    // A line longer than its half ends in `…`, never silently cut.
+    if total > left {
+        left = left.saturating_sub(1);
+    }
+    let cut_any = total > width.saturating_sub(5);
+    for s in text {
         if left == 0 {
             break;
         }
@@ -170,6 +243,10 @@ fn side(
             left = 0;
             spans.push(Span::styled(cut, s.style));
         }
+    }
+    if cut_any && width > 5 {
+        let ellipsis = if app.setup.ascii { "~" } else { "…" };
+        spans.push(Span::styled(ellipsis, app.setup.theme.style("muted")));
     }
     spans.push(Span::raw(" ".repeat(left)));
     spans

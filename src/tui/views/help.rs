@@ -22,7 +22,7 @@ pub fn help_lines(app: &App, mode: Mode) -> Vec<Line<'static>> {
         out.push(Line::styled(title, t.style("header")));
         for (keys, command) in rows {
             out.push(Line::from(vec![
-                Span::styled(format!("  {keys:<18}"), t.style("hint.key")),
+                Span::styled(format!("  {keys:<17} "), t.style("hint.key")),
                 Span::raw(command.description()),
             ]));
         }
@@ -38,6 +38,12 @@ pub fn help_lines(app: &App, mode: Mode) -> Vec<Line<'static>> {
         Mode::Input,
         &mut out,
     );
+    let marks = if app.setup.ascii {
+        "objects: ! drifted  ~ changed  + new  - pruned;  units: P pinned, x src: source failed"
+    } else {
+        "objects: ≠ drifted  ~ changed  + new  - pruned  · same;  units: ◆ pinned, ✗ src: source failed"
+    };
+    out.push(Line::styled(marks, t.style("muted")));
     out.push(Line::styled(
         format!(
             "keymap `{}`, theme `{}`; prompt commands: :units :sources :ctx NAME :theme NAME :q",

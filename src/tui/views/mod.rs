@@ -18,7 +18,8 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Paragraph};
 
 use super::app::{App, View};
-use crate::model::StatusKind;
+use crate::backend::Reconciler;
+use crate::model::{StatusKind, Unit};
 
 /// Borders drawn with ASCII only (`--ascii`).
 const ASCII_BORDER: border::Set<'static> = border::Set {
@@ -38,14 +39,16 @@ pub fn render(frame: &mut Frame, app: &App) {
     if area.width == 0 || area.height == 0 {
         return;
     }
+    let message_lines = prompt::message_lines(app, area.width);
+    let message_rows = u16::try_from(message_lines.len()).unwrap_or(1).max(1);
     let [header, body, message, hints] = Layout::vertical([
         Constraint::Length(1),
         Constraint::Min(0),
-        Constraint::Length(1),
+        Constraint::Length(message_rows),
         Constraint::Length(1),
     ])
     .areas(area);
-    frame.render_widget(Paragraph::new(header_line(app)), header);
+    frame.render_widget(Paragraph::new(header_fit(app, header.width)), header);
     match app.view() {
         View::Units => units::render(frame, app, body),
         View::Sources => sources::render(frame, app, body),
@@ -54,11 +57,26 @@ pub fn render(frame: &mut Frame, app: &App) {
         View::History => history::render(frame, app, body),
         View::Help => help::render(frame, app, body),
     }
-    frame.render_widget(Paragraph::new(prompt::message_line(app)), message);
+    frame.render_widget(Paragraph::new(message_lines), message);
     frame.render_widget(Paragraph::new(prompt::hint_line(app, hints.width)), hints);
     if app.dialog.is_some() {
         dialog::render(frame, app, body);
     }
+}
+
+/// The header at `width`: the total of units goes first when it does not fit, then the line is cut with `…`.
+fn header_fit(app: &App, width: u16) -> Line<'static> {
+    let mut line = header_line(app);
+    let len = |l: &Line| {
+        l.spans
+            .iter()
+            .map(|s| s.content.chars().count())
+            .sum::<usize>()
+    };
+    if len(&line) > usize::from(width) {
+        line.spans.pop();
+    }
+    Line::from(cut_spans(line.spans, usize::from(width), app.setup.ascii))
 }
 
 /// Badges first (READ-ONLY is visible at any width), then the context and the counts by status.
@@ -82,19 +100,136 @@ fn header_line(app: &App) -> Line<'static> {
         format!("{}:{} ", app.setup.backend, app.setup.context),
         t.style("badge.context"),
     ));
-    for (kind, n) in app.snapshot.counts() {
+    match &app.reconciler {
+        Some(Reconciler::Embedded) => {
+            spans.push(Span::styled("agent: embedded ", t.style("muted")))
+        }
+        Some(Reconciler::Process(holder)) => {
+            let pid = holder
+                .split_whitespace()
+                .take(2)
+                .collect::<Vec<_>>()
+                .join(" ");
+            spans.push(Span::styled(format!("agent: {pid} "), t.style("muted")))
+        }
+        Some(Reconciler::None) => {
+            spans.push(Span::styled(" NO AGENT ", t.style("badge.stale")));
+            spans.push(Span::raw(" "));
+        }
+        None => {}
+    }
+    let units = &app.snapshot.units;
+    for kind in StatusKind::ALL {
+        let n = units
+            .iter()
+            .filter(|u| shown(u) == Shown::Kind(kind))
+            .count();
         if n > 0 {
             spans.push(Span::styled(
                 format!(" {} {n} {kind}", status_mark(kind, app.setup.ascii)),
                 status_style(app, kind),
             ));
         }
+        if kind == StatusKind::Suspended {
+            let held = units.iter().filter(|u| shown(u) == Shown::Pinned).count();
+            if held > 0 {
+                spans.push(Span::styled(
+                    format!(" {} {held} pinned", pinned_mark(app.setup.ascii)),
+                    t.style("badge.held"),
+                ));
+            }
+        }
+    }
+    let failed_sources = app
+        .snapshot
+        .sources
+        .iter()
+        .filter(|s| s.status.kind.is_bad())
+        .count();
+    if failed_sources > 0 {
+        spans.push(Span::styled(
+            format!(
+                " {} {failed_sources} source{} failed",
+                status_mark(StatusKind::Failed, app.setup.ascii),
+                if failed_sources == 1 { "" } else { "s" }
+            ),
+            status_style(app, StatusKind::Failed),
+        ));
     }
     spans.push(Span::styled(
         format!("  {} units", app.snapshot.units.len()),
         t.style("muted"),
     ));
     Line::from(spans)
+}
+
+/// How a unit's state is shown: a unit pinned by a rollback is held, never shown as healthy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Shown {
+    Kind(StatusKind),
+    /// Ready at a pinned commit: held by a rollback until resumed.
+    Pinned,
+}
+
+pub(super) fn shown(u: &Unit) -> Shown {
+    if u.pinned_revision.is_some() && u.status.kind == StatusKind::Ready {
+        Shown::Pinned
+    } else {
+        Shown::Kind(u.status.kind)
+    }
+}
+
+pub(super) fn pinned_mark(ascii: bool) -> &'static str {
+    if ascii { "P" } else { "◆" }
+}
+
+/// Cuts styled spans to `width` characters, ending a cut with `…` (`~` in ASCII mode).
+pub(super) fn cut_spans(
+    spans: Vec<Span<'static>>,
+    width: usize,
+    ascii: bool,
+) -> Vec<Span<'static>> {
+    let total: usize = spans.iter().map(|s| s.content.chars().count()).sum();
+    if total <= width || width == 0 {
+        return spans;
+    }
+    let ellipsis = if ascii { "~" } else { "…" };
+    let mut left = width.saturating_sub(1);
+    let mut out = Vec::new();
+    for s in spans {
+        let n = s.content.chars().count();
+        if n <= left {
+            left -= n;
+            out.push(s);
+            continue;
+        }
+        let part: String = s.content.chars().take(left).collect();
+        out.push(Span::styled(format!("{part}{ellipsis}"), s.style));
+        return out;
+    }
+    out
+}
+
+/// The mark and word of a unit's state, styled: `◆ pinned` for a held unit.
+pub(super) fn unit_state(app: &App, u: &Unit) -> Span<'static> {
+    match shown(u) {
+        Shown::Kind(kind) => Span::styled(
+            format!("{} {kind}", status_mark(kind, app.setup.ascii)),
+            status_style(app, kind),
+        ),
+        Shown::Pinned => Span::styled(
+            format!("{} pinned", pinned_mark(app.setup.ascii)),
+            app.setup.theme.style("badge.held"),
+        ),
+    }
+}
+
+/// The unit's source, when its last fetch failed.
+pub(super) fn failed_source<'a>(app: &'a App, u: &Unit) -> Option<&'a crate::model::Source> {
+    app.snapshot
+        .sources
+        .iter()
+        .find(|s| s.name == u.source && s.backend == u.backend && s.status.kind.is_bad())
 }
 
 pub(super) fn status_mark(kind: StatusKind, ascii: bool) -> &'static str {

@@ -49,6 +49,32 @@ pub fn message_line(app: &App) -> Line<'static> {
     Line::default()
 }
 
+/// The message area's lines at `width`: a message or outcome longer than one line wraps at spaces onto
+/// up to three lines (the third ends in `…` when even that is not enough); anything else is one line.
+pub fn message_lines(app: &App, width: u16) -> Vec<Line<'static>> {
+    let width = usize::from(width.max(1));
+    let flash = app.flash.as_ref().or(app.outcome.as_ref());
+    match flash {
+        Some(f)
+            if app.input.is_none() && app.pending.is_none() && f.text.chars().count() > width =>
+        {
+            let style = app
+                .setup
+                .theme
+                .style(if f.ok { "message.ok" } else { "message.error" });
+            let mut parts = crate::format::wrap_words(&f.text, width);
+            if parts.len() > 3 {
+                parts.truncate(3);
+                if let Some(last) = parts.last_mut() {
+                    *last = crate::format::truncate(&format!("{last} …"), width);
+                }
+            }
+            parts.into_iter().map(|p| Line::styled(p, style)).collect()
+        }
+        _ => vec![message_line(app)],
+    }
+}
+
 /// The commands worth a hint in each mode, in order; unbound ones are left out.
 fn hinted(mode: Mode) -> &'static [Command] {
     match mode {
@@ -103,12 +129,38 @@ fn hinted(mode: Mode) -> &'static [Command] {
     }
 }
 
+/// The words of a hint: what the key does, for a person (`fetch now`, `side by side`).
+pub fn hint_label(mode: Mode, command: Command) -> String {
+    match (mode, command) {
+        (Mode::Sources, Command::SyncWithSource) => "fetch now".into(),
+        (_, Command::SyncWithSource) => "fetch+sync".into(),
+        (_, Command::CommandPrompt) => "commands".into(),
+        (_, Command::Open) => "open".into(),
+        (_, c) => c.name().replace('_', " "),
+    }
+}
+
+/// Whether a command changes something (hidden from a read-only console's hint bar).
+fn acts(command: Command) -> bool {
+    matches!(
+        command,
+        Command::Suspend
+            | Command::Resume
+            | Command::Sync
+            | Command::SyncWithSource
+            | Command::Rollback
+    )
+}
+
 pub fn hint_line(app: &App, width: u16) -> Line<'static> {
     let t = &app.setup.theme;
     let mode = app.mode();
     let mut spans = Vec::new();
     let mut used = 0usize;
     for &command in hinted(mode) {
+        if app.setup.read_only && acts(command) {
+            continue;
+        }
         // The shortest of the command's keys makes the tightest hint (`q` rather than `ctrl-c`).
         let Some(key) = app
             .setup
@@ -120,7 +172,7 @@ pub fn hint_line(app: &App, width: u16) -> Line<'static> {
         else {
             continue;
         };
-        let text = format!(" {} ", command.name());
+        let text = format!(" {} ", hint_label(mode, command));
         let need = key.chars().count() + text.chars().count();
         if used + need > usize::from(width) {
             break;

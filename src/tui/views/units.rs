@@ -5,9 +5,11 @@ use ratatui::layout::{Constraint, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Cell, Paragraph, Row, Table};
 
-use super::{block, offset, short, status_mark, status_style};
-use crate::format::{coarse_age, truncate};
-use crate::model::Unit;
+use super::{
+    block, cut_spans, failed_source, offset, short, status_mark, status_style, unit_state,
+};
+use crate::format::{coarse_age, truncate, wrap_words};
+use crate::model::{StatusKind, Unit};
 use crate::tui::app::App;
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -77,6 +79,33 @@ pub fn render(frame: &mut Frame, app: &App, area: Rect) {
         );
         return;
     }
+    // Where there is room, the selected unit's whole message, wrapped, below the table.
+    let preview = app
+        .units
+        .current()
+        .and_then(|i| app.snapshot.units.get(i))
+        .map(|u| preview_lines(app, u, inner.width))
+        .unwrap_or_default();
+    let table_rows = u16::try_from(nav.visible.len())
+        .unwrap_or(u16::MAX)
+        .saturating_add(1);
+    let preview_rows = u16::try_from(preview.len()).unwrap_or(u16::MAX);
+    let inner = if !preview.is_empty()
+        && inner.height >= table_rows.saturating_add(preview_rows).saturating_add(1)
+    {
+        let below = Rect {
+            y: inner.y + table_rows + 1,
+            height: preview_rows,
+            ..inner
+        };
+        frame.render_widget(Paragraph::new(preview), below);
+        Rect {
+            height: table_rows,
+            ..inner
+        }
+    } else {
+        inner
+    };
     let height = usize::from(inner.height.saturating_sub(1));
     let first = offset(nav.selected, height);
     let window: Vec<&Unit> = nav
@@ -123,7 +152,8 @@ pub fn render(frame: &mut Frame, app: &App, area: Rect) {
             cols.retain(|(c, _)| *c != drop);
         }
     }
-    cols.push((Col::Message, 0));
+    let message_w = inner.width.saturating_sub(used(&cols));
+    cols.push((Col::Message, message_w));
     let widths: Vec<Constraint> = cols
         .iter()
         .map(|(c, w)| match c {
@@ -155,6 +185,39 @@ pub fn render(frame: &mut Frame, app: &App, area: Rect) {
     );
 }
 
+/// The selected unit's name and whole message (with its hold and source notes), wrapped to `width`.
+fn preview_lines(app: &App, u: &Unit, width: u16) -> Vec<Line<'static>> {
+    let t = &app.setup.theme;
+    let mut text = u.status.message.clone();
+    if let Some(note) = u.hold_note()
+        && !text.contains(&note)
+    {
+        text = format!("[{note}] {text}");
+    }
+    if let Some(src) = failed_source(app, u) {
+        text.push_str(&format!(
+            " — source {} failed: {}",
+            src.name, src.status.message
+        ));
+    }
+    let label = format!("{}: ", u.name);
+    let indent = label.chars().count();
+    let wrapped = wrap_words(&text, usize::from(width).saturating_sub(indent).max(8));
+    wrapped
+        .into_iter()
+        .take(6)
+        .enumerate()
+        .map(|(i, part)| {
+            let lead = if i == 0 {
+                Span::styled(label.clone(), t.style("header"))
+            } else {
+                Span::raw(" ".repeat(indent))
+            };
+            Line::from(vec![lead, Span::raw(part)])
+        })
+        .collect()
+}
+
 fn cell(app: &App, u: &Unit, col: Col, width: u16) -> Cell<'static> {
     let t = &app.setup.theme;
     let w = usize::from(width);
@@ -163,19 +226,17 @@ fn cell(app: &App, u: &Unit, col: Col, width: u16) -> Cell<'static> {
         Col::Kind => Cell::from(truncate(&u.kind, w)),
         Col::Env => Cell::from(truncate(&u.environment, w)),
         Col::Source => Cell::from(truncate(&u.source, w)),
-        Col::Status => Cell::from(Span::styled(
-            format!(
-                "{} {}",
-                status_mark(u.status.kind, app.setup.ascii),
-                u.status.kind
-            ),
-            status_style(app, u.status.kind),
-        )),
+        Col::Status => Cell::from(unit_state(app, u)),
         Col::Applied => Cell::from(short(u.applied_revision.as_ref())),
-        Col::Behind => Cell::from(match u.commits_behind {
-            Some(0) => Span::styled("0", t.style("muted")),
-            Some(n) => Span::raw(n.to_string()),
-            None => Span::styled("-", t.style("muted")),
+        // Behind what? A failed source's last good commit is no measure: say the source failed.
+        Col::Behind => Cell::from(match (failed_source(app, u), u.commits_behind) {
+            (Some(_), _) => Span::styled(
+                format!("{} src", status_mark(StatusKind::Failed, app.setup.ascii)),
+                status_style(app, StatusKind::Failed),
+            ),
+            (None, Some(0)) => Span::styled("0", t.style("muted")),
+            (None, Some(n)) => Span::raw(n.to_string()),
+            (None, None) => Span::styled("-", t.style("muted")),
         }),
         Col::Drift => Cell::from(match u.drifted_objects.len() {
             0 => Span::styled("0", t.style("muted")),
@@ -184,13 +245,21 @@ fn cell(app: &App, u: &Unit, col: Col, width: u16) -> Cell<'static> {
         Col::Reconciled => Cell::from(coarse_age(u.last_reconcile_at, app.now)),
         Col::Message => {
             let mut spans = Vec::new();
+            if let Some(src) = failed_source(app, u)
+                && !u.status.message.contains("source")
+            {
+                spans.push(Span::styled(
+                    format!("[source {} failed] ", src.name),
+                    status_style(app, StatusKind::Failed),
+                ));
+            }
             if let Some(note) = u.hold_note()
                 && !u.status.message.contains(&note)
             {
                 spans.push(Span::styled(format!("[{note}] "), t.style("badge.held")));
             }
             spans.push(Span::raw(u.status.message.clone()));
-            Cell::from(Line::from(spans))
+            Cell::from(Line::from(cut_spans(spans, w, app.setup.ascii)))
         }
     }
 }
