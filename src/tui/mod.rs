@@ -16,6 +16,8 @@ pub mod terminal;
 pub mod views;
 
 #[cfg(test)]
+mod test_screen;
+#[cfg(test)]
 mod tests;
 
 use std::io::IsTerminal;
