@@ -221,21 +221,51 @@ fn a_bad_config_stops_the_console_before_the_terminal_is_touched() {
     }
     // The same console with a good config does switch to the alternate screen (the check can fail).
     std::fs::remove_file(env.config.join("themes/mono.toml")).unwrap();
+    let bytes = first_output_in_pty(&env, "--read-only --theme mono", "\x1b[?1049h");
+    assert!(bytes.contains("\x1b[?1049h"), "{bytes:?}");
+}
+
+/// Starts the console under `script`, reads its output until it contains `want` (at most 20 s), then
+/// quits it with `q`; returns what it wrote.
+fn first_output_in_pty(env: &Env, args: &str, want: &str) -> String {
+    use std::io::{Read, Write};
     let cmd = format!(
-        "(sleep 3; printf q) | env SETPOINT_CONFIG_DIR='{}' SETPOINT_DATA_DIR='{}' TERM=xterm-256color script -qec \"'{BIN}' --workspace '{}' --read-only --theme mono\" /dev/null",
+        "env SETPOINT_CONFIG_DIR='{}' SETPOINT_DATA_DIR='{}' TERM=xterm-256color '{BIN}' --workspace '{}' {args}",
         env.config.display(),
         env.data.display(),
         env.ws.display()
     );
-    let out = Command::new("timeout")
-        .args(["20", "sh", "-c", &cmd])
-        .output()
+    let mut child = Command::new("script")
+        .args(["-qec", &cmd, "/dev/null"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
         .unwrap();
-    assert!(
-        text(&out.stdout).contains("\x1b[?1049h"),
-        "a good config opens the alternate screen: {:?}",
-        text(&out.stdout)
-    );
+    let mut out = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = out.read(&mut buf) {
+            if n == 0 || tx.send(buf[..n].to_vec()).is_err() {
+                break;
+            }
+        }
+    });
+    let mut all = String::new();
+    let end = std::time::Instant::now() + Duration::from_secs(20);
+    while !all.contains(want) {
+        let left = end.saturating_duration_since(std::time::Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(bytes) => all.push_str(&String::from_utf8_lossy(&bytes)),
+            Err(_) => break,
+        }
+    }
+    let mut stdin = child.stdin.take().unwrap();
+    let _ = stdin.write_all(b"q");
+    drop(stdin);
+    let _ = child.kill();
+    let _ = child.wait();
+    all
 }
 
 #[test]

@@ -1,5 +1,6 @@
 //! Key-driven tests of the console (no terminal), whole-screen snapshots of every view at 80x24 and
-//! 120x40 on deterministic data, and a property test that no size down to 1x1 panics.
+//! 120x40 with their styles, on the scripted backend's one consistent world; every view pinned at the
+//! tiny sizes 1x1, 2x2, 10x3 and 20x5, and a property test over sizes down to 1x1.
 
 use jiff::Timestamp;
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
