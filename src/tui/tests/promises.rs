@@ -231,3 +231,19 @@ fn help_lists_every_prompt_command() {
         assert!(parse_prompt(&line).is_ok(), "{line}");
     }
 }
+
+static RESTORED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+fn mark_restored() {
+    RESTORED.store(true, std::sync::atomic::Ordering::SeqCst);
+}
+
+/// The panic hook the console installs (`terminal::enter`) runs the restore before anything else; the
+/// restore itself is proven on the real binary by the quit and SIGTERM tests in tmux.
+#[test]
+fn a_panic_runs_the_restore_first() {
+    crate::logging::install_panic_hook(mark_restored);
+    let result = std::panic::catch_unwind(|| panic!("a panic in the console"));
+    assert!(result.is_err());
+    assert!(RESTORED.load(std::sync::atomic::Ordering::SeqCst));
+}
