@@ -236,10 +236,24 @@ fn benches(c: &mut Criterion) {
         masked: false,
         note: None,
     }];
+    // The budget is for a real diff: one hunk per changed line (they are 997 lines apart), not the
+    // whole-file replacement the diff falls back to when its deadline passes.
+    let changed = (0..130_000).filter(|i| i % 997 == 0).count();
+    let doc = DiffDoc::build(&objects);
+    let hunks = doc.files[0].hunks.len();
+    println!("diff_5mb_yaml: {hunks} hunks for {changed} changed lines");
+    assert_eq!(
+        hunks, changed,
+        "the 5 MB diff fell back to a whole-file replacement (or lost hunks)"
+    );
     let mut g = c.benchmark_group("diff");
     g.sample_size(10);
     g.bench_function("diff_5mb_yaml", |b| {
-        b.iter(|| black_box(DiffDoc::build(&objects).files.len()))
+        b.iter(|| {
+            let doc = DiffDoc::build(&objects);
+            assert_eq!(doc.files[0].hunks.len(), changed, "whole-file fallback");
+            black_box(doc.files.len())
+        })
     });
     g.finish();
 }

@@ -191,12 +191,35 @@ fn units_by_id_or_unambiguous_suffix() {
         ws.ok(&["events", "staging"]).contains("InSync")
             || ws.ok(&["events", "staging"]).contains("Applied")
     );
-    assert_eq!(ws.run(&["diff", "local/prod"]).status.code(), Some(0));
-    assert_eq!(
-        ws.run(&["diff", "prod"]).status.code(),
-        Some(0),
-        "exact suffix prod wins over prod-eu"
-    );
+    // prod and prod-eu both end in "prod" as text; only prod-eu is changed by hand, so which unit a
+    // query picked shows in the exit code and in the unit the output names.
+    std::fs::write(ws.live("prod-eu").join("app.yaml"), "replicas: 9\n").unwrap();
+    let picked = |query: &str| -> (Option<i32>, serde_json::Value) {
+        let out = ws.run(&["diff", query, "--output", "json"]);
+        let json = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("diff {query}: {e}: {}", stderr(&out)));
+        (out.status.code(), json)
+    };
+    for query in ["local/prod", "prod", "/prod"] {
+        let (code, json) = picked(query);
+        assert_eq!(json["unit"], "local/prod", "{query} picked {json}");
+        assert_eq!(code, Some(0), "{query}: prod is in sync");
+    }
+    for query in ["local/prod-eu", "prod-eu"] {
+        let (code, json) = picked(query);
+        assert_eq!(json["unit"], "local/prod-eu", "{query} picked {json}");
+        assert_eq!(code, Some(1), "{query}: prod-eu was changed by hand");
+    }
+    // A suffix is whole name segments: `eu` and `rod` name nothing.
+    for query in ["eu", "rod"] {
+        let out = ws.run(&["diff", query]);
+        assert_eq!(out.status.code(), Some(2), "{query}");
+        assert!(
+            stderr(&out).contains(&format!("no unit `{query}`")),
+            "{}",
+            stderr(&out)
+        );
+    }
     let out = ws.run(&["diff", "nope"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(

@@ -17,7 +17,7 @@ use kube::api::{
 };
 use serde_json::{Value, json};
 
-use k8s_tier::{BoxError, Check, Tier, err, git, wait_for};
+use k8s_tier::{BoxError, Check, Tier, TimedOut, err, git, wait_for};
 
 const NS: &str = "smoke";
 const NAME: &str = "smoke";
@@ -410,8 +410,11 @@ async fn smoke(tier: &Tier) -> Result<(), BoxError> {
             )))
         })
         .await;
-    if applied.is_ok() {
-        return Err(err("the suspended Kustomization applied a new revision"));
+    // Only the timeout proves that nothing was applied: an error while looking proves nothing.
+    match applied {
+        Ok(()) => return Err(err("the suspended Kustomization applied a new revision")),
+        Err(e) if e.downcast_ref::<TimedOut>().is_some() => {}
+        Err(e) => return Err(err(format!("watching the suspended Kustomization: {e}"))),
     }
     eprintln!("smoke: suspended, {rev3} was not applied within {watch:?}");
 

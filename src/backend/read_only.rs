@@ -100,14 +100,22 @@ mod tests {
             for kind in crate::model::ActionKind::ALL {
                 assert_eq!(caps.get(kind).denial(), Some(READ_ONLY_REASON));
             }
-            // Reads still pass through.
-            let _ = ro.diff(unit).await;
-            let _ = ro.history(unit).await;
-            let _ = ro.events(unit).await;
+            // Reads still pass through: the same answers (or the same errors) as the wrapped backend's.
+            assert_eq!(ro.diff(unit).await, inner.diff(unit).await, "{unit}");
+            assert_eq!(ro.history(unit).await, inner.history(unit).await, "{unit}");
+            assert_eq!(ro.events(unit).await, inner.events(unit).await, "{unit}");
+            if units.iter().any(|u| u == unit) {
+                assert!(!ro.history(unit).await.unwrap().is_empty(), "{unit}");
+                assert!(!ro.events(unit).await.unwrap().is_empty(), "{unit}");
+                assert_eq!(ro.diff(unit).await.unwrap().len(), 3, "{unit}");
+            }
         }
+        assert_eq!(ro.snapshot().await, inner.snapshot().await);
         let (tx, mut rx) = mpsc::channel(4);
         ro.watch(tx).await.unwrap();
-        assert!(matches!(rx.recv().await, Some(Update::Snapshot(_))));
+        assert!(
+            matches!(rx.recv().await, Some(Update::Snapshot(s)) if s == inner.snapshot().await.unwrap())
+        );
         assert_eq!(
             inner.act_calls(),
             0,

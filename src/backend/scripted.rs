@@ -10,6 +10,8 @@ use tokio::sync::mpsc;
 use super::{Backend, BackendError, BackendInfo, Update, resolve_unit};
 use crate::model::*;
 
+pub(crate) mod world;
+
 pub(crate) const T0: i64 = 1_790_000_000;
 
 pub(crate) fn ts(offset: i64) -> Timestamp {
@@ -64,36 +66,12 @@ pub(crate) fn every_action() -> Vec<Action> {
     ]
 }
 
-/// dev ready, staging drifted, prod failed and protected; one source.
+/// The world of [`world`]: dev ready, staging ready with two drifted files, prod failed and protected,
+/// qa suspended; one source at the newest commit.
 pub(crate) fn demo_snapshot() -> Snapshot {
-    let dev = unit("local/dev");
-    let mut staging = unit("local/staging");
-    staging.drifted_objects = vec!["app.yaml".into()];
-    staging.depends_on = vec!["dev".into()];
-    let mut prod = unit("local/prod");
-    prod.protected = true;
-    prod.status = Status::new(
-        StatusKind::Failed,
-        "render failed: app.patch.yaml:3: bad YAML",
-        ts(-60),
-    );
-    prod.attempted_revision = Some(rev(4));
-    prod.latest_revision = Some(rev(4));
-    prod.commits_behind = Some(1);
-    prod.depends_on = vec!["staging".into()];
-    let source = Source {
-        id: "local/platform-config".into(),
-        name: "platform-config".into(),
-        backend: BackendKind::Local,
-        url: "./repos/platform-config.git".into(),
-        reference: "branch:main".into(),
-        revision: Some(rev(4)),
-        status: Status::new(StatusKind::Ready, "fetched", ts(-10)),
-        last_fetch_at: Some(ts(-10)),
-    };
     let mut snap = Snapshot {
-        units: vec![dev, staging, prod],
-        sources: vec![source],
+        units: world::UNITS.iter().map(|n| world::unit(n)).collect(),
+        sources: vec![world::source()],
     };
     snap.sort();
     snap
@@ -114,7 +92,7 @@ impl Scripted {
         }
     }
 
-    /// dev ready, staging drifted, prod failed and protected.
+    /// The world of [`world`].
     pub(crate) fn demo() -> Self {
         Self::new(demo_snapshot())
     }
@@ -156,47 +134,15 @@ impl Backend for Scripted {
     }
 
     async fn diff(&self, unit: &str) -> Result<Vec<ObjectDiff>, BackendError> {
-        let u = self.find(unit)?;
-        Ok(u.drifted_objects
-            .iter()
-            .map(|o| ObjectDiff {
-                object: o.clone(),
-                change: Change::Modified,
-                desired: Some("replicas: 3\nimage: web:1.4.2\n".into()),
-                live: Some("replicas: 5\nimage: web:1.4.2\n".into()),
-                masked: false,
-                note: None,
-            })
-            .collect())
+        Ok(world::diff(&self.find(unit)?))
     }
 
     async fn history(&self, unit: &str) -> Result<Vec<HistoryEntry>, BackendError> {
-        let u = self.find(unit)?;
-        Ok((1..=4u8)
-            .rev()
-            .map(|n| HistoryEntry {
-                revision: rev(n),
-                author: "Ada Lovelace".into(),
-                time: ts(-3600 * i64::from(5 - n)),
-                summary: format!("change {n}"),
-                applied: u.applied_revision.as_ref() == Some(&rev(n)),
-                last_good: n == 3,
-                failed: n == 4 && u.status.kind == StatusKind::Failed,
-                pinned: u.pinned_revision.as_ref() == Some(&rev(n)),
-            })
-            .collect())
+        Ok(world::history(&self.find(unit)?))
     }
 
     async fn events(&self, unit: &str) -> Result<Vec<Event>, BackendError> {
-        let u = self.find(unit)?;
-        Ok(vec![Event {
-            time: ts(-30),
-            unit: u.id,
-            severity: Severity::Info,
-            reason: "Applied".into(),
-            message: "applied 3 files".into(),
-            revision: Some(rev(3)),
-        }])
+        Ok(world::events(&self.find(unit)?))
     }
 
     async fn capabilities(&self, unit: &str) -> Result<Capabilities, BackendError> {

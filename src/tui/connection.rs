@@ -31,6 +31,15 @@ impl Connection {
         Ok(Self { backend, agent })
     }
 
+    /// A connection to `backend` alone, without an agent (tests drive the runner with it).
+    #[cfg(test)]
+    pub(crate) fn without_agent(backend: Arc<Audited>) -> Self {
+        Self {
+            backend,
+            agent: None,
+        }
+    }
+
     /// Stops the embedded agent, if any, letting it finish the file it is writing.
     pub async fn close(self) {
         if let Some(agent) = self.agent {

@@ -19,6 +19,8 @@ pub mod terminal;
 pub mod views;
 
 #[cfg(test)]
+mod test_screen;
+#[cfg(test)]
 mod tests;
 #[cfg(test)]
 mod tests_truth;

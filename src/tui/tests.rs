@@ -1,120 +1,22 @@
 //! Key-driven tests of the console (no terminal), whole-screen snapshots of every view at 80x24 and
-//! 120x40 on deterministic data, and a property test that no size down to 1x1 panics.
+//! 120x40 with their styles, on the scripted backend's one consistent world; every view pinned at the
+//! tiny sizes 1x1, 2x2, 10x3 and 20x5, and a property test over sizes down to 1x1.
 
 use jiff::Timestamp;
-use ratatui::Terminal;
-use ratatui::backend::TestBackend;
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
 use super::app::{App, Effect, InputKind, Loadable, Msg, Setup, Switched, View};
 use super::diffdoc::DiffDoc;
-use super::views;
+use super::test_screen;
 use crate::backend::Update;
-use crate::backend::scripted::{self, rev, ts, unit};
+use crate::backend::scripted::{self, rev, ts, world};
 use crate::config::keymap::{Key, Keymap};
 use crate::config::theme::{ColorDepth, Theme};
 use crate::model::*;
 
-/// The scripted backend's demo (dev ready, staging drifted, prod failed and protected) plus qa, suspended.
+/// The scripted world (dev ready, staging drifted, prod failed and protected, qa suspended).
 pub(crate) fn demo_snapshot() -> Snapshot {
-    let mut snap = scripted::demo_snapshot();
-    if let Some(staging) = snap.units.iter_mut().find(|u| u.name == "staging") {
-        staging.status.message = format!("in sync at {}; 1 file(s) drifted", rev(3).short());
-    }
-    let mut qa = unit("local/qa");
-    qa.suspended = true;
-    qa.suspend_reason = Some("load test".into());
-    qa.status = Status::new(StatusKind::Suspended, "suspended: load test", ts(-300));
-    snap.units.push(qa);
-    if let Some(s) = snap.sources.first_mut() {
-        s.status.message = "fetched main@0404040".into();
-    }
-    snap.sort();
-    snap
-}
-
-fn objects() -> Vec<ObjectDiff> {
-    let live = "apiVersion: v1\nkind: Deployment\nmetadata:\n  name: checkout\nspec:\n  replicas: 5\n  template:\n    image: checkout:1.4.0\n    env:\n      LOG_LEVEL: debug\n";
-    let desired = "apiVersion: v1\nkind: Deployment\nmetadata:\n  name: checkout\nspec:\n  replicas: 3\n  template:\n    image: checkout:1.4.2\n    env:\n      LOG_LEVEL: info\n      TIMEOUT: 30s\n";
-    vec![
-        ObjectDiff {
-            object: "app.yaml".into(),
-            change: Change::Modified,
-            desired: Some(desired.into()),
-            live: Some(live.into()),
-            masked: false,
-            note: None,
-        },
-        ObjectDiff {
-            object: "extra.conf".into(),
-            change: Change::Added,
-            desired: Some("gzip on;\n".into()),
-            live: None,
-            masked: false,
-            note: None,
-        },
-        ObjectDiff {
-            object: "flags.json".into(),
-            change: Change::Unchanged,
-            desired: Some("{}\n".into()),
-            live: Some("{}\n".into()),
-            masked: false,
-            note: None,
-        },
-    ]
-}
-
-fn history() -> Vec<HistoryEntry> {
-    (1..=4u8)
-        .rev()
-        .map(|n| HistoryEntry {
-            revision: rev(n),
-            author: ["Ada Lovelace", "Grace Hopper"][usize::from(n % 2)].into(),
-            time: ts(-3600 * i64::from(5 - n)),
-            summary: format!("change number {n}"),
-            applied: n == 3,
-            last_good: n == 3,
-            failed: n == 4,
-            pinned: false,
-        })
-        .collect()
-}
-
-fn events() -> Vec<Event> {
-    vec![
-        Event {
-            time: ts(-30),
-            unit: "local/staging".into(),
-            severity: Severity::Warning,
-            reason: "InSync".into(),
-            message: "in sync; 1 file(s) drifted (drift: report)".into(),
-            revision: Some(rev(3)),
-        },
-        Event {
-            time: ts(-600),
-            unit: "local/staging".into(),
-            severity: Severity::Info,
-            reason: "Applied".into(),
-            message: "applied main@0303030: 3 written, 0 pruned".into(),
-            revision: Some(rev(3)),
-        },
-        Event {
-            time: ts(-600),
-            unit: "local/staging".into(),
-            severity: Severity::Info,
-            reason: STATUS_CHANGED.into(),
-            message: "failed -> ready: applied main@0303030: 3 written, 0 pruned".into(),
-            revision: Some(rev(3)),
-        },
-        Event {
-            time: ts(-900),
-            unit: "local/staging".into(),
-            severity: Severity::Error,
-            reason: STATUS_CHANGED.into(),
-            message: "unknown -> failed: render failed: base.yaml:3: mapping expected".into(),
-            revision: Some(rev(2)),
-        },
-    ]
+    scripted::demo_snapshot()
 }
 
 fn setup(read_only: bool) -> Setup {
@@ -162,28 +64,50 @@ fn selected_id(app: &App) -> String {
     app.current_unit().unwrap().id.clone()
 }
 
+/// Moves the selection to `id`; fails (instead of looping) when the list does not hold it.
 fn select(app: &mut App, id: &str) {
     press(app, "home");
-    while selected_id(app) != id {
+    for _ in 0..=app.units.visible.len() {
+        if app.current_unit().is_some_and(|u| u.id == id) {
+            return;
+        }
         press(app, "down");
     }
+    panic!(
+        "no unit {id} in the list: {:?}",
+        app.units
+            .visible
+            .iter()
+            .filter_map(|&i| app.snapshot.units.get(i).map(|u| u.id.clone()))
+            .collect::<Vec<_>>()
+    );
 }
 
-/// Opens a unit's view and answers its loads as the backend would.
+/// The unit `id` of the snapshot on screen.
+fn unit_of(app: &App, id: &str) -> Unit {
+    app.snapshot
+        .units
+        .iter()
+        .find(|u| u.id == id)
+        .cloned()
+        .unwrap_or_else(|| panic!("no unit {id}"))
+}
+
+/// Answers a view's loads as the scripted backend would, from the same world as the snapshot.
 fn answer(app: &mut App, effects: Vec<Effect>) {
     for e in effects {
         let msg = match e {
-            Effect::LoadDiff { seq, .. } => Msg::Diff {
+            Effect::LoadDiff { seq, unit } => Msg::Diff {
                 seq,
-                result: Ok(DiffDoc::build(&objects())),
+                result: Ok(DiffDoc::build(&world::diff(&unit_of(app, &unit)))),
             },
-            Effect::LoadHistory { seq, .. } => Msg::History {
+            Effect::LoadHistory { seq, unit } => Msg::History {
                 seq,
-                result: Ok(history()),
+                result: Ok(world::history(&unit_of(app, &unit))),
             },
-            Effect::LoadEvents { seq, .. } => Msg::Events {
+            Effect::LoadEvents { seq, unit } => Msg::Events {
                 seq,
-                result: Ok(events()),
+                result: Ok(world::events(&unit_of(app, &unit))),
             },
             _ => continue,
         };
@@ -192,19 +116,7 @@ fn answer(app: &mut App, effects: Vec<Effect>) {
 }
 
 fn screen(app: &App, w: u16, h: u16) -> String {
-    let mut terminal = Terminal::new(TestBackend::new(w, h)).unwrap();
-    terminal.draw(|f| views::render(f, app)).unwrap();
-    let buf = terminal.backend().buffer();
-    let mut out = String::new();
-    for y in 0..h {
-        let mut line = String::new();
-        for x in 0..w {
-            line.push_str(buf[(x, y)].symbol());
-        }
-        out.push_str(line.trim_end());
-        out.push('\n');
-    }
-    out
+    test_screen::text(&test_screen::buffer(app, w, h))
 }
 
 // ---------- key-driven tests ----------
@@ -466,7 +378,7 @@ fn rollback_from_history_on_the_selected_commit() {
     let effects = press(&mut app, "h");
     assert_eq!(app.view(), View::History);
     answer(&mut app, effects);
-    // History opens on the applied commit (3); one down is commit 2.
+    // History opens on the applied commit, 0404040 (the newest); one down is 0303030.
     press(&mut app, "down");
     press(&mut app, "b");
     assert!(
@@ -475,7 +387,7 @@ fn rollback_from_history_on_the_selected_commit() {
             .unwrap()
             .action
             .to_string()
-            .contains(rev(2).short_sha())
+            .contains(rev(3).short_sha())
     );
     type_text(&mut app, "bad release");
     let effects = press(&mut app, "enter");
@@ -485,15 +397,15 @@ fn rollback_from_history_on_the_selected_commit() {
             id: app.pending.as_ref().unwrap().id,
             unit: "local/staging".into(),
             action: Action::Rollback {
-                to: rev(2),
+                to: rev(3),
                 reason: "bad release".into()
             }
         }]
     );
     let id = app.pending.as_ref().unwrap().id;
     done(&mut app, id, |u| {
-        u.pinned_revision = Some(rev(2));
-        u.applied_revision = Some(rev(2));
+        u.pinned_revision = Some(rev(3));
+        u.applied_revision = Some(rev(3));
     });
     assert!(app.outcome.as_ref().unwrap().ok);
 }
@@ -536,14 +448,42 @@ fn failures_and_timeouts_are_shown() {
     assert!(!app.needs_tick());
 }
 
-#[test]
-fn read_only_denies_every_action_and_records_it() {
+/// Every action key in read-only mode is refused on screen, and the refusal runs through the real runner
+/// into the audit log: one `denied` record per key, with the unit and the action, and nothing reaches the
+/// backend.
+#[tokio::test]
+async fn read_only_denies_every_action_and_records_it() {
+    use crate::audit::AuditLog;
+    use crate::backend::{Audited, ReadOnly};
+    use crate::model::{ActionKind, AuditResult};
+    use crate::tui::connection::Connection;
+    use crate::tui::event_loop::Runner;
+    use std::sync::Arc;
+
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("audit.jsonl");
+    let inner = Arc::new(scripted::Scripted::demo());
+    let backend = Arc::new(Audited::new(
+        Arc::new(ReadOnly::new(inner.clone())),
+        AuditLog::new(&log),
+    ));
+    let (tx, _rx) = tokio::sync::mpsc::channel(16);
+    let opener: crate::tui::event_loop::Opener = Arc::new(|_: &str| Err("no contexts".into()));
+    let mut runner = Runner::new(
+        Connection::without_agent(backend),
+        tx,
+        dir.path().to_owned(),
+        ColorDepth::Ansi16,
+        opener,
+    );
+
     let mut app = app_with(true, (80, 24));
-    for (unit, key) in [
-        ("local/staging", "s"),
-        ("local/qa", "r"),
-        ("local/dev", "y"),
-        ("local/dev", "Y"),
+    let mut want = Vec::new();
+    for (unit, key, kind) in [
+        ("local/staging", "s", ActionKind::Suspend),
+        ("local/qa", "r", ActionKind::Resume),
+        ("local/dev", "y", ActionKind::Sync),
+        ("local/dev", "Y", ActionKind::Sync),
     ] {
         select(&mut app, unit);
         let effects = press(&mut app, key);
@@ -559,6 +499,8 @@ fn read_only_denies_every_action_and_records_it() {
                 .text
                 .starts_with("read-only audit mode: not allowed")
         );
+        effects.into_iter().for_each(|e| runner.run(e));
+        want.push((unit.to_owned(), kind));
     }
     let effects = press(&mut app, "h");
     answer(&mut app, effects);
@@ -570,6 +512,33 @@ fn read_only_denies_every_action_and_records_it() {
             ..
         }]
     ));
+    effects.into_iter().for_each(|e| runner.run(e));
+    want.push(("local/dev".to_owned(), ActionKind::Rollback));
+
+    // The runner records on the blocking pool: poll the log, bounded.
+    let mut records = Vec::new();
+    for _ in 0..200 {
+        records = AuditLog::new(&log).read_all().unwrap_or_default();
+        if records.len() >= want.len() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    // Each refusal is recorded on its own task: compare without the order.
+    let mut got: Vec<(String, ActionKind)> =
+        records.iter().map(|r| (r.unit.clone(), r.action)).collect();
+    got.sort_by_key(|(u, a)| (u.clone(), a.to_string()));
+    want.sort_by_key(|(u, a)| (u.clone(), a.to_string()));
+    assert_eq!(got, want, "{records:?}");
+    assert!(
+        records
+            .iter()
+            .all(|r| r.result == AuditResult::Denied && r.read_only),
+        "{records:?}"
+    );
+    assert_eq!(inner.act_calls(), 0, "an action reached the backend");
+    runner.close().await;
+
     for view in ["1", "2"] {
         press(&mut app, view);
         assert!(screen(&app, 80, 24).starts_with(" READ-ONLY "));
@@ -612,7 +581,13 @@ fn diff_hunks_side_by_side_and_search() {
     assert!(app.diff_side_by_side());
     press(&mut app, "v");
     assert!(!app.diff_side_by_side());
+    // app.yaml's changes are close together: one hunk, so `n` and `p` have nowhere to go and say so.
+    assert_eq!(app.diff_file().unwrap().hunks.len(), 1);
     press(&mut app, "n");
+    assert_eq!(app.diff.scroll, 0);
+    assert_eq!(app.flash.as_ref().unwrap().text, "no next hunk");
+    press(&mut app, "p");
+    assert_eq!(app.flash.as_ref().unwrap().text, "no previous hunk");
     press(&mut app, "/");
     type_text(&mut app, "image");
     press(&mut app, "enter");
@@ -633,6 +608,59 @@ fn diff_hunks_side_by_side_and_search() {
         now(),
     );
     assert!(matches!(app.diff.doc, Loadable::Ready(_)));
+}
+
+/// A file with changes far apart: `n` and `p` move between its two hunks, in both layouts.
+#[test]
+fn next_and_previous_hunk_move_between_hunks() {
+    let desired: String = (0..60).map(|i| format!("line {i}\n")).collect();
+    let live = desired
+        .replace("line 2\n", "line two\n")
+        .replace("line 50\n", "line fifty\n");
+    let objects = vec![ObjectDiff {
+        object: "long.yaml".into(),
+        change: Change::Modified,
+        desired: Some(desired),
+        live: Some(live),
+        masked: false,
+        note: None,
+    }];
+    for side_by_side in [false, true] {
+        let mut app = app_with(false, (120, 20));
+        select(&mut app, "local/staging");
+        let effects = press(&mut app, "d");
+        let Some(Effect::LoadDiff { seq, .. }) = effects.first() else {
+            panic!("{effects:?}")
+        };
+        let seq = *seq;
+        app.update(
+            Msg::Diff {
+                seq,
+                result: Ok(DiffDoc::build(&objects)),
+            },
+            now(),
+        );
+        if app.diff_side_by_side() != side_by_side {
+            press(&mut app, "v");
+        }
+        let hunks = app.diff_file().unwrap().hunks.clone();
+        assert_eq!(hunks.len(), 2, "{hunks:?}");
+        assert_eq!(app.diff.scroll, 0);
+        press(&mut app, "n");
+        let second = app.diff.scroll;
+        assert!(second > 0, "n moved to the second hunk");
+        assert!(
+            screen(&app, 120, 20).contains("line fifty"),
+            "the second hunk is on screen:\n{}",
+            screen(&app, 120, 20)
+        );
+        press(&mut app, "n");
+        assert_eq!(app.diff.scroll, second);
+        assert_eq!(app.flash.as_ref().unwrap().text, "no next hunk");
+        press(&mut app, "p");
+        assert!(app.diff.scroll < second, "p moved back");
+        assert!(screen(&app, 120, 20).contains("line two"));
+    }
 }
 
 #[test]
@@ -710,7 +738,7 @@ fn snapshots_of_every_view() {
         for (name, app) in views_at(size) {
             insta::assert_snapshot!(
                 format!("{name}_{}x{}", size.0, size.1),
-                screen(&app, size.0, size.1)
+                test_screen::styled(&test_screen::buffer(&app, size.0, size.1))
             );
         }
     }
@@ -731,22 +759,58 @@ mod sizes {
     use super::*;
     use proptest::prelude::*;
 
+    /// The smallest terminals the README promises to handle.
+    const TINY: [(u16, u16); 4] = [(1, 1), (2, 2), (10, 3), (20, 5)];
+
+    /// Every view resized to `w`x`h` after it was opened at 80x24, as text.
+    fn every_view_at(w: u16, h: u16) -> Vec<(&'static str, String)> {
+        views_at((80, 24))
+            .into_iter()
+            .map(|(name, mut app)| {
+                app.update(Msg::Resize(w, h), now());
+                (name, screen(&app, w, h))
+            })
+            .collect()
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(48))]
         #[test]
         fn no_size_panics(w in 1u16..=130, h in 1u16..=45) {
-            for (_, mut app) in views_at((80, 24)) {
-                app.update(Msg::Resize(w, h), now());
-                let _ = screen(&app, w, h);
+            for (name, text) in every_view_at(w, h) {
+                prop_assert_eq!(text.lines().count(), usize::from(h), "{}", name);
+                prop_assert!(
+                    text.lines().all(|l| l.chars().count() <= usize::from(w)),
+                    "{name} wider than {w}:\n{text}"
+                );
             }
         }
     }
 
+    /// What the cells hold at each tiny size, every view, in one snapshot per size.
     #[test]
-    fn every_view_at_20x5() {
-        for (name, app) in views_at((20, 5)) {
-            let text = screen(&app, 20, 5);
-            assert_eq!(text.lines().count(), 5, "{name}");
+    fn every_view_at_tiny_sizes() {
+        for (w, h) in TINY {
+            let mut all = String::new();
+            for (name, text) in every_view_at(w, h) {
+                all.push_str(&format!("== {name}\n{text}"));
+            }
+            insta::assert_snapshot!(format!("tiny_{w}x{h}"), all);
+        }
+    }
+
+    /// At 20x5 every view still says where it is and what it shows, with a hint to get out; in read-only
+    /// mode the badge comes first and the name may be cut (with an ellipsis).
+    #[test]
+    fn every_view_at_20x5_names_itself() {
+        for (name, text) in every_view_at(20, 5) {
+            let first = text.lines().next().unwrap_or_default();
+            let named = first.contains("setpoint")
+                || (first.contains("READ-ONLY") && first.contains("setpoin…"));
+            assert!(named, "{name}: {text}");
+            assert!(!text.trim().is_empty(), "{name}");
         }
     }
 }
+
+mod promises;

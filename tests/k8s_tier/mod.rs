@@ -47,6 +47,20 @@ pub fn err(msg: impl Into<String>) -> BoxError {
     Box::new(TierError(msg.into()))
 }
 
+/// The error of a wait whose condition never came true before its timeout (and only that: an error of
+/// the probe itself is returned as it is), so that a caller can tell "it never happened" from "I could not
+/// look".
+#[derive(Debug)]
+pub struct TimedOut(pub String);
+
+impl fmt::Display for TimedOut {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for TimedOut {}
+
 /// A running tier. Dropping it stops the tier (`scripts/k8s-tier down`) and removes its state directory.
 pub struct Tier {
     script: PathBuf,
@@ -278,7 +292,8 @@ pub enum Check<T> {
 }
 
 /// Poll `probe` every `interval` until it reports `Done`, at most until `timeout` has passed (and at most
-/// `timeout / interval + 1` times). Errors of the probe end the wait at once.
+/// `timeout / interval + 1` times). Errors of the probe end the wait at once; running out of time is a
+/// [`TimedOut`] error.
 pub async fn wait_for<T, F, Fut>(
     what: &str,
     timeout: Duration,
@@ -302,9 +317,9 @@ where
         }
         tokio::time::sleep(interval).await;
     }
-    Err(err(format!(
+    Err(Box::new(TimedOut(format!(
         "timed out after {timeout:?} waiting for {what}; last observed: {last}"
-    )))
+    ))))
 }
 
 /// Run the git CLI in `dir` (test infrastructure only; product code uses gix).

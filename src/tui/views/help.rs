@@ -9,6 +9,7 @@ use ratatui::widgets::Paragraph;
 use super::block;
 use crate::config::keymap::{Command, Keymap, Mode};
 use crate::tui::app::App;
+use crate::tui::input::VERBS;
 
 /// The help text for `mode`, as lines (pure, for the view and for tests).
 pub fn help_lines(app: &App, mode: Mode) -> Vec<Line<'static>> {
@@ -44,10 +45,19 @@ pub fn help_lines(app: &App, mode: Mode) -> Vec<Line<'static>> {
         "objects: ≠ drifted  ~ changed  + new  - pruned  · same;  units: ◆ pinned, ✗ src: source failed"
     };
     out.push(Line::styled(marks, t.style("muted")));
+    let commands: Vec<String> = VERBS
+        .iter()
+        .map(|v| match *v {
+            "ctx" | "theme" => format!(":{v} NAME"),
+            _ => format!(":{v}"),
+        })
+        .collect();
     out.push(Line::styled(
         format!(
-            "keymap `{}`, theme `{}`; prompt commands: :units :sources :ctx NAME :theme NAME :q",
-            app.setup.keymap.name, app.setup.theme.name
+            "keymap `{}`, theme `{}`; prompt commands: {}",
+            app.setup.keymap.name,
+            app.setup.theme.name,
+            commands.join(" ")
         ),
         t.style("muted"),
     ));
