@@ -160,11 +160,13 @@ fn hostile_symlinks_and_dotdot() {
     rejected(&ws, "leaves the repository");
 
     std::fs::remove_file(ws.repo().join("envs/a/abs")).unwrap();
-    ws.write("envs/a/overlay.yaml", "bases:\n  - ../outside\n");
+    // `../x` is relative to the overlay (as kustomize reads it): fine inside the repository, rejected
+    // when it climbs out of it.
+    ws.write("envs/a/overlay.yaml", "bases:\n  - ../../../outside\n");
     ws.commit("dotdot base");
     rejected(
         &ws,
-        "envs/a/overlay.yaml:2: bases: `../outside` contains `..`",
+        "envs/a/overlay.yaml:2: bases: `../../../outside` leaves the repository",
     );
 
     ws.write("envs/a/overlay.yaml", "delete: [/etc/passwd]\n");

@@ -8,8 +8,9 @@ use gix::ObjectId;
 use jiff::Timestamp;
 
 use super::apply::{self, ApplyReport};
+use super::converge;
 use super::render::{self, Rendered};
-use super::spec::EnvSpec;
+use super::spec::{DriftMode, EnvSpec};
 use super::state::{EnvState, Inventory, JournalEntry, append_journal, write_json};
 use super::workspace::{Workspace, unit_id};
 use crate::model::{Revision, Status, StatusKind};
@@ -66,15 +67,22 @@ pub fn fetch_source(ws: &Workspace, name: &str) -> FetchOutcome {
     let url = ws.spec.fetch_url(spec);
     let result = ws.mirror(name).fetch(&url, &spec.reference);
     st.last_fetch_at = Some(now);
+    let healed = result.as_ref().ok().and_then(|f| f.healed.clone());
+    if let Some(note) = &healed {
+        let mut j = JournalEntry::new("fetch", "healed", note.clone());
+        j.source = Some(name.to_owned());
+        let _ = append_journal(&ws.state.journal(), &j);
+    }
     let outcome = match result {
-        Ok(id) => {
-            let rev = Revision::new(spec.reference.name(), &id.to_string());
+        Ok(fetched) => {
+            let rev = Revision::new(spec.reference.name(), &fetched.id.to_string());
             match rev {
                 Ok(rev) => {
                     let changed = st.revision.as_ref() != Some(&rev);
+                    let note = healed.map(|n| format!(" ({n})")).unwrap_or_default();
                     st.status = Some(prev.transition(
                         StatusKind::Ready,
-                        format!("fetched {}", rev.short()),
+                        format!("fetched {}{note}", rev.short()),
                         now,
                     ));
                     st.consecutive_failures = 0;
@@ -281,7 +289,9 @@ pub fn reconcile_env(
     if let Some(sync) = &control.sync {
         pass.st.handled_sync_at = Some(sync.intent.at);
     }
-    pass.st.drifted = apply::drifted(&env.target, inventory);
+    // Until a moved target is converged, drift is what changed in the old one.
+    let live_target = pass.st.applied_target.clone().unwrap_or(env.target.clone());
+    pass.st.drifted = apply::drifted(&live_target, inventory);
     pass.st.commits_behind = behind(ws, env, pass.st.applied.as_ref(), src.revision.as_ref());
     if let Some(why) = Workspace::suspension(env, &control) {
         return pass.end(
@@ -291,6 +301,38 @@ pub fn reconcile_env(
             None,
             None,
         );
+    }
+    let inv_path = ws.state.inventory(&env.name);
+    if let Some(old) = pass.st.applied_target.clone().filter(|t| *t != env.target) {
+        // The workspace file moved the target: leave the old one, then start afresh in the new one.
+        match converge::leave_target(&old, inventory, env.prune) {
+            Ok(left) => {
+                *inventory = Inventory::default();
+                if let Err(e) = write_json(&inv_path, inventory) {
+                    return pass.end(StatusKind::Failed, e.clone(), PassOutcome::Failed(e), None, None);
+                }
+                pass.st.applied_target = Some(env.target.clone());
+                pass.st.applied = None;
+                pass.st.drifted.clear();
+                let mut j = JournalEntry::new(
+                    "reconcile",
+                    "moved",
+                    format!(
+                        "target moved to {}: {}",
+                        env.target.display(),
+                        left.describe(&old)
+                    ),
+                );
+                j.unit = Some(unit_id(&env.name));
+                if let Err(e) = append_journal(&ws.state.journal(), &j) {
+                    tracing::error!("{e}");
+                }
+            }
+            Err(e) => {
+                let msg = format!("cannot leave the old target {}: {e}", old.display());
+                return pass.end(StatusKind::Failed, msg.clone(), PassOutcome::Failed(msg), None, None);
+            }
+        }
     }
     let target_rev = match (
         control.pin.as_ref().map(|p| p.revision.clone()),
@@ -342,7 +384,8 @@ pub fn reconcile_env(
     let Some((_, _, desired)) = &rt.cache else {
         return PassOutcome::Failed("internal: render cache empty".into());
     };
-    let inv_path = ws.state.inventory(&env.name);
+    pass.st.applied_target = Some(env.target.clone());
+    pass.st.applied_prune = Some(env.prune);
     let save = |inv: &Inventory| write_json(&inv_path, inv);
     let report = match apply::apply(
         &env.target,
@@ -406,8 +449,12 @@ pub fn reconcile_env(
         }
     }
     if !pass.st.drifted.is_empty() {
+        let why = match env.drift {
+            DriftMode::Report => "drift: report, not repaired",
+            DriftMode::Repair => "not repaired yet",
+        };
         msg.push_str(&format!(
-            "; {} file(s) drifted (drift: report)",
+            "; {} file(s) drifted ({why})",
             pass.st.drifted.len()
         ));
     }
