@@ -123,6 +123,10 @@ pub struct EnvState {
     /// `prune` as it was at the last apply: what happens to the files when the environment is removed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub applied_prune: Option<bool>,
+    /// What the applied render was made of (commit, overlay path, size limit, prune): when it and the live
+    /// files are unchanged, a pass has nothing to render.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub applied_render: Option<String>,
 }
 
 pub const MAX_FAILED_REMEMBERED: usize = 50;
