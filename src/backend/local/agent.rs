@@ -36,6 +36,12 @@ pub fn backoff(failures: u32) -> Duration {
     d.mul_f64(jitter)
 }
 
+/// When a failed fetch is tried again after `failures` failures in a row: 2 s doubling up to 5 minutes, as the
+/// README says, whatever the source's interval (an interval of 1 s must not mean a retry every second).
+fn fetch_retry(failures: u32, _interval: Duration) -> Duration {
+    backoff(failures)
+}
+
 pub struct Agent {
     ws: Arc<Workspace>,
     stop: Arc<AtomicBool>,
@@ -424,7 +430,7 @@ impl Agent {
                     slot.busy = false;
                     if o.error.is_some() {
                         slot.failures += 1;
-                        slot.due = now + backoff(slot.failures).min(interval.max(BACKOFF_BASE));
+                        slot.due = now + fetch_retry(slot.failures, interval);
                     } else {
                         slot.failures = 0;
                         slot.due = now + interval;
@@ -578,6 +584,18 @@ mod tests {
         assert!(backoff(3) >= Duration::from_millis(6400));
         for f in [10, 20, 40, u32::MAX] {
             assert!(backoff(f) <= BACKOFF_CAP.mul_f64(1.2));
+        }
+    }
+
+    #[test]
+    fn a_failing_source_backs_off_to_five_minutes_whatever_its_interval() {
+        for interval in [Duration::from_secs(1), Duration::from_secs(60)] {
+            assert!(fetch_retry(1, interval) <= Duration::from_millis(2400));
+            let capped = fetch_retry(30, interval);
+            assert!(
+                capped >= Duration::from_secs(240) && capped <= Duration::from_secs(360),
+                "{interval:?}: {capped:?}"
+            );
         }
     }
 }

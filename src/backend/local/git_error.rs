@@ -30,7 +30,16 @@ const CAUSES: &[(&str, &[&str])] = &[
             "terminal prompts disabled",
         ],
     ),
-    ("repository not found", &["repository not found", "404"]),
+    (
+        "repository not found",
+        &[
+            "repository not found",
+            "404",
+            // A web server answering without git's smart protocol: no repository there (gix does not
+            // speak git's "dumb" HTTP protocol).
+            "x-git-upload-pack-advertisement",
+        ],
+    ),
     (
         "not a git repository",
         &[
