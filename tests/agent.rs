@@ -338,7 +338,10 @@ fn unreachable_force_pushed_deleted_and_empty_sources() {
     ws.commit("to be rewritten");
     ws.ok(&["agent", "--once"]);
     git(&ws.repo(), &["reset", "-q", "--hard", "HEAD~1"]);
-    ws.write("base/app.yaml", "name: web\nreplicas: 8\nimage: rewritten\n");
+    ws.write(
+        "base/app.yaml",
+        "name: web\nreplicas: 8\nimage: rewritten\n",
+    );
     let rewritten = ws.commit("rewritten");
     ws.ok(&["agent", "--once"]);
     assert_eq!(

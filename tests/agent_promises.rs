@@ -26,15 +26,15 @@ fn depends_on_holds_an_environment_back() {
     ws.write("envs/b/overlay.yaml", "bases: [base]\n");
     ws.write("envs/a/broken.yaml", "a: [1\n");
     ws.commit("a does not render");
-    ws.simple_spec(&[
-        ("a", "envs/a", ""),
-        ("b", "envs/b", "    dependsOn: [a]\n"),
-    ]);
+    ws.simple_spec(&[("a", "envs/a", ""), ("b", "envs/b", "    dependsOn: [a]\n")]);
     ws.ok(&["agent", "--once"]);
     let b = ws.unit("b");
     assert_eq!(b["status"], "progressing", "{b}");
     assert!(
-        b["message"].as_str().unwrap().starts_with("waiting for a is failed"),
+        b["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("waiting for a is failed"),
         "{b}"
     );
     assert!(files_below(&ws.live("b")).is_empty(), "b is held back");
@@ -252,10 +252,11 @@ fn sigterm_while_writing_large_files_leaves_each_old_or_new() {
         Duration::from_secs(30),
         "the agent writing a large file",
         || {
-            let writing = std::fs::read_dir(ws.live("a"))
-                .unwrap()
-                .flatten()
-                .any(|e| e.file_name().to_string_lossy().starts_with(".setpoint-tmp."));
+            let writing = std::fs::read_dir(ws.live("a")).unwrap().flatten().any(|e| {
+                e.file_name()
+                    .to_string_lossy()
+                    .starts_with(".setpoint-tmp.")
+            });
             writing.then_some(())
         },
     );
@@ -270,7 +271,10 @@ fn sigterm_while_writing_large_files_leaves_each_old_or_new() {
         } else if live == content('b', i) {
             new += 1;
         } else {
-            panic!("big{i:02}.txt is neither old nor new ({} bytes)", live.len());
+            panic!(
+                "big{i:02}.txt is neither old nor new ({} bytes)",
+                live.len()
+            );
         }
     }
     eprintln!("after SIGTERM: {old} old, {new} new");

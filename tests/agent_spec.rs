@@ -68,7 +68,11 @@ fn a_running_agent_rereads_its_workspace_file() {
     assert_eq!(ws.read_live("a", "nginx.conf").unwrap(), "hand edit\n");
 
     // A broken file: the last good version stays in force and the agent says why.
-    ws.simple_spec(&[("a", "envs/a", "    interval: 1s\n    suspend: true\n    prnue: true\n")]);
+    ws.simple_spec(&[(
+        "a",
+        "envs/a",
+        "    interval: 1s\n    suspend: true\n    prnue: true\n",
+    )]);
     let status = wait_for(Duration::from_secs(10), "the agent's status", || {
         std::fs::read_to_string(ws.path().join(".setpoint/agent.json"))
             .ok()
@@ -243,7 +247,10 @@ fn fetch_failures_say_the_cause() {
     );
     assert!(!refused.contains("handshake"), "{refused}");
     let missing = message("missing");
-    assert!(missing.ends_with("nowhere: not a git repository"), "{missing}");
+    assert!(
+        missing.ends_with("nowhere: not a git repository"),
+        "{missing}"
+    );
     let plain = message("plain");
     assert!(plain.ends_with("plain: not a git repository"), "{plain}");
 }

@@ -159,7 +159,11 @@ impl Agent {
     ) -> Vec<String> {
         let summary = changes(&self.ws.spec, &ws.spec);
         self.say(&format!("workspace file reread: {summary}"));
-        let j = JournalEntry::new("workspace", "reloaded", format!("workspace file reread: {summary}"));
+        let j = JournalEntry::new(
+            "workspace",
+            "reloaded",
+            format!("workspace file reread: {summary}"),
+        );
         if let Err(e) = append_journal(&ws.state.journal(), &j) {
             tracing::error!("{e}");
         }
@@ -556,7 +560,11 @@ fn changes(old: &Spec, new: &Spec) -> String {
             Some(_) => {}
         }
     }
-    for e in old.environments.iter().filter(|e| new.environment(&e.name).is_none()) {
+    for e in old
+        .environments
+        .iter()
+        .filter(|e| new.environment(&e.name).is_none())
+    {
         out.push(format!("-{}", e.name));
     }
     if out.is_empty() {

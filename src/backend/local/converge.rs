@@ -97,7 +97,9 @@ pub fn retire(ws: &Workspace, name: &str) -> String {
     let inventory: Inventory = match read_json(&ws.state.inventory(name)) {
         Ok(i) => i,
         Err(e) => {
-            return format!("{name}: removed from the workspace file, but its inventory is unreadable ({e}); its files stay");
+            return format!(
+                "{name}: removed from the workspace file, but its inventory is unreadable ({e}); its files stay"
+            );
         }
     };
     let (outcome, message) = match &st.applied_target {

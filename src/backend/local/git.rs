@@ -118,7 +118,10 @@ impl Mirror {
             .and_then(|()| std::fs::rename(&fresh, &self.path));
         if let Err(e) = swapped {
             return Err(err(
-                &format!("{broken}; cannot replace the mirror {}", self.path.display()),
+                &format!(
+                    "{broken}; cannot replace the mirror {}",
+                    self.path.display()
+                ),
                 e,
             ));
         }
@@ -301,9 +304,11 @@ enum FetchFailure {
 
 fn open_or_init(path: &Path) -> Result<gix::Repository, GitError> {
     if path.join("HEAD").is_file() {
-        return gix::open(path).map_err(|e| err(&format!("cannot open mirror {}", path.display()), e));
+        return gix::open(path)
+            .map_err(|e| err(&format!("cannot open mirror {}", path.display()), e));
     }
-    std::fs::create_dir_all(path).map_err(|e| err(&format!("cannot create {}", path.display()), e))?;
+    std::fs::create_dir_all(path)
+        .map_err(|e| err(&format!("cannot create {}", path.display()), e))?;
     gix::init_bare(path).map_err(|e| err(&format!("cannot create mirror {}", path.display()), e))
 }
 

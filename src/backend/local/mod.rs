@@ -20,8 +20,8 @@ pub use state::AgentLock;
 pub use workspace::Workspace;
 
 use std::path::Path;
-use std::sync::{Arc, Mutex, RwLock};
 use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
@@ -120,7 +120,10 @@ impl LocalBackend {
         };
         for u in &mut snap.units {
             u.protected |= self.protected.iter().any(|p| wildcard_match(p, &u.id));
-            if let Some(e) = error.as_ref().filter(|_| !u.status.message.contains("workspace file not applied")) {
+            if let Some(e) = error
+                .as_ref()
+                .filter(|_| !u.status.message.contains("workspace file not applied"))
+            {
                 u.status.message = format!(
                     "{}; workspace file not applied, showing its last good version: {e}",
                     u.status.message
@@ -516,7 +519,10 @@ impl Backend for LocalBackend {
                 let update = if self.workspace().state.root().exists() || last.is_none() {
                     Update::Snapshot(self.snapshot_now())
                 } else {
-                    Update::Unavailable(format!("{} disappeared", self.workspace().state.root().display()))
+                    Update::Unavailable(format!(
+                        "{} disappeared",
+                        self.workspace().state.root().display()
+                    ))
                 };
                 if tx.send(update).await.is_err() {
                     return Ok(());
@@ -537,7 +543,10 @@ impl Backend for LocalBackend {
 
     async fn history(&self, unit: &str) -> Result<Vec<HistoryEntry>, BackendError> {
         let env = self.env(unit)?;
-        blocking(&self.workspace(), move |ws| Self::history_blocking(ws, &env)).await
+        blocking(&self.workspace(), move |ws| {
+            Self::history_blocking(ws, &env)
+        })
+        .await
     }
 
     async fn events(&self, unit: &str) -> Result<Vec<Event>, BackendError> {

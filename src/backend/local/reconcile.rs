@@ -309,7 +309,13 @@ pub fn reconcile_env(
             Ok(left) => {
                 *inventory = Inventory::default();
                 if let Err(e) = write_json(&inv_path, inventory) {
-                    return pass.end(StatusKind::Failed, e.clone(), PassOutcome::Failed(e), None, None);
+                    return pass.end(
+                        StatusKind::Failed,
+                        e.clone(),
+                        PassOutcome::Failed(e),
+                        None,
+                        None,
+                    );
                 }
                 pass.st.applied_target = Some(env.target.clone());
                 pass.st.applied = None;
@@ -330,7 +336,13 @@ pub fn reconcile_env(
             }
             Err(e) => {
                 let msg = format!("cannot leave the old target {}: {e}", old.display());
-                return pass.end(StatusKind::Failed, msg.clone(), PassOutcome::Failed(msg), None, None);
+                return pass.end(
+                    StatusKind::Failed,
+                    msg.clone(),
+                    PassOutcome::Failed(msg),
+                    None,
+                    None,
+                );
             }
         }
     }

@@ -354,7 +354,11 @@ fn base_path(overlay_dir: &str, written: &str) -> Result<String, String> {
             "" | "." => {}
             ".." => {
                 if parts.pop().is_none() {
-                    let from = if overlay_dir.is_empty() { "." } else { overlay_dir };
+                    let from = if overlay_dir.is_empty() {
+                        "."
+                    } else {
+                        overlay_dir
+                    };
                     return Err(format!(
                         "`{w}` leaves the repository (from `{from}` it goes above the repository root); \
                          bases must be directories of the same repository"
@@ -578,12 +582,22 @@ mod tests {
     fn kustomize_relative_bases_resolve_inside_the_repository() {
         let mut f = demo();
         f[4].2 = "bases: [../../base]\ndelete: [notes.txt]\n";
-        assert_eq!(run(&f, "envs/prod").unwrap(), run(&demo(), "envs/prod").unwrap());
+        assert_eq!(
+            run(&f, "envs/prod").unwrap(),
+            run(&demo(), "envs/prod").unwrap()
+        );
         f[4].2 = "bases: [./../../base]\ndelete: [notes.txt]\n";
-        assert_eq!(run(&f, "envs/prod").unwrap(), run(&demo(), "envs/prod").unwrap());
+        assert_eq!(
+            run(&f, "envs/prod").unwrap(),
+            run(&demo(), "envs/prod").unwrap()
+        );
         assert_eq!(base_path("", "./base").unwrap(), "base");
         assert_eq!(base_path("a/b", "../c/./d").unwrap(), "a/c/d");
-        assert!(base_path("", "../x").unwrap_err().contains("leaves the repository"));
+        assert!(
+            base_path("", "../x")
+                .unwrap_err()
+                .contains("leaves the repository")
+        );
     }
 
     #[test]

@@ -90,7 +90,9 @@ impl Workspace {
     pub fn workspace_error(&self) -> Option<String> {
         let st = self.agent_status();
         let error = st.workspace_error?;
-        let now = std::fs::read(&self.spec.file).ok().map(|b| super::apply::hash_bytes(&b));
+        let now = std::fs::read(&self.spec.file)
+            .ok()
+            .map(|b| super::apply::hash_bytes(&b));
         (now.is_some() && now == st.file_hash).then_some(error)
     }
 

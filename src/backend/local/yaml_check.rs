@@ -117,7 +117,9 @@ pub fn explain(e: &serde_saphyr::Error) -> YamlProblem {
         serde_saphyr::Error::Budget { breach, .. } => {
             use serde_saphyr::budget::BudgetBreach as B;
             match breach {
-                B::Depth { .. } => "nested too deeply to be merged (more than 64 levels)".to_owned(),
+                B::Depth { .. } => {
+                    "nested too deeply to be merged (more than 64 levels)".to_owned()
+                }
                 B::Nodes { .. } | B::Events { .. } | B::ScalarBytes { .. } => {
                     "too large to be merged (over 250,000 nodes or 64 MiB of text)".to_owned()
                 }
@@ -126,7 +128,8 @@ pub fn explain(e: &serde_saphyr::Error) -> YamlProblem {
                 | B::AliasAnchorRatio { .. }
                 | B::RecordedAnchorEvents { .. }
                 | B::RecordedAnchorBytes { .. } => {
-                    "uses too many aliases (an alias bomb?); write the repeated parts out".to_owned()
+                    "uses too many aliases (an alias bomb?); write the repeated parts out"
+                        .to_owned()
                 }
                 B::Documents { .. } => "has too many YAML documents".to_owned(),
                 _ => "is over the YAML parser's limits".to_owned(),

@@ -26,7 +26,10 @@ fn accepts_what_kustomize_accepts() {
 #[test]
 fn rejects_with_line_and_words() {
     let e = validate(&nested(MAX_DEPTH + 5)).unwrap_err();
-    assert!(e.message.contains("nested deeper than 10000 levels"), "{e:?}");
+    assert!(
+        e.message.contains("nested deeper than 10000 levels"),
+        "{e:?}"
+    );
     assert_eq!(e.line, Some(MAX_DEPTH + 1), "{e:?}");
 
     let e = validate("a: 1\nb: [1, 2\nc: 3\n").unwrap_err();
