@@ -5,6 +5,7 @@ mod agent;
 mod apply;
 mod converge;
 pub mod demo;
+mod drift;
 mod git;
 mod git_error;
 mod reconcile;

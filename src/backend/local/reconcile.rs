@@ -9,6 +9,7 @@ use jiff::Timestamp;
 
 use super::apply::{self, ApplyReport};
 use super::converge;
+use super::drift;
 use super::render::{self, Rendered};
 use super::spec::{DriftMode, EnvSpec};
 use super::state::{EnvState, Inventory, JournalEntry, append_journal, write_json};
@@ -291,7 +292,7 @@ pub fn reconcile_env(
     }
     // Until a moved target is converged, drift is what changed in the old one.
     let live_target = pass.st.applied_target.clone().unwrap_or(env.target.clone());
-    pass.st.drifted = apply::drifted(&live_target, inventory);
+    pass.st.drifted = drift::drifted(&live_target, inventory);
     pass.st.commits_behind = behind(ws, env, pass.st.applied.as_ref(), src.revision.as_ref());
     if let Some(why) = Workspace::suspension(env, &control) {
         return pass.end(
@@ -428,7 +429,7 @@ pub fn reconcile_env(
         ) {
             Ok(report) => report,
             Err(msg) => {
-                pass.st.drifted = apply::drifted(&env.target, inventory);
+                pass.st.drifted = drift::drifted(&env.target, inventory);
                 // Leftover temporary files of a failed write are ours: clean them now.
                 apply::remove_temp_files(&env.target);
                 return pass.fail(
@@ -440,7 +441,7 @@ pub fn reconcile_env(
         }
     };
     if report.changed() > 0 || !report.released.is_empty() {
-        pass.st.drifted = apply::drifted(&env.target, inventory);
+        pass.st.drifted = drift::drifted(&env.target, inventory);
     }
     if report.interrupted {
         let msg = "interrupted by shutdown; resumes on the next start".to_owned();
