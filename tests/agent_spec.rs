@@ -209,6 +209,10 @@ fn a_broken_mirror_is_recreated_from_the_url() {
         "{src}"
     );
     assert!(journal(&ws).contains("\"outcome\":\"healed\""));
+    assert!(
+        out.contains("source src: the mirror was broken ("),
+        "the agent's log says so: {out}"
+    );
     assert_eq!(ws.unit("a")["appliedRevision"], format!("main@sha1:{c}"));
     assert!(ws.read_live("a", "app.yaml").unwrap().contains("healed"));
 }
@@ -253,4 +257,53 @@ fn fetch_failures_say_the_cause() {
     );
     let plain = message("plain");
     assert!(plain.ends_with("plain: not a git repository"), "{plain}");
+}
+
+/// The console's backend (no agent of its own here) follows the workspace file too: a new environment shows,
+/// and a broken file is said on every unit while the last good version is shown.
+#[tokio::test]
+async fn the_console_backend_follows_the_workspace_file() {
+    use setpoint::backend::Backend;
+    use setpoint::backend::local::LocalBackend;
+
+    let ws = Ws::new();
+    base_repo(&ws);
+    ws.simple_spec(&[("a", "envs/a", "")]);
+    ws.ok(&["agent", "--once"]);
+    let backend = LocalBackend::open(ws.path(), &setpoint::config::Settings::default()).unwrap();
+    let (tx, mut rx) = tokio::sync::mpsc::channel(64);
+    let watch = tokio::spawn(async move { backend.watch(tx).await });
+    next_snapshot(&mut rx, "unit a", &|s| s.units.len() == 1).await;
+    ws.simple_spec(&[("a", "envs/a", ""), ("b", "envs/a", "")]);
+    next_snapshot(&mut rx, "units a and b", &|s| s.units.len() == 2).await;
+    ws.simple_spec(&[("a", "envs/a", "    prnue: false\n")]);
+    let s = next_snapshot(&mut rx, "the file's error", &|s| {
+        s.units
+            .iter()
+            .all(|u| u.status.message.contains("workspace file not applied"))
+    })
+    .await;
+    assert_eq!(s.units.len(), 2, "the last good version is shown");
+    assert!(
+        s.units[0].status.message.contains("unknown field `prnue`"),
+        "{}",
+        s.units[0].status.message
+    );
+    watch.abort();
+}
+
+/// The next snapshot `done` accepts, within 10 s per update.
+async fn next_snapshot(
+    rx: &mut tokio::sync::mpsc::Receiver<setpoint::backend::Update>,
+    what: &str,
+    done: &dyn Fn(&setpoint::model::Snapshot) -> bool,
+) -> setpoint::model::Snapshot {
+    for _ in 0..200 {
+        match tokio::time::timeout(Duration::from_secs(10), rx.recv()).await {
+            Ok(Some(setpoint::backend::Update::Snapshot(s))) if done(&s) => return s,
+            Ok(Some(_)) => {}
+            Ok(None) | Err(_) => break,
+        }
+    }
+    panic!("no snapshot with {what}");
 }

@@ -252,6 +252,9 @@ impl Agent {
     }
 
     fn log_fetch(&self, name: &str, o: &FetchOutcome) {
+        if let Some(note) = &o.healed {
+            self.say(&format!("source {name}: {note}"));
+        }
         match (&o.error, &o.revision) {
             (Some(e), _) => self.say(&format!("source {name} fetch failed: {e}")),
             (None, Some(r)) if o.changed => {

@@ -142,6 +142,8 @@ fn is_exec(meta: &fs::Metadata) -> bool {
 }
 
 /// Managed files whose live content differs from what was applied (changed, deleted or replaced).
+/// The agent uses the faster `drift::drifted`; this one is the reference its tests compare with.
+#[cfg(test)]
 pub fn drifted(target: &Path, inventory: &Inventory) -> Vec<String> {
     let target = Target::new(target);
     inventory

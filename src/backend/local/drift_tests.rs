@@ -69,7 +69,10 @@ fn many_files_are_checked_on_several_threads_with_the_same_answer() {
     let names: Vec<String> = (0..3000)
         .map(|i| format!("d{:02}/f{i:04}.conf", i % 40))
         .collect();
-    let files: Vec<(&str, &str, bool)> = names.iter().map(|n| (n.as_str(), "x = 1\n", false)).collect();
+    let files: Vec<(&str, &str, bool)> = names
+        .iter()
+        .map(|n| (n.as_str(), "x = 1\n", false))
+        .collect();
     let inv = applied(&t, &files);
     assert!(drifted(&t, &inv).is_empty());
     std::fs::write(t.join("d07/f0007.conf"), "x = 2\n").unwrap();

@@ -48,6 +48,8 @@ pub struct FetchOutcome {
     pub revision: Option<Revision>,
     pub changed: bool,
     pub error: Option<String>,
+    /// Set when the mirror was broken and had to be re-created from the URL: what was wrong.
+    pub healed: Option<String>,
 }
 
 /// Fetches one source into its mirror and records its state. A failure keeps the last good commit.
@@ -57,6 +59,7 @@ pub fn fetch_source(ws: &Workspace, name: &str) -> FetchOutcome {
             revision: None,
             changed: false,
             error: Some(format!("no source `{name}`")),
+            healed: None,
         };
     };
     let mut st = ws.source_state(name);
@@ -80,7 +83,10 @@ pub fn fetch_source(ws: &Workspace, name: &str) -> FetchOutcome {
             match rev {
                 Ok(rev) => {
                     let changed = st.revision.as_ref() != Some(&rev);
-                    let note = healed.map(|n| format!(" ({n})")).unwrap_or_default();
+                    let note = healed
+                        .as_ref()
+                        .map(|n| format!(" ({n})"))
+                        .unwrap_or_default();
                     st.status = Some(prev.transition(
                         StatusKind::Ready,
                         format!("fetched {}{note}", rev.short()),
@@ -92,12 +98,14 @@ pub fn fetch_source(ws: &Workspace, name: &str) -> FetchOutcome {
                         revision: Some(rev),
                         changed,
                         error: None,
+                        healed,
                     }
                 }
                 Err(e) => FetchOutcome {
                     revision: st.revision.clone(),
                     changed: false,
                     error: Some(e.to_string()),
+                    healed,
                 },
             }
         }
@@ -105,6 +113,7 @@ pub fn fetch_source(ws: &Workspace, name: &str) -> FetchOutcome {
             revision: st.revision.clone(),
             changed: false,
             error: Some(e.0),
+            healed: None,
         },
     };
     if let Some(e) = &outcome.error {
