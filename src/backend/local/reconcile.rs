@@ -450,7 +450,13 @@ pub fn reconcile_env(
         }
     };
     if report.changed() > 0 || !report.released.is_empty() {
-        pass.st.drifted = drift::drifted(&env.target, inventory);
+        // What was just written matches the inventory by construction and what was pruned or released is no
+        // longer managed: the rest drifts as it did before the apply (no second look at every file).
+        let written: std::collections::HashSet<&str> =
+            report.written.iter().map(String::as_str).collect();
+        pass.st
+            .drifted
+            .retain(|f| inventory.files.contains_key(f) && !written.contains(f.as_str()));
     }
     if report.interrupted {
         let msg = "interrupted by shutdown; resumes on the next start".to_owned();
