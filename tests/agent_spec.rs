@@ -307,3 +307,24 @@ async fn next_snapshot(
     }
     panic!("no snapshot with {what}");
 }
+
+#[test]
+fn drift_left_in_repair_mode_is_not_called_report_mode() {
+    let ws = Ws::new();
+    base_repo(&ws);
+    ws.simple_spec(&[("a", "envs/a", "    prune: false\n")]);
+    ws.ok(&["agent", "--once"]);
+    ws.remove("base/nginx.conf");
+    ws.commit("nginx.conf no longer desired");
+    ws.ok(&["agent", "--once"]);
+    std::fs::write(ws.live("a").join("nginx.conf"), "hand edit\n").unwrap();
+    ws.ok(&["agent", "--once"]);
+    let u = ws.unit("a");
+    let msg = u["message"].as_str().unwrap();
+    assert!(!msg.contains("drift: report"), "{msg}");
+    assert!(
+        msg.contains("1 file(s) drifted (no longer desired, left as they are)"),
+        "{msg}"
+    );
+    assert_eq!(ws.read_live("a", "nginx.conf").unwrap(), "hand edit\n");
+}

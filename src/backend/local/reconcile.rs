@@ -498,7 +498,8 @@ pub fn reconcile_env(
     if !pass.st.drifted.is_empty() {
         let why = match env.drift {
             DriftMode::Report => "drift: report, not repaired",
-            DriftMode::Repair => "not repaired yet",
+            // Repair rewrites every desired file: what still drifts is no longer desired (`prune: false`).
+            DriftMode::Repair => "no longer desired, left as they are",
         };
         msg.push_str(&format!(
             "; {} file(s) drifted ({why})",
