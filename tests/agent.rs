@@ -160,11 +160,13 @@ fn hostile_symlinks_and_dotdot() {
     rejected(&ws, "leaves the repository");
 
     std::fs::remove_file(ws.repo().join("envs/a/abs")).unwrap();
-    ws.write("envs/a/overlay.yaml", "bases:\n  - ../outside\n");
+    // `../x` is relative to the overlay (as kustomize reads it): fine inside the repository, rejected
+    // when it climbs out of it.
+    ws.write("envs/a/overlay.yaml", "bases:\n  - ../../../outside\n");
     ws.commit("dotdot base");
     rejected(
         &ws,
-        "envs/a/overlay.yaml:2: bases: `../outside` contains `..`",
+        "envs/a/overlay.yaml:2: bases: `../../../outside` leaves the repository",
     );
 
     ws.write("envs/a/overlay.yaml", "delete: [/etc/passwd]\n");
@@ -336,17 +338,20 @@ fn unreachable_force_pushed_deleted_and_empty_sources() {
     ws.commit("to be rewritten");
     ws.ok(&["agent", "--once"]);
     git(&ws.repo(), &["reset", "-q", "--hard", "HEAD~1"]);
-    ws.write("base/app.yaml", "name: web\nreplicas: 8\n");
+    ws.write(
+        "base/app.yaml",
+        "name: web\nreplicas: 8\nimage: rewritten\n",
+    );
     let rewritten = ws.commit("rewritten");
     ws.ok(&["agent", "--once"]);
     assert_eq!(
         ws.unit("a")["appliedRevision"],
         format!("main@sha1:{rewritten}")
     );
-    assert!(
-        ws.read_live("a", "app.yaml")
-            .unwrap()
-            .contains("replicas: 3")
+    // Content only the rewritten commit has (the overlay patches replicas in every commit).
+    assert_eq!(
+        ws.read_live("a", "app.yaml").unwrap(),
+        "image: rewritten\nname: web\nreplicas: 3\n"
     );
 
     // Deleted branch: clear status, last good kept.
@@ -402,6 +407,21 @@ fn second_agent_refuses_and_sigterm_releases_the_lock() {
     ws.ok(&["agent", "--once"]);
 }
 
+/// The README promises "within a second"; the test allows this much so that it holds on a loaded 2-core
+/// machine running other builds (measured: about 0.3 s), and says so in the README.
+const HONOURED_WITHIN: Duration = Duration::from_secs(2);
+
+/// Asserts the promise and returns the time taken.
+fn honoured(what: &str, t: Instant) -> Duration {
+    let took = t.elapsed();
+    eprintln!("{what} honoured in {took:?}");
+    assert!(
+        took <= HONOURED_WITHIN,
+        "{what} took {took:?}, over {HONOURED_WITHIN:?}"
+    );
+    took
+}
+
 #[test]
 fn a_running_agent_honours_cli_actions_within_a_second() {
     let ws = Ws::new();
@@ -420,7 +440,7 @@ fn a_running_agent_honours_cli_actions_within_a_second() {
     wait_for(Duration::from_secs(5), "sync applied", || {
         (ws.unit("a")["appliedRevision"] == format!("main@sha1:{c2}")).then_some(())
     });
-    eprintln!("sync --with-source honoured in {:?}", t.elapsed());
+    honoured("sync --with-source", t);
     assert!(ws.read_live("a", "app.yaml").unwrap().contains("v2"));
 
     // suspend: drift is no longer repaired, only reported.
@@ -444,7 +464,7 @@ fn a_running_agent_honours_cli_actions_within_a_second() {
         "drift reported while suspended",
         || (ws.unit("a")["driftedObjects"] == serde_json::json!(["nginx.conf"])).then_some(()),
     );
-    eprintln!("drift reported in {:?}", t.elapsed());
+    honoured("suspend (drift reported)", t);
     assert_eq!(ws.read_live("a", "nginx.conf").unwrap(), "drifted\n");
 
     // resume: the agent repairs.
@@ -454,7 +474,7 @@ fn a_running_agent_honours_cli_actions_within_a_second() {
         ws.read_live("a", "nginx.conf")
             .filter(|s| s == "worker_connections 1024;\n")
     });
-    eprintln!("resume honoured in {:?}", t.elapsed());
+    honoured("resume", t);
 
     // rollback: pinned at the old commit, one commit behind.
     let t = Instant::now();
@@ -469,7 +489,7 @@ fn a_running_agent_honours_cli_actions_within_a_second() {
     wait_for(Duration::from_secs(5), "rollback applied", || {
         ws.read_live("a", "app.yaml").filter(|s| !s.contains("v2"))
     });
-    eprintln!("rollback honoured in {:?}", t.elapsed());
+    honoured("rollback", t);
     let u = wait_for(Duration::from_secs(5), "pinned status", || {
         let u = ws.unit("a");
         (u["appliedRevision"] == format!("sha1:{c1}")).then_some(u)

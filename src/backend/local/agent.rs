@@ -11,11 +11,14 @@ use jiff::Timestamp;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
+use super::apply;
+use super::converge;
 use super::reconcile::{
     EnvRuntime, FetchOutcome, PassOutcome, fetch_source, reconcile_env, recover,
 };
-use super::spec::dependency_order;
-use super::workspace::Workspace;
+use super::spec::{Spec, dependency_order};
+use super::state::{JournalEntry, append_journal};
+use super::workspace::{AgentStatus, Workspace};
 
 /// How often operator intent (control files) is looked at.
 pub const CONTROL_POLL: Duration = Duration::from_millis(250);
@@ -33,6 +36,12 @@ pub fn backoff(failures: u32) -> Duration {
     let d = exp.min(BACKOFF_CAP);
     let jitter = 0.8 + fastrand::f64() * 0.4;
     d.mul_f64(jitter)
+}
+
+/// When a failed fetch is tried again after `failures` failures in a row: 2 s doubling up to 5 minutes, as the
+/// README says, whatever the source's interval (an interval of 1 s must not mean a retry every second).
+fn fetch_retry(failures: u32, _interval: Duration) -> Duration {
+    backoff(failures)
 }
 
 pub struct Agent {
@@ -93,10 +102,127 @@ impl Agent {
         }
     }
 
+    /// Retires environments that have state but are no longer in the workspace file.
+    fn retire_removed(&self) {
+        for line in converge::retire_removed(&self.ws) {
+            self.say(&line);
+        }
+    }
+
+    /// Rereads the workspace file when its bytes changed since `seen`: the new workspace when it is valid;
+    /// otherwise the error is logged, journalled and kept in the agent's status, and the last good version
+    /// stays in force.
+    fn reread(&self, seen: &mut Option<Vec<u8>>) -> Option<Workspace> {
+        let bytes = std::fs::read(&self.ws.spec.file).ok();
+        if bytes == *seen {
+            return None;
+        }
+        *seen = bytes.clone();
+        let hash = bytes.as_deref().map(apply::hash_bytes);
+        match Workspace::load(&self.ws.spec.file) {
+            Ok(ws) => {
+                if self.ws.agent_status().workspace_error.is_some()
+                    && let Err(e) = ws.save_agent_status(&AgentStatus::default())
+                {
+                    tracing::error!("{e}");
+                }
+                Some(ws)
+            }
+            Err(e) => {
+                let message = e.to_string();
+                self.say(&format!(
+                    "workspace file not applied, running the last good version: {message}"
+                ));
+                let st = AgentStatus {
+                    workspace_error: Some(message.clone()),
+                    since: Some(Timestamp::now()),
+                    file_hash: hash,
+                };
+                if let Err(e) = self.ws.save_agent_status(&st) {
+                    tracing::error!("{e}");
+                }
+                let j = JournalEntry::new("workspace", "failed", message);
+                if let Err(e) = append_journal(&self.ws.state.journal(), &j) {
+                    tracing::error!("{e}");
+                }
+                None
+            }
+        }
+    }
+
+    /// Puts a reread workspace in force: new sources and environments are due now, changed ones too, and the
+    /// slots of removed ones go (a removed environment busy in a pass is retired when that pass ends).
+    fn take_workspace(
+        &mut self,
+        ws: Workspace,
+        sources: &mut BTreeMap<String, SourceSlot>,
+        envs: &mut BTreeMap<String, EnvSlot>,
+        now: Instant,
+    ) -> Vec<String> {
+        let summary = changes(&self.ws.spec, &ws.spec);
+        self.say(&format!("workspace file reread: {summary}"));
+        let j = JournalEntry::new(
+            "workspace",
+            "reloaded",
+            format!("workspace file reread: {summary}"),
+        );
+        if let Err(e) = append_journal(&ws.state.journal(), &j) {
+            tracing::error!("{e}");
+        }
+        self.ws = Arc::new(ws);
+        let spec = &self.ws.spec;
+        sources.retain(|name, _| spec.source(name).is_some());
+        for s in &spec.sources {
+            let slot = sources.entry(s.name.clone()).or_insert(SourceSlot {
+                due: now,
+                failures: 0,
+                busy: false,
+            });
+            slot.due = now;
+            slot.failures = 0;
+        }
+        let removed: Vec<String> = envs
+            .iter()
+            .filter(|(name, slot)| spec.environment(name).is_none() && slot.runtime.is_some())
+            .map(|(name, _)| name.clone())
+            .collect();
+        envs.retain(|name, _| !removed.contains(name));
+        for e in &spec.environments {
+            let slot = envs.entry(e.name.clone()).or_insert_with(|| EnvSlot {
+                due: now,
+                failures: 0,
+                runtime: Some(EnvRuntime::default()),
+                control_seen: mtime(&self.ws.state.control(&e.name)),
+                last_message: String::new(),
+            });
+            slot.due = now;
+            slot.failures = 0;
+        }
+        removed
+    }
+
+    /// Retires removed environments on a worker thread.
+    fn spawn_retire(&self, names: Vec<String>) {
+        if names.is_empty() {
+            return;
+        }
+        let (ws, log) = (self.ws.clone(), self.log.clone());
+        tokio::task::spawn_blocking(move || {
+            for name in names {
+                let line = converge::retire(&ws, &name);
+                log(&format!(
+                    "{} {line}",
+                    Timestamp::now().strftime("%Y-%m-%dT%H:%M:%SZ")
+                ));
+            }
+        });
+    }
+
     /// One pass over everything (blocking): fetch every source in parallel, then reconcile every
     /// environment in dependency order.
     pub fn run_once(&self) -> Vec<(String, PassOutcome)> {
         self.clean_targets();
+        self.retire_removed();
         let fetched: Vec<(String, FetchOutcome)> = std::thread::scope(|s| {
             let handles: Vec<_> = self
                 .ws
@@ -128,6 +254,9 @@ impl Agent {
     }
 
     fn log_fetch(&self, name: &str, o: &FetchOutcome) {
+        if let Some(note) = &o.healed {
+            self.say(&format!("source {name}: {note}"));
+        }
         match (&o.error, &o.revision) {
             (Some(e), _) => self.say(&format!("source {name} fetch failed: {e}")),
             (None, Some(r)) if o.changed => {
@@ -158,16 +287,19 @@ impl Agent {
     }
 
     /// Runs until `shutdown` completes; then finishes the file being written and returns.
-    pub async fn run(self, shutdown: impl Future<Output = ()>) {
+    pub async fn run(mut self, shutdown: impl Future<Output = ()>) {
         let ws = self.ws.clone();
+        let mut spec_seen = std::fs::read(&ws.spec.file).ok();
         {
             let agent_ws = ws.clone();
             let _ = tokio::task::spawn_blocking(move || {
                 for env in &agent_ws.spec.environments {
                     recover(&agent_ws, env);
                 }
+                converge::retire_removed(&agent_ws)
             })
-            .await;
+            .await
+            .map(|lines| lines.iter().for_each(|l| self.say(l)));
         }
         self.say(&format!(
             "agent started on {} ({} sources, {} environments)",
@@ -206,7 +338,7 @@ impl Agent {
                 (e.name.clone(), slot)
             })
             .collect();
-        let order: Vec<String> = dependency_order(&ws.spec.environments)
+        let mut order: Vec<String> = dependency_order(&ws.spec.environments)
             .iter()
             .map(|e| e.name.clone())
             .collect();
@@ -220,6 +352,15 @@ impl Agent {
                 break;
             }
             let now = Instant::now();
+            if !stopping && let Some(new) = self.reread(&mut spec_seen) {
+                let removed = self.take_workspace(new, &mut sources, &mut envs, now);
+                self.spawn_retire(removed);
+                order = dependency_order(&self.ws.spec.environments)
+                    .iter()
+                    .map(|e| e.name.clone())
+                    .collect();
+            }
+            let ws = self.ws.clone();
             if !stopping {
                 self.poll_controls(&mut envs, &mut sources, now);
                 for (name, slot) in sources.iter_mut().filter(|(_, s)| !s.busy && s.due <= now) {
@@ -298,7 +439,7 @@ impl Agent {
                     slot.busy = false;
                     if o.error.is_some() {
                         slot.failures += 1;
-                        slot.due = now + backoff(slot.failures).min(interval.max(BACKOFF_BASE));
+                        slot.due = now + fetch_retry(slot.failures, interval);
                     } else {
                         slot.failures = 0;
                         slot.due = now + interval;
@@ -331,6 +472,12 @@ impl Agent {
                     .status
                     .map(|s| s.message)
                     .unwrap_or_default();
+                if self.ws.spec.environment(&name).is_none() {
+                    // Removed from the workspace file while this pass ran.
+                    envs.remove(&name);
+                    self.spawn_retire(vec![name]);
+                    return;
+                }
                 let Some(slot) = envs.get_mut(&name) else {
                     return;
                 };
@@ -398,6 +545,40 @@ impl Agent {
     }
 }
 
+/// `+ name` / `- name` / `~ name` for sources and environments that came, went or changed.
+fn changes(old: &Spec, new: &Spec) -> String {
+    let mut out = Vec::new();
+    for s in &new.sources {
+        match old.source(&s.name) {
+            None => out.push(format!("+source {}", s.name)),
+            Some(o) if o != s => out.push(format!("~source {}", s.name)),
+            Some(_) => {}
+        }
+    }
+    for s in old.sources.iter().filter(|s| new.source(&s.name).is_none()) {
+        out.push(format!("-source {}", s.name));
+    }
+    for e in &new.environments {
+        match old.environment(&e.name) {
+            None => out.push(format!("+{}", e.name)),
+            Some(o) if o != e => out.push(format!("~{}", e.name)),
+            Some(_) => {}
+        }
+    }
+    for e in old
+        .environments
+        .iter()
+        .filter(|e| new.environment(&e.name).is_none())
+    {
+        out.push(format!("-{}", e.name));
+    }
+    if out.is_empty() {
+        "no change to sources or environments".into()
+    } else {
+        out.join(", ")
+    }
+}
+
 fn mtime(path: &std::path::Path) -> Option<SystemTime> {
     std::fs::metadata(path).and_then(|m| m.modified()).ok()
 }
@@ -416,6 +597,18 @@ mod tests {
         assert!(backoff(3) >= Duration::from_millis(6400));
         for f in [10, 20, 40, u32::MAX] {
             assert!(backoff(f) <= BACKOFF_CAP.mul_f64(1.2));
+        }
+    }
+
+    #[test]
+    fn a_failing_source_backs_off_to_five_minutes_whatever_its_interval() {
+        for interval in [Duration::from_secs(1), Duration::from_secs(60)] {
+            assert!(fetch_retry(1, interval) <= Duration::from_millis(2400));
+            let capped = fetch_retry(30, interval);
+            assert!(
+                capped >= Duration::from_secs(240) && capped <= Duration::from_secs(360),
+                "{interval:?}: {capped:?}"
+            );
         }
     }
 }

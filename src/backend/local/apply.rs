@@ -79,15 +79,24 @@ fn matches_inventory(t: &TargetDir, rel: &str, entry: &InventoryEntry) -> bool {
     let Some(st) = t.file_stat(rel) else {
         return false;
     };
-    if !exec_bits_match(entry, &st) {
-        return false;
+    match stat_verdict(entry, &st) {
+        Some(same) => same,
+        None => t
+            .read(rel)
+            .is_some_and(|(b, _)| hash_bytes(&b) == entry.hash),
+    }
+}
+
+/// What the stat alone says of a managed file: `Some(false)` when its executable bits changed,
+/// `Some(true)` when size, mtime and ctime are as written, `None` when only its content can tell.
+pub(super) fn stat_verdict(entry: &InventoryEntry, st: &FileStat) -> Option<bool> {
+    if !exec_bits_match(entry, st) {
+        return Some(false);
     }
     let unchanged = st.size == entry.size
         && st.mtime_ns == entry.mtime_ns
         && (entry.ctime_ns == 0 || st.ctime_ns == entry.ctime_ns);
-    unchanged
-        || t.read(rel)
-            .is_some_and(|(b, _)| hash_bytes(&b) == entry.hash)
+    unchanged.then_some(true)
 }
 
 /// The live content of a managed path, if it is a regular file reached without symlinks.
@@ -100,6 +109,8 @@ pub fn read_live(target: &Path, rel: &str) -> Option<Vec<u8>> {
 }
 
 /// Managed files whose live content differs from what was applied (changed, deleted or replaced).
+/// The agent uses the faster `drift::drifted`; this one is the reference its tests compare with.
+#[cfg(test)]
 pub fn drifted(target: &Path, inventory: &Inventory) -> Vec<String> {
     let t = TargetDir::open_existing(target).ok().flatten();
     inventory

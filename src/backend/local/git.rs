@@ -7,6 +7,7 @@ use std::sync::atomic::AtomicBool;
 use gix::ObjectId;
 use gix::bstr::ByteSlice;
 
+use super::git_error;
 use super::spec::GitRef;
 
 /// A git failure, in words an operator can act on.
@@ -77,70 +78,60 @@ impl Mirror {
             .map_err(|e| err(&format!("cannot open mirror {}", self.path.display()), e))
     }
 
-    fn open_or_init(&self) -> Result<gix::Repository, GitError> {
-        if self.exists() {
-            return self.open();
-        }
-        std::fs::create_dir_all(&self.path)
-            .map_err(|e| err(&format!("cannot create {}", self.path.display()), e))?;
-        gix::init_bare(&self.path)
-            .map_err(|e| err(&format!("cannot create mirror {}", self.path.display()), e))
-    }
-
     /// Fetches all branches and tags (force-updating them, so a force-pushed branch follows), and returns the
     /// commit `reference` names now. A branch or tag the remote no longer has is an error, and so is an empty
     /// repository; the mirror keeps what it had.
     ///
+    /// A mirror that cannot be fetched into while the remote answers (corrupt objects, refs or config) is
+    /// re-created from the URL beside the old one and swapped in only once that fetch succeeded; the outcome
+    /// says so. When the remote cannot be reached, the mirror is left as it is.
+    ///
     /// Callers hold the workspace's agent lock, so no other process writes this mirror: lock files left by a
     /// killed fetch are stale and removed first (otherwise every later fetch would fail on them).
-    pub fn fetch(&self, url: &str, reference: &GitRef) -> Result<ObjectId, GitError> {
+    pub fn fetch(&self, url: &str, reference: &GitRef) -> Result<Fetched, GitError> {
         self.remove_stale_locks();
-        let repo = self.open_or_init()?;
-        let remote = repo
-            .remote_at(url)
-            .map_err(|e| err(&format!("bad url `{url}`"), e))?
-            .with_refspecs(
-                ["+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*"],
-                gix::remote::Direction::Fetch,
-            )
-            .map_err(|e| err("bad refspec", e))?;
-        let interrupt = AtomicBool::new(false);
-        let outcome = remote
-            .connect(gix::remote::Direction::Fetch)
-            .map_err(|e| err(&format!("cannot reach {url}"), e))?
-            .prepare_fetch(gix::progress::Discard, Default::default())
-            .map_err(|e| err(&format!("cannot list refs of {url}"), e))?
-            .receive(gix::progress::Discard, &interrupt)
-            .map_err(|e| err(&format!("fetch from {url} failed"), e))?;
-        let remote_names: Vec<String> = outcome
-            .ref_map
-            .remote_refs
-            .iter()
-            .map(|r| r.unpack().0.to_str_lossy().into_owned())
-            .collect();
-        if remote_names.iter().all(|n| n == "HEAD") {
-            return Err(GitError(format!(
-                "{url} is an empty repository: it has no branches or tags yet"
-            )));
-        }
-        let wanted = match reference {
-            GitRef::Branch(b) => Some(format!("refs/heads/{b}")),
-            GitRef::Tag(t) => Some(format!("refs/tags/{t}")),
-            GitRef::Commit(_) => None,
+        let broken = match fetch_into(&self.path, url, reference) {
+            Ok(id) => return Ok(Fetched { id, healed: None }),
+            Err(FetchFailure::Remote(e)) => return Err(e),
+            Err(FetchFailure::Mirror(e)) => e,
         };
-        if let Some(w) = wanted
-            && !remote_names.contains(&w)
-        {
-            let what = match reference {
-                GitRef::Tag(t) => format!("tag `{t}`"),
-                GitRef::Branch(b) => format!("branch `{b}`"),
-                GitRef::Commit(_) => String::new(),
-            };
-            return Err(GitError(format!(
-                "{url} has no {what} (deleted or never pushed)"
-            )));
+        tracing::warn!("mirror {} is broken: {broken}", self.path.display());
+        let mut fresh = self.path.clone().into_os_string();
+        fresh.push(".rebuild");
+        let fresh = PathBuf::from(fresh);
+        let _ = std::fs::remove_dir_all(&fresh);
+        let id = match fetch_into(&fresh, url, reference) {
+            Ok(id) => id,
+            Err(FetchFailure::Remote(e) | FetchFailure::Mirror(e)) => {
+                // Not the mirror's fault after all (or the remote is broken too): keep the mirror.
+                tracing::warn!("re-creating the mirror from {url} failed: {e}");
+                let _ = std::fs::remove_dir_all(&fresh);
+                return Err(broken);
+            }
+        };
+        let mut old = self.path.clone().into_os_string();
+        old.push(".broken");
+        let old = PathBuf::from(old);
+        let _ = std::fs::remove_dir_all(&old);
+        let swapped = std::fs::rename(&self.path, &old)
+            .or_else(|e| if self.path.exists() { Err(e) } else { Ok(()) })
+            .and_then(|()| std::fs::rename(&fresh, &self.path));
+        if let Err(e) = swapped {
+            return Err(err(
+                &format!(
+                    "{broken}; cannot replace the mirror {}",
+                    self.path.display()
+                ),
+                e,
+            ));
         }
-        self.resolve_in(&repo, reference)
+        let _ = std::fs::remove_dir_all(&old);
+        Ok(Fetched {
+            id,
+            healed: Some(format!(
+                "the mirror was broken ({broken}); re-created it from {url}"
+            )),
+        })
     }
 
     /// Removes `*.lock` files of refs, config and packs that a killed process left in the mirror.
@@ -180,19 +171,7 @@ impl Mirror {
 
     /// The commit `reference` names in the mirror, without fetching.
     pub fn resolve(&self, reference: &GitRef) -> Result<ObjectId, GitError> {
-        self.resolve_in(&self.open()?, reference)
-    }
-
-    fn resolve_in(&self, repo: &gix::Repository, reference: &GitRef) -> Result<ObjectId, GitError> {
-        let spec = match reference {
-            GitRef::Branch(b) => format!("refs/heads/{b}"),
-            GitRef::Tag(t) => format!("refs/tags/{t}"),
-            GitRef::Commit(c) => c.clone(),
-        };
-        let id = repo
-            .rev_parse_single(format!("{spec}^{{commit}}").as_str())
-            .map_err(|e| err(&format!("cannot resolve {}", reference.describe()), e))?;
-        Ok(id.detach())
+        resolve_in(&self.open()?, reference)
     }
 
     /// A full commit id from a hex prefix, if the mirror has exactly one such commit.
@@ -307,6 +286,110 @@ impl Mirror {
         }
         None
     }
+}
+
+/// What a fetch found: the commit the reference names, and whether the mirror had to be re-created.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fetched {
+    pub id: ObjectId,
+    /// Set when the mirror was broken and re-created from the URL: what was wrong.
+    pub healed: Option<String>,
+}
+
+/// Whose fault a failed fetch is: the remote's (unreachable, missing ref, empty) or the mirror's.
+enum FetchFailure {
+    Remote(GitError),
+    Mirror(GitError),
+}
+
+fn open_or_init(path: &Path) -> Result<gix::Repository, GitError> {
+    if path.join("HEAD").is_file() {
+        return gix::open(path)
+            .map_err(|e| err(&format!("cannot open mirror {}", path.display()), e));
+    }
+    std::fs::create_dir_all(path)
+        .map_err(|e| err(&format!("cannot create {}", path.display()), e))?;
+    gix::init_bare(path).map_err(|e| err(&format!("cannot create mirror {}", path.display()), e))
+}
+
+/// Fetches into the bare repository at `path` (created when missing).
+fn fetch_into(path: &Path, url: &str, reference: &GitRef) -> Result<ObjectId, FetchFailure> {
+    use FetchFailure::{Mirror as Local, Remote};
+    let repo = open_or_init(path).map_err(Local)?;
+    let remote = repo
+        .remote_at(url)
+        .map_err(|e| Remote(err(&format!("bad url `{url}`"), e)))?
+        .with_refspecs(
+            ["+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*"],
+            gix::remote::Direction::Fetch,
+        )
+        .map_err(|e| Local(err("bad refspec", e)))?;
+    let interrupt = AtomicBool::new(false);
+    let connection = remote
+        .connect(gix::remote::Direction::Fetch)
+        .map_err(|e| Remote(GitError(git_error::describe(url, &e))))?;
+    // Past the connection, a failure with a cause on the remote's side is the remote's; any other is the
+    // mirror's (e.g. gix's "Failed to prepare fetch negotiation" on corrupt objects).
+    let classify = |e: &(dyn std::error::Error + 'static)| {
+        let words = GitError(git_error::describe(url, e));
+        if git_error::cause(e).is_some() {
+            Remote(words)
+        } else {
+            Local(words)
+        }
+    };
+    let outcome = connection
+        .prepare_fetch(gix::progress::Discard, Default::default())
+        .map_err(|e| classify(&e))?
+        .receive(gix::progress::Discard, &interrupt)
+        .map_err(|e| classify(&e))?;
+    let remote_names: Vec<String> = outcome
+        .ref_map
+        .remote_refs
+        .iter()
+        .map(|r| r.unpack().0.to_str_lossy().into_owned())
+        .collect();
+    if remote_names.iter().all(|n| n == "HEAD") {
+        return Err(Remote(GitError(format!(
+            "{url} is an empty repository: it has no branches or tags yet"
+        ))));
+    }
+    let wanted = match reference {
+        GitRef::Branch(b) => Some(format!("refs/heads/{b}")),
+        GitRef::Tag(t) => Some(format!("refs/tags/{t}")),
+        GitRef::Commit(_) => None,
+    };
+    if let Some(w) = wanted
+        && !remote_names.contains(&w)
+    {
+        let what = match reference {
+            GitRef::Tag(t) => format!("tag `{t}`"),
+            GitRef::Branch(b) => format!("branch `{b}`"),
+            GitRef::Commit(_) => String::new(),
+        };
+        return Err(Remote(GitError(format!(
+            "{url} has no {what} (deleted or never pushed)"
+        ))));
+    }
+    match resolve_in(&repo, reference) {
+        Ok(id) => Ok(id),
+        // A commit the remote does not have is the remote's problem; a branch or tag just fetched that
+        // does not resolve means the mirror is broken.
+        Err(e) if matches!(reference, GitRef::Commit(_)) => Err(Remote(e)),
+        Err(e) => Err(Local(e)),
+    }
+}
+
+fn resolve_in(repo: &gix::Repository, reference: &GitRef) -> Result<ObjectId, GitError> {
+    let spec = match reference {
+        GitRef::Branch(b) => format!("refs/heads/{b}"),
+        GitRef::Tag(t) => format!("refs/tags/{t}"),
+        GitRef::Commit(c) => c.clone(),
+    };
+    let id = repo
+        .rev_parse_single(format!("{spec}^{{commit}}").as_str())
+        .map_err(|e| err(&format!("cannot resolve {}", reference.describe()), e))?;
+    Ok(id.detach())
 }
 
 /// Reads blobs with a size limit checked before the content is loaded.

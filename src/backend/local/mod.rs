@@ -3,8 +3,11 @@
 
 mod agent;
 mod apply;
+mod converge;
 pub mod demo;
+mod drift;
 mod git;
+mod git_error;
 mod outcome;
 mod reconcile;
 mod render;
@@ -12,6 +15,7 @@ pub mod spec;
 mod state;
 mod target_dir;
 mod workspace;
+mod yaml_check;
 
 pub use agent::{Agent, LogSink};
 pub use outcome::agent_holder;
@@ -20,7 +24,7 @@ pub use state::AgentLock;
 pub use workspace::Workspace;
 
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
@@ -47,7 +51,10 @@ pub const EVENTS_LIMIT: usize = 200;
 /// The local backend over one workspace. Reads state files, writes operator intent; when no agent runs,
 /// an action is carried out at once in this process.
 pub struct LocalBackend {
-    ws: Arc<Workspace>,
+    /// The workspace in force: replaced when the workspace file changes and is valid.
+    ws: RwLock<Arc<Workspace>>,
+    /// The workspace file's bytes last read, and its error when they did not load.
+    spec_seen: Mutex<(Option<Vec<u8>>, Option<String>)>,
     protected: Vec<String>,
 }
 
@@ -57,20 +64,53 @@ impl LocalBackend {
     }
 
     pub fn new(ws: Workspace, settings: &Settings) -> Self {
+        let seen = std::fs::read(&ws.spec.file).ok();
         Self {
-            ws: Arc::new(ws),
+            ws: RwLock::new(Arc::new(ws)),
+            spec_seen: Mutex::new((seen, None)),
             protected: settings.protected.clone(),
         }
     }
 
-    pub fn workspace(&self) -> &Workspace {
-        &self.ws
+    /// The workspace in force now.
+    pub fn workspace(&self) -> Arc<Workspace> {
+        match self.ws.read() {
+            Ok(ws) => ws.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Rereads the workspace file when it changed: a valid one replaces the workspace in force, an invalid
+    /// one is kept as the error units show until it is fixed.
+    fn reread_spec(&self) {
+        let ws = self.workspace();
+        let bytes = std::fs::read(&ws.spec.file).ok();
+        let mut seen = match self.spec_seen.lock() {
+            Ok(g) => g,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        if seen.0 == bytes {
+            return;
+        }
+        seen.0 = bytes;
+        match Workspace::load(&ws.spec.file) {
+            Ok(new) => {
+                seen.1 = None;
+                let mut slot = match self.ws.write() {
+                    Ok(g) => g,
+                    Err(poisoned) => poisoned.into_inner(),
+                };
+                *slot = Arc::new(new);
+            }
+            Err(e) => seen.1 = Some(e.to_string()),
+        }
     }
 
     /// Every user's operator actions on this workspace, from its journal, newest first, as audit records.
     pub fn operator_actions(&self, limit: usize) -> Result<Vec<AuditRecord>, String> {
-        let entries = read_journal(&self.ws.state.journal(), |e| e.kind == "action", limit)?;
-        let context = self.ws.spec.name();
+        let ws = self.workspace();
+        let entries = read_journal(&ws.state.journal(), |e| e.kind == "action", limit)?;
+        let context = ws.spec.name();
         Ok(entries
             .into_iter()
             .filter_map(|e| {
@@ -105,25 +145,39 @@ impl LocalBackend {
     }
 
     fn env(&self, unit: &str) -> Result<EnvSpec, BackendError> {
-        self.ws.env_for_unit(unit).cloned().ok_or_else(|| {
+        self.workspace().env_for_unit(unit).cloned().ok_or_else(|| {
             BackendError::NotFound(format!(
                 "no environment `{unit}` in {}",
-                self.ws.spec.file.display()
+                self.workspace().spec.file.display()
             ))
         })
     }
 
     fn snapshot_now(&self) -> Snapshot {
-        let mut snap = self.ws.snapshot();
+        let ws = self.workspace();
+        let mut snap = ws.snapshot();
+        let error = match self.spec_seen.lock() {
+            Ok(g) => g.1.clone(),
+            Err(poisoned) => poisoned.into_inner().1.clone(),
+        };
         for u in &mut snap.units {
             u.protected |= self.protected.iter().any(|p| wildcard_match(p, &u.id));
+            if let Some(e) = error
+                .as_ref()
+                .filter(|_| !u.status.message.contains("workspace file not applied"))
+            {
+                u.status.message = format!(
+                    "{}; workspace file not applied, showing its last good version: {e}",
+                    u.status.message
+                );
+            }
         }
         snap
     }
 
     fn capabilities_of(&self, env: &EnvSpec) -> Capabilities {
         let deny = |r: String| Permission::Denied { reason: r };
-        let control = match self.ws.try_control(&env.name) {
+        let control = match self.workspace().try_control(&env.name) {
             Ok(c) => c,
             Err(e) => {
                 // Acting on a corrupt control file would replace whatever intent it held.
@@ -576,7 +630,7 @@ impl Backend for LocalBackend {
     fn info(&self) -> BackendInfo {
         BackendInfo {
             kind: BackendKind::Local,
-            context: self.ws.spec.name(),
+            context: self.workspace().spec.name(),
             read_only: false,
         }
     }
@@ -589,7 +643,9 @@ impl Backend for LocalBackend {
         let mut last = None;
         let mut last_reconciler = None;
         loop {
-            let reconciler = reconciler_of(&self.ws);
+            self.reread_spec();
+            let ws = self.workspace();
+            let reconciler = reconciler_of(&ws);
             if last_reconciler.as_ref() != Some(&reconciler) {
                 if tx
                     .send(Update::Reconciler(reconciler.clone()))
@@ -600,12 +656,15 @@ impl Backend for LocalBackend {
                 }
                 last_reconciler = Some(reconciler);
             }
-            let fp = Self::fingerprint(&self.ws);
+            let fp = Self::fingerprint(&ws);
             if last.as_ref() != Some(&fp) {
-                let update = if self.ws.state.root().exists() || last.is_none() {
+                let update = if self.workspace().state.root().exists() || last.is_none() {
                     Update::Snapshot(self.snapshot_now())
                 } else {
-                    Update::Unavailable(format!("{} disappeared", self.ws.state.root().display()))
+                    Update::Unavailable(format!(
+                        "{} disappeared",
+                        self.workspace().state.root().display()
+                    ))
                 };
                 if tx.send(update).await.is_err() {
                     return Ok(());
@@ -621,17 +680,20 @@ impl Backend for LocalBackend {
 
     async fn diff(&self, unit: &str) -> Result<Vec<ObjectDiff>, BackendError> {
         let env = self.env(unit)?;
-        blocking(&self.ws, move |ws| Self::diff_blocking(ws, &env)).await
+        blocking(&self.workspace(), move |ws| Self::diff_blocking(ws, &env)).await
     }
 
     async fn history(&self, unit: &str) -> Result<Vec<HistoryEntry>, BackendError> {
         let env = self.env(unit)?;
-        blocking(&self.ws, move |ws| Self::history_blocking(ws, &env)).await
+        blocking(&self.workspace(), move |ws| {
+            Self::history_blocking(ws, &env)
+        })
+        .await
     }
 
     async fn events(&self, unit: &str) -> Result<Vec<Event>, BackendError> {
         let env = self.env(unit)?;
-        blocking(&self.ws, move |ws| Self::events_blocking(ws, &env)).await
+        blocking(&self.workspace(), move |ws| Self::events_blocking(ws, &env)).await
     }
 
     async fn capabilities(&self, unit: &str) -> Result<Capabilities, BackendError> {
@@ -647,7 +709,7 @@ impl Backend for LocalBackend {
     ) -> Result<Vec<ObjectDiff>, BackendError> {
         let env = self.env(unit)?;
         let revision = revision.clone();
-        blocking(&self.ws, move |ws| {
+        blocking(&self.workspace(), move |ws| {
             Self::diff_at_blocking(ws, &env, &revision, base)
         })
         .await
@@ -655,13 +717,14 @@ impl Backend for LocalBackend {
 
     async fn fetch(&self, source: &str) -> Result<String, BackendError> {
         let name = source.strip_prefix("local/").unwrap_or(source).to_owned();
-        if self.ws.spec.source(&name).is_none() {
+        let ws = self.workspace();
+        if ws.spec.source(&name).is_none() {
             return Err(BackendError::NotFound(format!(
                 "no source `{name}` in {}",
-                self.ws.spec.file.display()
+                ws.spec.file.display()
             )));
         }
-        blocking(&self.ws, move |ws| {
+        blocking(&self.workspace(), move |ws| {
             outcome::fetch_now(ws, &name).map_err(BackendError::Failed)
         })
         .await
@@ -671,7 +734,7 @@ impl Backend for LocalBackend {
         let env = self.env(unit)?;
         let caps = self.capabilities_of(&env);
         let action = action.clone();
-        blocking(&self.ws, move |ws| {
+        blocking(&self.workspace(), move |ws| {
             Self::act_blocking(ws, &env, &action, &caps)
         })
         .await

@@ -8,8 +8,10 @@ use gix::ObjectId;
 use jiff::Timestamp;
 
 use super::apply::{self, ApplyReport};
+use super::converge;
+use super::drift;
 use super::render::{self, Rendered};
-use super::spec::EnvSpec;
+use super::spec::{DriftMode, EnvSpec};
 use super::state::{EnvState, Inventory, JournalEntry, append_journal, write_json};
 use super::workspace::{Workspace, held_because, unit_id};
 use crate::model::{Revision, Status, StatusKind};
@@ -46,6 +48,8 @@ pub struct FetchOutcome {
     pub revision: Option<Revision>,
     pub changed: bool,
     pub error: Option<String>,
+    /// Set when the mirror was broken and had to be re-created from the URL: what was wrong.
+    pub healed: Option<String>,
 }
 
 /// Fetches one source into its mirror and records its state. A failure keeps the last good commit.
@@ -55,6 +59,7 @@ pub fn fetch_source(ws: &Workspace, name: &str) -> FetchOutcome {
             revision: None,
             changed: false,
             error: Some(format!("no source `{name}`")),
+            healed: None,
         };
     };
     let mut st = ws.source_state(name);
@@ -66,15 +71,25 @@ pub fn fetch_source(ws: &Workspace, name: &str) -> FetchOutcome {
     let url = ws.spec.fetch_url(spec);
     let result = ws.mirror(name).fetch(&url, &spec.reference);
     st.last_fetch_at = Some(now);
+    let healed = result.as_ref().ok().and_then(|f| f.healed.clone());
+    if let Some(note) = &healed {
+        let mut j = JournalEntry::new("fetch", "healed", note.clone());
+        j.source = Some(name.to_owned());
+        let _ = append_journal(&ws.state.journal(), &j);
+    }
     let outcome = match result {
-        Ok(id) => {
-            let rev = Revision::new(spec.reference.name(), &id.to_string());
+        Ok(fetched) => {
+            let rev = Revision::new(spec.reference.name(), &fetched.id.to_string());
             match rev {
                 Ok(rev) => {
                     let changed = st.revision.as_ref() != Some(&rev);
+                    let note = healed
+                        .as_ref()
+                        .map(|n| format!(" ({n})"))
+                        .unwrap_or_default();
                     st.status = Some(prev.transition(
                         StatusKind::Ready,
-                        format!("fetched {}", rev.short()),
+                        format!("fetched {}{note}", rev.short()),
                         now,
                     ));
                     st.consecutive_failures = 0;
@@ -83,12 +98,14 @@ pub fn fetch_source(ws: &Workspace, name: &str) -> FetchOutcome {
                         revision: Some(rev),
                         changed,
                         error: None,
+                        healed,
                     }
                 }
                 Err(e) => FetchOutcome {
                     revision: st.revision.clone(),
                     changed: false,
                     error: Some(e.to_string()),
+                    healed,
                 },
             }
         }
@@ -96,6 +113,7 @@ pub fn fetch_source(ws: &Workspace, name: &str) -> FetchOutcome {
             revision: st.revision.clone(),
             changed: false,
             error: Some(e.0),
+            healed: None,
         },
     };
     if let Some(e) = &outcome.error {
@@ -316,7 +334,9 @@ pub fn reconcile_env(
     if let Some(sync) = &control.sync {
         pass.st.handled_sync_at = Some(sync.intent.at);
     }
-    pass.st.drifted = apply::drifted(&env.target, inventory);
+    // Until a moved target is converged, drift is what changed in the old one.
+    let live_target = pass.st.applied_target.clone().unwrap_or(env.target.clone());
+    pass.st.drifted = drift::drifted(&live_target, inventory);
     pass.st.commits_behind = behind(ws, env, pass.st.applied.as_ref(), src.revision.as_ref());
     if let Some(why) = Workspace::suspension(env, &control) {
         return pass.end(
@@ -326,6 +346,50 @@ pub fn reconcile_env(
             None,
             None,
         );
+    }
+    let inv_path = ws.state.inventory(&env.name);
+    if let Some(old) = pass.st.applied_target.clone().filter(|t| *t != env.target) {
+        // The workspace file moved the target: leave the old one, then start afresh in the new one.
+        match converge::leave_target(&old, inventory, env.prune) {
+            Ok(left) => {
+                *inventory = Inventory::default();
+                if let Err(e) = write_json(&inv_path, inventory) {
+                    return pass.end(
+                        StatusKind::Failed,
+                        e.clone(),
+                        PassOutcome::Failed(e),
+                        None,
+                        None,
+                    );
+                }
+                pass.st.applied_target = Some(env.target.clone());
+                pass.st.applied = None;
+                pass.st.drifted.clear();
+                let mut j = JournalEntry::new(
+                    "reconcile",
+                    "moved",
+                    format!(
+                        "target moved to {}: {}",
+                        env.target.display(),
+                        left.describe(&old)
+                    ),
+                );
+                j.unit = Some(unit_id(&env.name));
+                if let Err(e) = append_journal(&ws.state.journal(), &j) {
+                    tracing::error!("{e}");
+                }
+            }
+            Err(e) => {
+                let msg = format!("cannot leave the old target {}: {e}", old.display());
+                return pass.end(
+                    StatusKind::Failed,
+                    msg.clone(),
+                    PassOutcome::Failed(msg),
+                    None,
+                    None,
+                );
+            }
+        }
     }
     let target_rev = match (
         control.pin.as_ref().map(|p| p.revision.clone()),
@@ -361,55 +425,79 @@ pub fn reconcile_env(
         return pass.fail(&target_rev, msg.clone(), msg);
     };
     pass.st.attempted = Some(target_rev.clone());
-    let cached = matches!(&rt.cache, Some((c, p, _)) if *c == commit && *p == env.path);
-    if !cached {
-        match render_commit(ws, env, commit) {
-            Ok(r) => rt.cache = Some((commit, env.path.clone(), r)),
-            Err(msg) => {
-                let still = match &pass.st.applied {
-                    Some(a) => format!("; still at last good {}", a.short()),
-                    None => String::new(),
-                };
-                return pass.fail(&target_rev, format!("render failed: {msg}{still}"), msg);
+    // Nothing can have changed since the last pass applied this very render to this target and the live
+    // files still match the inventory: skip rendering (reading every blob) and planning. This is what makes
+    // a no-op pass cheap, in the loop and as a whole process (`agent --once`).
+    let render_key = format!(
+        "{commit} {} {} prune={}",
+        env.path, ws.spec.max_file_size, env.prune
+    );
+    let settled = pass.st.applied.as_ref() == Some(&target_rev)
+        && pass.st.applied_render.as_deref() == Some(render_key.as_str())
+        && pass.st.applied_target.as_ref() == Some(&env.target)
+        && pass.prev.kind == StatusKind::Ready
+        && pass.st.drifted.is_empty()
+        && inventory.staging.is_none()
+        && !inventory
+            .files
+            .values()
+            .any(|e| e.next.is_some() || e.hash.is_empty())
+        && env.target.is_dir();
+    let report = if settled {
+        ApplyReport::default()
+    } else {
+        let cached = matches!(&rt.cache, Some((c, p, _)) if *c == commit && *p == env.path);
+        if !cached {
+            match render_commit(ws, env, commit) {
+                Ok(r) => rt.cache = Some((commit, env.path.clone(), r)),
+                Err(msg) => {
+                    let still = match &pass.st.applied {
+                        Some(a) => format!("; still at last good {}", a.short()),
+                        None => String::new(),
+                    };
+                    return pass.fail(&target_rev, format!("render failed: {msg}{still}"), msg);
+                }
             }
         }
-    }
-    let Some((_, _, desired)) = &rt.cache else {
-        return PassOutcome::Failed("internal: render cache empty".into());
-    };
-    let inv_path = ws.state.inventory(&env.name);
-    let save = |inv: &Inventory| write_json(&inv_path, inv);
-    let policy = apply::Policy {
-        drift: env.drift,
-        prune: env.prune,
-        adopt: env.adopt,
-    };
-    let report = match apply::apply(
-        &env.target,
-        desired,
-        inventory,
-        &pass.st.drifted,
-        policy,
-        &save,
-        stop,
-    ) {
-        Ok(report) => report,
-        Err(msg) => {
-            pass.st.drifted = apply::drifted(&env.target, inventory);
-            return pass.fail(
-                &target_rev,
-                format!("apply of {} failed: {msg}", target_rev.short()),
-                msg,
-            );
+        let Some((_, _, desired)) = &rt.cache else {
+            return PassOutcome::Failed("internal: render cache empty".into());
+        };
+        pass.st.applied_target = Some(env.target.clone());
+        pass.st.applied_prune = Some(env.prune);
+        let save = |inv: &Inventory| write_json(&inv_path, inv);
+        let policy = apply::Policy {
+            drift: env.drift,
+            prune: env.prune,
+            adopt: env.adopt,
+        };
+        match apply::apply(
+            &env.target,
+            desired,
+            inventory,
+            &pass.st.drifted,
+            policy,
+            &save,
+            stop,
+        ) {
+            Ok(report) => report,
+            Err(msg) => {
+                pass.st.drifted = drift::drifted(&env.target, inventory);
+                return pass.fail(
+                    &target_rev,
+                    format!("apply of {} failed: {msg}", target_rev.short()),
+                    msg,
+                );
+            }
         }
     };
-    // A managed file that is gone from the inventory (pruned, released, or deleted before a crash) is no
-    // longer drift.
-    pass.st
-        .drifted
-        .retain(|rel| inventory.files.contains_key(rel));
     if report.changed() > 0 || !report.released.is_empty() || !report.adopted.is_empty() {
-        pass.st.drifted = apply::drifted(&env.target, inventory);
+        // What was just written matches the inventory by construction and what was pruned or released is no
+        // longer managed: the rest drifts as it did before the apply (no second look at every file).
+        let written: std::collections::HashSet<&str> =
+            report.written.iter().map(String::as_str).collect();
+        pass.st
+            .drifted
+            .retain(|f| inventory.files.contains_key(f) && !written.contains(f.as_str()));
     }
     if report.interrupted {
         let msg = "interrupted by shutdown; resumes on the next start".to_owned();
@@ -447,6 +535,7 @@ pub fn reconcile_env(
     }
     let moved = pass.st.applied.as_ref() != Some(&target_rev);
     pass.st.applied = Some(target_rev.clone());
+    pass.st.applied_render = Some(render_key);
     pass.st.consecutive_failures = 0;
     pass.st.failed.retain(|s| s != target_rev.sha());
     if control.pin.is_none() {
@@ -472,8 +561,13 @@ pub fn reconcile_env(
         }
     }
     if !pass.st.drifted.is_empty() {
+        let why = match env.drift {
+            DriftMode::Report => "drift: report, not repaired",
+            // Repair rewrites every desired file: what still drifts is no longer desired (`prune: false`).
+            DriftMode::Repair => "no longer desired, left as they are",
+        };
         msg.push_str(&format!(
-            "; {} file(s) drifted (drift: report)",
+            "; {} file(s) drifted ({why})",
             pass.st.drifted.len()
         ));
     }

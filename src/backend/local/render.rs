@@ -1,9 +1,9 @@
 //! Overlay rendering: a pure, deterministic function of (commit tree, overlay path) → files.
 //!
-//! An overlay directory may hold `overlay.yaml` with `bases:` (repository-relative directories, rendered
-//! first, recursively) and `delete:` (rendered paths to drop). Its files shadow files of the same path from
+//! An overlay directory may hold `overlay.yaml` with `bases:` (repository-relative directories, or `./x` and
+//! `../x` relative to the overlay as kustomize writes them, inside the repository; rendered first, recursively) and `delete:` (rendered paths to drop). Its files shadow files of the same path from
 //! the bases; `NAME.patch.yaml` / `NAME.patch.json` is an RFC 7386 merge patch of the base's `NAME.yaml` /
-//! `NAME.json`. Every YAML file must parse within serde-saphyr's budget (aliases, nesting, size).
+//! `NAME.json`. Every YAML file must be a well-formed YAML stream within the budgets of `yaml_check`.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
@@ -14,6 +14,7 @@ use serde_saphyr::Spanned;
 
 use super::git::{BlobError, EntryKind, TreeEntry};
 use super::spec::repo_path;
+use super::yaml_check;
 
 /// Default largest file the agent renders: 16 MiB.
 pub const DEFAULT_MAX_FILE_SIZE: u64 = 16 * 1024 * 1024;
@@ -151,7 +152,7 @@ impl Renderer<'_> {
         if let Some(o) = &overlay {
             for base in &o.bases {
                 let line = Some(base.referenced.line() as usize);
-                let base_dir = repo_path(&base.value)
+                let base_dir = base_path(dir, &base.value)
                     .map_err(|m| self.fail(&overlay_path, line, format!("bases: {m}")))?;
                 let rendered = self.render_dir(&base_dir, stack).map_err(|mut e| {
                     if e.message.starts_with("directory does not exist") && e.file == base_dir {
@@ -231,11 +232,8 @@ impl Renderer<'_> {
     }
 
     fn yaml_error(&self, path: &str, e: &serde_saphyr::Error) -> RenderError {
-        let line = e.location().map(|l| l.line() as usize).filter(|l| *l > 0);
-        let raw = e.without_snippet().to_string();
-        let first = raw.lines().next().unwrap_or("").trim();
-        let msg = first.split(" at line ").next().unwrap_or(first);
-        self.fail(path, line, format!("invalid YAML: {msg}"))
+        let p = yaml_check::explain(e);
+        self.fail(path, p.line, p.message)
     }
 
     /// Reads a file, following in-repository symlinks, validating YAML.
@@ -281,8 +279,8 @@ impl Renderer<'_> {
                     if is_yaml(path) {
                         let text = std::str::from_utf8(&content)
                             .map_err(|_| self.fail(path, None, "YAML file is not UTF-8"))?;
-                        serde_saphyr::from_str::<serde_json::Value>(text)
-                            .map_err(|e| self.yaml_error(path, &e))?;
+                        yaml_check::validate(text)
+                            .map_err(|p| self.fail(path, p.line, p.message))?;
                     }
                     return Ok(RenderedFile {
                         content,
@@ -341,6 +339,36 @@ impl Renderer<'_> {
         };
         Ok(text.into_bytes())
     }
+}
+
+/// A base directory as written in `overlay.yaml`: `./x` and `../x` are relative to the overlay's directory
+/// (as kustomize reads them) and must resolve inside the repository; anything else is repository-relative.
+fn base_path(overlay_dir: &str, written: &str) -> Result<String, String> {
+    let w = written.trim();
+    if !(w == "." || w == ".." || w.starts_with("./") || w.starts_with("../")) {
+        return repo_path(w);
+    }
+    let mut parts: Vec<&str> = overlay_dir.split('/').filter(|p| !p.is_empty()).collect();
+    for part in w.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                if parts.pop().is_none() {
+                    let from = if overlay_dir.is_empty() {
+                        "."
+                    } else {
+                        overlay_dir
+                    };
+                    return Err(format!(
+                        "`{w}` leaves the repository (from `{from}` it goes above the repository root); \
+                         bases must be directories of the same repository"
+                    ));
+                }
+            }
+            other => parts.push(other),
+        }
+    }
+    Ok(parts.join("/"))
 }
 
 fn utf8_path(entry: &TreeEntry) -> Result<&str, String> {
@@ -500,6 +528,14 @@ mod tests {
             Some(2),
             "contains `..`",
         );
+        f[4].2 = "bases:\n  - ../../../base\n";
+        expect(
+            &f,
+            "envs/prod",
+            "envs/prod/overlay.yaml",
+            Some(2),
+            "`../../../base` leaves the repository",
+        );
         f[4].2 = "bases:\n  - /etc\n";
         expect(
             &f,
@@ -539,6 +575,28 @@ mod tests {
         assert!(
             e.line.is_some() && e.message.contains("invalid YAML"),
             "{e}"
+        );
+    }
+
+    #[test]
+    fn kustomize_relative_bases_resolve_inside_the_repository() {
+        let mut f = demo();
+        f[4].2 = "bases: [../../base]\ndelete: [notes.txt]\n";
+        assert_eq!(
+            run(&f, "envs/prod").unwrap(),
+            run(&demo(), "envs/prod").unwrap()
+        );
+        f[4].2 = "bases: [./../../base]\ndelete: [notes.txt]\n";
+        assert_eq!(
+            run(&f, "envs/prod").unwrap(),
+            run(&demo(), "envs/prod").unwrap()
+        );
+        assert_eq!(base_path("", "./base").unwrap(), "base");
+        assert_eq!(base_path("a/b", "../c/./d").unwrap(), "a/c/d");
+        assert!(
+            base_path("", "../x")
+                .unwrap_err()
+                .contains("leaves the repository")
         );
     }
 
@@ -584,6 +642,6 @@ mod tests {
         let (t, m) = tree(&f);
         let e = render(&t, &m, "abc", "e", 1 << 20).unwrap_err();
         assert_eq!(e.file, "e/bomb.yaml");
-        assert!(e.message.contains("invalid YAML"), "{e}");
+        assert!(e.message.contains("an alias bomb?"), "{e}");
     }
 }

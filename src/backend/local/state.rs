@@ -37,8 +37,18 @@ impl StateDir {
         self.root.join("sources").join(format!("{source}.json"))
     }
 
-    fn env_dir(&self, env: &str) -> PathBuf {
-        self.root.join("environments").join(env)
+    /// Where every environment's state directory is.
+    pub fn environments(&self) -> PathBuf {
+        self.root.join("environments")
+    }
+
+    pub fn env_dir(&self, env: &str) -> PathBuf {
+        self.environments().join(env)
+    }
+
+    /// The agent's own status: the workspace file's error while it runs the last good version.
+    pub fn agent_status(&self) -> PathBuf {
+        self.root.join("agent.json")
     }
 
     pub fn env_state(&self, env: &str) -> PathBuf {
@@ -106,6 +116,17 @@ pub struct EnvState {
     /// The sync request last honoured.
     pub handled_sync_at: Option<Timestamp>,
     pub consecutive_failures: u32,
+    /// The target the inventory's files were written to: when the workspace file moves the target, the
+    /// agent prunes the old one (or lets its files go with `prune: false`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub applied_target: Option<PathBuf>,
+    /// `prune` as it was at the last apply: what happens to the files when the environment is removed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub applied_prune: Option<bool>,
+    /// What the applied render was made of (commit, overlay path, size limit, prune): when it and the live
+    /// files are unchanged, a pass has nothing to render.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub applied_render: Option<String>,
 }
 
 pub const MAX_FAILED_REMEMBERED: usize = 50;

@@ -29,7 +29,7 @@ pub struct FileStat {
 
 impl FileStat {
     #[allow(clippy::unnecessary_cast)]
-    fn of(st: &Stat) -> Self {
+    pub(super) fn of(st: &Stat) -> Self {
         let ns = |s: i64, n: u64| i128::from(s) * 1_000_000_000 + i128::from(n);
         Self {
             size: u64::try_from(st.st_size).unwrap_or(0),

@@ -4,11 +4,23 @@
 use std::path::Path;
 
 use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
 
 use super::git::Mirror;
 use super::spec::{EnvSpec, SourceSpec, Spec, SpecError};
 use super::state::{Control, EnvState, Inventory, SourceState, StateDir, read_json, write_json};
 use crate::model::{BackendKind, Revision, Snapshot, Source, Status, StatusKind, Unit};
+
+/// The agent's own status, for whoever shows the workspace (`.setpoint/agent.json`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct AgentStatus {
+    /// The workspace file's error while the agent runs its last good version.
+    pub workspace_error: Option<String>,
+    pub since: Option<Timestamp>,
+    /// Hash of the workspace file the error is about: once the file changes, the error is old news.
+    pub file_hash: Option<String>,
+}
 
 /// A loaded workspace.
 #[derive(Debug, Clone)]
@@ -122,6 +134,25 @@ impl Workspace {
         write_json(&self.state.source_state(source), st)
     }
 
+    pub fn agent_status(&self) -> AgentStatus {
+        read_json(&self.state.agent_status()).unwrap_or_default()
+    }
+
+    pub fn save_agent_status(&self, st: &AgentStatus) -> Result<(), String> {
+        write_json(&self.state.agent_status(), st)
+    }
+
+    /// The error of the workspace file as it is on disk now, when the agent found one and runs the last
+    /// good version instead.
+    pub fn workspace_error(&self) -> Option<String> {
+        let st = self.agent_status();
+        let error = st.workspace_error?;
+        let now = std::fs::read(&self.spec.file)
+            .ok()
+            .map(|b| super::apply::hash_bytes(&b));
+        (now.is_some() && now == st.file_hash).then_some(error)
+    }
+
     pub fn inventory(&self, env: &str) -> Result<Inventory, String> {
         read_json(&self.state.inventory(env))
     }
@@ -181,6 +212,13 @@ impl Workspace {
                 now,
             ),
         };
+        let mut status = status;
+        if let Some(e) = self.workspace_error() {
+            status.message = format!(
+                "{}; workspace file not applied, the agent runs its last good version: {e}",
+                status.message
+            );
+        }
         Unit {
             id: unit_id(&env.name),
             name: env.name.clone(),
