@@ -1,4 +1,4 @@
-//! Agent performance budgets (DESIGN.md): no-op pass over 10,000 files ≤ 100 ms; full render + apply of
+//! Agent performance budgets (README, "Testing"): no-op pass over 10,000 files ≤ 100 ms; full render + apply of
 //! 10,000 files ≤ 3 s; fetch of an unchanged local remote ≤ 50 ms; ≤ 100 MB RSS for 10,000 files.
 //!
 //! Run: `cargo bench --bench agent`. Peak RSS is printed at the end.

@@ -1,4 +1,4 @@
-//! Console budgets (DESIGN.md "Performance budgets"): first frame on the demo workspace, a 200x60 frame with
+//! Console budgets (README, "Testing"): first frame on the demo workspace, a 200x60 frame with
 //! 10,000 units, keypress to frame, bytes written per cursor move, RSS with 10,000 units, a 5 MB YAML diff.
 //!
 //!     cargo bench --bench tui

@@ -1,4 +1,4 @@
-//! The command line, exactly as the contract in DESIGN.md: no command opens the console.
+//! The command line, exactly as the contract in the README (Usage): no command opens the console.
 
 use std::path::PathBuf;
 

@@ -1,6 +1,6 @@
 //! setpoint: a terminal operations console for GitOps.
 //!
-//! Data flows one way: backend tasks → typed updates → console state → pure render. See DESIGN.md.
+//! Data flows one way: backend tasks → typed updates → console state → pure render. See docs/architecture.md.
 
 pub mod agent_cmd;
 pub mod audit;

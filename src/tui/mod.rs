@@ -1,5 +1,5 @@
 //! The console: units, sources, diffs, history and actions over the [`Backend`](crate::backend::Backend)
-//! trait, fit for SSH to a bastion. See DESIGN.md, "The console" and "Bastion fitness".
+//! trait, fit for SSH to a bastion. See docs/architecture.md (the tui/ map and the data flow).
 //!
 //! Data flows one way: backend tasks → [`app::Msg`] → [`app::App::update`] → [`views::render`]. Keys
 //! become commands through the keymap; effects (backend calls) run on tokio tasks in [`event_loop`].

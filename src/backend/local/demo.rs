@@ -24,7 +24,7 @@ const AUTHORS: &[(&str, &str)] = &[
 ];
 
 const WORKSPACE: &str = "\
-# setpoint demo workspace: one source, three environments (see DESIGN.md, \"The embedded agent\").
+# setpoint demo workspace: one source, three environments (see setpoint's README, \"The embedded agent\").
 sources:
   - name: platform-config
     url: ./repos/platform-config.git

@@ -1,5 +1,5 @@
 //! The embedded GitOps agent: the default backend. Desired state is a git repository of base + overlays,
-//! live state is a directory per environment on this host. See DESIGN.md, "The embedded agent".
+//! live state is a directory per environment on this host. See docs/architecture.md and the README, "The embedded agent".
 
 mod agent;
 mod apply;
