@@ -9,213 +9,34 @@
 // The whole file is test code; its helpers live outside #[test] functions.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod tmux_harness;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 use serde_json::Value;
+use tmux_harness::{Env, have_tmux, text};
 
-const BIN: &str = env!("CARGO_BIN_EXE_setpoint");
-const DEADLINE: Duration = Duration::from_secs(20);
-
-struct Env {
-    _tmp: tempfile::TempDir,
-    config: PathBuf,
-    data: PathBuf,
-    ws: PathBuf,
-    socket: String,
+/// `setpoint ARGS --output json` on the test's workspace.
+fn json(env: &Env, args: &[&str]) -> Value {
+    let mut all = vec!["--workspace", env.ws.to_str().unwrap(), "--output", "json"];
+    all.extend_from_slice(args);
+    let out = env.setpoint(&all);
+    assert!(out.status.success(), "{args:?}: {}", text(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap()
 }
 
-impl Env {
-    fn new() -> Self {
-        let tmp = tempfile::tempdir().unwrap();
-        let config = tmp.path().join("config");
-        let data = tmp.path().join("data");
-        let ws = tmp.path().join("demo");
-        let socket = format!("setpoint-e2e-{}-{}", std::process::id(), fastrand_suffix());
-        let env = Self {
-            _tmp: tmp,
-            config,
-            data,
-            ws,
-            socket,
-        };
-        let out = env.setpoint(&["demo", env.ws.to_str().unwrap(), "--no-tui"]);
-        assert!(out.status.success(), "demo: {}", text(&out.stderr));
-        env
-    }
-
-    fn setpoint(&self, args: &[&str]) -> Output {
-        Command::new(BIN)
-            .args(args)
-            .env("SETPOINT_CONFIG_DIR", &self.config)
-            .env("SETPOINT_DATA_DIR", &self.data)
-            .env_remove("NO_COLOR")
-            .output()
-            .unwrap()
-    }
-
-    fn json(&self, args: &[&str]) -> Value {
-        let mut all = vec!["--workspace", self.ws.to_str().unwrap(), "--output", "json"];
-        all.extend_from_slice(args);
-        let out = self.setpoint(&all);
-        assert!(out.status.success(), "{args:?}: {}", text(&out.stderr));
-        serde_json::from_slice(&out.stdout).unwrap()
-    }
-
-    fn unit(&self, name: &str) -> Value {
-        let status = self.json(&["status"]);
-        status["units"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|u| u["name"] == name)
-            .cloned()
-            .unwrap()
-    }
-
-    fn tmux(&self, args: &[&str]) -> Output {
-        Command::new("tmux")
-            .arg("-L")
-            .arg(&self.socket)
-            .args(args)
-            .output()
-            .unwrap()
-    }
-
-    /// Starts the console in a detached 100x30 session.
-    fn start(&self, extra: &str) {
-        self.start_cmd(&self.console_cmd(extra));
-    }
-
-    fn console_cmd(&self, extra: &str) -> String {
-        format!(
-            "env SETPOINT_CONFIG_DIR='{}' SETPOINT_DATA_DIR='{}' TERM=xterm-256color '{BIN}' --workspace '{}' {extra}",
-            self.config.display(),
-            self.data.display(),
-            self.ws.display()
-        )
-    }
-
-    fn start_cmd(&self, cmd: &str) {
-        let out = self.tmux(&[
-            "new-session",
-            "-d",
-            "-s",
-            "console",
-            "-x",
-            "100",
-            "-y",
-            "30",
-            cmd,
-        ]);
-        assert!(out.status.success(), "tmux: {}", text(&out.stderr));
-    }
-
-    fn screen(&self) -> String {
-        text(&self.tmux(&["capture-pane", "-p", "-t", "console"]).stdout)
-    }
-
-    /// Waits until the pane shows `want`; fails with the screen after the deadline.
-    fn wait_for(&self, want: &str) -> String {
-        self.wait_until(&format!("{want:?}"), |s| s.contains(want))
-    }
-
-    /// Waits until the pane's text satisfies `ok`; fails with the screen after the deadline.
-    fn wait_until(&self, what: &str, ok: impl Fn(&str) -> bool) -> String {
-        let end = Instant::now() + DEADLINE;
-        loop {
-            let s = self.screen();
-            if ok(&s) {
-                return s;
-            }
-            assert!(
-                Instant::now() < end,
-                "timed out waiting for {what}; screen:\n{s}"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    fn keys(&self, keys: &[&str]) {
-        let mut args = vec!["send-keys", "-t", "console"];
-        args.extend_from_slice(keys);
-        assert!(self.tmux(&args).status.success());
-    }
-
-    fn type_text(&self, s: &str) {
-        assert!(
-            self.tmux(&["send-keys", "-t", "console", "-l", s])
-                .status
-                .success()
-        );
-    }
-
-    /// Quits with `q` and waits until the process (and so the session) is gone.
-    fn quit(&self) {
-        self.keys(&["q"]);
-        let end = Instant::now() + DEADLINE;
-        while self
-            .tmux(&["has-session", "-t", "console"])
-            .status
-            .success()
-        {
-            assert!(
-                Instant::now() < end,
-                "console did not quit:\n{}",
-                self.screen()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    /// Filters the units list down to `name` (one row, selected).
-    fn select(&self, name: &str) {
-        self.keys(&["/"]);
-        self.wait_for("\n/");
-        self.type_text(name);
-        self.wait_for(&format!("Units 1/3 /{name}"));
-        self.keys(&["Enter"]);
-        self.wait_for("enter open");
-    }
-}
-
-impl Drop for Env {
-    fn drop(&mut self) {
-        let _ = self.tmux(&["kill-server"]);
-    }
-}
-
-fn fastrand_suffix() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos() as u64)
-        .unwrap_or(0)
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-/// Whether to run: tmux is required, and a missing tmux fails the test with the install hint, unless
-/// `SETPOINT_TMUX=skip` asks to skip these tests (said loudly on stderr).
-fn have_tmux() -> bool {
-    if std::env::var("SETPOINT_TMUX").is_ok_and(|v| v == "skip") {
-        eprintln!(
-            "SKIPPED by SETPOINT_TMUX=skip: the console's end-to-end tests in tmux did NOT run"
-        );
-        return false;
-    }
-    let found = Command::new("tmux")
-        .arg("-V")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    assert!(
-        found,
-        "tmux is not installed: install it (apt-get install tmux; .ci/run does) or set \
-         SETPOINT_TMUX=skip to skip the console's end-to-end tests explicitly"
-    );
-    true
+/// One unit of `setpoint status --output json`, by name.
+fn unit(env: &Env, name: &str) -> Value {
+    let status = json(env, &["status"]);
+    status["units"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["name"] == name)
+        .cloned()
+        .unwrap()
 }
 
 fn sha(rev: &Value) -> String {
@@ -270,7 +91,7 @@ fn console_end_to_end_normal_then_read_only() {
     env.wait_for("Units (3)");
 
     // Roll staging back to the commit before the one it runs, from History.
-    let history = env.json(&["history", "staging"]);
+    let history = json(&env, &["history", "staging"]);
     let commits = history["commits"].as_array().unwrap();
     let applied = commits.iter().position(|c| c["applied"] == true).unwrap();
     let target = sha(&commits[applied + 1]["revision"]);
@@ -297,7 +118,7 @@ fn console_end_to_end_normal_then_read_only() {
         "✓ rollback to main@{} local/staging",
         &target[..7]
     ));
-    let staging = env.unit("staging");
+    let staging = unit(&env, "staging");
     assert_eq!(sha(&staging["pinnedRevision"]), target, "{staging}");
     assert_eq!(sha(&staging["appliedRevision"]), target, "{staging}");
 
@@ -309,18 +130,18 @@ fn console_end_to_end_normal_then_read_only() {
     env.type_text("e2e: incident 7");
     env.keys(&["Enter"]);
     env.wait_for("✓ suspend local/staging");
-    let staging = env.unit("staging");
+    let staging = unit(&env, "staging");
     assert_eq!(staging["suspended"], true, "{staging}");
     env.keys(&["r"]);
     env.wait_for("Confirm resume");
     env.keys(&["Enter"]);
     env.wait_for("✓ resume local/staging");
-    let staging = env.unit("staging");
+    let staging = unit(&env, "staging");
     assert_eq!(staging["suspended"], false, "{staging}");
     assert!(staging["pinnedRevision"].is_null(), "{staging}");
     env.quit();
 
-    let audit = env.json(&["audit"]);
+    let audit = json(&env, &["audit"]);
     let ok: Vec<&str> = audit
         .as_array()
         .unwrap()
@@ -332,7 +153,7 @@ fn console_end_to_end_normal_then_read_only() {
     assert_eq!(ok, ["resume", "suspend", "rollback"], "{audit}");
 
     // ---- read-only audit mode: same keys, nothing changes, denials recorded ----
-    let status_before = env.json(&["status"]);
+    let status_before = json(&env, &["status"]);
     let files_before = state_files(&env.ws);
     env.start("--read-only");
     env.wait_for("READ-ONLY");
@@ -360,7 +181,7 @@ fn console_end_to_end_normal_then_read_only() {
     env.quit();
 
     assert_eq!(
-        env.json(&["status"]),
+        json(&env, &["status"]),
         status_before,
         "read-only changed the status"
     );
@@ -368,7 +189,7 @@ fn console_end_to_end_normal_then_read_only() {
         state_files(&env.ws) == files_before,
         "read-only changed state or live files"
     );
-    let audit = env.json(&["audit"]);
+    let audit = json(&env, &["audit"]);
     let denied: Vec<(&str, bool)> = audit
         .as_array()
         .unwrap()
@@ -389,22 +210,6 @@ fn console_end_to_end_normal_then_read_only() {
     );
 }
 
-/// The pid of the console: the child of the shell that tmux started in the pane.
-fn console_pid(env: &Env) -> u32 {
-    let shell = text(
-        &env.tmux(&["display", "-p", "-t", "console", "#{pane_pid}"])
-            .stdout,
-    );
-    let shell = shell.trim();
-    let children =
-        std::fs::read_to_string(format!("/proc/{shell}/task/{shell}/children")).unwrap_or_default();
-    children
-        .split_whitespace()
-        .next()
-        .and_then(|p| p.parse().ok())
-        .unwrap_or_else(|| panic!("no console process under shell {shell}"))
-}
-
 #[test]
 fn sigterm_and_sighup_restore_the_terminal() {
     if !have_tmux() {
@@ -421,7 +226,7 @@ fn sigterm_and_sighup_restore_the_terminal() {
         env.wait_for("READ-ONLY");
         let s = env.screen();
         assert!(!s.contains("before-console"), "alternate screen:\n{s}");
-        let pid = console_pid(&env);
+        let pid = env.console_pid();
         let out = Command::new("kill")
             .args([&format!("-{signal}"), &pid.to_string()])
             .output()
@@ -448,7 +253,7 @@ fn ctx_switches_to_another_workspace_with_its_own_audit_mode() {
         return;
     }
     let env = Env::new();
-    let other = env._tmp.path().join("ops-eu");
+    let other = env.tmp.path().join("ops-eu");
     let out = env.setpoint(&["demo", other.to_str().unwrap(), "--no-tui"]);
     assert!(out.status.success(), "demo: {}", text(&out.stderr));
     std::fs::create_dir_all(&env.config).unwrap();
@@ -485,7 +290,7 @@ fn ctx_switches_to_another_workspace_with_its_own_audit_mode() {
         other_state,
         "the read-only workspace is untouched"
     );
-    let audit = env.json(&["audit"]);
+    let audit = json(&env, &["audit"]);
     let denied: Vec<(&str, &str)> = audit
         .as_array()
         .unwrap()
@@ -515,7 +320,7 @@ fn idle_bytes(env: &Env, extra: &str, settled: &[&str], window: Duration) -> (Ve
     for s in settled {
         env.wait_for(s);
     }
-    let out = env._tmp.path().join(format!("pane-{}.out", extra.len()));
+    let out = env.tmp.path().join(format!("pane-{}.out", extra.len()));
     std::fs::write(&out, b"").unwrap();
     let pipe = format!("cat >> '{}'", out.display());
     assert!(

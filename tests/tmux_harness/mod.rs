@@ -110,8 +110,10 @@ impl Env {
         self.start_cmd(&self.console_cmd(extra));
     }
 
+    /// Starts `cmd` in a detached 100x30 session. A tmux server still exiting after the previous
+    /// session ended refuses the first try ("server exited unexpectedly"): a few tries, bounded.
     pub fn start_cmd(&self, cmd: &str) {
-        let out = self.tmux(&[
+        let args = [
             "new-session",
             "-d",
             "-s",
@@ -121,7 +123,15 @@ impl Env {
             "-y",
             "30",
             cmd,
-        ]);
+        ];
+        let mut out = self.tmux(&args);
+        for _ in 0..5 {
+            if out.status.success() || !text(&out.stderr).contains("server exited unexpectedly") {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+            out = self.tmux(&args);
+        }
         assert!(out.status.success(), "tmux: {}", text(&out.stderr));
     }
 
