@@ -341,6 +341,18 @@ fn the_console_over_ssh_is_frugal_and_leaves_cleanly_when_the_link_drops() {
         dropped.elapsed()
     );
     assert!(!lock_is_held(&lock), "the agent lock is still held");
+    // The remote pty is gone with the link, so its modes cannot be read from here: the console's own log
+    // says that it took the SIGHUP path, found no terminal to give back, stopped its agent and closed,
+    // without a panic (ratatui's Terminal used to panic printing to the vanished terminal's stderr).
+    let log = std::fs::read_to_string(data.join("setpoint.log")).unwrap_or_default();
+    let hup = log
+        .find("SIGHUP")
+        .unwrap_or_else(|| panic!("no SIGHUP in the log:\n{log}"));
+    let after = &log[hup..];
+    assert!(
+        after.contains("console closed") && !after.contains("panic"),
+        "the console did not close cleanly after SIGHUP:\n{after}"
+    );
 
     // Every target file intact: no staging leftovers, and what the agent applied is what is live.
     let live = ws.join("live");

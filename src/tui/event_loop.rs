@@ -324,8 +324,14 @@ where
             Some(m) = results.recv() => m,
             _ = tick.tick(), if app.needs_tick() => Msg::Tick,
             _ = sleep_until_some(age_redraw) => Msg::Tick,
-            _ = term.recv() => break Ok(()),
-            _ = hup.recv() => break Ok(()),
+            _ = term.recv() => {
+                tracing::info!("SIGTERM: leaving the console");
+                break Ok(());
+            }
+            _ = hup.recv() => {
+                tracing::info!("SIGHUP: the terminal went away (a dropped SSH link); leaving the console");
+                break Ok(());
+            }
         };
         for effect in app.update(msg, Timestamp::now()) {
             runner.run(effect);

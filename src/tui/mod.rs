@@ -91,11 +91,24 @@ pub async fn run(ctx: &Context) -> Result<u8, CliError> {
         let (tx, rx) = mpsc::channel(64);
         let mut runner = Runner::new(conn, tx, ctx.dirs.config.clone(), depth, Arc::new(opener));
         let r = event_loop::run(&mut terminal, app, &mut runner, rx, started).await;
-        drop(terminal);
+        // ratatui's Terminal shows the cursor when dropped and prints to stderr when that fails, and
+        // with the terminal gone (a dropped SSH link: EIO) that print panics. Show it here; when that
+        // fails there is no terminal left to give back, so the Terminal is forgotten, not dropped.
+        match terminal.show_cursor() {
+            Ok(()) => {
+                drop(terminal);
+                tracing::info!("terminal restored (raw mode off, main screen, cursor shown)");
+            }
+            Err(e) => {
+                tracing::info!("the terminal is gone ({e}); nothing to give back");
+                std::mem::forget(terminal);
+            }
+        }
         drop(guard);
         (r, runner)
     };
     runner.close().await;
+    tracing::info!("console closed (its embedded agent, if any, stopped)");
     result
         .map(|()| 0)
         .map_err(|e| CliError::backend(format!("terminal error: {e}")))
