@@ -740,3 +740,7 @@ impl Backend for LocalBackend {
         .await
     }
 }
+
+#[cfg(test)]
+#[path = "fetch_tests.rs"]
+mod fetch_tests;

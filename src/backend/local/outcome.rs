@@ -131,16 +131,18 @@ pub fn fetch_now(ws: &Workspace, source: &str) -> Result<String, String> {
         .filter(|e| e.source == source)
         .collect();
     for env in &envs {
-        let mut control = ws.control(&env.name);
-        control.sync = Some(SyncRequest {
-            with_source: true,
-            intent: Intent {
-                by: by.clone(),
-                at,
-                reason: String::new(),
-            },
-        });
-        ws.save_control(&env.name, &control)?;
+        // One read-modify-write under control.lock, like every other action: a concurrent operator's
+        // intent is kept, and a corrupt control file is an error rather than replaced.
+        ws.update_control(&env.name, |control| {
+            control.sync = Some(SyncRequest {
+                with_source: true,
+                intent: Intent {
+                    by: by.clone(),
+                    at,
+                    reason: String::new(),
+                },
+            });
+        })?;
     }
     let mut j = JournalEntry::new("action", "accepted", "fetch requested");
     j.source = Some(source.to_owned());
