@@ -175,13 +175,14 @@ enum Step {
 
 /// Decides each desired path: in `repair` mode every managed file whose live content differs is
 /// rewritten; in `report` mode only files whose desired content changed since they were applied.
+/// Each step comes with the hash of the desired content, computed once.
 fn plan(
     t: &TargetDir,
     desired: &Rendered,
     inventory: &Inventory,
     policy: Policy,
     drifted: &HashSet<&str>,
-) -> Vec<(String, Step)> {
+) -> Vec<(String, String, Step)> {
     let mut out = Vec::new();
     for (rel, file) in desired {
         let hash = hash_bytes(&file.content);
@@ -217,7 +218,7 @@ fn plan(
                 )),
             },
         };
-        out.push((rel.clone(), step));
+        out.push((rel.clone(), hash, step));
     }
     out
 }
@@ -308,12 +309,12 @@ fn apply_in(
     }
     let drifted: HashSet<&str> = drifted.iter().map(String::as_str).collect();
     let mut to_write = Vec::new();
-    for (rel, step) in plan(t, desired, inventory, policy, &drifted) {
+    for (rel, hash, step) in plan(t, desired, inventory, policy, &drifted) {
         match step {
-            Step::Write { replace } => to_write.push((rel, replace)),
+            Step::Write { replace } => to_write.push((rel, hash, replace)),
             Step::Adopt(st) => {
                 if let Some(f) = desired.get(&rel) {
-                    let entry = entry_for(hash_bytes(&f.content), f.executable, st);
+                    let entry = entry_for(hash, f.executable, st);
                     inventory.files.insert(rel.clone(), entry);
                     report.adopted.push(rel);
                 }
@@ -328,10 +329,10 @@ fn apply_in(
     // there now and what it is about to become, so a crash at any point leaves a true inventory.
     let token = token();
     inventory.staging = Some(token.clone());
-    for (rel, _) in &to_write {
+    for (rel, hash, _) in &to_write {
         if let Some(f) = desired.get(rel) {
             let next = Some(NextContent {
-                hash: hash_bytes(&f.content),
+                hash: hash.clone(),
                 executable: f.executable,
             });
             inventory
@@ -352,8 +353,9 @@ fn apply_in(
     save(inventory)?;
     // Stage every file beside its final path, make them durable with one filesystem sync, then rename
     // each into place: at every instant a file is either its old or its new version.
-    let mut staged: Vec<(String, &RenderedFile, bool, Staged)> = Vec::with_capacity(to_write.len());
-    for (n, (rel, replace)) in to_write.into_iter().enumerate() {
+    let mut staged: Vec<(String, String, &RenderedFile, bool, Staged)> =
+        Vec::with_capacity(to_write.len());
+    for (n, (rel, hash, replace)) in to_write.into_iter().enumerate() {
         if stop.load(Ordering::SeqCst) {
             report.interrupted = true;
             break;
@@ -363,7 +365,7 @@ fn apply_in(
         };
         let temp = format!("{TEMP_PREFIX}{token}.{n}");
         match stage_or_clear_the_way(t, &rel, &temp, file, inventory, desired) {
-            Ok(s) => staged.push((rel, file, replace, s)),
+            Ok(s) => staged.push((rel, hash, file, replace, s)),
             Err(Blocked::FileInTheWay(p)) => {
                 forget_next(inventory, &rel);
                 report.conflicts.push(format!(
@@ -377,7 +379,7 @@ fn apply_in(
     if !staged.is_empty() && !report.interrupted {
         t.sync()?;
     }
-    for (rel, file, replace, s) in staged {
+    for (rel, hash, file, replace, s) in staged {
         if report.interrupted || stop.load(Ordering::SeqCst) {
             report.interrupted = true;
             forget_next(inventory, &rel);
@@ -385,7 +387,7 @@ fn apply_in(
         }
         match t.commit(s, !replace) {
             Ok(st) => {
-                let entry = entry_for(hash_bytes(&file.content), file.executable, st);
+                let entry = entry_for(hash, file.executable, st);
                 inventory.files.insert(rel.clone(), entry);
                 report.written.push(rel);
             }

@@ -12,7 +12,7 @@ use super::converge;
 use super::drift;
 use super::render::{self, Rendered};
 use super::spec::{DriftMode, EnvSpec};
-use super::state::{EnvState, Inventory, JournalEntry, append_journal, write_json};
+use super::state::{EnvState, Inventory, JournalEntry, append_journal, write_json_compact};
 use super::workspace::{Workspace, held_because, unit_id};
 use crate::model::{Revision, Status, StatusKind};
 
@@ -308,7 +308,8 @@ pub fn reconcile_env(
                         env.name
                     );
                 }
-                if changed && let Err(e) = write_json(&ws.state.inventory(&env.name), &inv) {
+                if changed && let Err(e) = write_json_compact(&ws.state.inventory(&env.name), &inv)
+                {
                     return pass.end(
                         StatusKind::Failed,
                         e.clone(),
@@ -353,7 +354,7 @@ pub fn reconcile_env(
         match converge::leave_target(&old, inventory, env.prune) {
             Ok(left) => {
                 *inventory = Inventory::default();
-                if let Err(e) = write_json(&inv_path, inventory) {
+                if let Err(e) = write_json_compact(&inv_path, inventory) {
                     return pass.end(
                         StatusKind::Failed,
                         e.clone(),
@@ -464,7 +465,7 @@ pub fn reconcile_env(
         };
         pass.st.applied_target = Some(env.target.clone());
         pass.st.applied_prune = Some(env.prune);
-        let save = |inv: &Inventory| write_json(&inv_path, inv);
+        let save = |inv: &Inventory| write_json_compact(&inv_path, inv);
         let policy = apply::Policy {
             drift: env.drift,
             prune: env.prune,
@@ -603,7 +604,7 @@ pub fn recover(ws: &Workspace, env: &EnvSpec) -> usize {
         return 0;
     };
     let (removed, changed) = apply::recover(&env.target, &mut inv);
-    if changed && let Err(e) = write_json(&ws.state.inventory(&env.name), &inv) {
+    if changed && let Err(e) = write_json_compact(&ws.state.inventory(&env.name), &inv) {
         tracing::error!("{e}");
     }
     removed

@@ -100,6 +100,13 @@ pub fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<(), String> {
     write_atomic(path, &bytes).map_err(|e| format!("cannot write {}: {e}", path.display()))
 }
 
+/// [`write_json`] without indentation: for the inventory, written twice per apply and megabytes long
+/// when pretty-printed.
+pub fn write_json_compact<T: Serialize>(path: &Path, value: &T) -> Result<(), String> {
+    let bytes = serde_json::to_vec(value).map_err(|e| e.to_string())?;
+    write_atomic(path, &bytes).map_err(|e| format!("cannot write {}: {e}", path.display()))
+}
+
 /// What the agent last concluded about one environment.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
