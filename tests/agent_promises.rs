@@ -9,15 +9,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use support::{RunningAgent, Ws, files_below, git, wait_for};
-
-fn base_repo(ws: &Ws) -> String {
-    ws.write("base/app.yaml", "name: web\nreplicas: 1\n");
-    ws.write("base/nginx.conf", "worker_connections 1024;\n");
-    ws.write("envs/a/overlay.yaml", "bases: [base]\n");
-    ws.write("envs/a/app.patch.yaml", "replicas: 3\n");
-    ws.commit("first")
-}
+use support::{RunningAgent, Ws, base_repo, files_below, git, wait_for};
 
 #[test]
 fn depends_on_holds_an_environment_back() {

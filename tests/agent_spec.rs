@@ -7,15 +7,7 @@ mod support;
 
 use std::time::Duration;
 
-use support::{RunningAgent, Ws, files_below, wait_for};
-
-fn base_repo(ws: &Ws) -> String {
-    ws.write("base/app.yaml", "name: web\nreplicas: 1\n");
-    ws.write("base/nginx.conf", "worker_connections 1024;\n");
-    ws.write("envs/a/overlay.yaml", "bases: [base]\n");
-    ws.write("envs/a/app.patch.yaml", "replicas: 3\n");
-    ws.commit("first")
-}
+use support::{RunningAgent, Ws, base_repo, files_below, wait_for};
 
 fn journal(ws: &Ws) -> String {
     std::fs::read_to_string(ws.path().join(".setpoint/journal.jsonl")).unwrap_or_default()

@@ -239,3 +239,13 @@ impl Drop for RunningAgent {
         let _ = self.child.wait();
     }
 }
+
+/// The repository most agent tests start from: a base of two files and an overlay `envs/a` that patches
+/// one of them; returns the commit.
+pub fn base_repo(ws: &Ws) -> String {
+    ws.write("base/app.yaml", "name: web\nreplicas: 1\n");
+    ws.write("base/nginx.conf", "worker_connections 1024;\n");
+    ws.write("envs/a/overlay.yaml", "bases: [base]\n");
+    ws.write("envs/a/app.patch.yaml", "replicas: 3\n");
+    ws.commit("first")
+}
