@@ -249,6 +249,17 @@ impl Pass<'_> {
     }
 
     /// A failure of `revision`: remembered, counted, status failed with `message`.
+    /// The pass stops before applying anything (a state file or the old target cannot be handled): failed, saying why.
+    fn stopped(self, why: String) -> PassOutcome {
+        self.end(
+            StatusKind::Failed,
+            why.clone(),
+            PassOutcome::Failed(why),
+            None,
+            None,
+        )
+    }
+
     fn fail(mut self, revision: &Revision, message: String, cause: String) -> PassOutcome {
         self.st.remember_failed(revision.sha());
         self.st.consecutive_failures += 1;
@@ -310,13 +321,7 @@ pub fn reconcile_env(
                 }
                 if changed && let Err(e) = write_json_compact(&ws.state.inventory(&env.name), &inv)
                 {
-                    return pass.end(
-                        StatusKind::Failed,
-                        e.clone(),
-                        PassOutcome::Failed(e),
-                        None,
-                        None,
-                    );
+                    return pass.stopped(e);
                 }
                 rt.inventory = Some(inv);
             }
@@ -355,13 +360,7 @@ pub fn reconcile_env(
             Ok(left) => {
                 *inventory = Inventory::default();
                 if let Err(e) = write_json_compact(&inv_path, inventory) {
-                    return pass.end(
-                        StatusKind::Failed,
-                        e.clone(),
-                        PassOutcome::Failed(e),
-                        None,
-                        None,
-                    );
+                    return pass.stopped(e);
                 }
                 pass.st.applied_target = Some(env.target.clone());
                 pass.st.applied = None;
@@ -382,13 +381,7 @@ pub fn reconcile_env(
             }
             Err(e) => {
                 let msg = format!("cannot leave the old target {}: {e}", old.display());
-                return pass.end(
-                    StatusKind::Failed,
-                    msg.clone(),
-                    PassOutcome::Failed(msg),
-                    None,
-                    None,
-                );
+                return pass.stopped(msg);
             }
         }
     }
