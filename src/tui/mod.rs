@@ -22,8 +22,6 @@ pub mod views;
 mod test_screen;
 #[cfg(test)]
 mod tests;
-#[cfg(test)]
-mod tests_truth;
 
 use std::io::IsTerminal;
 use std::path::Path;

@@ -814,3 +814,4 @@ mod sizes {
 }
 
 mod promises;
+mod truth;

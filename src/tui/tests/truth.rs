@@ -1,75 +1,20 @@
 //! The console tells the truth: outcomes of actions, the selection across snapshots, held units and failed
-//! sources on screen. Its own small fixture, so that it does not lean on `tests.rs`.
+//! sources on screen; on the helpers of `tests.rs`, with snapshots it builds itself.
 
-use jiff::Timestamp;
+use super::*;
+use crate::tui::views;
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
-use ratatui::crossterm::event::KeyEvent;
-
-use super::app::{App, Effect, Msg, Setup};
-use super::views;
-use crate::backend::Update;
-use crate::backend::scripted::{self, rev, ts};
-use crate::config::keymap::{Key, Keymap};
-use crate::config::theme::{ColorDepth, Theme};
-use crate::model::*;
-
-fn setup() -> Setup {
-    Setup {
-        theme: Theme::load("default", None, ColorDepth::Ansi16).unwrap(),
-        keymap: Keymap::load("default", None).unwrap(),
-        ascii: false,
-        read_only: false,
-        backend: "local".into(),
-        context: "demo".into(),
-        contexts: vec!["demo".into()],
-        themes: vec!["default".into()],
-    }
-}
-
-fn now() -> Timestamp {
-    ts(0)
-}
 
 /// dev ready, staging drifted, prod failed and protected (the scripted demo).
 fn app_on(snap: Snapshot, size: (u16, u16)) -> App {
-    let mut app = App::new(setup(), size, now());
+    let mut app = App::new(setup(false), size, now());
     app.update(Msg::Backend(Update::Snapshot(snap)), now());
     app
 }
 
-fn press(app: &mut App, key: &str) -> Vec<Effect> {
-    let k = Key::parse(key).unwrap();
-    app.update(Msg::Key(KeyEvent::new(k.code, k.mods)), now())
-}
-
-fn select(app: &mut App, id: &str) {
-    press(app, "home");
-    for _ in 0..50 {
-        if app.selected_unit_id().as_deref() == Some(id) {
-            return;
-        }
-        press(app, "down");
-    }
-    panic!("{id} not in the list");
-}
-
 fn snapshot_with(app: &mut App, snap: Snapshot) {
     app.update(Msg::Backend(Update::Snapshot(snap)), now());
-}
-
-fn screen(app: &App, w: u16, h: u16) -> String {
-    let mut terminal = Terminal::new(TestBackend::new(w, h)).unwrap();
-    terminal.draw(|f| views::render(f, app)).unwrap();
-    let buf = terminal.backend().buffer();
-    let mut out = String::new();
-    for y in 0..h {
-        for x in 0..w {
-            out.push_str(buf[(x, y)].symbol());
-        }
-        out.push('\n');
-    }
-    out
 }
 
 /// The table row of the unit named `name`.
@@ -460,7 +405,7 @@ fn side_by_side_below_120_columns_says_why_it_does_nothing() {
 
 #[test]
 fn side_by_side_marks_changed_lines_without_colour_and_cut_lines_end_in_an_ellipsis() {
-    use super::diffdoc::DiffDoc;
+    use crate::tui::diffdoc::DiffDoc;
     let mut app = app_on(scripted::demo_snapshot(), (120, 40));
     app.setup.theme = Theme::load("default", None, ColorDepth::None).unwrap();
     select(&mut app, "local/staging");
@@ -508,8 +453,8 @@ fn objects() -> Vec<ObjectDiff> {
 
 #[test]
 fn enter_on_a_history_commit_shows_the_files_it_changed() {
-    use super::app::View;
-    use super::diffdoc::DiffDoc;
+    use crate::tui::app::View;
+    use crate::tui::diffdoc::DiffDoc;
     let mut app = app_on(scripted::demo_snapshot(), (120, 40));
     open_history(&mut app, "local/staging");
     let effects = press(&mut app, "enter");
@@ -544,7 +489,7 @@ fn enter_on_a_history_commit_shows_the_files_it_changed() {
 
 #[test]
 fn the_rollback_confirmation_previews_what_will_change() {
-    use super::diffdoc::DiffDoc;
+    use crate::tui::diffdoc::DiffDoc;
     let mut app = app_on(scripted::demo_snapshot(), (120, 40));
     open_history(&mut app, "local/staging");
     press(&mut app, "down");
@@ -619,7 +564,7 @@ fn hints_are_for_people_and_read_only_hints_offer_no_actions() {
     let mut ro = App::new(
         Setup {
             read_only: true,
-            ..setup()
+            ..setup(false)
         },
         (120, 40),
         now(),
@@ -665,7 +610,7 @@ fn object_marks_have_a_legend() {
             app.update(
                 Msg::Diff {
                     seq,
-                    result: Ok(super::diffdoc::DiffDoc::build(&objects())),
+                    result: Ok(crate::tui::diffdoc::DiffDoc::build(&objects())),
                 },
                 now(),
             );
@@ -678,7 +623,7 @@ fn object_marks_have_a_legend() {
 
 #[test]
 fn a_search_match_highlights_the_whole_line_and_the_prompt_starts_empty() {
-    use super::diffdoc::DiffDoc;
+    use crate::tui::diffdoc::DiffDoc;
     let mut app = app_on(scripted::demo_snapshot(), (80, 24));
     select(&mut app, "local/staging");
     for e in press(&mut app, "d") {
@@ -750,7 +695,7 @@ fn a_long_outcome_wraps_instead_of_being_cut_mid_sentence() {
 
 #[test]
 fn long_diff_lines_end_in_an_ellipsis_and_scroll_horizontally() {
-    use super::diffdoc::DiffDoc;
+    use crate::tui::diffdoc::DiffDoc;
     let mut app = app_on(scripted::demo_snapshot(), (80, 24));
     select(&mut app, "local/staging");
     let tail = "the end of a very long line";
@@ -808,7 +753,7 @@ fn a_header_too_long_for_80_columns_drops_the_total_then_ends_in_an_ellipsis() {
     let mut app = App::new(
         Setup {
             read_only: true,
-            ..setup()
+            ..setup(false)
         },
         (80, 24),
         now(),
