@@ -41,20 +41,7 @@ fn read_only_in_settings(ws: &Ws) -> std::path::PathBuf {
 fn help_lists_every_command_and_the_exit_codes() {
     let ws = Ws::new();
     let help = ws.ok(&["--help"]);
-    for cmd in [
-        "demo",
-        "agent",
-        "status",
-        "diff",
-        "history",
-        "events",
-        "suspend",
-        "resume",
-        "sync",
-        "rollback",
-        "audit",
-        "completions",
-    ] {
+    for cmd in support::COMMANDS {
         assert!(
             help.lines().any(|l| l.trim_start().starts_with(cmd)),
             "--help lacks {cmd}:\n{help}"

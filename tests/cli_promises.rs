@@ -12,20 +12,7 @@ fn completions_for_zsh_and_fish_name_every_command() {
     assert!(zsh.starts_with("#compdef setpoint"), "{zsh}");
     let fish = ws.ok(&["completions", "fish"]);
     assert!(fish.contains("complete -c setpoint"), "{fish}");
-    for cmd in [
-        "demo",
-        "agent",
-        "status",
-        "diff",
-        "history",
-        "events",
-        "suspend",
-        "resume",
-        "sync",
-        "rollback",
-        "audit",
-        "completions",
-    ] {
+    for cmd in support::COMMANDS {
         assert!(zsh.contains(&format!("'{cmd}:")), "zsh lacks {cmd}");
         assert!(fish.contains(&format!("-a \"{cmd}\"")), "fish lacks {cmd}");
     }

@@ -7,6 +7,22 @@ use std::time::{Duration, Instant};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_setpoint");
 
+/// Every command of the CLI contract (README, Usage).
+pub const COMMANDS: [&str; 12] = [
+    "demo",
+    "agent",
+    "status",
+    "diff",
+    "history",
+    "events",
+    "suspend",
+    "resume",
+    "sync",
+    "rollback",
+    "audit",
+    "completions",
+];
+
 /// Runs git (test infrastructure only; product code uses gix) and returns trimmed stdout.
 pub fn git(dir: &Path, args: &[&str]) -> String {
     let out = Command::new("git")
