@@ -25,7 +25,8 @@ use setpoint::config::Settings;
 use setpoint::config::keymap::Keymap;
 use setpoint::config::theme::{ColorDepth, Theme};
 use setpoint::model::{
-    BackendKind, Change, ObjectDiff, Revision, Snapshot, Status, StatusKind, Unit,
+    BackendKind, Change, ContextHealth, ContextState, ObjectDiff, Revision, Snapshot, Status,
+    StatusKind, Unit,
 };
 use setpoint::tui::app::{App, Msg, Setup};
 use setpoint::tui::diffdoc::DiffDoc;
@@ -46,14 +47,23 @@ fn setup() -> Setup {
 }
 
 fn units(n: usize) -> Snapshot {
+    units_in(n, 1)
+}
+
+/// `n` units spread over `contexts` local contexts (`ctx-0`, `ctx-1`, …), as the composite backend
+/// merges them.
+fn units_in(n: usize, contexts: usize) -> Snapshot {
     let now = Timestamp::now();
+    let ctx = |i: usize| format!("ctx-{}", i % contexts);
     let rev = Revision::new(Some("main"), &"ab".repeat(20)).unwrap();
     let kinds = StatusKind::ALL;
     let units = (0..n)
         .map(|i| Unit {
-            id: format!("local/env-{i:05}"),
+            id: format!("local/{}/env-{i:05}", ctx(i)),
             name: format!("env-{i:05}"),
             backend: BackendKind::Local,
+            context: ctx(i),
+            workspace: None,
             kind: "environment".into(),
             environment: format!("live/env-{i:05}"),
             source: "platform-config".into(),
@@ -78,6 +88,18 @@ fn units(n: usize) -> Snapshot {
     let mut snap = Snapshot {
         units,
         sources: vec![],
+        contexts: (0..contexts)
+            .map(|c| ContextState {
+                name: ctx(c),
+                backend: BackendKind::Local,
+                workspace: None,
+                read_only: c % 2 == 1,
+                health: ContextHealth::Live,
+                since: None,
+                message: None,
+                reconciler: None,
+            })
+            .collect(),
     };
     snap.sort();
     snap

@@ -98,7 +98,7 @@ fn the_console_runs_the_embedded_agent_and_it_applies_a_new_commit() {
 }
 
 #[test]
-fn ctx_stops_the_agent_of_the_old_context() {
+fn ctx_opens_another_workspace_with_its_own_agent_and_quit_stops_both() {
     if !have_tmux() {
         return;
     }
@@ -125,22 +125,34 @@ fn ctx_stops_the_agent_of_the_old_context() {
     let out = once(&env.ws);
     assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
 
+    // `:ctx ops-eu` opens it beside demo, with an agent of its own; demo's keeps running.
     env.keys(&[":"]);
     env.type_text("ctx ops-eu");
     env.keys(&["Enter"]);
-    env.wait_for("local:ops-eu");
+    env.wait_for("2 contexts");
     wait(
         Duration::from_secs(10),
         "the console's agent on ops-eu",
         || held_by_console(&other).then_some(()),
     );
-    // The old context's agent stopped and let go of demo: an agent may run there now.
-    wait(Duration::from_secs(10), "demo's agent to stop", || {
-        once(&env.ws).status.success().then_some(())
-    });
-    let out = once(&other);
-    assert_eq!(out.status.code(), Some(3), "ops-eu is the console's now");
+    assert!(held_by_console(&env.ws), "demo's agent still runs");
+    assert_eq!(
+        once(&other).status.code(),
+        Some(3),
+        "ops-eu is the console's now"
+    );
+
+    // Leaving stops both agents: an agent may run in either workspace then.
     env.quit();
+    for ws in [&env.ws, &other] {
+        let out = once(ws);
+        assert!(
+            out.status.success(),
+            "{}: {}",
+            ws.display(),
+            text(&out.stderr)
+        );
+    }
 }
 
 #[test]
@@ -299,7 +311,7 @@ fn protected_patterns_in_the_settings_are_enforced_by_cli_and_console() {
     env.wait_for("type `staging`");
     env.type_text("staging");
     env.keys(&["Enter"]);
-    env.wait_for("✓ sync local/staging");
+    env.wait_for("✓ sync local/demo/staging");
     env.quit();
     let out = env.setpoint(&["--workspace", ws, "sync", "staging", "--confirm", "staging"]);
     assert!(out.status.success(), "{}", text(&out.stderr));

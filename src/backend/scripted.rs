@@ -30,6 +30,8 @@ pub(crate) fn unit(id: &str) -> Unit {
         id: id.to_owned(),
         name: name.clone(),
         backend: BackendKind::Local,
+        context: "demo".into(),
+        workspace: None,
         kind: "environment".into(),
         environment: format!("live/{name}"),
         source: "platform-config".into(),
@@ -72,6 +74,7 @@ pub(crate) fn demo_snapshot() -> Snapshot {
     let mut snap = Snapshot {
         units: world::UNITS.iter().map(|n| world::unit(n)).collect(),
         sources: vec![world::source()],
+        contexts: Vec::new(),
     };
     snap.sort();
     snap
@@ -81,6 +84,8 @@ pub(crate) struct Scripted {
     snapshot: Mutex<Snapshot>,
     acts: AtomicUsize,
     fail_next: Mutex<Option<String>>,
+    /// How long each action takes before it is answered.
+    act_delay: Mutex<std::time::Duration>,
 }
 
 impl Scripted {
@@ -89,6 +94,7 @@ impl Scripted {
             snapshot: Mutex::new(snapshot),
             acts: AtomicUsize::new(0),
             fail_next: Mutex::new(None),
+            act_delay: Mutex::new(std::time::Duration::ZERO),
         }
     }
 
@@ -99,6 +105,11 @@ impl Scripted {
 
     pub(crate) fn act_calls(&self) -> usize {
         self.acts.load(Ordering::SeqCst)
+    }
+
+    /// Every action from now on takes `delay` before it is answered.
+    pub(crate) fn slow_acts(&self, delay: std::time::Duration) {
+        *self.act_delay.lock().unwrap() = delay;
     }
 
     pub(crate) fn fail_next_act(&self, msg: &str) {
@@ -120,6 +131,7 @@ impl Backend for Scripted {
             kind: BackendKind::Local,
             context: "demo".into(),
             read_only: false,
+            workspace: None,
         }
     }
 
@@ -152,6 +164,8 @@ impl Backend for Scripted {
 
     async fn act(&self, unit: &str, action: &Action) -> Result<Outcome, BackendError> {
         self.acts.fetch_add(1, Ordering::SeqCst);
+        let delay = *self.act_delay.lock().unwrap();
+        tokio::time::sleep(delay).await;
         if let Some(msg) = self.fail_next.lock().unwrap().take() {
             return Err(BackendError::Failed(msg));
         }

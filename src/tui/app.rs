@@ -98,6 +98,35 @@ pub struct Input {
 pub struct Flash {
     pub ok: bool,
     pub text: String,
+    /// How a failure is shown: by the backend's kind of error, so a refusal does not look like a breakage.
+    pub tone: Tone,
+}
+
+/// The kind of a failed action's message, as the backend said it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tone {
+    /// By `ok` alone: success or error.
+    Plain,
+    /// Refused: read-only, RBAC, not possible now.
+    Denied,
+    /// The backend could not be reached: the action may not have been carried out.
+    Unavailable,
+    /// The request was wrong, or named something that is not there.
+    Invalid,
+    /// Carried out, and it failed.
+    Failed,
+}
+
+impl Tone {
+    pub fn of(e: &crate::backend::BackendError) -> Self {
+        use crate::backend::BackendError as E;
+        match e {
+            E::Denied(_) => Tone::Denied,
+            E::Unavailable(_) => Tone::Unavailable,
+            E::Invalid(_) | E::NotFound(_) => Tone::Invalid,
+            E::Failed(_) => Tone::Failed,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -147,6 +176,12 @@ pub struct App {
     pub sources: ListNav,
     /// The unit shown by detail, diff and history.
     pub unit: Option<String>,
+    /// The one context `:ctx NAME` shows; every context when none.
+    pub context_filter: Option<String>,
+    /// What the backend allows on the selected unit now, as last asked (unit id, answer).
+    pub caps: Option<(String, crate::model::Capabilities)>,
+    /// The unit whose capabilities were asked for last (asked again when the snapshot changes).
+    pub(super) caps_asked: Option<String>,
     pub detail: DetailState,
     pub diff: DiffState,
     pub history: HistoryState,
@@ -204,11 +239,16 @@ pub enum Msg {
     },
     Acted {
         id: u64,
-        result: Result<String, String>,
+        result: Result<String, crate::backend::BackendError>,
     },
     Theme(Result<Theme, String>),
-    /// The console now shows another context (or could not open it).
-    Context(Result<Switched, String>),
+    /// What the backend allows on a unit now.
+    Caps {
+        unit: String,
+        result: Result<crate::model::Capabilities, String>,
+    },
+    /// A context `:ctx NAME` asked for is now shown too (or could not be opened).
+    Context(Result<String, String>),
     /// Time passed (sent only while something shows an age that moves: stale data, an action in flight).
     Tick,
 }
@@ -258,18 +298,12 @@ pub enum Effect {
     LoadTheme(String),
     /// Put the text on the terminal's clipboard (OSC 52: through ssh and tmux).
     Copy(String),
-    /// Open the named context and show it instead of the current one.
-    SwitchContext(String),
+    /// Open the named context and show it beside the others.
+    OpenContext(String),
+    /// Ask which actions the unit allows now.
+    LoadCaps(String),
     Refresh,
     Quit,
-}
-
-/// The context the console switched to.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Switched {
-    pub context: String,
-    pub backend: String,
-    pub read_only: bool,
 }
 
 /// How the console was started.
@@ -283,6 +317,7 @@ pub struct Setup {
     /// `local`, `flux`, …
     pub backend: String,
     pub context: String,
+    /// Every context the settings name (`:ctx` completes them and opens those not shown yet).
     pub contexts: Vec<String>,
     pub themes: Vec<String>,
 }
@@ -301,6 +336,9 @@ impl App {
             units: ListNav::default(),
             sources: ListNav::default(),
             unit: None,
+            context_filter: None,
+            caps: None,
+            caps_asked: None,
             detail: DetailState::default(),
             diff: DiffState {
                 doc: Loadable::Idle,
@@ -358,7 +396,9 @@ impl App {
 
     /// Whether the loop should send [`Msg::Tick`]: only while an age on screen moves.
     pub fn needs_tick(&self) -> bool {
-        self.stale.is_some() || self.pending.is_some()
+        self.stale.is_some()
+            || self.pending.is_some()
+            || self.snapshot.contexts.iter().any(|c| c.since.is_some())
     }
 
     /// The unit under the cursor (units list) or on screen (detail, diff, history).
@@ -403,6 +443,12 @@ impl App {
     }
 
     pub fn update(&mut self, msg: Msg, now: Timestamp) -> Vec<Effect> {
+        let mut effects = self.update_state(msg, now);
+        effects.extend(self.ask_caps());
+        effects
+    }
+
+    fn update_state(&mut self, msg: Msg, now: Timestamp) -> Vec<Effect> {
         self.now = now;
         match msg {
             Msg::Tick => {
@@ -473,30 +519,27 @@ impl App {
                     Ok(theme) => {
                         self.flash = Some(Flash {
                             ok: true,
+                            tone: Tone::Plain,
                             text: format!("theme {}", theme.name),
                         });
                         self.setup.theme = theme;
                     }
-                    Err(e) => self.flash = Some(Flash { ok: false, text: e }),
+                    Err(e) => {
+                        self.flash = Some(Flash {
+                            ok: false,
+                            text: e,
+                            tone: Tone::Plain,
+                        })
+                    }
                 }
                 Vec::new()
             }
-            Msg::Context(Ok(switched)) => {
-                // Everything shown belonged to the other context: start over on its units list.
-                let mut setup = self.setup.clone();
-                setup.context = switched.context;
-                setup.backend = switched.backend;
-                setup.read_only = switched.read_only;
-                let seq = self.seq;
-                let text = format!("context {}", setup.context);
-                *self = App::new(setup, self.size, now);
-                self.seq = seq;
-                self.flash = Some(Flash { ok: true, text });
+            Msg::Context(result) => {
+                self.context_opened(result);
                 Vec::new()
             }
-            Msg::Context(Err(e)) => {
-                self.dirty = true;
-                self.error(format!("cannot open the context: {e}"));
+            Msg::Caps { unit, result } => {
+                self.caps_loaded(unit, result);
                 Vec::new()
             }
         }
@@ -528,6 +571,7 @@ impl App {
                 self.snapshot = snap;
                 self.loaded = true;
                 self.dirty = true;
+                self.caps_asked = None;
                 self.refilter_keeping(unit_id, source_id);
                 self.check_pending();
                 let after = self.current_unit().cloned();
@@ -591,6 +635,12 @@ impl App {
                 )
             }),
         );
+        let units = &self.snapshot.units;
+        let ctx = self.context_filter.clone();
+        let in_ctx = |c: &str| ctx.as_deref().is_none_or(|f| f == c);
+        self.units
+            .visible
+            .retain(|&i| units.get(i).is_some_and(|u| in_ctx(&u.context)));
         if let Some(id) = keep {
             match self
                 .units
@@ -618,6 +668,10 @@ impl App {
                 .iter()
                 .map(|s| format!("{} {} {}", s.id, s.url, s.status.kind)),
         );
+        let sources = &self.snapshot.sources;
+        self.sources
+            .visible
+            .retain(|&i| sources.get(i).is_some_and(|s| in_ctx(&s.context)));
         if let Some(id) = source_id
             && let Some(pos) = self
                 .sources
@@ -653,6 +707,7 @@ impl App {
                 self.prefix = Some(key);
                 self.flash = Some(Flash {
                     ok: true,
+                    tone: Tone::Plain,
                     text: format!("{key} …"),
                 });
                 return Vec::new();
@@ -694,7 +749,7 @@ impl App {
             Some(Command::Complete) => {
                 if input.kind == InputKind::Prompt {
                     let (line, cands) =
-                        complete(&input.line.text, &self.setup.contexts, &self.setup.themes);
+                        complete(&input.line.text, &self.context_names(), &self.setup.themes);
                     input.line.text = line;
                     input.candidates = cands;
                 }
@@ -745,25 +800,7 @@ impl App {
                         Vec::new()
                     }
                 }
-                Ok(PromptCommand::Context(name)) => {
-                    if name == self.setup.context {
-                        self.flash = Some(Flash {
-                            ok: true,
-                            text: format!("context {name} (already shown)"),
-                        });
-                        Vec::new()
-                    } else if self.setup.contexts.contains(&name) {
-                        self.flash = Some(Flash {
-                            ok: true,
-                            text: format!("opening context {name}…"),
-                        });
-                        vec![Effect::SwitchContext(name)]
-                    } else {
-                        let known = self.setup.contexts.clone();
-                        self.unknown("context", &name, &known);
-                        Vec::new()
-                    }
-                }
+                Ok(PromptCommand::Context(name)) => self.show_context(name),
                 Err(e) => {
                     self.error(e);
                     Vec::new()
@@ -773,7 +810,7 @@ impl App {
     }
 
     /// Says that `name` is not one of `known` (with the nearest as a suggestion).
-    fn unknown(&mut self, what: &str, name: &str, known: &[String]) {
+    pub(super) fn unknown(&mut self, what: &str, name: &str, known: &[String]) {
         let known: Vec<&str> = known.iter().map(String::as_str).collect();
         self.error(crate::config::unknown_message(what, name, &known));
     }
@@ -781,6 +818,7 @@ impl App {
     pub(super) fn error(&mut self, text: impl Into<String>) {
         self.flash = Some(Flash {
             ok: false,
+            tone: Tone::Plain,
             text: text.into(),
         });
     }
@@ -915,6 +953,7 @@ impl App {
                 };
                 self.flash = Some(Flash {
                     ok: true,
+                    tone: Tone::Plain,
                     text: format!(
                         "{} by {} at {}: {}",
                         e.revision.short(),
@@ -1175,6 +1214,7 @@ impl App {
             self.scroll_to_line(t);
             self.flash = Some(Flash {
                 ok: true,
+                tone: Tone::Plain,
                 text: format!("match {n}/{total} for `{needle}`"),
             });
         }

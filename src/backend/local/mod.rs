@@ -56,6 +56,8 @@ pub struct LocalBackend {
     /// The workspace file's bytes last read, and its error when they did not load.
     spec_seen: Mutex<(Option<Vec<u8>>, Option<String>)>,
     protected: Vec<String>,
+    /// The context name: the settings' `[workspaces."PATH"] name`, else the directory's name.
+    context: String,
 }
 
 impl LocalBackend {
@@ -65,11 +67,38 @@ impl LocalBackend {
 
     pub fn new(ws: Workspace, settings: &Settings) -> Self {
         let seen = std::fs::read(&ws.spec.file).ok();
+        let context = settings
+            .workspace_name(&ws.spec.dir)
+            .unwrap_or_else(|| ws.spec.name());
         Self {
             ws: RwLock::new(Arc::new(ws)),
             spec_seen: Mutex::new((seen, None)),
             protected: settings.protected.clone(),
+            context,
         }
+    }
+
+    /// The context name of this workspace.
+    pub fn context(&self) -> &str {
+        &self.context
+    }
+
+    /// The id of an environment or source of this workspace: `local/<context>/<name>`.
+    fn id(&self, name: &str) -> String {
+        format!("local/{}/{name}", self.context)
+    }
+
+    /// The environment or source name an id (`local/<context>/prod`, `local/prod`, `prod`) names.
+    fn name_in<'a>(&self, id: &'a str) -> &'a str {
+        let prefix = format!("local/{}/", self.context);
+        id.strip_prefix(prefix.as_str())
+            .or_else(|| id.strip_prefix("local/"))
+            .unwrap_or(id)
+    }
+
+    /// The id of a unit as the journal names it (`local/prod`, workspace-relative), as this backend does.
+    fn journal_id(&self, journal_unit: &str) -> String {
+        self.id(journal_unit.strip_prefix("local/").unwrap_or(journal_unit))
     }
 
     /// The workspace in force now.
@@ -110,7 +139,7 @@ impl LocalBackend {
     pub fn operator_actions(&self, limit: usize) -> Result<Vec<AuditRecord>, String> {
         let ws = self.workspace();
         let entries = read_journal(&ws.state.journal(), |e| e.kind == "action", limit)?;
-        let context = ws.spec.name();
+        let context = self.context.clone();
         Ok(entries
             .into_iter()
             .filter_map(|e| {
@@ -130,7 +159,8 @@ impl LocalBackend {
                     host,
                     backend: BackendKind::Local.to_string(),
                     context: context.clone(),
-                    unit: e.unit.unwrap_or_default(),
+                    workspace: Some(ws.spec.dir.clone()),
+                    unit: e.unit.map(|u| self.journal_id(&u)).unwrap_or_default(),
                     action,
                     reason: e.reason.filter(|r| !r.is_empty()),
                     read_only: false,
@@ -145,23 +175,41 @@ impl LocalBackend {
     }
 
     fn env(&self, unit: &str) -> Result<EnvSpec, BackendError> {
-        self.workspace().env_for_unit(unit).cloned().ok_or_else(|| {
-            BackendError::NotFound(format!(
-                "no environment `{unit}` in {}",
-                self.workspace().spec.file.display()
-            ))
-        })
+        let name = self.name_in(unit);
+        self.workspace()
+            .spec
+            .environment(name)
+            .cloned()
+            .ok_or_else(|| {
+                BackendError::NotFound(format!(
+                    "no environment `{unit}` in {}",
+                    self.workspace().spec.file.display()
+                ))
+            })
     }
 
     fn snapshot_now(&self) -> Snapshot {
         let ws = self.workspace();
         let mut snap = ws.snapshot();
+        for s in &mut snap.sources {
+            s.id = self.id(&s.name);
+            s.context = self.context.clone();
+            s.workspace = Some(ws.spec.dir.clone());
+        }
         let error = match self.spec_seen.lock() {
             Ok(g) => g.1.clone(),
             Err(poisoned) => poisoned.into_inner().1.clone(),
         };
         for u in &mut snap.units {
-            u.protected |= self.protected.iter().any(|p| wildcard_match(p, &u.id));
+            // Patterns written for the ids before contexts (`local/prod`) still protect.
+            let old_id = u.id.clone();
+            u.id = self.id(&u.name);
+            u.context = self.context.clone();
+            u.workspace = Some(ws.spec.dir.clone());
+            u.protected |= self
+                .protected
+                .iter()
+                .any(|p| wildcard_match(p, &u.id) || wildcard_match(p, &old_id));
             if let Some(e) = error
                 .as_ref()
                 .filter(|_| !u.status.message.contains("workspace file not applied"))
@@ -630,8 +678,9 @@ impl Backend for LocalBackend {
     fn info(&self) -> BackendInfo {
         BackendInfo {
             kind: BackendKind::Local,
-            context: self.workspace().spec.name(),
+            context: self.context.clone(),
             read_only: false,
+            workspace: Some(self.workspace().spec.dir.clone()),
         }
     }
 
@@ -693,7 +742,13 @@ impl Backend for LocalBackend {
 
     async fn events(&self, unit: &str) -> Result<Vec<Event>, BackendError> {
         let env = self.env(unit)?;
-        blocking(&self.workspace(), move |ws| Self::events_blocking(ws, &env)).await
+        let id = self.id(&env.name);
+        let mut events =
+            blocking(&self.workspace(), move |ws| Self::events_blocking(ws, &env)).await?;
+        for e in &mut events {
+            e.unit = id.clone();
+        }
+        Ok(events)
     }
 
     async fn capabilities(&self, unit: &str) -> Result<Capabilities, BackendError> {
@@ -716,7 +771,7 @@ impl Backend for LocalBackend {
     }
 
     async fn fetch(&self, source: &str) -> Result<String, BackendError> {
-        let name = source.strip_prefix("local/").unwrap_or(source).to_owned();
+        let name = self.name_in(source).to_owned();
         let ws = self.workspace();
         if ws.spec.source(&name).is_none() {
             return Err(BackendError::NotFound(format!(
@@ -734,10 +789,15 @@ impl Backend for LocalBackend {
         let env = self.env(unit)?;
         let caps = self.capabilities_of(&env);
         let action = action.clone();
-        blocking(&self.workspace(), move |ws| {
+        let id = self.id(&env.name);
+        let outcome = blocking(&self.workspace(), move |ws| {
             Self::act_blocking(ws, &env, &action, &caps)
         })
-        .await
+        .await?;
+        Ok(Outcome {
+            unit: id,
+            ..outcome
+        })
     }
 }
 

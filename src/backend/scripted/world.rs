@@ -142,9 +142,11 @@ pub(crate) fn unit(name: &str) -> Unit {
     };
     let suspended = kind == StatusKind::Suspended;
     Unit {
-        id: format!("local/{name}"),
+        id: format!("local/demo/{name}"),
         name: name.to_owned(),
         backend: BackendKind::Local,
+        context: "demo".into(),
+        workspace: None,
         kind: "environment".into(),
         environment: format!("live/{name}"),
         source: "platform-config".into(),
@@ -170,9 +172,11 @@ pub(crate) fn unit(name: &str) -> Unit {
 /// The source every unit reads, fetched at [`LATEST`].
 pub(crate) fn source() -> Source {
     Source {
-        id: "local/platform-config".into(),
+        id: "local/demo/platform-config".into(),
         name: "platform-config".into(),
         backend: BackendKind::Local,
+        context: "demo".into(),
+        workspace: None,
         url: "./repos/platform-config.git".into(),
         reference: "branch:main".into(),
         revision: Some(rev(LATEST)),
