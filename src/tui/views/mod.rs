@@ -41,8 +41,12 @@ pub fn render(frame: &mut Frame, app: &App) {
         return;
     }
     let message_lines = prompt::message_lines(app, area.width);
-    let message_rows = u16::try_from(message_lines.len()).unwrap_or(1).max(1);
-    let bar_rows = u16::from(app.several_contexts());
+    // The context bar only where there is room for it; the message never takes the rows of the
+    // header and the hints (ratatui's solver is left no over-full layout to choose between).
+    let bar_rows = u16::from(app.several_contexts() && area.height >= 10);
+    let message_rows = u16::try_from(message_lines.len())
+        .unwrap_or(1)
+        .clamp(1, area.height.saturating_sub(2 + bar_rows).max(1));
     let [header, bar, body, message, hints] = Layout::vertical([
         Constraint::Length(1),
         Constraint::Length(bar_rows),
