@@ -239,21 +239,37 @@ impl Mirror {
             let c = repo
                 .find_commit(id)
                 .map_err(|e| err(&format!("no commit {id}"), e))?;
-            let (author, time) = match c.author() {
-                Ok(a) => (a.name.to_str_lossy().into_owned(), a.seconds()),
-                Err(_) => ("unknown".into(), 0),
-            };
-            let summary = c
-                .message()
-                .map(|m| m.summary().to_str_lossy().into_owned())
-                .unwrap_or_default();
             next = c.parent_ids().next().map(|p| p.detach());
-            out.push(CommitInfo {
-                id,
-                author,
-                time,
-                summary,
-            });
+            out.push(commit_info(&c));
+        }
+        Ok(out)
+    }
+
+    /// Commits reachable from `from` that `hidden` does not contain (`git log hidden..from`), newest
+    /// first, at most `limit`; every parent is followed, not only the first.
+    pub fn commits_not_in(
+        &self,
+        from: ObjectId,
+        hidden: ObjectId,
+        limit: usize,
+    ) -> Result<Vec<CommitInfo>, GitError> {
+        use gix::revision::walk::Sorting;
+        use gix::traverse::commit::simple::CommitTimeOrder;
+        let mut repo = self.open()?;
+        repo.object_cache_size_if_unset(4 << 20);
+        let walk = repo
+            .rev_walk([from])
+            .with_hidden([hidden])
+            .sorting(Sorting::ByCommitTime(CommitTimeOrder::NewestFirst))
+            .all()
+            .map_err(|e| err(&format!("cannot walk from {from}"), e))?;
+        let mut out = Vec::new();
+        for info in walk.take(limit) {
+            let info = info.map_err(|e| err(&format!("cannot walk from {from}"), e))?;
+            let c = repo
+                .find_commit(info.id)
+                .map_err(|e| err(&format!("no commit {}", info.id), e))?;
+            out.push(commit_info(&c));
         }
         Ok(out)
     }
@@ -285,6 +301,24 @@ impl Mirror {
             n += 1;
         }
         None
+    }
+}
+
+/// A commit's id, author, time and summary line.
+fn commit_info(c: &gix::Commit<'_>) -> CommitInfo {
+    let (author, time) = match c.author() {
+        Ok(a) => (a.name.to_str_lossy().into_owned(), a.seconds()),
+        Err(_) => ("unknown".into(), 0),
+    };
+    let summary = c
+        .message()
+        .map(|m| m.summary().to_str_lossy().into_owned())
+        .unwrap_or_default();
+    CommitInfo {
+        id: c.id,
+        author,
+        time,
+        summary,
     }
 }
 
