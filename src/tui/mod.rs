@@ -7,6 +7,7 @@
 pub mod actions;
 mod ages;
 pub mod app;
+pub mod compare;
 pub mod connection;
 pub mod diffdoc;
 pub mod event_loop;
