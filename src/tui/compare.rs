@@ -154,6 +154,9 @@ impl App {
     /// Shows the compare view of `a` against `b` (replacing one already shown) and asks for it.
     fn open_compare(&mut self, a: String, b: String) -> Effect {
         if self.view() != View::Compare {
+            // The views that show a unit's diff cannot stay below: the diff pane is the comparison's now.
+            self.views
+                .retain(|v| matches!(v, View::Units | View::Sources));
             self.views.push(View::Compare);
         }
         // The diff pane now belongs to the comparison: no unit's diff is on screen any more.

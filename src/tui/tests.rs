@@ -805,7 +805,11 @@ fn compare_from_the_units_list_swap_and_pick_another_unit() {
     );
     assert_eq!(app.view(), View::Units);
 
-    // `:compare A B` from anywhere; refresh reloads what is shown.
+    // `:compare A B` from anywhere, here the unit's detail (which cannot stay below: the diff pane is the
+    // comparison's now); refresh reloads what is shown.
+    let effects = press(&mut app, "enter");
+    answer(&mut app, effects);
+    assert_eq!(app.view(), View::Detail);
     press(&mut app, ":");
     type_text(&mut app, "compare dev staging");
     let effects = press(&mut app, "enter");
@@ -813,6 +817,7 @@ fn compare_from_the_units_list_swap_and_pick_another_unit() {
         compare_effect(&effects),
         (id_of(&app, "dev"), staging.clone())
     );
+    assert_eq!(app.views, vec![View::Units, View::Compare]);
     answer(&mut app, effects);
     let effects = press(&mut app, "ctrl-r");
     assert_eq!(compare_effect(&effects), (id_of(&app, "dev"), staging));
