@@ -227,6 +227,24 @@ fn says_what_it_cannot_compare_instead_of_claiming_equal() {
         "{text}"
     );
 
+    // A state file that cannot be read is named, not taken for "nothing applied".
+    let status = dir.join(".setpoint/environments/prod/status.json");
+    let kept = std::fs::read(&status).unwrap();
+    std::fs::write(&status, b"{\"applied\": ").unwrap();
+    let out = run_in(
+        &ws,
+        &dir,
+        &["compare", "staging", "prod", "--output", "json"],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", stdout(&out));
+    let c = json(&out);
+    let error = c["b"]["error"].as_str().unwrap();
+    assert!(
+        error.contains("status.json") && !error.contains("has not applied"),
+        "{error}"
+    );
+    std::fs::write(&status, kept).unwrap();
+
     // Once qa has applied the same overlay at the same commit, the desired states are equal; the commits
     // of two sources are still not compared.
     let agent = run_in(&ws, &dir, &["agent", "--once"]);

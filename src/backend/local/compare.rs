@@ -38,13 +38,18 @@ pub(super) fn compare_blocking(ws: &Workspace, a: &EnvSpec, b: &EnvSpec) -> Comp
 
 /// An environment's applied revision and its render there, or why there is none.
 fn side(ws: &Workspace, env: &EnvSpec) -> (CompareSide, Option<Rendered>) {
-    let revision = ws.env_state(&env.name).applied;
-    let rendered = match &revision {
-        None => Err(format!(
+    // A corrupt state file says so, rather than reading as "nothing applied".
+    let (revision, unreadable) = match ws.try_env_state(&env.name) {
+        Ok(st) => (st.applied, None),
+        Err(e) => (None, Some(format!("{}: {e}", env.name))),
+    };
+    let rendered = match (&revision, unreadable) {
+        (_, Some(e)) => Err(e),
+        (None, None) => Err(format!(
             "{} has not applied a revision yet: its desired state is unknown",
             env.name
         )),
-        Some(rev) => render_revision(ws, env, rev)
+        (Some(rev), None) => render_revision(ws, env, rev)
             .map_err(|e| format!("{} at {} does not render: {e}", env.name, rev.short())),
     };
     let (rendered, error) = match rendered {
