@@ -4,8 +4,7 @@ use jiff::Timestamp;
 use serde_json::json;
 
 use super::print_json;
-use super::read::find_unit;
-use crate::backend::Backend;
+use crate::backend::{Backend, resolve_unit};
 use crate::cli::Output;
 use crate::diff::{Sides, unified_between};
 use crate::error::{CliError, EXIT_USAGE};
@@ -20,8 +19,13 @@ pub async fn compare(
     b: &str,
     output: Output,
 ) -> Result<u8, CliError> {
-    let (a, b) = (find_unit(backend, a).await?, find_unit(backend, b).await?);
-    let c = backend.compare(&a.id, &b.id).await?;
+    let snap = backend.snapshot().await?;
+    let id = |query: &str| {
+        resolve_unit(&snap.units, query)
+            .map(|u| u.id.clone())
+            .map_err(|e| CliError::usage(e.to_string()))
+    };
+    let c = backend.compare(&id(a)?, &id(b)?).await?;
     let verdict = c.verdict();
     match output {
         Output::Json => print_json(&json!({

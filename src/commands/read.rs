@@ -12,7 +12,7 @@ use crate::error::CliError;
 use crate::format::{age, table, truncate};
 use crate::model::{BackendKind, Snapshot, Unit};
 
-pub(super) async fn find_unit(backend: &dyn Backend, query: &str) -> Result<Unit, CliError> {
+async fn find_unit(backend: &dyn Backend, query: &str) -> Result<Unit, CliError> {
     let snap = backend.snapshot().await?;
     resolve_unit(&snap.units, query)
         .cloned()

@@ -36,7 +36,9 @@ pub struct CompareCommit {
 impl CompareCommit {
     /// The first seven hex digits.
     pub fn short_sha(&self) -> &str {
-        &self.sha[..self.sha.len().min(super::revision::SHORT_LEN)]
+        self.sha
+            .get(..super::revision::SHORT_LEN)
+            .unwrap_or(&self.sha)
     }
 }
 

@@ -32,7 +32,7 @@ pub fn render(frame: &mut Frame, app: &App, area: Rect) {
     let width = usize::from(area.width.saturating_sub(2));
     let mut lines = summary(app, comparison, width);
     // The summary takes what it needs, up to two fifths of the body; the diff keeps the rest.
-    let most = usize::from((area.height * 2 / 5).max(5)).saturating_sub(2);
+    let most = (usize::from(area.height) * 2 / 5).max(5).saturating_sub(2);
     if lines.len() > most {
         let more = lines.len() - most + 1;
         lines.truncate(most.saturating_sub(1));
