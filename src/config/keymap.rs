@@ -383,7 +383,7 @@ impl Keymap {
         find(mode).or_else(|| mode.fallbacks().iter().find_map(|&m| find(m)))
     }
 
-    /// Whether `key` starts a two-key sequence bound in `mode` (or globally, where the mode falls back).
+    /// Whether `key` starts a two-key sequence bound in `mode` or in the modes it falls back to.
     pub fn is_prefix(&self, mode: Mode, key: &Key) -> bool {
         let starts = |m: Mode| {
             self.bindings.get(&m).is_some_and(|l| {
@@ -394,7 +394,8 @@ impl Keymap {
         key.prefix.is_none() && (starts(mode) || mode.fallbacks().iter().any(|&m| starts(m)))
     }
 
-    /// Keys that run `command` in `mode` (own bindings first, then global), for hints and help.
+    /// Keys that run `command` in `mode` (its own bindings, else those of the first mode it falls back to
+    /// that binds it), for hints and help.
     pub fn keys_for(&self, mode: Mode, command: Command) -> Vec<Key> {
         let keys = |m: Mode| -> Vec<Key> {
             self.bindings
