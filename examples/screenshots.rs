@@ -25,6 +25,7 @@ use setpoint::config::keymap::{Key, Keymap};
 use setpoint::config::theme::{ColorDepth, Theme};
 use setpoint::model::{Action, Revision};
 use setpoint::tui::app::{App, Effect, Msg, Setup};
+use setpoint::tui::compare::Compared;
 use setpoint::tui::diffdoc::DiffDoc;
 use setpoint::tui::views;
 
@@ -95,6 +96,15 @@ impl Shots {
                 } => Msg::Diff {
                     seq,
                     result: self.doc(&unit, &revision, DiffBase::Parent).await,
+                },
+                Effect::LoadCompare { seq, a, b } => Msg::Compare {
+                    seq,
+                    result: self
+                        .backend
+                        .compare(&a, &b)
+                        .await
+                        .map(|c| Box::new(Compared::new(c)))
+                        .map_err(|e| e.to_string()),
                 },
                 Effect::LoadPreview {
                     seq,
@@ -186,6 +196,11 @@ async fn main() {
     }
     s.keys(&mut app, &["enter", "p", "r"]).await;
     s.save("confirm", &app);
+
+    // Promotion compare: what staging runs that prod has not got yet.
+    let mut app = s.app(false).await;
+    s.keys(&mut app, &["end", "C"]).await;
+    s.save("compare", &app);
 
     let mut app = s.app(false).await;
     s.keys(&mut app, &["?"]).await;

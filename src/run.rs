@@ -71,6 +71,9 @@ async fn dispatch(ctx: Context, command: Option<Command>) -> Result<u8, CliError
         }
         Command::Status => commands::status(ctx.open_backend()?.as_ref(), output).await,
         Command::Diff { unit } => commands::diff(ctx.open_backend()?.as_ref(), &unit, output).await,
+        Command::Compare { a, b } => {
+            commands::compare(ctx.open_backend()?.as_ref(), &a, &b, output).await
+        }
         Command::History { unit, limit } => {
             commands::history(ctx.open_backend()?.as_ref(), &unit, limit, output).await
         }

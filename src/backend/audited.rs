@@ -99,6 +99,11 @@ impl Backend for Audited {
         self.inner.diff_at(unit, revision, base).await
     }
 
+    /// A read: passed through.
+    async fn compare(&self, a: &str, b: &str) -> Result<crate::model::Comparison, BackendError> {
+        self.inner.compare(a, b).await
+    }
+
     async fn capabilities(&self, unit: &str) -> Result<Capabilities, BackendError> {
         self.inner.capabilities(unit).await
     }

@@ -15,8 +15,8 @@ use tokio::task::JoinSet;
 
 use super::{Audited, Backend, BackendError, BackendInfo, DiffBase, Update};
 use crate::model::{
-    Action, BackendKind, Capabilities, ContextHealth, ContextState, Event, HistoryEntry,
-    ObjectDiff, Outcome, Revision, Snapshot,
+    Action, BackendKind, Capabilities, Comparison, ContextHealth, ContextState, Event,
+    HistoryEntry, ObjectDiff, Outcome, Revision, Snapshot,
 };
 
 /// How long a read that asks every member waits for one of them.
@@ -377,6 +377,19 @@ impl Backend for Composite {
         base: DiffBase,
     ) -> Result<Vec<ObjectDiff>, BackendError> {
         self.member_for(unit)?.diff_at(unit, revision, base).await
+    }
+
+    /// Both units must be of one context: a comparison reads one system's desired states.
+    async fn compare(&self, a: &str, b: &str) -> Result<Comparison, BackendError> {
+        let (ma, mb) = (self.member_for(a)?, self.member_for(b)?);
+        if !Arc::ptr_eq(&ma, &mb) {
+            return Err(BackendError::Invalid(format!(
+                "{a} and {b} are in different contexts ({} and {}): compare units of one context",
+                ma.info().context,
+                mb.info().context
+            )));
+        }
+        ma.compare(a, b).await
     }
 
     async fn fetch(&self, source: &str) -> Result<String, BackendError> {

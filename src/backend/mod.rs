@@ -15,7 +15,7 @@ use async_trait::async_trait;
 use tokio::sync::mpsc;
 
 use crate::model::{
-    Action, Capabilities, Event, HistoryEntry, ObjectDiff, Outcome, Revision, Snapshot,
+    Action, Capabilities, Comparison, Event, HistoryEntry, ObjectDiff, Outcome, Revision, Snapshot,
 };
 
 pub use crate::model::Reconciler;
@@ -101,6 +101,16 @@ pub trait Backend: Send + Sync {
         let _ = (revision, base);
         Err(BackendError::Invalid(format!(
             "{}: diffs of {unit} at a chosen revision are not supported by this backend",
+            self.info().kind
+        )))
+    }
+
+    /// Promotion compare of two units fed by the same source: the commits in A's applied revision that
+    /// B's has not got yet, and A's desired state against B's, per object. A side that cannot be rendered
+    /// (nothing applied, a commit that does not render) is reported in the result, not as an error.
+    async fn compare(&self, a: &str, b: &str) -> Result<Comparison, BackendError> {
+        Err(BackendError::Invalid(format!(
+            "{}: comparing {a} with {b} is not supported by this backend",
             self.info().kind
         )))
     }

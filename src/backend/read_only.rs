@@ -70,6 +70,11 @@ impl Backend for ReadOnly {
         self.inner.diff_at(unit, revision, base).await
     }
 
+    /// A read: passed through.
+    async fn compare(&self, a: &str, b: &str) -> Result<crate::model::Comparison, BackendError> {
+        self.inner.compare(a, b).await
+    }
+
     async fn capabilities(&self, _unit: &str) -> Result<Capabilities, BackendError> {
         Ok(Capabilities::all_denied(&self.reason()))
     }

@@ -2,6 +2,7 @@
 
 mod action;
 mod audit;
+mod compare;
 mod context;
 mod diff;
 mod event;
@@ -11,6 +12,7 @@ mod unit;
 
 pub use action::{Action, ActionKind, Capabilities, Outcome, Permission};
 pub use audit::{AuditRecord, AuditResult};
+pub use compare::{CompareCommit, CompareSide, Comparison, ObjectComparison, Verdict};
 pub use context::{ContextHealth, ContextState, Reconciler};
 pub use diff::{Change, NOT_RENDERED, ObjectDiff};
 pub use event::{Event, STATUS_CHANGED, Severity};

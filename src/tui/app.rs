@@ -4,6 +4,7 @@ use jiff::Timestamp;
 use ratatui::crossterm::event::KeyEvent;
 
 use super::actions::{Dialog, Pending};
+use super::compare::{CompareState, Compared};
 use super::diffdoc::DiffDoc;
 use super::filter::filter;
 use super::input::{LineInput, PromptCommand, complete, parse_prompt};
@@ -22,6 +23,7 @@ pub enum View {
     Sources,
     Detail,
     Diff,
+    Compare,
     History,
     Help,
 }
@@ -33,6 +35,7 @@ impl View {
             View::Sources => Mode::Sources,
             View::Detail => Mode::Detail,
             View::Diff => Mode::Diff,
+            View::Compare => Mode::Compare,
             View::History => Mode::History,
             View::Help => Mode::Help,
         }
@@ -185,6 +188,8 @@ pub struct App {
     pub detail: DetailState,
     pub diff: DiffState,
     pub history: HistoryState,
+    /// The two units the compare view shows; its diff is in `diff`.
+    pub compare: CompareState,
     pub help_scroll: usize,
     pub input: Option<Input>,
     pub dialog: Option<Dialog>,
@@ -232,6 +237,11 @@ pub enum Msg {
         seq: u64,
         result: Result<Vec<Event>, String>,
     },
+    /// A promotion compare (the compare view).
+    Compare {
+        seq: u64,
+        result: Result<Box<Compared>, String>,
+    },
     /// The rollback dialog's preview.
     Preview {
         seq: u64,
@@ -273,6 +283,12 @@ pub enum Effect {
         seq: u64,
         unit: String,
         revision: Revision,
+    },
+    /// Compare unit `a` with unit `b` (promotion: A to B).
+    LoadCompare {
+        seq: u64,
+        a: String,
+        b: String,
     },
     /// What a rollback to `revision` would change: live against its render.
     LoadPreview {
@@ -355,6 +371,7 @@ impl App {
                 entries: Loadable::Idle,
                 selected: 0,
             },
+            compare: CompareState::default(),
             help_scroll: 0,
             input: None,
             dialog: None,
@@ -442,6 +459,31 @@ impl App {
         self.seq
     }
 
+    /// Awaits a new document for the diff pane (a comparison): loads asked for earlier are no longer
+    /// awaited; `clear` starts the pane over.
+    pub(super) fn expect_diff_doc(&mut self, clear: bool) -> u64 {
+        let seq = self.next_seq();
+        self.want.diff = seq;
+        self.diff.commit = None;
+        if clear {
+            self.diff.doc = Loadable::Loading;
+            self.diff.file = 0;
+            self.diff.scroll = 0;
+            self.diff.hscroll = 0;
+            self.diff.matches.clear();
+        }
+        seq
+    }
+
+    pub(super) fn diff_doc_awaited(&self, seq: u64) -> bool {
+        seq == self.want.diff
+    }
+
+    pub(super) fn set_diff_doc(&mut self, doc: Loadable<DiffDoc>) {
+        self.diff.doc = doc;
+        self.clamp_diff();
+    }
+
     pub fn update(&mut self, msg: Msg, now: Timestamp) -> Vec<Effect> {
         let mut effects = self.update_state(msg, now);
         effects.extend(self.ask_caps());
@@ -472,6 +514,10 @@ impl App {
                     self.clamp_diff();
                     self.dirty = true;
                 }
+                Vec::new()
+            }
+            Msg::Compare { seq, result } => {
+                self.on_compare(seq, result);
                 Vec::new()
             }
             Msg::History { seq, result } => {
@@ -580,6 +626,7 @@ impl App {
                     (View::Detail | View::History | View::Diff, Some(b), Some(a)) if a != b => {
                         self.reload_unit_data(&a.id)
                     }
+                    (View::Compare, _, _) => self.compare_follow(),
                     _ => Vec::new(),
                 }
             }
@@ -748,8 +795,14 @@ impl App {
             Some(Command::Submit) => self.submit_input(input),
             Some(Command::Complete) => {
                 if input.kind == InputKind::Prompt {
-                    let (line, cands) =
-                        complete(&input.line.text, &self.context_names(), &self.setup.themes);
+                    let units: Vec<String> =
+                        self.snapshot.units.iter().map(|u| u.id.clone()).collect();
+                    let (line, cands) = complete(
+                        &input.line.text,
+                        &self.context_names(),
+                        &self.setup.themes,
+                        &units,
+                    );
                     input.line.text = line;
                     input.candidates = cands;
                 }
@@ -791,6 +844,7 @@ impl App {
                 Ok(PromptCommand::Sources) => self.command(Command::ViewSources),
                 Ok(PromptCommand::Help) => self.command(Command::Help),
                 Ok(PromptCommand::Quit) => self.command(Command::Quit),
+                Ok(PromptCommand::Compare(a, b)) => self.compare_prompt(a, b),
                 Ok(PromptCommand::Theme(name)) => {
                     if self.setup.themes.contains(&name) {
                         vec![Effect::LoadTheme(name)]
@@ -823,7 +877,7 @@ impl App {
         });
     }
 
-    fn open_input(&mut self, kind: InputKind, text: String) {
+    pub(super) fn open_input(&mut self, kind: InputKind, text: String) {
         self.input = Some(Input {
             kind,
             line: LineInput { text: text.clone() },
@@ -874,6 +928,7 @@ impl App {
                 if let Some(id) = self.unit.clone() {
                     out.extend(self.reload_unit_data(&id));
                 }
+                out.extend(self.compare_refresh());
                 return out;
             }
             Command::Copy => return self.copy_selected(),
@@ -882,9 +937,12 @@ impl App {
             Command::Open => return self.open(),
             Command::Diff => return self.open_unit_view(View::Diff),
             Command::History => return self.open_unit_view(View::History),
+            Command::Compare => return self.compare_selected(),
+            Command::CompareWith => return self.compare_with(),
+            Command::SwapSides => return self.swap_compare(),
             Command::NextPane => match self.view() {
                 View::Detail => self.detail.pane = (self.detail.pane + 1) % 2,
-                View::Diff => self.diff.list_focus = !self.diff.list_focus,
+                View::Diff | View::Compare => self.diff.list_focus = !self.diff.list_focus,
                 _ => {}
             },
             Command::NextFile => self.step_file(1),
@@ -1071,7 +1129,7 @@ impl App {
                 };
                 self.detail.scroll[pane] = step(self.detail.scroll[pane], len);
             }
-            View::Diff => {
+            View::Diff | View::Compare => {
                 if self.diff.list_focus {
                     let len = self.diff.doc.ready().map_or(0, |d| d.files.len());
                     let file = step(self.diff.file, len);

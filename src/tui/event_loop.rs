@@ -186,6 +186,9 @@ impl Runner {
                 let result = diff_doc(b.diff_at(&unit, &revision, DiffBase::Parent).await).await;
                 Msg::Diff { seq, result }
             }),
+            Effect::LoadCompare { seq, a, b: to } => {
+                self.load(0, super::compare::load(b, seq, a, to))
+            }
             Effect::LoadPreview {
                 seq,
                 unit,

@@ -7,6 +7,7 @@
 pub mod actions;
 mod ages;
 pub mod app;
+pub mod compare;
 pub mod connection;
 mod contexts;
 pub mod diffdoc;

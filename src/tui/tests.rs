@@ -109,6 +109,13 @@ fn answer(app: &mut App, effects: Vec<Effect>) {
                 seq,
                 result: Ok(world::events(&unit_of(app, &unit))),
             },
+            Effect::LoadCompare { seq, a, b } => Msg::Compare {
+                seq,
+                result: Ok(Box::new(super::compare::Compared::new(world::compare(
+                    &unit_of(app, &a),
+                    &unit_of(app, &b),
+                )))),
+            },
             _ => continue,
         };
         app.update(msg, now());
@@ -677,6 +684,162 @@ fn help_comes_from_the_keymap() {
     assert!(text.contains("enter, l"), "{text}");
 }
 
+/// The id of the unit a suffix (`staging`) addresses, as the CLI and the prompt resolve it.
+fn id_of(app: &App, suffix: &str) -> String {
+    crate::backend::resolve_unit(&app.snapshot.units, suffix)
+        .unwrap()
+        .id
+        .clone()
+}
+
+fn compare_effect(effects: &[Effect]) -> (String, String) {
+    effects
+        .iter()
+        .find_map(|e| match e {
+            Effect::LoadCompare { a, b, .. } => Some((a.clone(), b.clone())),
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("no compare load in {effects:?}"))
+}
+
+#[test]
+fn compare_from_the_units_list_swap_and_pick_another_unit() {
+    let mut app = app_with(false, (120, 40));
+    let (staging, prod, qa) = (
+        id_of(&app, "staging"),
+        id_of(&app, "prod"),
+        id_of(&app, "qa"),
+    );
+    // A diff asked for and left before it arrived.
+    select(&mut app, &prod);
+    let stale = press(&mut app, "d");
+    press(&mut app, "esc");
+    // On prod, `C` compares the unit prod depends on (staging) with prod: promotion order.
+    let effects = press(&mut app, "C");
+    assert_eq!(app.view(), View::Compare);
+    assert_eq!(compare_effect(&effects), (staging.clone(), prod.clone()));
+    assert!(screen(&app, 120, 40).contains("loading..."));
+    answer(&mut app, effects);
+    let text = screen(&app, 120, 40);
+    assert!(
+        text.contains(&format!("1 commit in {staging} not yet in {prod}:")),
+        "{text}"
+    );
+    assert!(
+        text.contains("Ada Lovelace") && text.contains("checkout: TIMEOUT 30s"),
+        "{text}"
+    );
+    assert!(text.contains("1 of 2 differ"), "{text}");
+    assert!(
+        text.contains(&format!("{prod} → {staging}: app.yaml +1 -0")),
+        "{text}"
+    );
+    assert!(text.contains("+      TIMEOUT: 30s"), "{text}");
+
+    // The diff asked for before is no longer awaited: it cannot replace the comparison's diff.
+    let Some(Effect::LoadDiff { seq, .. }) = stale.first() else {
+        panic!("no diff load: {stale:?}");
+    };
+    app.update(
+        Msg::Diff {
+            seq: *seq,
+            result: Ok(DiffDoc::default()),
+        },
+        now(),
+    );
+    assert_eq!(app.diff.doc.ready().map(|d| d.files.len()), Some(2));
+    // The diff keys work in the lower pane: the next file is flags.json, the same in both.
+    press(&mut app, "tab");
+    assert!(screen(&app, 120, 40).contains("the same in both"));
+
+    // Swapped: prod has nothing staging lacks.
+    let effects = press(&mut app, "x");
+    assert_eq!(compare_effect(&effects), (prod.clone(), staging.clone()));
+    answer(&mut app, effects);
+    let text = screen(&app, 120, 40);
+    assert!(
+        text.contains(&format!("{staging} has every commit of {prod}'s revision")),
+        "{text}"
+    );
+
+    // `C` here asks for another B, completing unit ids by suffix.
+    press(&mut app, "C");
+    type_text(&mut app, "q");
+    press(&mut app, "tab");
+    assert_eq!(
+        app.input.as_ref().map(|i| i.line.text.clone()),
+        Some(format!("compare {prod} {qa}"))
+    );
+    let effects = press(&mut app, "enter");
+    assert_eq!(compare_effect(&effects), (prod.clone(), qa.clone()));
+    assert_eq!(
+        app.views,
+        vec![View::Units, View::Compare],
+        "replaced, not stacked"
+    );
+    press(&mut app, "esc");
+    assert_eq!(app.view(), View::Units);
+
+    // qa is in no promotion chain: `C` asks which unit to compare it with.
+    select(&mut app, &qa);
+    let effects = press(&mut app, "C");
+    assert!(effects.is_empty());
+    assert_eq!(app.view(), View::Units);
+    assert_eq!(
+        app.input.as_ref().map(|i| (i.kind, i.line.text.clone())),
+        Some((InputKind::Prompt, format!("compare {qa} ")))
+    );
+    type_text(&mut app, "nope");
+    press(&mut app, "enter");
+    assert!(
+        app.flash
+            .as_ref()
+            .is_some_and(|f| !f.ok && f.text.contains("no unit `nope`"))
+    );
+    assert_eq!(app.view(), View::Units);
+
+    // `:compare A B` from anywhere, here the unit's detail (which cannot stay below: the diff pane is the
+    // comparison's now); refresh reloads what is shown.
+    let effects = press(&mut app, "enter");
+    answer(&mut app, effects);
+    assert_eq!(app.view(), View::Detail);
+    press(&mut app, ":");
+    type_text(&mut app, "compare dev staging");
+    let effects = press(&mut app, "enter");
+    assert_eq!(
+        compare_effect(&effects),
+        (id_of(&app, "dev"), staging.clone())
+    );
+    assert_eq!(app.views, vec![View::Units, View::Compare]);
+    answer(&mut app, effects);
+    let effects = press(&mut app, "ctrl-r");
+    assert_eq!(compare_effect(&effects), (id_of(&app, "dev"), staging));
+}
+
+#[test]
+fn compare_follows_the_units_it_compares() {
+    let mut app = app();
+    let (staging, prod) = (id_of(&app, "staging"), id_of(&app, "prod"));
+    select(&mut app, &staging);
+    let effects = press(&mut app, "C");
+    assert_eq!(compare_effect(&effects), (staging.clone(), prod.clone()));
+    answer(&mut app, effects);
+    // Nothing moved: no reload.
+    let mut snap = demo_snapshot();
+    snap.units[0].status.message.push_str(" (again)");
+    assert!(
+        app.update(Msg::Backend(Update::Snapshot(snap.clone())), now())
+            .is_empty()
+    );
+    // prod applied the newest commit: the comparison is reloaded, the old one stays until it arrives.
+    for u in snap.units.iter_mut().filter(|u| u.id == prod) {
+        u.applied_revision = Some(rev(4));
+    }
+    let effects = app.update(Msg::Backend(Update::Snapshot(snap)), now());
+    assert_eq!(compare_effect(&effects), (staging, prod));
+    assert!(matches!(app.compare.result, Loadable::Ready(_)));
+}
+
 // ---------- snapshots ----------
 
 /// Every view, ready to draw.
@@ -707,6 +870,12 @@ fn views_at(size: (u16, u16)) -> Vec<(&'static str, App)> {
     answer(&mut a, e);
     press(&mut a, "down");
     out.push(("history", a));
+    let mut a = app_with(false, size);
+    let staging = id_of(&a, "staging");
+    select(&mut a, &staging);
+    let e = press(&mut a, "C");
+    answer(&mut a, e);
+    out.push(("compare", a));
     let mut a = app_with(false, size);
     press(&mut a, "?");
     out.push(("help", a));

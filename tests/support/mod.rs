@@ -8,11 +8,12 @@ use std::time::{Duration, Instant};
 pub const BIN: &str = env!("CARGO_BIN_EXE_setpoint");
 
 /// Every command of the CLI contract (README, Usage).
-pub const COMMANDS: [&str; 12] = [
+pub const COMMANDS: [&str; 13] = [
     "demo",
     "agent",
     "status",
     "diff",
+    "compare",
     "history",
     "events",
     "suspend",

@@ -3,6 +3,7 @@
 
 mod agent;
 mod apply;
+mod compare;
 mod converge;
 pub mod demo;
 mod drift;
@@ -35,8 +36,8 @@ use super::{Backend, BackendError, BackendInfo, DiffBase, Reconciler, Update};
 use crate::config::{Settings, wildcard_match};
 use crate::diff::mask::mask_secrets;
 use crate::model::{
-    Action, ActionKind, AuditRecord, AuditResult, BackendKind, Capabilities, Change, Event,
-    HistoryEntry, ObjectDiff, Outcome, Permission, Revision, Severity, Snapshot,
+    Action, ActionKind, AuditRecord, AuditResult, BackendKind, Capabilities, Change, Comparison,
+    Event, HistoryEntry, ObjectDiff, Outcome, Permission, Revision, Severity, Snapshot,
 };
 use reconcile::render_revision;
 use spec::EnvSpec;
@@ -471,27 +472,7 @@ impl LocalBackend {
                     }
                     None => Default::default(),
                 };
-                let mut out: Vec<ObjectDiff> = Vec::new();
-                for (rel, file) in &rendered {
-                    let old = before.get(rel).map(|f| f.content.as_slice());
-                    let change = match old {
-                        None => Change::Added,
-                        Some(b) if b == file.content.as_slice() => continue,
-                        Some(_) => Change::Modified,
-                    };
-                    out.push(object_diff(rel, change, Some(&file.content), old, None));
-                }
-                for (rel, file) in before.iter().filter(|(k, _)| !rendered.contains_key(*k)) {
-                    out.push(object_diff(
-                        rel,
-                        Change::Removed,
-                        None,
-                        Some(&file.content),
-                        None,
-                    ));
-                }
-                out.sort_by(|a, b| a.object.cmp(&b.object));
-                Ok(out)
+                Ok(renders_between(&rendered, &before, false))
             }
         }
     }
@@ -569,6 +550,39 @@ impl LocalBackend {
         }
         out
     }
+}
+
+/// One render against another, per file: `new` on the desired side, `old` on the live side; differing
+/// files first, then by path. Files that are the same in both are listed only when `keep_unchanged`.
+fn renders_between(
+    new: &render::Rendered,
+    old: &render::Rendered,
+    keep_unchanged: bool,
+) -> Vec<ObjectDiff> {
+    let mut out: Vec<ObjectDiff> = Vec::new();
+    for (rel, file) in new {
+        let before = old.get(rel).map(|f| f.content.as_slice());
+        let change = match before {
+            None => Change::Added,
+            Some(b) if b == file.content.as_slice() && !keep_unchanged => continue,
+            Some(b) if b == file.content.as_slice() => Change::Unchanged,
+            Some(_) => Change::Modified,
+        };
+        out.push(object_diff(rel, change, Some(&file.content), before, None));
+    }
+    for (rel, file) in old.iter().filter(|(k, _)| !new.contains_key(*k)) {
+        out.push(object_diff(
+            rel,
+            Change::Removed,
+            None,
+            Some(&file.content),
+            None,
+        ));
+    }
+    out.sort_by(|a, b| {
+        (a.change == Change::Unchanged, &a.object).cmp(&(b.change == Change::Unchanged, &b.object))
+    });
+    out
 }
 
 /// Who holds the workspace's agent lock: this process, another one, or nobody.
@@ -768,6 +782,18 @@ impl Backend for LocalBackend {
             Self::diff_at_blocking(ws, &env, &revision, base)
         })
         .await
+    }
+
+    async fn compare(&self, a: &str, b: &str) -> Result<Comparison, BackendError> {
+        let (a, b) = (self.env(a)?, self.env(b)?);
+        let (id_a, id_b) = (self.id(&a.name), self.id(&b.name));
+        let mut c = blocking(&self.workspace(), move |ws| {
+            Ok(compare::compare_blocking(ws, &a, &b))
+        })
+        .await?;
+        c.a.unit = id_a;
+        c.b.unit = id_b;
+        Ok(c)
     }
 
     async fn fetch(&self, source: &str) -> Result<String, BackendError> {

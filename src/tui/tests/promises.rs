@@ -218,7 +218,7 @@ fn help_lists_every_prompt_command() {
             text.contains(&format!(":{verb}")),
             ":{verb} missing:\n{text}"
         );
-        let line = if matches!(*verb, "ctx" | "theme") {
+        let line = if matches!(*verb, "ctx" | "theme" | "compare") {
             format!("{verb} x")
         } else {
             (*verb).to_owned()

@@ -1,6 +1,7 @@
 //! Rendering: a pure function of `&App`. Views ask the theme for semantic keys only; keys shown in hints
 //! and help come from the keymap.
 
+mod compare;
 mod contexts;
 mod detail;
 mod dialog;
@@ -70,6 +71,7 @@ pub fn render(frame: &mut Frame, app: &App) {
         View::Sources => sources::render(frame, app, body),
         View::Detail => detail::render(frame, app, body),
         View::Diff => diff::render(frame, app, body),
+        View::Compare => compare::render(frame, app, body),
         View::History => history::render(frame, app, body),
         View::Help => help::render(frame, app, body),
     }

@@ -125,6 +125,15 @@ fn hinted(mode: Mode) -> &'static [Command] {
             Command::Back,
             Command::Help,
         ],
+        Mode::Compare => &[
+            Command::NextFile,
+            Command::NextHunk,
+            Command::SwapSides,
+            Command::CompareWith,
+            Command::SideBySide,
+            Command::Back,
+            Command::Help,
+        ],
         Mode::History => &[
             Command::Rollback,
             Command::Open,
@@ -145,6 +154,8 @@ pub fn hint_label(mode: Mode, command: Command) -> String {
         (_, Command::SyncWithSource) => "fetch+sync".into(),
         (_, Command::CommandPrompt) => "commands".into(),
         (_, Command::Open) => "open".into(),
+        (_, Command::SwapSides) => "swap".into(),
+        (_, Command::CompareWith) => "compare with".into(),
         (_, c) => c.name().replace('_', " "),
     }
 }
