@@ -54,6 +54,8 @@ impl Member {
 pub struct Composite {
     members: RwLock<Vec<Member>>,
     added: watch::Sender<usize>,
+    /// How long a read that asks every member waits for one ([`MEMBER_TIMEOUT`]).
+    timeout: Duration,
 }
 
 impl Composite {
@@ -63,7 +65,13 @@ impl Composite {
         Self {
             members: RwLock::new(members),
             added,
+            timeout: MEMBER_TIMEOUT,
         }
+    }
+
+    /// Waits at most `timeout` for each member in reads that ask every member.
+    pub fn member_timeout(self, timeout: Duration) -> Self {
+        Self { timeout, ..self }
     }
 
     /// A context that could not be opened: shown failed, with why, beside the others.
@@ -266,15 +274,16 @@ impl Backend for Composite {
     async fn snapshot(&self) -> Result<Snapshot, BackendError> {
         let members: Vec<Member> = self.read().clone();
         let mut tasks = JoinSet::new();
+        let limit = self.timeout;
         for (i, m) in members.iter().enumerate() {
             if let Member::Open(b) = m {
                 let b = b.clone();
                 tasks.spawn(async move {
-                    let r = match tokio::time::timeout(MEMBER_TIMEOUT, b.snapshot()).await {
+                    let r = match tokio::time::timeout(limit, b.snapshot()).await {
                         Ok(r) => r,
                         Err(_) => Err(BackendError::Unavailable(format!(
-                            "no answer within {} s",
-                            MEMBER_TIMEOUT.as_secs()
+                            "no answer within {:.1} s",
+                            limit.as_secs_f64()
                         ))),
                     };
                     (i, r)
@@ -396,3 +405,7 @@ impl Backend for Composite {
         self.member_for(source)?.fetch(source).await
     }
 }
+
+#[cfg(test)]
+#[path = "composite_tests.rs"]
+mod tests;

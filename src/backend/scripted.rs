@@ -81,6 +81,7 @@ pub(crate) fn demo_snapshot() -> Snapshot {
 }
 
 pub(crate) struct Scripted {
+    context: String,
     snapshot: Mutex<Snapshot>,
     acts: AtomicUsize,
     fail_next: Mutex<Option<String>>,
@@ -91,6 +92,7 @@ pub(crate) struct Scripted {
 impl Scripted {
     pub(crate) fn new(snapshot: Snapshot) -> Self {
         Self {
+            context: "demo".into(),
             snapshot: Mutex::new(snapshot),
             acts: AtomicUsize::new(0),
             fail_next: Mutex::new(None),
@@ -101,6 +103,23 @@ impl Scripted {
     /// The world of [`world`].
     pub(crate) fn demo() -> Self {
         Self::new(demo_snapshot())
+    }
+
+    /// The world of [`world`] in the context `name`: ids `local/<name>/…`.
+    pub(crate) fn in_context(name: &str) -> Self {
+        let mut snap = demo_snapshot();
+        for u in &mut snap.units {
+            u.id = u.id.replacen("local/demo/", &format!("local/{name}/"), 1);
+            u.context = name.to_owned();
+        }
+        for s in &mut snap.sources {
+            s.id = s.id.replacen("local/demo/", &format!("local/{name}/"), 1);
+            s.context = name.to_owned();
+        }
+        Self {
+            context: name.to_owned(),
+            ..Self::new(snap)
+        }
     }
 
     pub(crate) fn act_calls(&self) -> usize {
@@ -129,7 +148,7 @@ impl Backend for Scripted {
     fn info(&self) -> BackendInfo {
         BackendInfo {
             kind: BackendKind::Local,
-            context: "demo".into(),
+            context: self.context.clone(),
             read_only: false,
             workspace: None,
         }

@@ -181,6 +181,8 @@ pub struct App {
     pub unit: Option<String>,
     /// The one context `:ctx NAME` shows; every context when none.
     pub context_filter: Option<String>,
+    /// Units by status of each context shown, in the snapshot's context order (for the context bar).
+    pub context_counts: Vec<[usize; 6]>,
     /// What the backend allows on the selected unit now, as last asked (unit id, answer).
     pub caps: Option<(String, crate::model::Capabilities)>,
     /// The unit whose capabilities were asked for last (asked again when the snapshot changes).
@@ -353,6 +355,7 @@ impl App {
             sources: ListNav::default(),
             unit: None,
             context_filter: None,
+            context_counts: Vec::new(),
             caps: None,
             caps_asked: None,
             detail: DetailState::default(),
@@ -618,6 +621,7 @@ impl App {
                 self.loaded = true;
                 self.dirty = true;
                 self.caps_asked = None;
+                self.count_by_context();
                 self.refilter_keeping(unit_id, source_id);
                 self.check_pending();
                 let after = self.current_unit().cloned();

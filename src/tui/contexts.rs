@@ -2,7 +2,7 @@
 //! context allows.
 
 use super::app::{App, Effect, Flash, Tone};
-use crate::model::{ActionKind, Capabilities, ContextState, Unit};
+use crate::model::{ActionKind, Capabilities, ContextState, StatusKind, Unit};
 
 /// `:ctx all` shows every context again.
 pub const ALL: &str = "all";
@@ -70,6 +70,24 @@ impl App {
         }
         self.refilter();
         Vec::new()
+    }
+
+    /// Counts each context's units by status once per snapshot, so that drawing the bar is cheap.
+    pub(super) fn count_by_context(&mut self) {
+        let contexts = &self.snapshot.contexts;
+        let mut counts = vec![[0usize; 6]; contexts.len()];
+        if contexts.len() > 1 {
+            for u in &self.snapshot.units {
+                let at = contexts
+                    .iter()
+                    .position(|c| c.name == u.context && c.backend == u.backend);
+                let kind = StatusKind::ALL.iter().position(|k| *k == u.status.kind);
+                if let (Some(c), Some(k)) = (at, kind) {
+                    counts[c][k] += 1;
+                }
+            }
+        }
+        self.context_counts = counts;
     }
 
     /// A context opened by `:ctx NAME`, or why it could not be.

@@ -11,7 +11,7 @@ use crate::tui::app::App;
 pub(super) fn bar(app: &App) -> Line<'static> {
     let t = &app.setup.theme;
     let mut spans = Vec::new();
-    for c in app.contexts() {
+    for (i, c) in app.contexts().iter().enumerate() {
         let shown = app.context_filter.as_deref().is_none_or(|f| f == c.name);
         let style = if app.context_filter.as_deref() == Some(c.name.as_str()) {
             t.style("selection")
@@ -26,18 +26,8 @@ pub(super) fn bar(app: &App) -> Line<'static> {
         }
         spans.extend(health_spans(app, c));
         spans.extend(reconciler_spans(app, c.reconciler.as_ref()));
-        for kind in [
-            StatusKind::Failed,
-            StatusKind::Stalled,
-            StatusKind::Progressing,
-            StatusKind::Ready,
-        ] {
-            let n = app
-                .snapshot
-                .units
-                .iter()
-                .filter(|u| u.context == c.name && u.backend == c.backend && u.status.kind == kind)
-                .count();
+        let counts = app.context_counts.get(i).copied().unwrap_or_default();
+        for (kind, n) in StatusKind::ALL.into_iter().zip(counts) {
             if n > 0 {
                 spans.push(Span::styled(
                     format!("{}{n} ", status_mark(kind, app.setup.ascii)),
