@@ -421,8 +421,26 @@ impl App {
             && p.done(unit)
         {
             // The pass the action asked for ran and failed: the action failed, whatever was accepted.
-            let failed = p.reconciles() && unit.status.kind.is_bad();
-            let text = if failed {
+            // So did a sync with source whose fetch, made after the request, failed: the pass then ran
+            // on the last good commit, not on what the source has now.
+            let fetch_failed = matches!(p.action, Action::Sync { with_source: true })
+                .then(|| {
+                    self.snapshot.sources.iter().find(|s| {
+                        s.name == unit.source
+                            && s.context == unit.context
+                            && s.backend == unit.backend
+                            && s.status.kind.is_bad()
+                            && s.last_fetch_at.is_some_and(|t| t >= p.started)
+                    })
+                })
+                .flatten();
+            let failed = p.reconciles() && (unit.status.kind.is_bad() || fetch_failed.is_some());
+            let text = if let Some(src) = fetch_failed {
+                format!(
+                    "fetch of {} failed: {}; reconciled on the last good commit",
+                    src.name, src.status.message
+                )
+            } else if failed {
                 format!(
                     "{}; reconcile failed: {}",
                     p.action.kind().done_word(),

@@ -344,3 +344,44 @@ async fn a_refusal_in_a_read_only_member_is_recorded_under_that_context() {
         recs[0].detail
     );
 }
+
+#[test]
+fn a_sync_with_source_whose_fetch_failed_after_the_request_is_a_failure_not_a_success() {
+    let mut app = app_with(false, (120, 40));
+    select(&mut app, "local/demo/dev");
+    press(&mut app, "Y");
+    let effects = press(&mut app, "enter");
+    let id = effects
+        .iter()
+        .find_map(|e| match e {
+            Effect::Act { id, .. } => Some(*id),
+            _ => None,
+        })
+        .expect("the sync is sent");
+    app.update(
+        Msg::Acted {
+            id,
+            result: Ok("fetch and reconcile requested; handed to the running agent".into()),
+        },
+        now(),
+    );
+    // The agent then reconciled dev (on its last good commit), and the fetch it made after the request
+    // failed: the unit looks ready, the source says why it is not what was asked.
+    let mut snap = demo_snapshot();
+    for u in snap.units.iter_mut().filter(|u| u.name == "dev") {
+        u.last_reconcile_at = Some(ts(5));
+    }
+    for s in &mut snap.sources {
+        s.status = Status::new(StatusKind::Failed, "connection reset by peer", ts(2));
+        s.last_fetch_at = Some(ts(2));
+    }
+    app.update(Msg::Backend(Update::Snapshot(snap)), ts(6));
+    let o = app.outcome.clone().expect("the action ended");
+    assert!(!o.ok, "{}", o.text);
+    assert!(
+        o.text
+            .contains("fetch of platform-config failed: connection reset by peer"),
+        "{}",
+        o.text
+    );
+}
