@@ -55,10 +55,3 @@ pub struct ContextState {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reconciler: Option<Reconciler>,
 }
-
-impl ContextState {
-    /// The id prefix every unit and source of this context carries: `local/eu-prod/`.
-    pub fn prefix(&self) -> String {
-        format!("{}/{}/", self.backend, self.name)
-    }
-}
