@@ -4,6 +4,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::audit::AuditLog;
+use crate::backend::flux::FluxBackend;
 use crate::backend::local::LocalBackend;
 use crate::backend::{Audited, Backend, ReadOnly};
 use crate::cli::GlobalOpts;
@@ -158,6 +159,19 @@ impl Context {
                 // Read-only attaches to the workspace as resolved, however it was named.
                 let dir = backend.workspace().spec.dir.clone();
                 (Arc::new(backend), Some(dir))
+            }
+            BackendChoice::Flux => {
+                // one kube context per Flux backend; several at once come with the composite backend
+                let context = match self.opts.contexts.as_slice() {
+                    [] => None,
+                    [one] => Some(one.as_str()),
+                    _ => {
+                        return Err(CliError::usage(
+                            "the Flux backend shows one kube context at a time here: give --context once",
+                        ));
+                    }
+                };
+                (Arc::new(FluxBackend::open(context)?), None)
             }
             other => {
                 return Err(CliError::backend(format!(

@@ -4,6 +4,7 @@
 
 mod audited;
 mod error;
+pub mod flux;
 pub mod local;
 mod read_only;
 mod resolve;
