@@ -138,7 +138,7 @@ pub async fn resume(
     let note = t
         .record(conn, &obj, "resume", &format!("resumed by {who}"))
         .await;
-    let result = wait_handled(t, &token, timeout).await?;
+    let (result, _) = wait_handled(t, &token, None, timeout).await?;
     Ok(format!("resumed; {result}{note}"))
 }
 
@@ -150,6 +150,9 @@ pub async fn sync(
     timeout: Duration,
 ) -> Result<String, BackendError> {
     let mut done = Vec::new();
+    // after the source, the unit's reconcile must have used the source's new revision: kustomize-controller
+    // may handle the request before its cache has that revision, and then reconciles again when it does
+    let mut want_revision: Option<String> = None;
     for target in source.into_iter().chain(std::iter::once(t)) {
         let current = target.get().await?;
         if map::is_suspended(&current) {
@@ -168,7 +171,12 @@ pub async fn sync(
         let note = target
             .record(conn, &obj, "sync", &format!("reconcile requested by {who}"))
             .await;
-        let result = wait_handled(target, &token, timeout).await?;
+        let (result, obj) = wait_handled(target, &token, want_revision.as_deref(), timeout).await?;
+        want_revision = obj
+            .data
+            .pointer("/status/artifact/revision")
+            .and_then(Value::as_str)
+            .map(str::to_owned);
         done.push(format!("{}: {result}{note}", target.label()));
     }
     Ok(format!("sync ran; {}", done.join("; ")))
@@ -182,22 +190,29 @@ fn controller(t: &Target) -> &'static str {
     }
 }
 
-fn handled(obj: &DynamicObject, token: &str) -> bool {
-    let at = obj
-        .data
-        .pointer("/status/lastHandledReconcileAt")
-        .and_then(Value::as_str);
+fn handled(obj: &DynamicObject, token: &str, revision: Option<&str>) -> bool {
+    let text = |p: &str| obj.data.pointer(p).and_then(Value::as_str);
     // the Ready condition of this generation, decided (a failed reconcile leaves status.observedGeneration
     // at the last success)
     let ready = map::condition(obj, "Ready")
         .is_some_and(|c| c.status != "Unknown" && c.observed_generation >= obj.metadata.generation);
-    at == Some(token) && ready
+    text("/status/lastHandledReconcileAt") == Some(token)
+        && ready
+        && revision.is_none_or(|r| text("/status/lastAttemptedRevision") == Some(r))
 }
 
-/// Watches the object until its controller has handled `token`; the result in words, or why it failed.
-async fn wait_handled(t: &Target, token: &str, timeout: Duration) -> Result<String, BackendError> {
-    let token_owned = token.to_owned();
-    let cond = move |o: Option<&DynamicObject>| o.is_some_and(|o| handled(o, &token_owned));
+/// Watches the object until its controller has handled `token` (with `revision` as the one attempted, when
+/// given); the result in words and the object, or why it failed.
+async fn wait_handled(
+    t: &Target,
+    token: &str,
+    revision: Option<&str>,
+    timeout: Duration,
+) -> Result<(String, DynamicObject), BackendError> {
+    let (token_owned, revision_owned) = (token.to_owned(), revision.map(str::to_owned));
+    let cond = move |o: Option<&DynamicObject>| {
+        o.is_some_and(|o| handled(o, &token_owned, revision_owned.as_deref()))
+    };
     let waited =
         tokio::time::timeout(timeout, await_condition(t.api.clone(), &t.obj.name, cond)).await;
     let obj = match waited {
@@ -226,7 +241,7 @@ async fn wait_handled(t: &Target, token: &str, timeout: Duration) -> Result<Stri
     };
     let status = map::status(&obj);
     match status.kind {
-        StatusKind::Ready => Ok(format!("ready: {}", status.message)),
+        StatusKind::Ready => Ok((format!("ready: {}", status.message), obj)),
         kind => Err(BackendError::Failed(format!(
             "{}: reconcile {kind}: {}",
             t.label(),
