@@ -12,6 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::{ConfigMap, Event as KubeEvent, Namespace};
+use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding};
 use kube::api::{
     Api, ApiResource, DynamicObject, GroupVersionKind, ListParams, Patch, PatchParams, PostParams,
 };
@@ -206,7 +207,9 @@ async fn run(tier: &Tier) -> Result<(), BoxError> {
         )));
     }
 
-    // --- the watch: the first update is a whole snapshot (after every kind's initial list)
+    // --- the watch: the first update is a whole snapshot (after every kind's initial list), and the initial
+    // lists arrive over the watches (streaming lists): no LIST request of a Flux kind
+    let lists_before = requests(&admin, "LIST", None).await?;
     let (tx, mut rx) = mpsc::channel(64);
     let watcher = flux.clone();
     let watch = tokio::spawn(async move { watcher.watch(tx).await });
@@ -221,6 +224,15 @@ async fn run(tier: &Tier) -> Result<(), BoxError> {
     if unit(&first, UNIT).is_none() || !first.sources.iter().any(|s| s.id == SOURCE) {
         return Err(err(format!(
             "the first snapshot lacks the unit or its source: {first:?}"
+        )));
+    }
+    let lists_after = requests(&admin, "LIST", None).await?;
+    eprintln!(
+        "flux: LIST requests of Flux kinds (by anyone) before the watch {lists_before}, after {lists_after}"
+    );
+    if lists_before == 0.0 || lists_after != lists_before {
+        return Err(err(format!(
+            "the watch made LIST requests: {lists_before} before, {lists_after} after"
         )));
     }
     next_snapshot(&mut rx, "the unit ready at the first commit", false, |s| {
@@ -495,7 +507,146 @@ async fn run(tier: &Tier) -> Result<(), BoxError> {
     drop(rx);
     tokio::time::timeout(Duration::from_secs(10), watch).await???;
 
+    limited(tier, &admin).await?;
     cli(tier, &kustomizations).await?;
+    Ok(())
+}
+
+/// The API server's count of requests with `verb` on Flux's kinds (or only `code`), from its /metrics.
+async fn requests(admin: &kube::Client, verb: &str, code: Option<&str>) -> Result<f64, BoxError> {
+    let req = http::Request::get("/metrics").body(Vec::new())?;
+    let text = admin.request_text(req).await?;
+    let plurals = [
+        "kustomizations",
+        "helmreleases",
+        "gitrepositories",
+        "ocirepositories",
+        "helmrepositories",
+        "helmcharts",
+        "buckets",
+    ];
+    Ok(text
+        .lines()
+        .filter(|l| l.starts_with("apiserver_request_total{"))
+        .filter(|l| l.contains(&format!("verb=\"{verb}\"")))
+        .filter(|l| code.is_none_or(|c| l.contains(&format!("code=\"{c}\""))))
+        .filter(|l| {
+            plurals
+                .iter()
+                .any(|p| l.contains(&format!("resource=\"{p}\"")))
+        })
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum())
+}
+
+/// How many requests have been made by impersonation so far (only the limited identity impersonates).
+async fn impersonated(admin: &kube::Client) -> Result<f64, BoxError> {
+    let req = http::Request::get("/metrics").body(Vec::new())?;
+    let text = admin.request_text(req).await?;
+    Ok(text
+        .lines()
+        .filter(|l| {
+            l.starts_with("apiserver_impersonation_authorization_attempts_duration_seconds_count")
+        })
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum())
+}
+
+/// An identity that may read Kustomizations only: the units are shown, the source kinds are reported
+/// forbidden, and their watches are not retried (no storm of 403s).
+async fn limited(tier: &Tier, admin: &kube::Client) -> Result<(), BoxError> {
+    let post = PostParams::default();
+    Api::<ClusterRole>::all(admin.clone())
+        .create(
+            &post,
+            &serde_json::from_value(json!({
+                "metadata": {"name": "fx-limited"},
+                "rules": [{"apiGroups": ["kustomize.toolkit.fluxcd.io"], "resources": ["kustomizations"],
+                           "verbs": ["get", "list", "watch"]}]
+            }))?,
+        )
+        .await?;
+    Api::<ClusterRoleBinding>::all(admin.clone())
+        .create(
+            &post,
+            &serde_json::from_value(json!({
+                "metadata": {"name": "fx-limited"},
+                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "fx-limited"},
+                "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "limited"}]
+            }))?,
+        )
+        .await?;
+    // the admin's credentials impersonating the user `limited`
+    let mut kc = Kubeconfig::read_from(tier.kubeconfig())?;
+    let mut auth = kc
+        .auth_infos
+        .iter()
+        .find(|a| a.name == "admin")
+        .cloned()
+        .ok_or_else(|| err("no admin user in the kubeconfig"))?;
+    auth.name = "limited".into();
+    if let Some(a) = auth.auth_info.as_mut() {
+        a.impersonate = Some("limited".into());
+    }
+    let mut ctx = kc
+        .contexts
+        .iter()
+        .find(|c| c.name == "admin")
+        .cloned()
+        .ok_or_else(|| err("no admin context in the kubeconfig"))?;
+    ctx.name = "limited".into();
+    if let Some(c) = ctx.context.as_mut() {
+        c.user = Some("limited".into());
+    }
+    kc.auth_infos.push(auth);
+    kc.contexts.push(ctx);
+    let flux = Arc::new(FluxBackend::with_kubeconfig(kc, Some("limited"))?);
+
+    let (tx, mut rx) = mpsc::channel(64);
+    let watcher = flux.clone();
+    let watch = tokio::spawn(async move { watcher.watch(tx).await });
+    let first = tokio::time::timeout(LONG, rx.recv())
+        .await?
+        .ok_or_else(|| err("the limited watch ended at once"))?;
+    let Update::Snapshot(first) = first else {
+        return Err(err(format!(
+            "limited: the first update is not a snapshot: {first:?}"
+        )));
+    };
+    if unit(&first, "flux/limited/fx/Kustomization/app").is_none() || !first.sources.is_empty() {
+        return Err(err(format!(
+            "limited: units without sources expected: {first:?}"
+        )));
+    }
+    let kinds = flux.kinds().await?;
+    for (kind, state) in &kinds {
+        let ok = match kind.kind {
+            "Kustomization" => matches!(state, KindState::Served(_)),
+            "HelmRelease" => *state == KindState::NotInstalled,
+            _ => matches!(state, KindState::Forbidden(m) if m.contains("forbidden")),
+        };
+        if !ok {
+            return Err(err(format!("limited: {} is {state:?}", kind.kind)));
+        }
+    }
+    // no retry storm: the limited identity's watch makes no request at all while nothing changes (a refusal
+    // is not counted in apiserver_request_total; every request by impersonation is counted here)
+    let made = impersonated(admin).await?;
+    if made == 0.0 {
+        return Err(err("limited: no request by impersonation counted"));
+    }
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let made_later = impersonated(admin).await?;
+    if made_later != made {
+        return Err(err(format!(
+            "the refused kinds are retried: {made} requests, then {made_later} 5 s later"
+        )));
+    }
+    drop(rx);
+    tokio::time::timeout(Duration::from_secs(10), watch).await???;
+    eprintln!(
+        "flux: limited identity: units shown, source kinds forbidden, {made} requests in all, none more in 5 s"
+    );
     Ok(())
 }
 

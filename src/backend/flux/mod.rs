@@ -17,6 +17,7 @@ pub use act::FIELD_MANAGER;
 pub use connect::KindState;
 pub use ids::{ObjectRef, object_id};
 
+use std::sync::Mutex;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -46,6 +47,8 @@ pub struct FluxBackend {
     context: String,
     kubeconfig: Kubeconfig,
     conn: OnceCell<Conn>,
+    /// Kinds found refused or gone after discovery (by the watch or a list), overriding what discovery said.
+    refused: Mutex<Vec<(FluxKind, KindState)>>,
     access: AccessCache,
     sync_timeout: Duration,
 }
@@ -69,6 +72,7 @@ impl FluxBackend {
             context,
             kubeconfig,
             conn: OnceCell::new(),
+            refused: Mutex::new(Vec::new()),
             access: AccessCache::default(),
             sync_timeout: SYNC_TIMEOUT,
         })
@@ -85,9 +89,25 @@ impl FluxBackend {
         &self.context
     }
 
-    /// Which Flux kinds the cluster serves (discovery), connecting first if needed.
+    /// Which Flux kinds the cluster serves (discovery), and which of them turned out refused or gone since;
+    /// connects first if needed.
     pub async fn kinds(&self) -> Result<Vec<(FluxKind, KindState)>, BackendError> {
-        Ok(self.conn().await?.kinds.clone())
+        let mut kinds = self.conn().await?.kinds.clone();
+        if let Ok(refused) = self.refused.lock() {
+            for (kind, state) in kinds.iter_mut() {
+                if let Some((_, r)) = refused.iter().find(|(k, _)| k == kind) {
+                    *state = r.clone();
+                }
+            }
+        }
+        Ok(kinds)
+    }
+
+    fn note_refused(&self, kind: FluxKind, state: KindState) {
+        if let Ok(mut refused) = self.refused.lock() {
+            refused.retain(|(k, _)| *k != kind);
+            refused.push((kind, state));
+        }
     }
 
     async fn conn(&self) -> Result<&Conn, BackendError> {
@@ -163,6 +183,11 @@ impl Backend for FluxBackend {
                 Ok(list) => objects.extend(list.items.into_iter().map(|o| (*kind, o))),
                 Err(kube::Error::Api(s)) if s.code == 403 => {
                     tracing::warn!(context = %self.context, kind = kind.kind, "forbidden: {}", s.message);
+                    self.note_refused(*kind, KindState::Forbidden(s.message.clone()));
+                }
+                Err(kube::Error::Api(s)) if s.code == 404 => {
+                    tracing::warn!(context = %self.context, kind = kind.kind, "not installed any more");
+                    self.note_refused(*kind, KindState::NotInstalled);
                 }
                 Err(e) => return Err(from_kube(&format!("listing {}", kind.plural), &e)),
             }
@@ -178,7 +203,8 @@ impl Backend for FluxBackend {
         loop {
             match self.conn().await {
                 Ok(conn) => {
-                    watch::run(&self.context, conn, &tx).await;
+                    let stopped = |kind: FluxKind, state: KindState| self.note_refused(kind, state);
+                    watch::run(&self.context, conn, &tx, &stopped).await;
                     return Ok(());
                 }
                 Err(e) => {

@@ -55,8 +55,14 @@ pub fn watcher_config() -> watcher::Config {
     watcher::Config::default().streaming_lists()
 }
 
-/// Watches every served kind of `conn` and sends snapshots of `context` to `tx` until it is closed.
-pub async fn run(context: &str, conn: &Conn, tx: &mpsc::Sender<Update>) {
+/// Watches every served kind of `conn` and sends snapshots of `context` to `tx` until it is closed;
+/// `stopped` hears of each kind whose watch was refused or whose CRD went away.
+pub async fn run(
+    context: &str,
+    conn: &Conn,
+    tx: &mpsc::Sender<Update>,
+    stopped: &(dyn Fn(FluxKind, KindState) + Sync),
+) {
     let (mtx, mut mrx) = mpsc::channel(256);
     let mut tasks = JoinSet::new();
     let mut stores: Vec<(FluxKind, Store<DynamicObject>)> = Vec::new();
@@ -92,13 +98,13 @@ pub async fn run(context: &str, conn: &Conn, tx: &mpsc::Sender<Update>) {
             tx.closed().await;
             return;
         };
-        apply(&mut phases, first);
+        apply(&mut phases, &stores, stopped, first);
         let gather = tokio::time::sleep(COALESCE);
         tokio::pin!(gather);
         loop {
             tokio::select! {
                 m = mrx.recv() => match m {
-                    Some(m) => apply(&mut phases, m),
+                    Some(m) => apply(&mut phases, &stores, stopped, m),
                     None => break,
                 },
                 _ = &mut gather => break,
@@ -133,10 +139,21 @@ pub async fn run(context: &str, conn: &Conn, tx: &mpsc::Sender<Update>) {
     }
 }
 
-fn apply(phases: &mut [Phase], msg: KindMsg) {
+fn apply(
+    phases: &mut [Phase],
+    stores: &[(FluxKind, Store<DynamicObject>)],
+    stopped: &(dyn Fn(FluxKind, KindState) + Sync),
+    msg: KindMsg,
+) {
     let (idx, phase) = match msg {
         KindMsg::Listed(i) | KindMsg::Changed(i) => (i, Phase::Listed),
-        KindMsg::Stopped(i, s) => (i, Phase::Stopped(s)),
+        KindMsg::Stopped(i, s) => {
+            if let Some((kind, _)) = stores.get(i) {
+                tracing::warn!(kind = kind.kind, state = ?s, "not watched any more");
+                stopped(*kind, s.clone());
+            }
+            (i, Phase::Stopped(s))
+        }
         KindMsg::Down(i, r) => (i, Phase::Down(r)),
     };
     if let Some(p) = phases.get_mut(idx) {
