@@ -437,6 +437,95 @@ async fn run(tier: &Tier) -> Result<(), BoxError> {
         history.len()
     );
 
+    // --- rollback: the GitRepository is pinned at the commit (the previous ref remembered), the unit applies
+    // it; a second rollback by an abbreviated id (completed from status.history) keeps the first remembered
+    // ref; resume restores the branch
+    let rev5 = format!("main@sha1:{c5}");
+    let out = flux
+        .act(
+            UNIT,
+            &Action::Rollback {
+                to: c1.parse()?,
+                reason: "tier rollback".into(),
+            },
+        )
+        .await?;
+    eprintln!("flux: {}", out.message);
+    let gr = gitrepos.get(NAME).await?;
+    let ks = kustomizations.get(NAME).await?;
+    let pinned_from = gr
+        .metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get("setpoint.dev/pinned-from"))
+        .cloned()
+        .unwrap_or_default();
+    if gr.data.pointer("/spec/ref/commit") != Some(&json!(c1))
+        || serde_json::from_str::<Value>(&pinned_from)? != json!({"branch": "main"})
+        || str_at(&ks, "/status/lastAppliedRevision") != rev1
+    {
+        return Err(err(format!(
+            "after rollback: {:?} {pinned_from} {:?}",
+            gr.data.get("spec"),
+            ks.data.get("status")
+        )));
+    }
+    let cm = config_maps.get("fx-cm").await?;
+    if cm.data.and_then(|d| d.get("revision").cloned()).as_deref() != Some("1") {
+        return Err(err("after rollback fx-cm is not at revision 1"));
+    }
+    next_snapshot(&mut rx, "the unit pinned at the first commit", false, |s| {
+        unit(s, UNIT).is_some_and(|u| u.pinned_revision.as_ref().is_some_and(|p| p.sha() == c1))
+    })
+    .await?;
+    if flux.capabilities(UNIT).await?.resume != Permission::Allowed {
+        return Err(err("a pinned unit cannot be resumed"));
+    }
+    flux.act(
+        UNIT,
+        &Action::Rollback {
+            to: c2[..8].parse()?,
+            reason: "again".into(),
+        },
+    )
+    .await?;
+    let gr = gitrepos.get(NAME).await?;
+    let again = gr
+        .metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get("setpoint.dev/pinned-from"))
+        .cloned();
+    if gr.data.pointer("/spec/ref/commit") != Some(&json!(c2))
+        || again.as_deref() != Some(pinned_from.as_str())
+    {
+        return Err(err(format!(
+            "second rollback: {:?} {again:?}",
+            gr.data.get("spec")
+        )));
+    }
+    let out = flux.act(UNIT, &Action::Resume).await?;
+    eprintln!("flux: {}", out.message);
+    let gr = gitrepos.get(NAME).await?;
+    let ks = kustomizations.get(NAME).await?;
+    if gr.data.pointer("/spec/ref") != Some(&json!({"branch": "main"}))
+        || gr
+            .metadata
+            .annotations
+            .as_ref()
+            .is_some_and(|a| a.keys().any(|k| k.starts_with("setpoint.dev/")))
+        || str_at(&ks, "/status/lastAppliedRevision") != rev5
+    {
+        return Err(err(format!(
+            "after resume of the pin: {:?} {:?}",
+            gr.data.get("spec"),
+            ks.data.get("status")
+        )));
+    }
+    eprintln!(
+        "flux: rollback pinned and applied {c1}, resume restored the branch and applied {rev5}"
+    );
+
     // --- the viewer reads everything and every action is refused before it is sent
     let viewer = backend(tier, "viewer")?;
     let vid = "flux/viewer/fx/Kustomization/app";
@@ -508,7 +597,7 @@ async fn run(tier: &Tier) -> Result<(), BoxError> {
     tokio::time::timeout(Duration::from_secs(10), watch).await???;
 
     limited(tier, &admin).await?;
-    cli(tier, &kustomizations).await?;
+    cli(tier, &kustomizations, &gitrepos, &c1).await?;
     Ok(())
 }
 
@@ -651,7 +740,12 @@ async fn limited(tier: &Tier, admin: &kube::Client) -> Result<(), BoxError> {
 }
 
 /// The real binary: `status --output json`, suspend, resume, sync; the viewer refused with exit 3.
-async fn cli(tier: &Tier, kustomizations: &Api<DynamicObject>) -> Result<(), BoxError> {
+async fn cli(
+    tier: &Tier,
+    kustomizations: &Api<DynamicObject>,
+    gitrepos: &Api<DynamicObject>,
+    c1: &str,
+) -> Result<(), BoxError> {
     let dirs = tempfile::tempdir()?;
     let run = |context: &str, args: &[&str]| -> Result<(i32, String, String), BoxError> {
         let out = Command::new(env!("CARGO_BIN_EXE_setpoint"))
@@ -705,6 +799,33 @@ async fn cli(tier: &Tier, kustomizations: &Api<DynamicObject>) -> Result<(), Box
     if code != 0 || !stdout.contains("sync ran") {
         return Err(err(format!("cli sync: {code} {stdout} {stderr}")));
     }
-    eprintln!("flux: CLI status/suspend/resume/sync work; the viewer gets exit 3");
+    let (code, stdout, stderr) = run(
+        "admin",
+        &["rollback", NAME, "--to", c1, "--reason", "cli rollback"],
+    )?;
+    let pin = gitrepos
+        .get(NAME)
+        .await?
+        .data
+        .pointer("/spec/ref/commit")
+        .cloned();
+    if code != 0 || pin != Some(json!(c1)) {
+        return Err(err(format!(
+            "cli rollback: {code} {stdout} {stderr} {pin:?}"
+        )));
+    }
+    let (code, stdout, stderr) = run("admin", &["resume", NAME])?;
+    let pin = gitrepos
+        .get(NAME)
+        .await?
+        .data
+        .pointer("/spec/ref/commit")
+        .cloned();
+    if code != 0 || pin.is_some() {
+        return Err(err(format!(
+            "cli resume of the pin: {code} {stdout} {stderr} {pin:?}"
+        )));
+    }
+    eprintln!("flux: CLI status/suspend/resume/sync/rollback work; the viewer gets exit 3");
     Ok(())
 }

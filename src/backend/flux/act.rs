@@ -39,7 +39,7 @@ impl Target {
         Ok(Self { obj, ar, api })
     }
 
-    fn label(&self) -> String {
+    pub fn label(&self) -> String {
         format!(
             "{} {}/{}",
             self.obj.kind.kind, self.obj.namespace, self.obj.name
@@ -53,7 +53,7 @@ impl Target {
             .map_err(|e| from_kube(&self.label(), &e))
     }
 
-    async fn patch(&self, what: &str, patch: &Value) -> Result<DynamicObject, BackendError> {
+    pub async fn patch(&self, what: &str, patch: &Value) -> Result<DynamicObject, BackendError> {
         let params = PatchParams {
             field_manager: Some(FIELD_MANAGER.to_owned()),
             ..Default::default()
@@ -65,7 +65,7 @@ impl Target {
     }
 
     /// Records the action as an Event on the object; a failure to record is said, never fatal.
-    async fn record(
+    pub async fn record(
         &self,
         conn: &Conn,
         obj: &DynamicObject,
@@ -123,10 +123,12 @@ pub async fn suspend(
     ))
 }
 
+/// Resumes `t`; with `want`, its reconcile must have attempted that revision (a source just released).
 pub async fn resume(
     conn: &Conn,
     t: &Target,
     who: &str,
+    want: Option<&str>,
     timeout: Duration,
 ) -> Result<String, BackendError> {
     let token = Timestamp::now().to_string();
@@ -138,7 +140,7 @@ pub async fn resume(
     let note = t
         .record(conn, &obj, "resume", &format!("resumed by {who}"))
         .await;
-    let (result, _) = wait_handled(t, &token, None, timeout).await?;
+    let (result, _) = wait_handled(t, &token, want, timeout).await?;
     Ok(format!("resumed; {result}{note}"))
 }
 
@@ -154,32 +156,50 @@ pub async fn sync(
     // may handle the request before its cache has that revision, and then reconciles again when it does
     let mut want_revision: Option<String> = None;
     for target in source.into_iter().chain(std::iter::once(t)) {
-        let current = target.get().await?;
-        if map::is_suspended(&current) {
-            return Err(BackendError::Invalid(format!(
-                "{} is suspended: resume it first (Flux ignores reconcile requests of a suspended object)",
-                target.label()
-            )));
-        }
-        let token = Timestamp::now().to_string();
-        let obj = target
-            .patch(
-                "sync",
-                &json!({"metadata": {"annotations": {REQUESTED_AT: token}}}),
-            )
-            .await?;
-        let note = target
-            .record(conn, &obj, "sync", &format!("reconcile requested by {who}"))
-            .await;
-        let (result, obj) = wait_handled(target, &token, want_revision.as_deref(), timeout).await?;
-        want_revision = obj
-            .data
-            .pointer("/status/artifact/revision")
-            .and_then(Value::as_str)
-            .map(str::to_owned);
-        done.push(format!("{}: {result}{note}", target.label()));
+        let (result, artifact) =
+            reconcile(conn, target, who, want_revision.as_deref(), timeout).await?;
+        want_revision = artifact;
+        done.push(format!("{}: {result}", target.label()));
     }
     Ok(format!("sync ran; {}", done.join("; ")))
+}
+
+/// Requests a reconcile of `target` and waits for its result (with `want` as the revision attempted);
+/// refused while suspended. Returns the result in words and the source artifact's revision, if any.
+pub async fn reconcile(
+    conn: &Conn,
+    target: &Target,
+    who: &str,
+    want: Option<&str>,
+    timeout: Duration,
+) -> Result<(String, Option<String>), BackendError> {
+    let current = target.get().await?;
+    if map::is_suspended(&current) {
+        return Err(BackendError::Invalid(format!(
+            "{} is suspended: resume it first (Flux ignores reconcile requests of a suspended object)",
+            target.label()
+        )));
+    }
+    let token = Timestamp::now().to_string();
+    let obj = target
+        .patch(
+            "sync",
+            &json!({"metadata": {"annotations": {REQUESTED_AT: token}}}),
+        )
+        .await?;
+    let note = target
+        .record(conn, &obj, "sync", &format!("reconcile requested by {who}"))
+        .await;
+    let (result, obj) = wait_handled(target, &token, want, timeout).await?;
+    let artifact = artifact_revision(&obj);
+    Ok((format!("{result}{note}"), artifact))
+}
+
+pub fn artifact_revision(obj: &DynamicObject) -> Option<String> {
+    obj.data
+        .pointer("/status/artifact/revision")
+        .and_then(Value::as_str)
+        .map(str::to_owned)
 }
 
 fn controller(t: &Target) -> &'static str {
@@ -203,7 +223,7 @@ fn handled(obj: &DynamicObject, token: &str, revision: Option<&str>) -> bool {
 
 /// Watches the object until its controller has handled `token` (with `revision` as the one attempted, when
 /// given); the result in words and the object, or why it failed.
-async fn wait_handled(
+pub async fn wait_handled(
     t: &Target,
     token: &str,
     revision: Option<&str>,

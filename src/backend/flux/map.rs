@@ -37,6 +37,12 @@ pub const SUSPEND_REASON: &str = "setpoint.dev/suspend-reason";
 pub const SUSPENDED_AT: &str = "setpoint.dev/suspended-at";
 /// `"true"` marks a unit whose actions need its name typed to confirm.
 pub const PROTECTED: &str = "setpoint.dev/protected";
+/// On a GitRepository pinned by setpoint's rollback: its `spec.ref` before the pin, as JSON.
+pub const PINNED_FROM: &str = "setpoint.dev/pinned-from";
+/// Who pinned it, why and when.
+pub const PINNED_BY: &str = "setpoint.dev/pinned-by";
+pub const PIN_REASON: &str = "setpoint.dev/pin-reason";
+pub const PINNED_AT: &str = "setpoint.dev/pinned-at";
 /// Flux's reconcile request token.
 pub const REQUESTED_AT: &str = "reconcile.fluxcd.io/requestedAt";
 
@@ -101,6 +107,17 @@ fn annotation<'a>(obj: &'a DynamicObject, key: &str) -> Option<&'a str> {
         .get(key)
         .map(String::as_str)
         .filter(|s| !s.is_empty())
+}
+
+/// The commit a source is pinned at by setpoint's rollback (its previous ref remembered in an annotation).
+pub fn pin(obj: &DynamicObject) -> Option<Revision> {
+    annotation(obj, PINNED_FROM)?;
+    str_at(&obj.data, "/spec/ref/commit")?.parse().ok()
+}
+
+/// The previous `spec.ref` of a source pinned by setpoint.
+pub fn pinned_from(obj: &DynamicObject) -> Option<Value> {
+    serde_json::from_str(annotation(obj, PINNED_FROM)?).ok()
 }
 
 pub fn is_suspended(obj: &DynamicObject) -> bool {
@@ -354,6 +371,13 @@ pub fn snapshot<'a>(
     let (unit_objs, source_objs): (Vec<_>, Vec<_>) = objects
         .into_iter()
         .partition(|(k, _)| k.role == kinds::Role::Unit);
+    let pins: BTreeMap<String, Revision> = source_objs
+        .iter()
+        .filter_map(|(k, o)| {
+            let r = ObjectRef::new(*k, namespace(o), name(o));
+            Some((r.id(context), pin(o)?))
+        })
+        .collect();
     let sources: BTreeMap<String, Source> = source_objs
         .into_iter()
         .map(|(k, o)| {
@@ -363,7 +387,15 @@ pub fn snapshot<'a>(
         .collect();
     let units = unit_objs
         .into_iter()
-        .map(|(k, o)| unit(context, k, o, &sources))
+        .map(|(k, o)| {
+            let mut u = unit(context, k, o, &sources);
+            u.pinned_revision = source_ref(k, o).and_then(|r| pins.get(&r.id(context)).cloned());
+            if u.pinned_revision.is_some() {
+                // the source's revision is the pin, not the branch: how far behind the branch is unknown
+                u.commits_behind = None;
+            }
+            u
+        })
         .collect();
     let mut snap = Snapshot {
         units,

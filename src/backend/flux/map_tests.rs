@@ -264,3 +264,28 @@ fn helm_release_takes_its_chart_as_source() {
         "apps/charts"
     );
 }
+
+#[test]
+fn a_source_pinned_by_setpoint_pins_its_units() {
+    let mut objs = all();
+    for (k, o) in objs.iter_mut() {
+        if k.kind == "GitRepository" && o.metadata.name.as_deref() == Some("apps") {
+            o.data["spec"]["ref"]["commit"] = json!(SHA);
+            o.metadata
+                .annotations
+                .get_or_insert_default()
+                .insert(PINNED_FROM.into(), r#"{"branch":"main"}"#.into());
+        }
+    }
+    let s = snapshot("tier", objs.iter().map(|(k, o)| (*k, o)));
+    let u = unit_named(&s, "ready");
+    assert_eq!(u.pinned_revision.as_ref().map(|r| r.sha()), Some(SHA));
+    assert_eq!(u.hold_note().as_deref(), Some("pinned at 112f513"));
+    assert_eq!(unit_named(&s, "nosource").pinned_revision, None);
+    let src = s.sources.iter().find(|x| x.name == "apps/apps").unwrap();
+    assert_eq!(src.reference, format!("commit:{SHA}"));
+    // a commit in the ref without setpoint's annotation is the user's own choice, not a pin
+    let plain = all();
+    let s = snapshot("tier", plain.iter().map(|(k, o)| (*k, o)));
+    assert_eq!(unit_named(&s, "ready").pinned_revision, None);
+}

@@ -11,6 +11,7 @@ mod ids;
 pub mod kinds;
 pub mod map;
 mod rbac;
+mod rollback;
 mod watch;
 
 pub use act::FIELD_MANAGER;
@@ -27,8 +28,8 @@ use tokio::sync::{OnceCell, mpsc};
 
 use super::{Backend, BackendError, BackendInfo, Update};
 use crate::model::{
-    Action, ActionKind, BackendKind, Capabilities, Event, HistoryEntry, ObjectDiff, Outcome,
-    Permission, Snapshot,
+    Action, BackendKind, Capabilities, Event, HistoryEntry, ObjectDiff, Outcome, Permission,
+    Snapshot,
 };
 use act::Target;
 use connect::Conn;
@@ -256,13 +257,22 @@ impl Backend for FluxBackend {
         let conn = self.conn().await?;
         let t = Target::new(conn, self.object(unit)?)?;
         let obj = t.get().await?;
-        let rollback = deny("rollback of Flux units is not available yet");
         if let Permission::Denied { reason } = self.may_patch(conn, &t).await? {
-            return Ok(Capabilities {
-                rollback,
-                ..Capabilities::all_denied(&reason)
-            });
+            return Ok(Capabilities::all_denied(&reason));
         }
+        let source = map::source_ref(t.obj.kind, &obj).and_then(|r| Target::new(conn, r).ok());
+        let pinned = match &source {
+            Some(s) => s.get().await.ok().and_then(|o| map::pin(&o)).is_some(),
+            None => false,
+        };
+        let source_perm = match &source {
+            Some(s) => self.may_patch(conn, s).await?,
+            None => deny("the unit names no source this backend can read"),
+        };
+        let rollback = match source.as_ref().and_then(rollback::refusal) {
+            Some(why) => deny(why),
+            None => source_perm.clone(),
+        };
         let suspended = map::is_suspended(&obj);
         Ok(Capabilities {
             suspend: if suspended {
@@ -270,10 +280,12 @@ impl Backend for FluxBackend {
             } else {
                 Permission::Allowed
             },
-            resume: if suspended {
+            resume: if pinned {
+                source_perm
+            } else if suspended {
                 Permission::Allowed
             } else {
-                deny("not suspended")
+                deny("not suspended or pinned")
             },
             sync: if suspended {
                 deny(
@@ -289,32 +301,57 @@ impl Backend for FluxBackend {
     async fn act(&self, unit: &str, action: &Action) -> Result<Outcome, BackendError> {
         let conn = self.conn().await?;
         let t = Target::new(conn, self.object(unit)?)?;
-        // refused before anything is sent: RBAC for every object the action patches
+        // the source too, when the action patches it
         let source = match action {
-            Action::Sync { with_source: true } => Some(self.source_target(conn, &t).await?),
+            Action::Sync { with_source: true } | Action::Rollback { .. } => {
+                Some(self.source_target(conn, &t).await?)
+            }
+            Action::Resume => {
+                let s = self.source_target(conn, &t).await.ok();
+                match &s {
+                    Some(src) if src.get().await.ok().and_then(|o| map::pin(&o)).is_some() => s,
+                    _ => None,
+                }
+            }
             _ => None,
         };
+        // refused before anything is sent: RBAC for every object the action patches
         for target in std::iter::once(&t).chain(source.as_ref()) {
             if let Permission::Denied { reason } = self.may_patch(conn, target).await? {
                 return Err(BackendError::Denied(reason));
             }
         }
         let who = Self::who();
-        let message = match action {
-            Action::Suspend { reason } => {
+        let timeout = self.sync_timeout;
+        let message = match (action, &source) {
+            (Action::Suspend { reason }, _) => {
                 if reason.trim().is_empty() {
                     return Err(BackendError::Invalid("suspend needs a reason".into()));
                 }
                 act::suspend(conn, &t, &who, reason).await?
             }
-            Action::Resume => act::resume(conn, &t, &who, self.sync_timeout).await?,
-            Action::Sync { .. } => {
-                act::sync(conn, &t, source.as_ref(), &who, self.sync_timeout).await?
+            (Action::Resume, Some(src)) => {
+                // a pinned unit: the source's ref first, then the unit on the released revision
+                let (released, artifact) = rollback::release(conn, src, &who, timeout).await?;
+                let unit_result = if map::is_suspended(&t.get().await?) {
+                    act::resume(conn, &t, &who, artifact.as_deref(), timeout).await?
+                } else {
+                    act::reconcile(conn, &t, &who, artifact.as_deref(), timeout)
+                        .await?
+                        .0
+                };
+                format!("{released}; {unit_result}")
             }
-            Action::Rollback { .. } => {
-                return Err(BackendError::Invalid(
-                    "rollback of Flux units is not available yet".into(),
-                ));
+            (Action::Resume, None) => act::resume(conn, &t, &who, None, timeout).await?,
+            (Action::Sync { .. }, _) => act::sync(conn, &t, source.as_ref(), &who, timeout).await?,
+            (Action::Rollback { to, reason }, Some(src)) => {
+                if reason.trim().is_empty() {
+                    return Err(BackendError::Invalid("rollback needs a reason".into()));
+                }
+                rollback::rollback(conn, &t, src, to, &who, reason, timeout).await?
+            }
+            (Action::Rollback { .. }, None) => {
+                return Err(BackendError::Invalid("the unit names no source".into()));
             }
         };
         Ok(Outcome {
@@ -323,10 +360,4 @@ impl Backend for FluxBackend {
             message,
         })
     }
-}
-
-impl FluxBackend {
-    /// The action kinds this backend carries out (rollback not yet).
-    pub const ACTIONS: [ActionKind; 3] =
-        [ActionKind::Suspend, ActionKind::Resume, ActionKind::Sync];
 }
