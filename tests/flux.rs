@@ -1,10 +1,14 @@
 //! The Flux backend against the real tier (tests/k8s_tier): the watch, every action with the controllers'
 //! reaction as the assertion, the viewer refused before anything is sent, an API server restart during a
-//! watch, and the CLI of the real binary.
+//! watch, the CLI of the real binary, and the console in tmux.
 //!
 //! One `#[test]` owns the tier; it is stopped on every path (the guard's `Drop`, plus the tier's watchdog).
 
+// the tmux harness shared with the console's tests panics on harness failures, as test code may
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod k8s_tier;
+mod tmux_harness;
 
 use std::panic::AssertUnwindSafe;
 use std::process::Command;
@@ -598,6 +602,7 @@ async fn run(tier: &Tier) -> Result<(), BoxError> {
 
     limited(tier, &admin).await?;
     cli(tier, &kustomizations, &gitrepos, &c1).await?;
+    console(tier, &kustomizations).await?;
     Ok(())
 }
 
@@ -827,5 +832,77 @@ async fn cli(
         )));
     }
     eprintln!("flux: CLI status/suspend/resume/sync/rollback work; the viewer gets exit 3");
+    Ok(())
+}
+
+/// The console in tmux on the tier: the unit listed, suspend and resume with the controllers' reaction,
+/// the viewer refused with the reason, read-only refusing before anything else.
+async fn console(tier: &Tier, kustomizations: &Api<DynamicObject>) -> Result<(), BoxError> {
+    if !tmux_harness::have_tmux() {
+        return Ok(());
+    }
+    let env = tmux_harness::Env::new();
+    let start = |context: &str, extra: &str| {
+        env.start_cmd(&format!(
+            "env KUBECONFIG='{}' SETPOINT_CONFIG_DIR='{}' SETPOINT_DATA_DIR='{}' TERM=xterm-256color '{}' \
+             --backend flux --context {context} {extra}",
+            tier.kubeconfig().display(),
+            env.config.display(),
+            env.data.display(),
+            tmux_harness::BIN
+        ))
+    };
+    let suspended = || async {
+        Ok::<_, BoxError>(
+            kustomizations
+                .get(NAME)
+                .await?
+                .data
+                .pointer("/spec/suspend")
+                == Some(&json!(true)),
+        )
+    };
+    start("admin", "");
+    env.wait_for("Units (1)");
+    env.wait_for("ready");
+    env.keys(&["s"]);
+    env.wait_for("Confirm suspend");
+    env.type_text("console test");
+    env.keys(&["Enter"]);
+    env.wait_for("✓ suspend");
+    env.wait_for("suspended");
+    if !suspended().await? {
+        return Err(err("the console's suspend did not reach the cluster"));
+    }
+    env.keys(&["r"]);
+    env.wait_for("Confirm resume");
+    env.keys(&["Enter"]);
+    env.wait_for("✓ resume");
+    if suspended().await? {
+        return Err(err("the console's resume did not reach the cluster"));
+    }
+    env.quit();
+
+    // the console opens the confirmation without asking for capabilities first (it never does); the backend
+    // refuses on confirm, before sending anything
+    start("viewer", "");
+    env.wait_for("Units (1)");
+    env.keys(&["s"]);
+    env.wait_for("Confirm suspend");
+    env.type_text("viewer tries");
+    env.keys(&["Enter"]);
+    env.wait_for("not allowed to patch");
+    env.quit();
+
+    start("admin", "--read-only");
+    env.wait_for("READ-ONLY");
+    env.wait_for("Units (1)");
+    env.keys(&["s"]);
+    env.wait_for("read-only audit mode: not allowed");
+    env.quit();
+    if suspended().await? {
+        return Err(err("a refused console action changed the cluster"));
+    }
+    eprintln!("flux: the console suspends and resumes; the viewer and read-only are refused");
     Ok(())
 }

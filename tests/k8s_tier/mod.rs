@@ -231,7 +231,7 @@ impl Tier {
         }
     }
 
-    /// Stop kube-apiserver, keep it away for `away`, start it again and wait until it is ready
+    /// Kill kube-apiserver (as a crash would), keep it away for `away`, start it again and wait until it is ready
     /// (`scripts/k8s-tier restart-apiserver`).
     pub fn restart_apiserver(&self, away: Duration) -> Result<(), BoxError> {
         let secs = away.as_secs().to_string();
