@@ -110,20 +110,18 @@ pub async fn run(
                 _ = &mut gather => break,
             }
         }
-        if let Some(reason) = phases.iter().find_map(|p| match p {
-            Phase::Down(r) => Some(r.clone()),
-            _ => None,
-        }) {
-            if !unavailable {
-                unavailable = true;
-                if tx.send(Update::Unavailable(reason)).await.is_err() {
-                    return;
+        match next(&phases) {
+            Next::Wait => continue,
+            Next::Unavailable(reason) => {
+                if !unavailable {
+                    unavailable = true;
+                    if tx.send(Update::Unavailable(reason)).await.is_err() {
+                        return;
+                    }
                 }
+                continue;
             }
-            continue;
-        }
-        if phases.contains(&Phase::Listing) {
-            continue; // the first snapshot waits for every kind's complete list
+            Next::Snapshot => {}
         }
         if unavailable {
             unavailable = false;
@@ -137,6 +135,30 @@ pub async fn run(
             last = Some(snap);
         }
     }
+}
+
+/// What the loop does after a burst of messages.
+#[derive(Debug, PartialEq)]
+enum Next {
+    /// A kind's initial list is not complete: no snapshot yet (never a partial first one).
+    Wait,
+    /// A kind is down: the context is unavailable (the last snapshot stays, stale).
+    Unavailable(String),
+    /// Every kind is listed or stopped for good.
+    Snapshot,
+}
+
+fn next(phases: &[Phase]) -> Next {
+    if let Some(reason) = phases.iter().find_map(|p| match p {
+        Phase::Down(r) => Some(r.clone()),
+        _ => None,
+    }) {
+        return Next::Unavailable(reason);
+    }
+    if phases.contains(&Phase::Listing) {
+        return Next::Wait;
+    }
+    Next::Snapshot
 }
 
 fn apply(
@@ -233,4 +255,69 @@ fn watcher(
     api: Api<DynamicObject>,
 ) -> impl futures_util::Stream<Item = watcher::Result<Event<DynamicObject>>> {
     watcher::watcher(api, watcher_config())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use kube::api::ApiResource;
+
+    use super::*;
+    use crate::backend::flux::kinds;
+
+    fn stores() -> Vec<(FluxKind, Store<DynamicObject>)> {
+        [kinds::KUSTOMIZATION, kinds::GIT_REPOSITORY]
+            .into_iter()
+            .map(|k| {
+                let ar = ApiResource {
+                    group: k.group.into(),
+                    version: "v1".into(),
+                    api_version: format!("{}/v1", k.group),
+                    kind: k.kind.into(),
+                    plural: k.plural.into(),
+                };
+                (k, Writer::new(ar).as_reader())
+            })
+            .collect()
+    }
+
+    #[test]
+    fn first_snapshot_waits_for_every_list_and_an_outage_wins() {
+        let stores = stores();
+        let heard = Mutex::new(Vec::new());
+        let stopped = |k: FluxKind, s: KindState| heard.lock().unwrap().push((k.kind, s));
+        let mut phases = vec![Phase::Listing, Phase::Listing];
+        assert_eq!(next(&phases), Next::Wait);
+        apply(&mut phases, &stores, &stopped, KindMsg::Listed(0));
+        assert_eq!(next(&phases), Next::Wait);
+        apply(
+            &mut phases,
+            &stores,
+            &stopped,
+            KindMsg::Stopped(1, KindState::Forbidden("no".into())),
+        );
+        assert_eq!(next(&phases), Next::Snapshot);
+        assert_eq!(
+            *heard.lock().unwrap(),
+            vec![("GitRepository", KindState::Forbidden("no".into()))]
+        );
+        apply(
+            &mut phases,
+            &stores,
+            &stopped,
+            KindMsg::Down(0, "gone".into()),
+        );
+        assert_eq!(next(&phases), Next::Unavailable("gone".into()));
+        apply(&mut phases, &stores, &stopped, KindMsg::Changed(0));
+        assert_eq!(next(&phases), Next::Snapshot);
+        // a message about a kind that is not there changes nothing
+        apply(&mut phases, &stores, &stopped, KindMsg::Down(7, "?".into()));
+        assert_eq!(next(&phases), Next::Snapshot);
+    }
+
+    #[test]
+    fn an_empty_store_is_an_empty_snapshot() {
+        assert_eq!(build("c", &stores()), Snapshot::default());
+    }
 }
