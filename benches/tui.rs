@@ -19,88 +19,20 @@ use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use ratatui::layout::Rect;
 use ratatui::{Terminal, TerminalOptions, Viewport};
 
+use setpoint::backend::Backend;
 use setpoint::backend::local::{LocalBackend, demo};
-use setpoint::backend::{Backend, Update};
 use setpoint::config::Settings;
-use setpoint::config::keymap::Keymap;
-use setpoint::config::theme::{ColorDepth, Theme};
-use setpoint::model::{
-    BackendKind, Change, ObjectDiff, Revision, Snapshot, Status, StatusKind, Unit,
-};
-use setpoint::tui::app::{App, Msg, Setup};
+use setpoint::model::{Change, ObjectDiff};
+use setpoint::tui::app::Msg;
 use setpoint::tui::diffdoc::DiffDoc;
 use setpoint::tui::quiet::Quiet;
 use setpoint::tui::views;
 
-fn setup() -> Setup {
-    Setup {
-        theme: Theme::load("default", None, ColorDepth::Ansi16).unwrap(),
-        keymap: Keymap::load("default", None).unwrap(),
-        ascii: false,
-        read_only: false,
-        backend: "local".into(),
-        context: "bench".into(),
-        contexts: vec!["bench".into()],
-        themes: vec!["default".into()],
-    }
-}
-
-fn units(n: usize) -> Snapshot {
-    let now = Timestamp::now();
-    let rev = Revision::new(Some("main"), &"ab".repeat(20)).unwrap();
-    let kinds = StatusKind::ALL;
-    let units = (0..n)
-        .map(|i| Unit {
-            id: format!("local/env-{i:05}"),
-            name: format!("env-{i:05}"),
-            backend: BackendKind::Local,
-            kind: "environment".into(),
-            environment: format!("live/env-{i:05}"),
-            source: "platform-config".into(),
-            status: Status::new(
-                kinds[i % kinds.len()],
-                format!("applied main@abababa: {i} written, 0 pruned"),
-                now,
-            ),
-            suspended: false,
-            suspend_reason: None,
-            protected: false,
-            applied_revision: Some(rev.clone()),
-            attempted_revision: Some(rev.clone()),
-            latest_revision: Some(rev.clone()),
-            commits_behind: Some((i % 3) as u32),
-            pinned_revision: None,
-            drifted_objects: vec![],
-            last_reconcile_at: Some(now),
-            depends_on: vec![],
-        })
-        .collect();
-    let mut snap = Snapshot {
-        units,
-        sources: vec![],
-    };
-    snap.sort();
-    snap
-}
-
-fn app_with(snap: Snapshot, size: (u16, u16)) -> App {
-    let mut app = App::new(setup(), size, Timestamp::now());
-    app.update(Msg::Backend(Update::Snapshot(snap)), Timestamp::now());
-    app
-}
+mod common;
+use common::{app_with, rss_mb, units};
 
 fn down() -> Msg {
     Msg::Key(KeyEvent::new(KeyCode::Down, KeyModifiers::NONE))
-}
-
-fn rss_mb() -> f64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
-        .map(|kb| kb / 1024.0)
-        .unwrap_or(0.0)
 }
 
 /// A terminal output that only counts bytes.

@@ -25,6 +25,7 @@ use setpoint::config::keymap::{Key, Keymap};
 use setpoint::config::theme::{ColorDepth, Theme};
 use setpoint::model::{Action, Revision};
 use setpoint::tui::app::{App, Effect, Msg, Setup};
+use setpoint::tui::compare::Compared;
 use setpoint::tui::diffdoc::DiffDoc;
 use setpoint::tui::views;
 
@@ -95,6 +96,15 @@ impl Shots {
                 } => Msg::Diff {
                     seq,
                     result: self.doc(&unit, &revision, DiffBase::Parent).await,
+                },
+                Effect::LoadCompare { seq, a, b } => Msg::Compare {
+                    seq,
+                    result: self
+                        .backend
+                        .compare(&a, &b)
+                        .await
+                        .map(|c| Box::new(Compared::new(c)))
+                        .map_err(|e| e.to_string()),
                 },
                 Effect::LoadPreview {
                     seq,
@@ -187,6 +197,11 @@ async fn main() {
     s.keys(&mut app, &["enter", "p", "r"]).await;
     s.save("confirm", &app);
 
+    // Promotion compare: what staging runs that prod has not got yet.
+    let mut app = s.app(false).await;
+    s.keys(&mut app, &["end", "C"]).await;
+    s.save("compare", &app);
+
     let mut app = s.app(false).await;
     s.keys(&mut app, &["?"]).await;
     s.save("help", &app);
@@ -215,7 +230,57 @@ async fn main() {
     let mut app = s.app(false).await;
     s.keys(&mut app, &["end"]).await;
     s.save("held", &app);
+
+    s.save(
+        "contexts",
+        &two_contexts(&made.dir, &tmp.path().join("ops-eu")).await,
+    );
     drop(tmp);
+}
+
+/// The demo beside a second, read-only demo workspace `ops-eu` with the same environments, as one console
+/// over both shows them.
+async fn two_contexts(demo_dir: &std::path::Path, other: &std::path::Path) -> App {
+    use setpoint::audit::AuditLog;
+    use setpoint::backend::{Audited, Composite, ReadOnly};
+    let other = other.to_owned();
+    let made =
+        tokio::task::spawn_blocking(move || demo::create(&other, false, Arc::new(|_: &str| {})))
+            .await
+            .unwrap()
+            .unwrap();
+    let log = AuditLog::new(made.dir.join("audit.jsonl"));
+    let demo: Arc<dyn Backend> =
+        Arc::new(LocalBackend::open(demo_dir, &Settings::default()).unwrap());
+    let ops: Arc<dyn Backend> = Arc::new(ReadOnly::new(Arc::new(
+        LocalBackend::open(&made.dir, &Settings::default()).unwrap(),
+    )));
+    let composite = Composite::new(vec![
+        Arc::new(Audited::new(demo, log.clone())),
+        Arc::new(Audited::new(ops, log)),
+    ]);
+    let mut snap = composite.snapshot().await.unwrap();
+    for c in &mut snap.contexts {
+        c.reconciler = Some(if c.read_only {
+            Reconciler::None
+        } else {
+            Reconciler::Embedded
+        });
+    }
+    let info = composite.info();
+    let setup = Setup {
+        theme: Theme::load("default", None, ColorDepth::Ansi16).unwrap(),
+        keymap: Keymap::load("default", None).unwrap(),
+        ascii: false,
+        read_only: false,
+        backend: info.kind.to_string(),
+        context: info.context,
+        contexts: vec!["demo".into(), "ops-eu".into()],
+        themes: vec!["default".into()],
+    };
+    let mut app = App::new(setup, (W, H), Timestamp::now());
+    app.update(Msg::Backend(Update::Snapshot(snap)), Timestamp::now());
+    app
 }
 
 /// The xterm palette for the 16 ANSI colours; the console's default theme uses only these.

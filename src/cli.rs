@@ -8,8 +8,8 @@ use crate::config::BackendChoice;
 
 const EXIT_CODES: &str = "\
 Exit codes:
-  0  success (for `diff`: in sync)
-  1  differences found (`diff` only)
+  0  success (for `diff`: in sync; for `compare`: desired states equal)
+  1  differences found (`diff` and `compare` only)
   2  usage or configuration error (bad arguments, bad config file, unknown or ambiguous unit)
   3  backend error (unreachable, action refused or failed)
 
@@ -91,6 +91,14 @@ pub enum Command {
     Status,
     /// Live versus desired state of a unit (exit 0 in sync, 1 different)
     Diff { unit: String },
+    /// Promotion compare: commits in A's applied revision that B has not got, and desired A against
+    /// desired B per file (exit 0 equal, 1 different, 2 when a side does not render)
+    Compare {
+        /// The unit promoted from (e.g. staging)
+        a: String,
+        /// The unit promoted to (e.g. prod)
+        b: String,
+    },
     /// Source commits of a unit, with applied / last good / failed / pinned marks
     History {
         unit: String,

@@ -6,12 +6,13 @@ use std::sync::Arc;
 use crate::audit::AuditLog;
 use crate::backend::flux::FluxBackend;
 use crate::backend::local::LocalBackend;
-use crate::backend::{Audited, Backend, ReadOnly};
+use crate::backend::{Audited, Backend, Composite, ReadOnly};
 use crate::cli::GlobalOpts;
 use crate::config::keymap::Keymap;
 use crate::config::theme::{ColorDepth, Theme};
 use crate::config::{BackendChoice, ConfigError, Dirs, Settings};
 use crate::error::CliError;
+use crate::model::BackendKind;
 
 /// The resolved command-line context.
 #[derive(Debug, Clone)]
@@ -51,52 +52,15 @@ impl Context {
         .map_err(CliError::config)?;
         let keymap = Keymap::load(&pick(&opts.keymap, &settings.keymap), Some(&dirs.config))
             .map_err(CliError::config)?;
-        let mut ctx = Self {
+        let ctx = Self {
             opts: opts.clone(),
             dirs,
             settings,
             theme,
             keymap,
         };
-        ctx.select_context()?;
+        ctx.known_contexts()?;
         Ok(ctx)
-    }
-
-    /// `--context NAME` on the local backend picks the workspace of that name among those the settings
-    /// name, as `:ctx NAME` does in the console.
-    fn select_context(&mut self) -> Result<(), CliError> {
-        if self.opts.contexts.is_empty()
-            || !matches!(
-                self.backend_choice(),
-                BackendChoice::Local | BackendChoice::Auto
-            )
-        {
-            return Ok(());
-        }
-        if self.opts.workspace.is_some() {
-            return Err(CliError::usage(
-                "--workspace and --context both choose the workspace; give one of them",
-            ));
-        }
-        let [name] = self.opts.contexts.as_slice() else {
-            return Err(CliError::usage(
-                "the local backend shows one workspace at a time: give --context once",
-            ));
-        };
-        let known = named_workspaces(self.configured_workspaces());
-        match known.iter().find(|(n, _)| n == name) {
-            Some((_, dir)) => {
-                self.opts.workspace = Some(dir.clone());
-                Ok(())
-            }
-            None => {
-                let names: Vec<&str> = known.iter().map(|(n, _)| n.as_str()).collect();
-                Err(CliError::usage(format!(
-                    "{}; contexts are the workspaces named in the settings ([workspaces.\"PATH\"])",
-                    crate::config::unknown_message("context", name, &names)
-                )))
-            }
-        }
     }
 
     pub fn audit_log(&self) -> AuditLog {
@@ -129,86 +93,200 @@ impl Context {
         self.opts.read_only || self.settings.read_only_for(context, workspace)
     }
 
-    /// The contexts the console can switch between with `:ctx NAME`. For the local backend a context is a
-    /// workspace, named by its directory as the backend names it: the workspace in use, then those the
-    /// settings name.
-    pub fn local_contexts(&self) -> Vec<(String, PathBuf)> {
-        named_workspaces(std::iter::once(self.workspace()).chain(self.configured_workspaces()))
-    }
-
-    /// The workspaces the settings name: `workspace`, then the directories of `[workspaces."PATH"]`.
-    fn configured_workspaces(&self) -> impl Iterator<Item = PathBuf> + '_ {
-        self.settings
+    /// Every context the settings name: the workspaces of `workspace` and `[workspaces."PATH"]`, each once
+    /// (by resolved directory), named by `name = ...` or their directory. Two with the same name are an
+    /// error naming both paths.
+    pub fn known_contexts(&self) -> Result<Vec<ContextSpec>, CliError> {
+        let dirs = self
+            .settings
             .workspace
             .clone()
             .into_iter()
-            .chain(self.settings.workspaces.keys().cloned())
+            .chain(self.settings.workspaces.keys().cloned());
+        let mut out: Vec<ContextSpec> = Vec::new();
+        for dir in dirs {
+            let spec = self.local_context(&dir);
+            add_unique(&mut out, spec)?;
+        }
+        Ok(out)
     }
 
-    /// Opens the backend in force, wrapped in `ReadOnly` when audit mode applies and always in `Audited`.
-    pub fn open_backend(&self) -> Result<Arc<Audited>, CliError> {
-        self.open_backend_at(&self.workspace())
+    /// The local context of the workspace at `dir`, named as the local backend names it.
+    fn local_context(&self, dir: &Path) -> ContextSpec {
+        use crate::backend::local::spec::{FILE_NAME, workspace_dir};
+        // A directory that is not there (yet) is still the workspace it names, not its parent.
+        let dir = if dir.exists() || dir.file_name().is_some_and(|n| n == FILE_NAME) {
+            workspace_dir(dir)
+        } else {
+            std::path::absolute(dir).unwrap_or_else(|_| dir.to_owned())
+        };
+        let name = self.settings.workspace_name(&dir).unwrap_or_else(|| {
+            dir.file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "workspace".into())
+        });
+        ContextSpec {
+            name,
+            kind: BackendKind::Local,
+            workspace: Some(dir),
+        }
     }
 
-    /// [`Context::open_backend`] on the workspace `ws` (for the local backend).
-    pub fn open_backend_at(&self, ws: &Path) -> Result<Arc<Audited>, CliError> {
-        let (raw, workspace): (Arc<dyn Backend>, Option<PathBuf>) = match self.backend_choice() {
-            BackendChoice::Local | BackendChoice::Auto => {
-                let backend = LocalBackend::open(ws, &self.settings)
-                    .map_err(|e| CliError::usage(e.to_string()))?;
-                // Read-only attaches to the workspace as resolved, however it was named.
-                let dir = backend.workspace().spec.dir.clone();
-                (Arc::new(backend), Some(dir))
-            }
-            BackendChoice::Flux => {
-                // one kube context per Flux backend; several at once come with the composite backend
-                let context = match self.opts.contexts.as_slice() {
-                    [] => None,
-                    [one] => Some(one.as_str()),
-                    _ => {
-                        return Err(CliError::usage(
-                            "the Flux backend shows one kube context at a time here: give --context once",
-                        ));
-                    }
-                };
-                (Arc::new(FluxBackend::open(context)?), None)
-            }
-            other => {
+    /// The contexts a command shows: `--context` (repeatable), else `contexts = [...]` in the settings,
+    /// else the workspace (`--workspace`, `workspace`, or the current directory).
+    pub fn selected_contexts(&self) -> Result<Vec<ContextSpec>, CliError> {
+        match self.backend_choice() {
+            BackendChoice::Flux => return self.flux_contexts(),
+            other @ BackendChoice::Argo => {
                 return Err(CliError::backend(format!(
-                    "the {other} backend is not available in this build yet; use --backend local with a workspace"
+                    "the {other} backend is not available in this build yet; use --backend local or flux"
                 )));
             }
+            BackendChoice::Local | BackendChoice::Auto => {}
+        }
+        let known = self.known_contexts()?;
+        let names: &[String] = if !self.opts.contexts.is_empty() {
+            if self.opts.workspace.is_some() {
+                return Err(CliError::usage(
+                    "--workspace and --context both choose what to show; give one of them",
+                ));
+            }
+            &self.opts.contexts
+        } else if self.opts.workspace.is_none() {
+            self.settings.shown_contexts()
+        } else {
+            &[]
         };
-        let info = raw.info();
-        let backend: Arc<dyn Backend> = if self.read_only(&info.context, workspace.as_deref()) {
+        if names.is_empty() {
+            let here = self.local_context(&self.workspace());
+            return match known.iter().find(|k| k.name == here.name) {
+                Some(k) if k.workspace != here.workspace => Err(collision(k, &here)),
+                _ => Ok(vec![here]),
+            };
+        }
+        let mut out: Vec<ContextSpec> = Vec::new();
+        for name in names {
+            let Some(spec) = known.iter().find(|k| k.name == *name) else {
+                let all: Vec<&str> = known.iter().map(|k| k.name.as_str()).collect();
+                return Err(CliError::usage(format!(
+                    "{}; contexts are the workspaces named in the settings ([workspaces.\"PATH\"])",
+                    crate::config::unknown_message("context", name, &all)
+                )));
+            };
+            if !out.contains(spec) {
+                out.push(spec.clone());
+            }
+        }
+        Ok(out)
+    }
+
+    /// With `--backend flux`: the kube contexts `--context` names (repeatable), else the kubeconfig's
+    /// current context.
+    fn flux_contexts(&self) -> Result<Vec<ContextSpec>, CliError> {
+        let names = if self.opts.contexts.is_empty() {
+            vec![FluxBackend::current_context()?]
+        } else {
+            self.opts.contexts.clone()
+        };
+        let mut out: Vec<ContextSpec> = Vec::new();
+        for name in names {
+            let spec = ContextSpec {
+                name,
+                kind: BackendKind::Flux,
+                workspace: None,
+            };
+            if !out.contains(&spec) {
+                out.push(spec);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Opens one context, wrapped in `ReadOnly` when audit mode applies to it and always in `Audited`.
+    pub fn open_member(&self, spec: &ContextSpec) -> Result<Arc<Audited>, CliError> {
+        if spec.kind == BackendKind::Flux {
+            let raw: Arc<dyn Backend> = Arc::new(FluxBackend::open(Some(&spec.name))?);
+            let backend: Arc<dyn Backend> = if self.read_only(&spec.name, None) {
+                Arc::new(ReadOnly::new(raw))
+            } else {
+                raw
+            };
+            return Ok(Arc::new(Audited::new(backend, self.audit_log())));
+        }
+        let dir = spec.workspace.clone().unwrap_or_else(|| PathBuf::from("."));
+        let raw =
+            LocalBackend::open(&dir, &self.settings).map_err(|e| CliError::usage(e.to_string()))?;
+        // Read-only attaches to the workspace as resolved, however it was named.
+        let dir = raw.workspace().spec.dir.clone();
+        let raw: Arc<dyn Backend> = Arc::new(raw);
+        let backend: Arc<dyn Backend> = if self.read_only(&spec.name, Some(&dir)) {
             Arc::new(ReadOnly::new(raw))
         } else {
             raw
         };
         Ok(Arc::new(Audited::new(backend, self.audit_log())))
     }
+
+    /// Opens every selected context as one composite backend. A context that cannot be opened is shown
+    /// failed beside the others; when none can be, the first one's error is the command's.
+    pub fn open_backend(&self) -> Result<Arc<Composite>, CliError> {
+        let selected = self.selected_contexts()?;
+        let mut opened = Vec::new();
+        let mut failed = Vec::new();
+        for spec in &selected {
+            match self.open_member(spec) {
+                Ok(b) => opened.push(b),
+                Err(e) => failed.push((spec, e)),
+            }
+        }
+        if opened.is_empty() && !failed.is_empty() {
+            return Err(failed.swap_remove(0).1);
+        }
+        let composite = Composite::new(opened);
+        for (spec, e) in failed {
+            composite.add_failed(&spec.name, spec.kind, spec.workspace.clone(), e.message);
+        }
+        Ok(Arc::new(composite))
+    }
 }
 
-/// Names each workspace by its directory (as the local backend names it); among workspaces with the same
-/// name the first wins.
-fn named_workspaces(dirs: impl Iterator<Item = PathBuf>) -> Vec<(String, PathBuf)> {
-    let mut out: Vec<(String, PathBuf)> = Vec::new();
-    for dir in dirs {
-        let dir = crate::backend::local::spec::workspace_dir(&dir);
-        let Some(name) = dir.file_name().map(|n| n.to_string_lossy().into_owned()) else {
-            continue;
-        };
-        match out.iter().find(|(n, _)| *n == name) {
-            Some((_, first)) if *first != dir => tracing::warn!(
-                "context {name}: {} is shadowed by {}",
-                dir.display(),
-                first.display()
-            ),
-            Some(_) => {}
-            None => out.push((name, dir)),
+/// A context a command can show: its name, its kind, and for a local one its workspace.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContextSpec {
+    pub name: String,
+    pub kind: BackendKind,
+    pub workspace: Option<PathBuf>,
+}
+
+/// Adds `spec` unless the same workspace is there; another one of the same name is an error.
+fn add_unique(out: &mut Vec<ContextSpec>, spec: ContextSpec) -> Result<(), CliError> {
+    match out.iter().find(|k| k.name == spec.name) {
+        Some(k) if k.workspace == spec.workspace => Ok(()),
+        Some(k) => Err(collision(k, &spec)),
+        None => {
+            out.push(spec);
+            Ok(())
         }
     }
-    out
+}
+
+/// Two contexts named alike: which, and how to tell them apart.
+fn collision(a: &ContextSpec, b: &ContextSpec) -> CliError {
+    let path = |s: &ContextSpec| {
+        s.workspace
+            .as_deref()
+            .map(|p| p.display().to_string())
+            .unwrap_or_default()
+    };
+    CliError::usage(format!(
+        "two contexts are named `{}`: {} and {}; give one of them another name in config.toml, \
+         e.g. [workspaces.\"{}\"] name = \"{}-2\"",
+        a.name,
+        path(a),
+        path(b),
+        path(b),
+        b.name
+    ))
 }
 
 impl CliError {

@@ -49,15 +49,31 @@ async fn dispatch(ctx: Context, command: Option<Command>) -> Result<u8, CliError
         Command::Demo(args) => crate::agent_cmd::demo(&ctx, &args).await,
         Command::Agent { once } => crate::agent_cmd::agent(&ctx, once).await,
         Command::Audit { limit } => {
-            // The workspace's own record (every user's operator actions, from its journal) beside this
+            // Each workspace's own record (every user's operator actions, from its journal) beside this
             // user's log; a directory that is no workspace has only the log.
-            let shared = crate::backend::local::LocalBackend::open(&ctx.workspace(), &ctx.settings)
-                .ok()
-                .map(|b| b.operator_actions(limit.unwrap_or(usize::MAX).max(1)));
+            let mut shared: Option<Result<Vec<_>, String>> = None;
+            for spec in ctx.selected_contexts().unwrap_or_default() {
+                let Some(dir) = spec.workspace else { continue };
+                let Ok(b) = crate::backend::local::LocalBackend::open(&dir, &ctx.settings) else {
+                    continue;
+                };
+                let got = b.operator_actions(limit.unwrap_or(usize::MAX).max(1));
+                shared = Some(match (shared, got) {
+                    (Some(Ok(mut all)), Ok(more)) => {
+                        all.extend(more);
+                        Ok(all)
+                    }
+                    (Some(Err(e)), _) | (_, Err(e)) => Err(e),
+                    (None, got) => got,
+                });
+            }
             commands::audit(&ctx.audit_log(), shared, limit, output)
         }
         Command::Status => commands::status(ctx.open_backend()?.as_ref(), output).await,
         Command::Diff { unit } => commands::diff(ctx.open_backend()?.as_ref(), &unit, output).await,
+        Command::Compare { a, b } => {
+            commands::compare(ctx.open_backend()?.as_ref(), &a, &b, output).await
+        }
         Command::History { unit, limit } => {
             commands::history(ctx.open_backend()?.as_ref(), &unit, limit, output).await
         }

@@ -187,14 +187,15 @@ fn units_by_id_or_unambiguous_suffix() {
             .unwrap_or_else(|e| panic!("diff {query}: {e}: {}", stderr(&out)));
         (out.status.code(), json)
     };
-    for query in ["local/prod", "prod", "/prod"] {
+    let (prod, prod_eu) = (ws.id("prod"), ws.id("prod-eu"));
+    for query in [prod.as_str(), "prod", "/prod", "local/prod"] {
         let (code, json) = picked(query);
-        assert_eq!(json["unit"], "local/prod", "{query} picked {json}");
+        assert_eq!(json["unit"], prod.as_str(), "{query} picked {json}");
         assert_eq!(code, Some(0), "{query}: prod is in sync");
     }
-    for query in ["local/prod-eu", "prod-eu"] {
+    for query in [prod_eu.as_str(), "prod-eu"] {
         let (code, json) = picked(query);
-        assert_eq!(json["unit"], "local/prod-eu", "{query} picked {json}");
+        assert_eq!(json["unit"], prod_eu.as_str(), "{query} picked {json}");
         assert_eq!(code, Some(1), "{query}: prod-eu was changed by hand");
     }
     // A suffix is whole name segments: `eu` and `rod` name nothing.
@@ -211,10 +212,45 @@ fn units_by_id_or_unambiguous_suffix() {
     assert_eq!(out.status.code(), Some(2));
     assert!(
         stderr(&out).contains("no unit `nope`; units are:")
-            && stderr(&out).contains("local/staging")
+            && stderr(&out).contains(&ws.id("staging"))
     );
-    let out = ws.run(&["--backend", "flux", "status"]);
-    assert_eq!(out.status.code(), Some(3));
+}
+
+#[test]
+fn flux_without_a_cluster_is_a_configuration_or_backend_error() {
+    let ws = Ws::new();
+    // the Flux backend without a cluster: no kubeconfig is a configuration error (2), an API server that
+    // cannot be reached a backend error (3)
+    let flux = |kubeconfig: &std::path::Path| {
+        ws.cmd()
+            .env("KUBECONFIG", kubeconfig)
+            .args(["--backend", "flux", "status"])
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap()
+    };
+    let out = flux(&ws.path().join("no-kubeconfig"));
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("reading the kubeconfig"),
+        "{}",
+        stderr(&out)
+    );
+    let kubeconfig = ws.path().join("kubeconfig");
+    std::fs::write(
+        &kubeconfig,
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: https://127.0.0.1:1\n\
+         contexts:\n- name: nowhere\n  context:\n    cluster: c\n    user: u\ncurrent-context: nowhere\n\
+         users:\n- name: u\n  user:\n    token: t\n",
+    )
+    .unwrap();
+    let out = flux(&kubeconfig);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("context nowhere (flux): backend unavailable"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]
@@ -268,11 +304,9 @@ fn protected_units_need_their_name_and_read_only_refuses_everything() {
         .filter(|r| r["result"] == "denied" && r["readOnly"] == true)
         .count();
     assert_eq!(denied, 5, "{audit:#}");
-    assert!(
-        recs.iter().any(|r| r["result"] == "denied"
-            && r["unit"] == "local/prod"
-            && r["readOnly"] == false)
-    );
+    assert!(recs.iter().any(|r| r["result"] == "denied"
+        && r["unit"] == ws.id("prod").as_str()
+        && r["readOnly"] == false));
     assert_eq!(recs.iter().filter(|r| r["result"] == "ok").count(), 2);
     assert!(ws.ok(&["audit", "--limit", "1"]).lines().count() == 2);
 }

@@ -11,7 +11,10 @@ fn demo_shows_three_environments_in_the_described_states() {
     let dir = ws.path().join("demo");
     let d = dir.to_str().unwrap();
     let out = ws.ok(&["demo", d, "--no-tui"]);
-    assert!(out.contains("UNIT") && out.contains("local/prod"), "{out}");
+    assert!(
+        out.contains("UNIT") && out.contains("local/demo/prod"),
+        "{out}"
+    );
 
     let in_demo = |args: &[&str]| {
         let out = ws.cmd_at(&dir).args(args).output().unwrap();

@@ -97,3 +97,41 @@ fn diff_says_when_the_desired_commit_does_not_render() {
     assert!(text.contains("does not render"), "{text}");
     assert!(!text.contains("in sync"), "{text}");
 }
+
+#[test]
+fn sync_with_source_asked_while_the_agent_fetches_waits_for_a_fetch_made_after_the_request() {
+    // The source answers slowly: a server on 127.0.0.1 that holds each connection 1.5 s, then drops it.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for conn in listener.incoming().take(50) {
+            let Ok(conn) = conn else { break };
+            std::thread::spawn(move || {
+                std::thread::sleep(std::time::Duration::from_millis(1500));
+                drop(conn);
+            });
+        }
+    });
+    let ws = Ws::new();
+    base_repo(&ws);
+    ws.simple_spec(&[("a", "envs/a", "    interval: 1h\n")]);
+    ws.ok(&["agent", "--once"]);
+    let spec = ws.path().join("setpoint.yaml");
+    let yaml = std::fs::read_to_string(&spec).unwrap().replace(
+        "url: ./repo",
+        &format!("url: http://127.0.0.1:{port}/repo.git"),
+    );
+    std::fs::write(&spec, yaml).unwrap();
+    // The agent starts with a fetch, which is in flight when the request comes: answering with that
+    // fetch (begun before the request) would call a sync that never fetched a success.
+    let _agent = RunningAgent::start(&ws);
+    let out = ws.run(&["sync", "a", "--with-source"]);
+    let err = stderr(&out);
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "stdout: {}; stderr: {err}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert!(err.contains("fetch of source src failed"), "{err}");
+}

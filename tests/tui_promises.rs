@@ -98,7 +98,7 @@ fn the_console_runs_the_embedded_agent_and_it_applies_a_new_commit() {
 }
 
 #[test]
-fn ctx_stops_the_agent_of_the_old_context() {
+fn ctx_opens_another_workspace_with_its_own_agent_and_quit_stops_both() {
     if !have_tmux() {
         return;
     }
@@ -125,22 +125,34 @@ fn ctx_stops_the_agent_of_the_old_context() {
     let out = once(&env.ws);
     assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
 
+    // `:ctx ops-eu` opens it beside demo, with an agent of its own; demo's keeps running.
     env.keys(&[":"]);
     env.type_text("ctx ops-eu");
     env.keys(&["Enter"]);
-    env.wait_for("local:ops-eu");
+    env.wait_for("2 contexts");
     wait(
         Duration::from_secs(10),
         "the console's agent on ops-eu",
         || held_by_console(&other).then_some(()),
     );
-    // The old context's agent stopped and let go of demo: an agent may run there now.
-    wait(Duration::from_secs(10), "demo's agent to stop", || {
-        once(&env.ws).status.success().then_some(())
-    });
-    let out = once(&other);
-    assert_eq!(out.status.code(), Some(3), "ops-eu is the console's now");
+    assert!(held_by_console(&env.ws), "demo's agent still runs");
+    assert_eq!(
+        once(&other).status.code(),
+        Some(3),
+        "ops-eu is the console's now"
+    );
+
+    // Leaving stops both agents: an agent may run in either workspace then.
     env.quit();
+    for ws in [&env.ws, &other] {
+        let out = once(ws);
+        assert!(
+            out.status.success(),
+            "{}: {}",
+            ws.display(),
+            text(&out.stderr)
+        );
+    }
 }
 
 #[test]
@@ -299,8 +311,74 @@ fn protected_patterns_in_the_settings_are_enforced_by_cli_and_console() {
     env.wait_for("type `staging`");
     env.type_text("staging");
     env.keys(&["Enter"]);
-    env.wait_for("✓ sync local/staging");
+    env.wait_for("✓ sync local/demo/staging");
     env.quit();
     let out = env.setpoint(&["--workspace", ws, "sync", "staging", "--confirm", "staging"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
+}
+
+#[test]
+fn quitting_while_an_action_is_in_flight_waits_for_it_and_its_audit_record() {
+    if !have_tmux() {
+        return;
+    }
+    let env = Env::new();
+    // The source answers slowly: a server on 127.0.0.1 that holds each connection for 3 s, then drops it.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for conn in listener.incoming().take(50) {
+            let Ok(conn) = conn else { break };
+            std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_secs(3));
+                drop(conn);
+            });
+        }
+    });
+    let spec = env.ws.join("setpoint.yaml");
+    let yaml = std::fs::read_to_string(&spec).unwrap().replace(
+        "url: ./repos/platform-config.git",
+        &format!("url: http://127.0.0.1:{port}/platform-config.git"),
+    );
+    std::fs::write(&spec, yaml).unwrap();
+
+    env.start("");
+    env.wait_for("Units (3)");
+    env.select("staging");
+    env.keys(&["Y"]);
+    env.wait_for("Confirm sync");
+    env.keys(&["Enter"]);
+    env.wait_for("... sync (fetch source first) local/demo/staging: ");
+    env.keys(&["q"]);
+    env.wait_for("leaving: waiting up to 20 s for sync (fetch source first) local/demo/staging");
+    wait(Duration::from_secs(30), "the console to leave", || {
+        (!env.tmux(&["has-session", "-t", "console"]).status.success()).then_some(())
+    });
+    let out = env.setpoint(&[
+        "--workspace",
+        env.ws.to_str().unwrap(),
+        "audit",
+        "--output",
+        "json",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let audit: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let syncs: Vec<&serde_json::Value> = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| {
+            r["origin"] == "local log" && r["unit"] == "local/demo/staging" && r["action"] == "sync"
+        })
+        .collect();
+    assert_eq!(syncs.len(), 1, "the action's record was written: {audit:#}");
+    assert_eq!(syncs[0]["options"], "withSource");
+    // The source cannot answer: whatever the backend said (failed, or handed over and not done within
+    // its wait), it is not a finished sync.
+    let detail = syncs[0]["detail"].as_str().unwrap();
+    assert!(
+        syncs[0]["result"] == "failed" || detail.contains("not done after"),
+        "{:#}",
+        syncs[0]
+    );
 }

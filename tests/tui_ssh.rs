@@ -311,11 +311,11 @@ fn the_console_over_ssh_is_frugal_and_leaves_cleanly_when_the_link_drops() {
             .status
             .success()
     );
-    pane.wait_for("copied unit id local/prod");
+    pane.wait_for("copied unit id local/demo/prod");
     let end = Instant::now() + DEADLINE;
     loop {
         let buffer = text(&pane.tmux(&["show-buffer"]).stdout);
-        if buffer == "local/prod" {
+        if buffer == "local/demo/prod" {
             break;
         }
         assert!(

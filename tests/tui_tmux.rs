@@ -1,7 +1,7 @@
 //! End to end: the real binary in tmux on a demo workspace. Opens prod's diff, rolls staging back to an
 //! earlier commit from History, suspends and resumes it, and checks each effect through
 //! `setpoint status --output json`; then the same keys with `--read-only` change nothing and leave
-//! denials in the audit log; `:ctx` into a read-only workspace and back; and an untouched console, normal and
+//! denials in the audit log; and an untouched console, normal and
 //! read-only, writes 0 bytes to its pane over 10 seconds (recorded with `tmux pipe-pane`) while the embedded
 //! agent reconciles every second (the journal grows). Every wait is bounded by a deadline on the pane's
 //! contents. tmux is required: without it these tests fail, unless `SETPOINT_TMUX=skip` (loudly).
@@ -11,12 +11,12 @@
 
 mod tmux_harness;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
 use serde_json::Value;
-use tmux_harness::{Env, have_tmux, text};
+use tmux_harness::{Env, have_tmux, state_files, text};
 
 /// `setpoint ARGS --output json` on the test's workspace.
 fn json(env: &Env, args: &[&str]) -> Value {
@@ -46,31 +46,6 @@ fn sha(rev: &Value) -> String {
         .to_owned()
 }
 
-/// Files under the workspace that an action or the agent would change (state and live directories).
-fn state_files(ws: &Path) -> Vec<(PathBuf, Vec<u8>)> {
-    let mut out = Vec::new();
-    let mut stack = vec![ws.join("live"), ws.join(".setpoint")];
-    while let Some(dir) = stack.pop() {
-        let Ok(rd) = std::fs::read_dir(&dir) else {
-            continue;
-        };
-        for e in rd.flatten() {
-            let p = e.path();
-            let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
-            if name == "git" || name == "cache" || name.ends_with(".lock") || name == "lock" {
-                continue;
-            }
-            if p.is_dir() {
-                stack.push(p);
-            } else if let Ok(bytes) = std::fs::read(&p) {
-                out.push((p, bytes));
-            }
-        }
-    }
-    out.sort();
-    out
-}
-
 #[test]
 fn console_end_to_end_normal_then_read_only() {
     if !have_tmux() {
@@ -85,7 +60,7 @@ fn console_end_to_end_normal_then_read_only() {
 
     // prod is failing, so it is first and selected: open its diff.
     env.keys(&["d"]);
-    let s = env.wait_for("local/prod: ");
+    let s = env.wait_for("local/demo/prod: ");
     assert!(s.contains("differ"), "{s}");
     env.keys(&["Escape"]);
     env.wait_for("Units (3)");
@@ -97,7 +72,7 @@ fn console_end_to_end_normal_then_read_only() {
     let target = sha(&commits[applied + 1]["revision"]);
     env.select("staging");
     env.keys(&["h"]);
-    env.wait_for("History local/staging");
+    env.wait_for("History local/demo/staging");
     env.wait_for(&target[..7]);
     for _ in 0..=applied {
         env.keys(&["Down"]);
@@ -109,13 +84,13 @@ fn console_end_to_end_normal_then_read_only() {
         "{s}"
     );
     assert!(
-        s.contains("local/staging") && s.contains("live/staging"),
+        s.contains("local/demo/staging") && s.contains("live/staging"),
         "{s}"
     );
     env.type_text("e2e: bad canary");
     env.keys(&["Enter"]);
     env.wait_for(&format!(
-        "✓ rollback to main@{} local/staging",
+        "✓ rollback to main@{} local/demo/staging",
         &target[..7]
     ));
     let staging = unit(&env, "staging");
@@ -129,13 +104,13 @@ fn console_end_to_end_normal_then_read_only() {
     env.wait_for("Confirm suspend");
     env.type_text("e2e: incident 7");
     env.keys(&["Enter"]);
-    env.wait_for("✓ suspend local/staging");
+    env.wait_for("✓ suspend local/demo/staging");
     let staging = unit(&env, "staging");
     assert_eq!(staging["suspended"], true, "{staging}");
     env.keys(&["r"]);
     env.wait_for("Confirm resume");
     env.keys(&["Enter"]);
-    env.wait_for("✓ resume local/staging");
+    env.wait_for("✓ resume local/demo/staging");
     let staging = unit(&env, "staging");
     assert_eq!(staging["suspended"], false, "{staging}");
     assert!(staging["pinnedRevision"].is_null(), "{staging}");
@@ -146,7 +121,7 @@ fn console_end_to_end_normal_then_read_only() {
         .as_array()
         .unwrap()
         .iter()
-        .filter(|r| r["result"] == "ok" && r["unit"] == "local/staging")
+        .filter(|r| r["result"] == "ok" && r["unit"] == "local/demo/staging")
         .map(|r| r["action"].as_str().unwrap())
         .collect();
     // `setpoint audit` lists newest first.
@@ -161,7 +136,7 @@ fn console_end_to_end_normal_then_read_only() {
     env.select("staging");
     for (key, action) in [("s", "suspend"), ("r", "resume"), ("y", "sync")] {
         // Only the denial names the action and the unit; the hint bar does not.
-        let denial = format!("read-only audit mode: not allowed ({action} local/staging");
+        let denial = format!("read-only audit mode: not allowed ({action} local/demo/staging");
         assert!(!env.screen().contains(&denial));
         env.keys(&[key]);
         env.wait_for(&denial);
@@ -169,7 +144,7 @@ fn console_end_to_end_normal_then_read_only() {
         env.wait_until("the denial to clear", |s| !s.contains("not allowed"));
     }
     env.keys(&["h"]);
-    let s = env.wait_for("History local/staging");
+    let s = env.wait_for("History local/demo/staging");
     assert!(s.starts_with(" READ-ONLY "), "badge on every screen:\n{s}");
     env.wait_for(&target[..7]);
     env.keys(&["Down"]);
@@ -245,65 +220,6 @@ fn sigterm_and_sighup_restore_the_terminal() {
         );
         env.tmux(&["kill-session", "-t", "console"]);
     }
-}
-
-#[test]
-fn ctx_switches_to_another_workspace_with_its_own_audit_mode() {
-    if !have_tmux() {
-        return;
-    }
-    let env = Env::new();
-    let other = env.tmp.path().join("ops-eu");
-    let out = env.setpoint(&["demo", other.to_str().unwrap(), "--no-tui"]);
-    assert!(out.status.success(), "demo: {}", text(&out.stderr));
-    std::fs::create_dir_all(&env.config).unwrap();
-    std::fs::write(
-        env.config.join("config.toml"),
-        format!("[workspaces.\"{}\"]\nread_only = true\n", other.display()),
-    )
-    .unwrap();
-    let other_state = state_files(&other);
-
-    env.start("");
-    env.wait_for("local:demo");
-    assert!(!env.screen().contains("READ-ONLY"));
-    env.keys(&[":"]);
-    env.type_text("ctx ops");
-    env.keys(&["Tab", "Enter"]);
-    let s = env.wait_for("local:ops-eu");
-    assert!(s.contains("READ-ONLY"), "the workspace is read-only:\n{s}");
-    env.wait_for("prod");
-    // An action in the read-only context is refused and recorded; nothing there changes.
-    env.select("staging");
-    env.keys(&["s"]);
-    env.wait_for("read-only audit mode: not allowed");
-    env.keys(&["Escape"]);
-    env.keys(&[":"]);
-    env.type_text("ctx demo");
-    env.keys(&["Enter"]);
-    env.wait_for("local:demo");
-    let s = env.wait_for("prod");
-    assert!(!s.contains("READ-ONLY"), "back in a writable context:\n{s}");
-    env.quit();
-    assert_eq!(
-        state_files(&other),
-        other_state,
-        "the read-only workspace is untouched"
-    );
-    let audit = json(&env, &["audit"]);
-    let denied: Vec<(&str, &str)> = audit
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|r| r["result"] == "denied")
-        .map(|r| {
-            (
-                r["context"].as_str().unwrap(),
-                r["action"].as_str().unwrap(),
-            )
-        })
-        .collect();
-    assert_eq!(denied, [("ops-eu", "suspend")], "{audit}");
 }
 
 /// Lines of the workspace's journal (one per reconciliation, fetch and operator action).

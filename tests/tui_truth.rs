@@ -164,7 +164,7 @@ fn sync_with_source_against_an_unreachable_source_fails_on_screen() {
     assert!(!s.contains('✓'), "{s}");
     // On the sources screen the same key fetches the source itself, and says that it failed.
     assert!(t.tmux(&["send-keys", "-t", "c", "2", "Y"]).status.success());
-    let s = t.wait_for("c", "✗ fetch local/platform-config");
+    let s = t.wait_for("c", "✗ fetch local/demo/platform-config");
     assert!(s.contains("failed"), "{s}");
     t.quit("c");
 }

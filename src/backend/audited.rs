@@ -30,6 +30,11 @@ impl Audited {
         self.record(unit, action, AuditResult::Denied, detail);
     }
 
+    /// Records an action whose answer never came (the console closed first): failed, outcome unknown.
+    pub fn record_failed(&self, unit: &str, action: &Action, detail: &str) {
+        self.record(unit, action, AuditResult::Failed, detail);
+    }
+
     fn record(&self, unit: &str, action: &Action, result: AuditResult, detail: &str) {
         let info = self.inner.info();
         let (user, host) = who();
@@ -39,6 +44,7 @@ impl Audited {
             host,
             backend: info.kind.to_string(),
             context: info.context,
+            workspace: info.workspace,
             unit: unit.to_owned(),
             action: action.kind(),
             reason: action.reason().map(str::to_owned),
@@ -93,6 +99,11 @@ impl Backend for Audited {
         self.inner.diff_at(unit, revision, base).await
     }
 
+    /// A read: passed through.
+    async fn compare(&self, a: &str, b: &str) -> Result<crate::model::Comparison, BackendError> {
+        self.inner.compare(a, b).await
+    }
+
     async fn capabilities(&self, unit: &str) -> Result<Capabilities, BackendError> {
         self.inner.capabilities(unit).await
     }
@@ -145,9 +156,14 @@ mod tests {
         let suspend = Action::Suspend {
             reason: "incident 7".into(),
         };
-        assert!(audited.act("local/staging", &suspend).await.is_err());
-        assert!(audited.act("local/staging", &suspend).await.is_ok());
-        assert!(audited.act("local/nope", &Action::Resume).await.is_err());
+        assert!(audited.act("local/demo/staging", &suspend).await.is_err());
+        assert!(audited.act("local/demo/staging", &suspend).await.is_ok());
+        assert!(
+            audited
+                .act("local/demo/nope", &Action::Resume)
+                .await
+                .is_err()
+        );
 
         let recs = log_in(&dir).read_all().unwrap();
         assert_eq!(recs.len(), 3);
@@ -156,7 +172,7 @@ mod tests {
         assert_eq!(recs[0].reason.as_deref(), Some("incident 7"));
         assert_eq!(recs[1].result, AuditResult::Ok);
         assert_eq!(recs[1].action, ActionKind::Suspend);
-        assert_eq!(recs[1].unit, "local/staging");
+        assert_eq!(recs[1].unit, "local/demo/staging");
         assert_eq!(recs[1].backend, "local");
         assert!(!recs[1].read_only);
         assert_eq!(recs[2].result, AuditResult::Failed);
@@ -170,11 +186,11 @@ mod tests {
         let audited = Audited::new(Arc::new(ReadOnly::new(inner.clone())), log_in(&dir));
         for action in every_action() {
             assert!(matches!(
-                audited.act("local/prod", &action).await,
+                audited.act("local/demo/prod", &action).await,
                 Err(BackendError::Denied(_))
             ));
         }
-        audited.record_denied("local/prod", &Action::Resume, "key guard");
+        audited.record_denied("local/demo/prod", &Action::Resume, "key guard");
         let recs = log_in(&dir).read_all().unwrap();
         assert_eq!(recs.len(), every_action().len() + 1);
         assert!(

@@ -3,6 +3,7 @@
 //! Nothing here knows the console; the console and the CLI only know this trait.
 
 mod audited;
+mod composite;
 mod error;
 pub mod flux;
 pub mod local;
@@ -15,12 +16,15 @@ use async_trait::async_trait;
 use tokio::sync::mpsc;
 
 use crate::model::{
-    Action, Capabilities, Event, HistoryEntry, ObjectDiff, Outcome, Revision, Snapshot,
+    Action, Capabilities, Comparison, Event, HistoryEntry, ObjectDiff, Outcome, Revision, Snapshot,
 };
 
+pub use crate::model::Reconciler;
+
 pub use audited::Audited;
+pub use composite::{Composite, MEMBER_TIMEOUT};
 pub use error::BackendError;
-pub use read_only::{READ_ONLY_REASON, ReadOnly};
+pub use read_only::{READ_ONLY_REASON, ReadOnly, read_only_reason};
 pub use resolve::{ResolveError, resolve_unit};
 
 /// Who a backend is: its kind and the context (cluster context, workspace name) it talks to.
@@ -30,6 +34,15 @@ pub struct BackendInfo {
     pub context: String,
     /// Whether actions are refused by a [`ReadOnly`] wrapper.
     pub read_only: bool,
+    /// The workspace directory of a local backend.
+    pub workspace: Option<std::path::PathBuf>,
+}
+
+impl BackendInfo {
+    /// The id prefix of every unit and source of this backend: `local/eu-prod/`.
+    pub fn prefix(&self) -> String {
+        format!("{}/{}/", self.kind, self.context)
+    }
 }
 
 /// What the update stream carries.
@@ -50,17 +63,6 @@ pub enum DiffBase {
     Live,
     /// The parent revision's desired state: what the revision itself changed.
     Parent,
-}
-
-/// What closes the loop for the units shown: without it nothing converges, whatever the status says.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Reconciler {
-    /// The agent this very process runs (the console's embedded agent).
-    Embedded,
-    /// An agent in another process, as its lock names it (`pid 123 of ann@bastion, since …`).
-    Process(String),
-    /// Nobody: the state files are only read.
-    None,
 }
 
 /// One system that reconciles units: the embedded agent, Flux, Argo CD.
@@ -100,6 +102,16 @@ pub trait Backend: Send + Sync {
         let _ = (revision, base);
         Err(BackendError::Invalid(format!(
             "{}: diffs of {unit} at a chosen revision are not supported by this backend",
+            self.info().kind
+        )))
+    }
+
+    /// Promotion compare of two units fed by the same source: the commits in A's applied revision that
+    /// B's has not got yet, and A's desired state against B's, per object. A side that cannot be rendered
+    /// (nothing applied, a commit that does not render) is reported in the result, not as an error.
+    async fn compare(&self, a: &str, b: &str) -> Result<Comparison, BackendError> {
+        Err(BackendError::Invalid(format!(
+            "{}: comparing {a} with {b} is not supported by this backend",
             self.info().kind
         )))
     }

@@ -11,6 +11,11 @@ use crate::model::{Action, Capabilities, Event, HistoryEntry, ObjectDiff, Outcom
 /// What every refused action says.
 pub const READ_ONLY_REASON: &str = "read-only audit mode: not allowed";
 
+/// What an action refused in the read-only context `context` says: which context refused it.
+pub fn read_only_reason(context: &str) -> String {
+    format!("{READ_ONLY_REASON} (context {context} is read-only)")
+}
+
 /// Wraps a backend so that no action can reach it: `act` never calls the wrapped backend, and nothing
 /// hands the wrapped backend out again.
 pub struct ReadOnly {
@@ -20,6 +25,10 @@ pub struct ReadOnly {
 impl ReadOnly {
     pub fn new(inner: Arc<dyn Backend>) -> Self {
         Self { inner }
+    }
+
+    fn reason(&self) -> String {
+        read_only_reason(&self.inner.info().context)
     }
 }
 
@@ -61,16 +70,21 @@ impl Backend for ReadOnly {
         self.inner.diff_at(unit, revision, base).await
     }
 
+    /// A read: passed through.
+    async fn compare(&self, a: &str, b: &str) -> Result<crate::model::Comparison, BackendError> {
+        self.inner.compare(a, b).await
+    }
+
     async fn capabilities(&self, _unit: &str) -> Result<Capabilities, BackendError> {
-        Ok(Capabilities::all_denied(READ_ONLY_REASON))
+        Ok(Capabilities::all_denied(&self.reason()))
     }
 
     async fn act(&self, _unit: &str, _action: &Action) -> Result<Outcome, BackendError> {
-        Err(BackendError::Denied(READ_ONLY_REASON.to_owned()))
+        Err(BackendError::Denied(self.reason()))
     }
 
     async fn fetch(&self, _source: &str) -> Result<String, BackendError> {
-        Err(BackendError::Denied(READ_ONLY_REASON.to_owned()))
+        Err(BackendError::Denied(self.reason()))
     }
 }
 
@@ -94,11 +108,14 @@ mod tests {
         for unit in units.iter().map(String::as_str).chain(["no-such-unit", ""]) {
             for action in every_action() {
                 let err = ro.act(unit, &action).await.unwrap_err();
-                assert_eq!(err, BackendError::Denied(READ_ONLY_REASON.into()));
+                assert_eq!(err, BackendError::Denied(read_only_reason("demo")));
             }
             let caps = ro.capabilities(unit).await.unwrap();
             for kind in crate::model::ActionKind::ALL {
-                assert_eq!(caps.get(kind).denial(), Some(READ_ONLY_REASON));
+                assert_eq!(
+                    caps.get(kind).denial(),
+                    Some(read_only_reason("demo").as_str())
+                );
             }
             // Reads still pass through: the same answers (or the same errors) as the wrapped backend's.
             assert_eq!(ro.diff(unit).await, inner.diff(unit).await, "{unit}");

@@ -37,17 +37,24 @@ impl fmt::Display for ResolveError {
 
 impl std::error::Error for ResolveError {}
 
-/// Finds the unit whose id is `query`, or ends with `/query`; an exact id always wins.
+/// Finds the unit whose id is `query`, or ends with `/query`; an exact id always wins. An id written
+/// without its context (`local/prod`, as ids were before contexts) matches that kind's units ending in
+/// the rest.
 pub fn resolve_unit<'a>(units: &'a [Unit], query: &str) -> Result<&'a Unit, ResolveError> {
     let query = query.trim().trim_matches('/');
     if let Some(u) = units.iter().find(|u| u.id == query) {
         return Ok(u);
     }
-    let suffix = format!("/{query}");
-    let matches: Vec<&Unit> = units
-        .iter()
-        .filter(|u| !query.is_empty() && u.id.ends_with(&suffix))
-        .collect();
+    let ends = |u: &&Unit, q: &str| !q.is_empty() && u.id.ends_with(&format!("/{q}"));
+    let mut matches: Vec<&Unit> = units.iter().filter(|u| ends(u, query)).collect();
+    if matches.is_empty()
+        && let Some((kind, rest)) = query.split_once('/')
+    {
+        matches = units
+            .iter()
+            .filter(|u| u.backend.as_str() == kind && ends(u, rest))
+            .collect();
+    }
     match matches.as_slice() {
         [one] => Ok(one),
         [] => Err(ResolveError::Unknown {
@@ -89,5 +96,25 @@ mod tests {
         assert!(matches!(unk, ResolveError::Unknown { .. }));
         assert!(unk.to_string().contains("local/staging"));
         assert!(resolve_unit(&units, "").is_err());
+
+        // Ids with their context; the context can be left out.
+        let units = vec![
+            unit("local/eu-prod/prod"),
+            unit("local/staging/prod"),
+            unit("local/eu-prod/dev"),
+        ];
+        assert_eq!(
+            resolve_unit(&units, "eu-prod/prod").unwrap().id,
+            "local/eu-prod/prod"
+        );
+        assert_eq!(
+            resolve_unit(&units, "local/dev").unwrap().id,
+            "local/eu-prod/dev"
+        );
+        assert!(matches!(
+            resolve_unit(&units, "local/prod"),
+            Err(ResolveError::Ambiguous { .. })
+        ));
+        assert!(resolve_unit(&units, "flux/dev").is_err());
     }
 }

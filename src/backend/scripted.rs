@@ -30,6 +30,8 @@ pub(crate) fn unit(id: &str) -> Unit {
         id: id.to_owned(),
         name: name.clone(),
         backend: BackendKind::Local,
+        context: "demo".into(),
+        workspace: None,
         kind: "environment".into(),
         environment: format!("live/{name}"),
         source: "platform-config".into(),
@@ -72,23 +74,29 @@ pub(crate) fn demo_snapshot() -> Snapshot {
     let mut snap = Snapshot {
         units: world::UNITS.iter().map(|n| world::unit(n)).collect(),
         sources: vec![world::source()],
+        contexts: Vec::new(),
     };
     snap.sort();
     snap
 }
 
 pub(crate) struct Scripted {
+    context: String,
     snapshot: Mutex<Snapshot>,
     acts: AtomicUsize,
     fail_next: Mutex<Option<String>>,
+    /// How long each action takes before it is answered.
+    act_delay: Mutex<std::time::Duration>,
 }
 
 impl Scripted {
     pub(crate) fn new(snapshot: Snapshot) -> Self {
         Self {
+            context: "demo".into(),
             snapshot: Mutex::new(snapshot),
             acts: AtomicUsize::new(0),
             fail_next: Mutex::new(None),
+            act_delay: Mutex::new(std::time::Duration::ZERO),
         }
     }
 
@@ -97,8 +105,30 @@ impl Scripted {
         Self::new(demo_snapshot())
     }
 
+    /// The world of [`world`] in the context `name`: ids `local/<name>/…`.
+    pub(crate) fn in_context(name: &str) -> Self {
+        let mut snap = demo_snapshot();
+        for u in &mut snap.units {
+            u.id = u.id.replacen("local/demo/", &format!("local/{name}/"), 1);
+            u.context = name.to_owned();
+        }
+        for s in &mut snap.sources {
+            s.id = s.id.replacen("local/demo/", &format!("local/{name}/"), 1);
+            s.context = name.to_owned();
+        }
+        Self {
+            context: name.to_owned(),
+            ..Self::new(snap)
+        }
+    }
+
     pub(crate) fn act_calls(&self) -> usize {
         self.acts.load(Ordering::SeqCst)
+    }
+
+    /// Every action from now on takes `delay` before it is answered.
+    pub(crate) fn slow_acts(&self, delay: std::time::Duration) {
+        *self.act_delay.lock().unwrap() = delay;
     }
 
     pub(crate) fn fail_next_act(&self, msg: &str) {
@@ -118,8 +148,9 @@ impl Backend for Scripted {
     fn info(&self) -> BackendInfo {
         BackendInfo {
             kind: BackendKind::Local,
-            context: "demo".into(),
+            context: self.context.clone(),
             read_only: false,
+            workspace: None,
         }
     }
 
@@ -152,6 +183,8 @@ impl Backend for Scripted {
 
     async fn act(&self, unit: &str, action: &Action) -> Result<Outcome, BackendError> {
         self.acts.fetch_add(1, Ordering::SeqCst);
+        let delay = *self.act_delay.lock().unwrap();
+        tokio::time::sleep(delay).await;
         if let Some(msg) = self.fail_next.lock().unwrap().take() {
             return Err(BackendError::Failed(msg));
         }

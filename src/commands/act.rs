@@ -1,15 +1,16 @@
 //! `suspend`, `resume`, `sync`, `rollback` from the command line.
 
 use super::print_json;
-use crate::backend::{Audited, Backend, resolve_unit};
+use crate::backend::{Backend, Composite, resolve_unit};
 use crate::cli::Output;
 use crate::error::CliError;
 use crate::model::Action;
 
-/// Runs one action on one unit through the audited backend. A protected unit needs `--confirm NAME`;
-/// a refused confirmation is recorded as denied.
+/// Runs one action on one unit through its context's audited backend. A protected unit needs
+/// `--confirm NAME`; an action the unit cannot take now is refused with the backend's reason before it is
+/// sent; both refusals are recorded as denied.
 pub async fn act(
-    backend: &Audited,
+    backend: &Composite,
     query: &str,
     action: Action,
     confirm: Option<&str>,
@@ -25,6 +26,12 @@ pub async fn act(
         );
         backend.record_denied(&unit.id, &action, &msg);
         return Err(CliError::usage(msg));
+    }
+    let caps = backend.capabilities(&unit.id).await?;
+    if let Some(why) = caps.get(action.kind()).denial() {
+        let msg = format!("{} {}: not allowed now: {why}", action.kind(), unit.id);
+        backend.record_denied(&unit.id, &action, why);
+        return Err(CliError::from(crate::backend::BackendError::Denied(msg)));
     }
     let outcome = backend.act(&unit.id, &action).await?;
     match output {

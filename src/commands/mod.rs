@@ -2,10 +2,12 @@
 
 mod act;
 mod audit;
+mod compare;
 mod read;
 
 pub use act::act;
 pub use audit::audit;
+pub use compare::compare;
 pub use read::{diff, events, history, status};
 
 use serde::Serialize;

@@ -10,7 +10,7 @@ use crate::cli::Output;
 use crate::diff::unified;
 use crate::error::CliError;
 use crate::format::{age, table, truncate};
-use crate::model::{BackendKind, Snapshot, Unit};
+use crate::model::{BackendKind, ContextHealth, Snapshot, Unit};
 
 async fn find_unit(backend: &dyn Backend, query: &str) -> Result<Unit, CliError> {
     let snap = backend.snapshot().await?;
@@ -28,7 +28,8 @@ fn note_cap(backend: &dyn Backend, limit: usize, got: usize, cap: usize, what: &
     }
 }
 
-/// `setpoint status`: units (failing first) and sources.
+/// `setpoint status`: units (failing first) and sources of every context shown. A context that could not
+/// be read is listed failed (and said on stderr) beside the others, and the exit code is 3.
 pub async fn status(backend: &dyn Backend, output: Output) -> Result<u8, CliError> {
     let mut snap = backend.snapshot().await?;
     snap.sort();
@@ -36,7 +37,21 @@ pub async fn status(backend: &dyn Backend, output: Output) -> Result<u8, CliErro
         Output::Json => print_json(&snap)?,
         Output::Table => print!("{}", status_table(&snap, Timestamp::now())),
     }
-    Ok(0)
+    let mut code = 0;
+    for c in snap
+        .contexts
+        .iter()
+        .filter(|c| !matches!(c.health, ContextHealth::Live))
+    {
+        eprintln!(
+            "setpoint: context {} ({}): {}",
+            c.name,
+            c.backend,
+            c.message.as_deref().unwrap_or("no answer")
+        );
+        code = crate::error::EXIT_BACKEND;
+    }
+    Ok(code)
 }
 
 /// The status table printed by `status` and `demo --no-tui`.

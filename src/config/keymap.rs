@@ -13,7 +13,8 @@ use toml::{Spanned, Value};
 
 use super::{ConfigError, error::unknown_message};
 
-/// Where keys are looked up. Mode bindings shadow `global`; `dialog` and `input` never fall back.
+/// Where keys are looked up. Mode bindings shadow `global`; `compare` falls back to `diff` first (its lower
+/// pane is a diff); `dialog` and `input` never fall back.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Mode {
     Global,
@@ -21,6 +22,7 @@ pub enum Mode {
     Sources,
     Detail,
     Diff,
+    Compare,
     History,
     Help,
     Dialog,
@@ -28,12 +30,13 @@ pub enum Mode {
 }
 
 impl Mode {
-    pub const ALL: [Mode; 9] = [
+    pub const ALL: [Mode; 10] = [
         Mode::Global,
         Mode::Units,
         Mode::Sources,
         Mode::Detail,
         Mode::Diff,
+        Mode::Compare,
         Mode::History,
         Mode::Help,
         Mode::Dialog,
@@ -47,6 +50,7 @@ impl Mode {
             Mode::Sources => "sources",
             Mode::Detail => "detail",
             Mode::Diff => "diff",
+            Mode::Compare => "compare",
             Mode::History => "history",
             Mode::Help => "help",
             Mode::Dialog => "dialog",
@@ -54,8 +58,13 @@ impl Mode {
         }
     }
 
-    fn falls_back_to_global(self) -> bool {
-        !matches!(self, Mode::Dialog | Mode::Input | Mode::Global)
+    /// Where a key this mode does not bind is looked up next, in order.
+    pub fn fallbacks(self) -> &'static [Mode] {
+        match self {
+            Mode::Dialog | Mode::Input | Mode::Global => &[],
+            Mode::Compare => &[Mode::Diff, Mode::Global],
+            _ => &[Mode::Global],
+        }
     }
 }
 
@@ -102,6 +111,9 @@ commands! {
     ViewSources => "sources", "show sources", [Global];
     Open => "open", "open the selected item", [Units, Sources, History];
     Diff => "diff", "live vs desired diff", [Units, Detail];
+    Compare => "compare", "promotion compare with the next (or previous) unit", [Units];
+    CompareWith => "compare_with", "compare with another unit (asks which)", [Compare];
+    SwapSides => "swap_sides", "swap the two units compared", [Compare];
     History => "history", "source commits of the unit", [Units, Detail];
     Suspend => "suspend", "suspend the unit (asks a reason)", [Units, Detail];
     Resume => "resume", "resume the unit (and release a pin)", [Units, Detail];
@@ -368,16 +380,10 @@ impl Keymap {
                 .find(|(k, _)| k == key)
                 .map(|(_, c)| *c)
         };
-        find(mode).or_else(|| {
-            if mode.falls_back_to_global() {
-                find(Mode::Global)
-            } else {
-                None
-            }
-        })
+        find(mode).or_else(|| mode.fallbacks().iter().find_map(|&m| find(m)))
     }
 
-    /// Whether `key` starts a two-key sequence bound in `mode` (or globally, where the mode falls back).
+    /// Whether `key` starts a two-key sequence bound in `mode` or in the modes it falls back to.
     pub fn is_prefix(&self, mode: Mode, key: &Key) -> bool {
         let starts = |m: Mode| {
             self.bindings.get(&m).is_some_and(|l| {
@@ -385,11 +391,11 @@ impl Keymap {
                     .any(|(k, _)| k.prefix == Some((key.code, key.mods)))
             })
         };
-        key.prefix.is_none()
-            && (starts(mode) || (mode.falls_back_to_global() && starts(Mode::Global)))
+        key.prefix.is_none() && (starts(mode) || mode.fallbacks().iter().any(|&m| starts(m)))
     }
 
-    /// Keys that run `command` in `mode` (own bindings first, then global), for hints and help.
+    /// Keys that run `command` in `mode` (its own bindings, else those of the first mode it falls back to
+    /// that binds it), for hints and help.
     pub fn keys_for(&self, mode: Mode, command: Command) -> Vec<Key> {
         let keys = |m: Mode| -> Vec<Key> {
             self.bindings
@@ -402,12 +408,11 @@ impl Keymap {
                 })
                 .unwrap_or_default()
         };
-        let own = keys(mode);
-        if own.is_empty() && mode.falls_back_to_global() {
-            keys(Mode::Global)
-        } else {
-            own
-        }
+        std::iter::once(mode)
+            .chain(mode.fallbacks().iter().copied())
+            .map(keys)
+            .find(|k| !k.is_empty())
+            .unwrap_or_default()
     }
 
     /// The first key of a command, displayed (`?`), or `None` when unbound.
@@ -575,6 +580,31 @@ mod tests {
         let map = Keymap::load("default", None).unwrap();
         assert_eq!(map.lookup(Mode::Units, &key("q")), Some(Command::Quit));
         assert_eq!(map.lookup(Mode::Dialog, &key("q")), None);
+    }
+
+    #[test]
+    fn compare_falls_back_to_the_diff_keys_then_global() {
+        for (name, _) in SHIPPED {
+            let map = Keymap::load(name, None).unwrap();
+            for command in [Command::NextFile, Command::NextHunk, Command::Search] {
+                let keys = map.keys_for(Mode::Compare, command);
+                assert_eq!(keys, map.keys_for(Mode::Diff, command), "{name}");
+                assert_eq!(map.lookup(Mode::Compare, &keys[0]), Some(command), "{name}");
+            }
+            let back = map.keys_for(Mode::Compare, Command::Back);
+            assert_eq!(map.lookup(Mode::Compare, &back[0]), Some(Command::Back));
+            for (mode, command) in [
+                (Mode::Units, Command::Compare),
+                (Mode::Compare, Command::CompareWith),
+                (Mode::Compare, Command::SwapSides),
+            ] {
+                assert!(
+                    map.hint(mode, command).is_some(),
+                    "{name}: {}",
+                    command.name()
+                );
+            }
+        }
     }
 
     #[test]

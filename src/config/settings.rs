@@ -39,6 +39,56 @@ pub struct Scoped {
     pub read_only: Option<bool>,
 }
 
+/// Settings of one workspace (`[workspaces."PATH"]`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorkspaceSettings {
+    pub read_only: Option<bool>,
+    /// The context name the workspace is shown under (default: its directory's name).
+    pub name: Option<String>,
+}
+
+/// `contexts`: the contexts shown when `--context` is not given (`contexts = ["eu-prod", "staging"]`), or,
+/// as a table, per-context settings (`[contexts.prod] read_only = true`; also spelled `[context.prod]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum ContextsKey {
+    Shown(Vec<String>),
+    Scoped(BTreeMap<String, Scoped>),
+}
+
+impl<'de> Deserialize<'de> for ContextsKey {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = ContextsKey;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a list of context names, or a table of per-context settings")
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<Self::Value, A::Error> {
+                let mut names = Vec::new();
+                while let Some(n) = seq.next_element::<String>()? {
+                    names.push(n);
+                }
+                Ok(ContextsKey::Shown(names))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Self::Value, A::Error> {
+                let mut out = BTreeMap::new();
+                while let Some(k) = map.next_key::<String>()? {
+                    out.insert(k, map.next_value::<Scoped>()?);
+                }
+                Ok(ContextsKey::Scoped(out))
+            }
+        }
+        d.deserialize_any(Visitor)
+    }
+}
+
 /// The contents of `config.toml`, every key optional.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -57,12 +107,16 @@ pub struct Settings {
     /// Unit id patterns (`*` and `?` wildcards) whose actions need the unit name typed to confirm.
     #[serde(default)]
     pub protected: Vec<String>,
-    /// Per-context settings, by context name (`[contexts.prod] read_only = true`).
+    /// `contexts = [...]` (the contexts shown by default) or `[contexts.NAME]` (per-context settings).
+    #[serde(default, rename = "contexts")]
+    contexts_key: Option<ContextsKey>,
+    /// Per-context settings, by context name (`[context.prod] read_only = true`).
+    #[serde(default, rename = "context")]
+    pub context: BTreeMap<String, Scoped>,
+    /// Per-workspace settings, by directory (`[workspaces."/srv/ops"] read_only = true`,
+    /// `name = "eu-prod"`).
     #[serde(default)]
-    pub contexts: BTreeMap<String, Scoped>,
-    /// Per-workspace settings, by directory (`[workspaces."/srv/ops"] read_only = true`).
-    #[serde(default)]
-    pub workspaces: BTreeMap<PathBuf, Scoped>,
+    pub workspaces: BTreeMap<PathBuf, WorkspaceSettings>,
 }
 
 impl Settings {
@@ -78,6 +132,25 @@ impl Settings {
             .into_iter()
             .map(|(k, v)| (absolutize(k), v))
             .collect();
+        match s.contexts_key.take() {
+            Some(ContextsKey::Scoped(scoped)) => s.context.extend(scoped),
+            Some(ContextsKey::Shown(names)) => s.contexts_key = Some(ContextsKey::Shown(names)),
+            None => {}
+        }
+        for (dir, ws) in &s.workspaces {
+            if let Some(name) = &ws.name
+                && (name.trim().is_empty() || name.contains('/'))
+            {
+                return Err(ConfigError::whole_file(
+                    file,
+                    format!(
+                        "[workspaces.\"{}\"] name = \"{name}\": a context name must be non-empty and \
+                         without `/` (it becomes part of every unit id)",
+                        dir.display()
+                    ),
+                ));
+            }
+        }
         for pattern in &s.protected {
             if pattern.trim().is_empty() {
                 return Err(ConfigError::whole_file(
@@ -98,6 +171,23 @@ impl Settings {
         }
     }
 
+    /// The contexts shown when `--context` is not given (`contexts = [...]`), in the file's order.
+    pub fn shown_contexts(&self) -> &[String] {
+        match &self.contexts_key {
+            Some(ContextsKey::Shown(names)) => names,
+            _ => &[],
+        }
+    }
+
+    /// The name the settings give the workspace at `dir`, when they do.
+    pub fn workspace_name(&self, dir: &Path) -> Option<String> {
+        let dir = resolved_dir(dir);
+        self.workspaces
+            .iter()
+            .find(|(k, _)| resolved_dir(k) == dir)
+            .and_then(|(_, s)| s.name.clone())
+    }
+
     /// Whether read-only audit mode applies to this context or workspace: global, then the most specific
     /// scope that says so. A scope can relax the global setting only explicitly (`read_only = false`).
     ///
@@ -114,7 +204,7 @@ impl Settings {
                 .max_by_key(|(k, _)| k.components().count())
                 .map(|(_, ro)| ro)
         });
-        let ctx = self.contexts.get(context).and_then(|s| s.read_only);
+        let ctx = self.context.get(context).and_then(|s| s.read_only);
         ws.or(ctx).unwrap_or(self.read_only)
     }
 

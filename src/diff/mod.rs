@@ -163,20 +163,66 @@ fn inline(old: &[&str], new: &[&str], old_start: usize, new_start: usize) -> Vec
     lines
 }
 
+/// What the two sides of a diff are: live and desired (`setpoint diff`), or two units' desired states
+/// (`setpoint compare`, old side B, new side A).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sides<'a> {
+    LiveDesired,
+    Units { old: &'a str, new: &'a str },
+}
+
+impl Sides<'_> {
+    /// The labels of the old and new side.
+    pub fn labels(&self) -> (&str, &str) {
+        match self {
+            Sides::LiveDesired => ("live", "desired"),
+            Sides::Units { old, new } => (old, new),
+        }
+    }
+
+    /// What an object only one side has, or the same on both, means.
+    pub fn remark(&self, o: &ObjectDiff) -> Option<String> {
+        let only_new = o.live.is_none() && o.change == Change::Added;
+        let only_old = o.desired.is_none() && o.change == Change::Removed;
+        match (self, o.change) {
+            (Sides::LiveDesired, _) if only_new => {
+                Some("not present live: apply would create it".into())
+            }
+            (Sides::LiveDesired, _) if only_old => {
+                Some("no longer desired: apply would prune it".into())
+            }
+            (Sides::LiveDesired, Change::Unchanged) => Some("in sync".into()),
+            (Sides::Units { new, .. }, _) if only_new => {
+                Some(format!("only in {new}: promotion would add it"))
+            }
+            (Sides::Units { old, .. }, _) if only_old => {
+                Some(format!("only in {old}: promotion would remove it"))
+            }
+            (Sides::Units { .. }, Change::Unchanged) => Some("the same in both".into()),
+            _ => None,
+        }
+    }
+}
+
 /// A unified diff of one object, as `setpoint diff` prints it.
 pub fn unified(o: &ObjectDiff) -> String {
-    let mut out = format!("--- live/{}\n+++ desired/{}\n", o.object, o.object);
+    unified_between(o, Sides::LiveDesired)
+}
+
+/// A unified diff of one object between two sides, labelled `--- OLD/object` and `+++ NEW/object`.
+pub fn unified_between(o: &ObjectDiff, sides: Sides<'_>) -> String {
+    let (old_label, new_label) = sides.labels();
+    let mut out = format!(
+        "--- {old_label}/{}\n+++ {new_label}/{}\n",
+        o.object, o.object
+    );
     if let Some(note) = &o.note {
         out.push_str(&format!("# {note}\n"));
     }
-    match o.change {
-        Change::Added if o.live.is_none() => {
-            out.push_str("# not present live: apply would create it\n")
-        }
-        Change::Removed if o.desired.is_none() => {
-            out.push_str("# no longer desired: apply would prune it\n")
-        }
-        _ => {}
+    if o.change != Change::Unchanged
+        && let Some(remark) = sides.remark(o)
+    {
+        out.push_str(&format!("# {remark}\n"));
     }
     let old = o.live.as_deref().unwrap_or("");
     let new = o.desired.as_deref().unwrap_or("");

@@ -23,6 +23,9 @@ pub struct AuditRecord {
     pub host: String,
     pub backend: String,
     pub context: String,
+    /// The workspace directory of a local context.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workspace: Option<std::path::PathBuf>,
     pub unit: String,
     pub action: ActionKind,
     pub reason: Option<String>,

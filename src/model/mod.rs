@@ -2,6 +2,8 @@
 
 mod action;
 mod audit;
+mod compare;
+mod context;
 mod diff;
 mod event;
 mod revision;
@@ -10,6 +12,8 @@ mod unit;
 
 pub use action::{Action, ActionKind, Capabilities, Outcome, Permission};
 pub use audit::{AuditRecord, AuditResult};
+pub use compare::{CompareCommit, CompareSide, Comparison, ObjectComparison, Verdict};
+pub use context::{ContextHealth, ContextState, Reconciler};
 pub use diff::{Change, NOT_RENDERED, ObjectDiff};
 pub use event::{Event, STATUS_CHANGED, Severity};
 pub use revision::{Revision, RevisionError};

@@ -1,6 +1,7 @@
 //! Units (reconciled things), their sources, inventories and history entries.
 
 use std::fmt;
+use std::path::PathBuf;
 
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
@@ -36,10 +37,16 @@ impl fmt::Display for BackendKind {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Unit {
-    /// Stable address: `local/prod`, `flux/<context>/<namespace>/Kustomization/<name>`.
+    /// Stable address: `local/<context>/prod`, `flux/<context>/<namespace>/Kustomization/<name>`.
     pub id: String,
     pub name: String,
     pub backend: BackendKind,
+    /// The context it belongs to: a workspace's name, a kubeconfig context.
+    #[serde(default)]
+    pub context: String,
+    /// The workspace directory (local units only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workspace: Option<PathBuf>,
     /// `environment` for the local agent, `Kustomization`, `HelmRelease`, `Application`.
     pub kind: String,
     /// Where it lands: a target directory, a cluster/namespace.
@@ -97,6 +104,12 @@ pub struct Source {
     pub id: String,
     pub name: String,
     pub backend: BackendKind,
+    /// The context it belongs to, as for units.
+    #[serde(default)]
+    pub context: String,
+    /// The workspace directory (local sources only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workspace: Option<PathBuf>,
     pub url: String,
     /// `branch:main`, `tag:v1.0`, `commit:<sha>`.
     #[serde(rename = "ref")]
@@ -142,6 +155,9 @@ pub struct HistoryEntry {
 pub struct Snapshot {
     pub units: Vec<Unit>,
     pub sources: Vec<Source>,
+    /// The contexts the units come from and whether each could be read (filled by the composite backend).
+    #[serde(default)]
+    pub contexts: Vec<super::ContextState>,
 }
 
 impl Snapshot {

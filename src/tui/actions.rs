@@ -7,10 +7,10 @@ use jiff::Timestamp;
 use ratatui::crossterm::event::KeyEvent;
 use ratatui_textarea::TextArea;
 
-use super::app::{App, Effect, Flash, Loadable, View};
+use super::app::{App, Effect, Flash, Loadable, Tone, View};
 use super::diffdoc::DiffDoc;
 use super::input::LineInput;
-use crate::backend::READ_ONLY_REASON;
+use crate::backend::{BackendError, READ_ONLY_REASON};
 use crate::config::keymap::{Command, Key, Mode};
 use crate::model::{Action, Revision, Unit};
 
@@ -135,10 +135,10 @@ impl App {
             },
             _ => return Vec::new(),
         };
-        if self.setup.read_only {
+        if self.read_only_for(&unit) {
             self.error(format!(
-                "{READ_ONLY_REASON} ({} {}; recorded in the audit log)",
-                action, unit.id
+                "{READ_ONLY_REASON} ({} {}: context {} is read-only; recorded in the audit log)",
+                action, unit.id, unit.context
             ));
             return vec![Effect::Deny {
                 unit: unit.id,
@@ -165,6 +165,12 @@ impl App {
             }
             _ => {}
         }
+        // The backend said it cannot be done now (RBAC, a corrupt control file, …): say why, ask nothing.
+        if let Some(why) = self.denial(action.kind()) {
+            let text = format!("{} {}: not possible now: {why}", action, unit.id);
+            self.error(text);
+            return Vec::new();
+        }
         let reason = action.reason().is_some().then(|| {
             let mut t = TextArea::default();
             t.set_placeholder_text("why (goes to the journal and the audit log)");
@@ -184,7 +190,7 @@ impl App {
             _ => None,
         };
         self.dialog = Some(Dialog {
-            context: format!("{}:{}", self.setup.backend, self.setup.context),
+            context: format!("{}:{}", unit.backend, unit.context),
             unit,
             action,
             reason,
@@ -215,9 +221,22 @@ impl App {
             return Vec::new();
         }
         let action = Action::Sync { with_source: true };
-        if self.setup.read_only {
+        let context = self
+            .snapshot
+            .sources
+            .iter()
+            .find(|s| s.id == source)
+            .and_then(|s| {
+                self.contexts()
+                    .iter()
+                    .find(|c| c.name == s.context && c.backend == s.backend)
+            });
+        if self.setup.read_only || context.is_some_and(|c| c.read_only) {
+            let name = context
+                .map(|c| c.name.clone())
+                .unwrap_or_else(|| self.setup.context.clone());
             self.error(format!(
-                "read-only audit mode: fetch of {source} refused (recorded in the audit log)"
+                "read-only audit mode: fetch of {source} refused: context {name} is read-only (recorded in the audit log)"
             ));
             return vec![Effect::Deny {
                 unit: source,
@@ -321,6 +340,7 @@ impl App {
             Some(Command::Cancel) => {
                 self.flash = Some(Flash {
                     ok: true,
+                    tone: Tone::Plain,
                     text: format!("cancelled: {} {}", d.action, d.unit.id),
                 });
                 return Vec::new();
@@ -379,7 +399,7 @@ impl App {
         }]
     }
 
-    pub(super) fn on_acted(&mut self, id: u64, result: Result<String, String>) {
+    pub(super) fn on_acted(&mut self, id: u64, result: Result<String, BackendError>) {
         let Some(p) = self.pending.as_mut().filter(|p| p.id == id) else {
             return;
         };
@@ -389,7 +409,7 @@ impl App {
                 p.accepted = Some(message);
                 self.check_pending();
             }
-            Err(e) => self.finish(false, &e),
+            Err(e) => self.finish_as(Tone::of(&e), &e.to_string()),
         }
     }
 
@@ -401,8 +421,26 @@ impl App {
             && p.done(unit)
         {
             // The pass the action asked for ran and failed: the action failed, whatever was accepted.
-            let failed = p.reconciles() && unit.status.kind.is_bad();
-            let text = if failed {
+            // So did a sync with source whose fetch, made after the request, failed: the pass then ran
+            // on the last good commit, not on what the source has now.
+            let fetch_failed = matches!(p.action, Action::Sync { with_source: true })
+                .then(|| {
+                    self.snapshot.sources.iter().find(|s| {
+                        s.name == unit.source
+                            && s.context == unit.context
+                            && s.backend == unit.backend
+                            && s.status.kind.is_bad()
+                            && s.last_fetch_at.is_some_and(|t| t >= p.started)
+                    })
+                })
+                .flatten();
+            let failed = p.reconciles() && (unit.status.kind.is_bad() || fetch_failed.is_some());
+            let text = if let Some(src) = fetch_failed {
+                format!(
+                    "fetch of {} failed: {}; reconciled on the last good commit",
+                    src.name, src.status.message
+                )
+            } else if failed {
                 format!(
                     "{}; reconcile failed: {}",
                     p.action.kind().done_word(),
@@ -424,30 +462,39 @@ impl App {
 
     /// Ends the action in flight with an outcome that stays on screen until the next action.
     fn finish(&mut self, ok: bool, detail: &str) {
+        self.finish_as(if ok { Tone::Plain } else { Tone::Failed }, detail);
+    }
+
+    /// Ends the action in flight with its outcome, marked by its kind.
+    fn finish_as(&mut self, tone: Tone, detail: &str) {
         if let Some(p) = self.pending.take() {
+            let mark = mark(self.setup.ascii, tone);
             self.outcome = Some(Flash {
-                ok,
+                ok: tone == Tone::Plain,
+                tone,
                 text: if p.on_source {
-                    format!("{} fetch {}: {detail}", mark(self.setup.ascii, ok), p.unit)
+                    format!("{mark} fetch {}: {detail}", p.unit)
                 } else {
-                    format!(
-                        "{} {} {}: {detail}",
-                        mark(self.setup.ascii, ok),
-                        p.action,
-                        p.unit
-                    )
+                    format!("{mark} {} {}: {detail}", p.action, p.unit)
                 },
             });
         }
     }
 }
 
-/// The outcome mark: ✓ / ✗, or `ok` / `FAILED` in ASCII mode.
-fn mark(ascii: bool, ok: bool) -> &'static str {
-    match (ascii, ok) {
-        (false, true) => "✓",
-        (false, false) => "✗",
-        (true, true) => "ok:",
-        (true, false) => "FAILED:",
+/// The outcome mark by kind: ✓ done, ✗ failed, ⊘ refused, ⚠ not reached, ? a wrong request; words in
+/// ASCII mode.
+fn mark(ascii: bool, tone: Tone) -> &'static str {
+    match (ascii, tone) {
+        (false, Tone::Plain) => "✓",
+        (false, Tone::Failed) => "✗",
+        (false, Tone::Denied) => "⊘",
+        (false, Tone::Unavailable) => "⚠",
+        (false, Tone::Invalid) => "?",
+        (true, Tone::Plain) => "ok:",
+        (true, Tone::Failed) => "FAILED:",
+        (true, Tone::Denied) => "DENIED:",
+        (true, Tone::Unavailable) => "UNREACHED:",
+        (true, Tone::Invalid) => "INVALID:",
     }
 }

@@ -51,6 +51,12 @@ impl App {
                     );
                 }
             }
+            View::Compare => {
+                if let Some(commits) = self.compare.result.ready().and_then(|c| c.commits.as_ref())
+                {
+                    times.extend(commits.iter().map(|c| (c.time, false)));
+                }
+            }
             View::Diff | View::Help => {}
         }
         times

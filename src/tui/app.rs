@@ -4,6 +4,7 @@ use jiff::Timestamp;
 use ratatui::crossterm::event::KeyEvent;
 
 use super::actions::{Dialog, Pending};
+use super::compare::{CompareState, Compared};
 use super::diffdoc::DiffDoc;
 use super::filter::filter;
 use super::input::{LineInput, PromptCommand, complete, parse_prompt};
@@ -22,6 +23,7 @@ pub enum View {
     Sources,
     Detail,
     Diff,
+    Compare,
     History,
     Help,
 }
@@ -33,6 +35,7 @@ impl View {
             View::Sources => Mode::Sources,
             View::Detail => Mode::Detail,
             View::Diff => Mode::Diff,
+            View::Compare => Mode::Compare,
             View::History => Mode::History,
             View::Help => Mode::Help,
         }
@@ -98,6 +101,35 @@ pub struct Input {
 pub struct Flash {
     pub ok: bool,
     pub text: String,
+    /// How a failure is shown: by the backend's kind of error, so a refusal does not look like a breakage.
+    pub tone: Tone,
+}
+
+/// The kind of a failed action's message, as the backend said it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tone {
+    /// By `ok` alone: success or error.
+    Plain,
+    /// Refused: read-only, RBAC, not possible now.
+    Denied,
+    /// The backend could not be reached: the action may not have been carried out.
+    Unavailable,
+    /// The request was wrong, or named something that is not there.
+    Invalid,
+    /// Carried out, and it failed.
+    Failed,
+}
+
+impl Tone {
+    pub fn of(e: &crate::backend::BackendError) -> Self {
+        use crate::backend::BackendError as E;
+        match e {
+            E::Denied(_) => Tone::Denied,
+            E::Unavailable(_) => Tone::Unavailable,
+            E::Invalid(_) | E::NotFound(_) => Tone::Invalid,
+            E::Failed(_) => Tone::Failed,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -147,9 +179,19 @@ pub struct App {
     pub sources: ListNav,
     /// The unit shown by detail, diff and history.
     pub unit: Option<String>,
+    /// The one context `:ctx NAME` shows; every context when none.
+    pub context_filter: Option<String>,
+    /// Units by status of each context shown, in the snapshot's context order (for the context bar).
+    pub context_counts: Vec<[usize; 6]>,
+    /// What the backend allows on the selected unit now, as last asked (unit id, answer).
+    pub caps: Option<(String, crate::model::Capabilities)>,
+    /// The unit whose capabilities were asked for last (asked again when the snapshot changes).
+    pub(super) caps_asked: Option<String>,
     pub detail: DetailState,
     pub diff: DiffState,
     pub history: HistoryState,
+    /// The two units the compare view shows; its diff is in `diff`.
+    pub compare: CompareState,
     pub help_scroll: usize,
     pub input: Option<Input>,
     pub dialog: Option<Dialog>,
@@ -197,6 +239,11 @@ pub enum Msg {
         seq: u64,
         result: Result<Vec<Event>, String>,
     },
+    /// A promotion compare (the compare view).
+    Compare {
+        seq: u64,
+        result: Result<Box<Compared>, String>,
+    },
     /// The rollback dialog's preview.
     Preview {
         seq: u64,
@@ -204,11 +251,16 @@ pub enum Msg {
     },
     Acted {
         id: u64,
-        result: Result<String, String>,
+        result: Result<String, crate::backend::BackendError>,
     },
     Theme(Result<Theme, String>),
-    /// The console now shows another context (or could not open it).
-    Context(Result<Switched, String>),
+    /// What the backend allows on a unit now.
+    Caps {
+        unit: String,
+        result: Result<crate::model::Capabilities, String>,
+    },
+    /// A context `:ctx NAME` asked for is now shown too (or could not be opened).
+    Context(Result<String, String>),
     /// Time passed (sent only while something shows an age that moves: stale data, an action in flight).
     Tick,
 }
@@ -234,6 +286,12 @@ pub enum Effect {
         unit: String,
         revision: Revision,
     },
+    /// Compare unit `a` with unit `b` (promotion: A to B).
+    LoadCompare {
+        seq: u64,
+        a: String,
+        b: String,
+    },
     /// What a rollback to `revision` would change: live against its render.
     LoadPreview {
         seq: u64,
@@ -258,18 +316,12 @@ pub enum Effect {
     LoadTheme(String),
     /// Put the text on the terminal's clipboard (OSC 52: through ssh and tmux).
     Copy(String),
-    /// Open the named context and show it instead of the current one.
-    SwitchContext(String),
+    /// Open the named context and show it beside the others.
+    OpenContext(String),
+    /// Ask which actions the unit allows now.
+    LoadCaps(String),
     Refresh,
     Quit,
-}
-
-/// The context the console switched to.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Switched {
-    pub context: String,
-    pub backend: String,
-    pub read_only: bool,
 }
 
 /// How the console was started.
@@ -283,6 +335,7 @@ pub struct Setup {
     /// `local`, `flux`, …
     pub backend: String,
     pub context: String,
+    /// Every context the settings name (`:ctx` completes them and opens those not shown yet).
     pub contexts: Vec<String>,
     pub themes: Vec<String>,
 }
@@ -301,6 +354,10 @@ impl App {
             units: ListNav::default(),
             sources: ListNav::default(),
             unit: None,
+            context_filter: None,
+            context_counts: Vec::new(),
+            caps: None,
+            caps_asked: None,
             detail: DetailState::default(),
             diff: DiffState {
                 doc: Loadable::Idle,
@@ -317,6 +374,7 @@ impl App {
                 entries: Loadable::Idle,
                 selected: 0,
             },
+            compare: CompareState::default(),
             help_scroll: 0,
             input: None,
             dialog: None,
@@ -358,7 +416,9 @@ impl App {
 
     /// Whether the loop should send [`Msg::Tick`]: only while an age on screen moves.
     pub fn needs_tick(&self) -> bool {
-        self.stale.is_some() || self.pending.is_some()
+        self.stale.is_some()
+            || self.pending.is_some()
+            || self.snapshot.contexts.iter().any(|c| c.since.is_some())
     }
 
     /// The unit under the cursor (units list) or on screen (detail, diff, history).
@@ -402,7 +462,38 @@ impl App {
         self.seq
     }
 
+    /// Awaits a new document for the diff pane (a comparison): loads asked for earlier are no longer
+    /// awaited; `clear` starts the pane over.
+    pub(super) fn expect_diff_doc(&mut self, clear: bool) -> u64 {
+        let seq = self.next_seq();
+        self.want.diff = seq;
+        self.diff.commit = None;
+        if clear {
+            self.diff.doc = Loadable::Loading;
+            self.diff.file = 0;
+            self.diff.scroll = 0;
+            self.diff.hscroll = 0;
+            self.diff.matches.clear();
+        }
+        seq
+    }
+
+    pub(super) fn diff_doc_awaited(&self, seq: u64) -> bool {
+        seq == self.want.diff
+    }
+
+    pub(super) fn set_diff_doc(&mut self, doc: Loadable<DiffDoc>) {
+        self.diff.doc = doc;
+        self.clamp_diff();
+    }
+
     pub fn update(&mut self, msg: Msg, now: Timestamp) -> Vec<Effect> {
+        let mut effects = self.update_state(msg, now);
+        effects.extend(self.ask_caps());
+        effects
+    }
+
+    fn update_state(&mut self, msg: Msg, now: Timestamp) -> Vec<Effect> {
         self.now = now;
         match msg {
             Msg::Tick => {
@@ -426,6 +517,10 @@ impl App {
                     self.clamp_diff();
                     self.dirty = true;
                 }
+                Vec::new()
+            }
+            Msg::Compare { seq, result } => {
+                self.on_compare(seq, result);
                 Vec::new()
             }
             Msg::History { seq, result } => {
@@ -473,30 +568,27 @@ impl App {
                     Ok(theme) => {
                         self.flash = Some(Flash {
                             ok: true,
+                            tone: Tone::Plain,
                             text: format!("theme {}", theme.name),
                         });
                         self.setup.theme = theme;
                     }
-                    Err(e) => self.flash = Some(Flash { ok: false, text: e }),
+                    Err(e) => {
+                        self.flash = Some(Flash {
+                            ok: false,
+                            text: e,
+                            tone: Tone::Plain,
+                        })
+                    }
                 }
                 Vec::new()
             }
-            Msg::Context(Ok(switched)) => {
-                // Everything shown belonged to the other context: start over on its units list.
-                let mut setup = self.setup.clone();
-                setup.context = switched.context;
-                setup.backend = switched.backend;
-                setup.read_only = switched.read_only;
-                let seq = self.seq;
-                let text = format!("context {}", setup.context);
-                *self = App::new(setup, self.size, now);
-                self.seq = seq;
-                self.flash = Some(Flash { ok: true, text });
+            Msg::Context(result) => {
+                self.context_opened(result);
                 Vec::new()
             }
-            Msg::Context(Err(e)) => {
-                self.dirty = true;
-                self.error(format!("cannot open the context: {e}"));
+            Msg::Caps { unit, result } => {
+                self.caps_loaded(unit, result);
                 Vec::new()
             }
         }
@@ -528,6 +620,8 @@ impl App {
                 self.snapshot = snap;
                 self.loaded = true;
                 self.dirty = true;
+                self.caps_asked = None;
+                self.count_by_context();
                 self.refilter_keeping(unit_id, source_id);
                 self.check_pending();
                 let after = self.current_unit().cloned();
@@ -536,6 +630,7 @@ impl App {
                     (View::Detail | View::History | View::Diff, Some(b), Some(a)) if a != b => {
                         self.reload_unit_data(&a.id)
                     }
+                    (View::Compare, _, _) => self.compare_follow(),
                     _ => Vec::new(),
                 }
             }
@@ -591,6 +686,12 @@ impl App {
                 )
             }),
         );
+        let units = &self.snapshot.units;
+        let ctx = self.context_filter.clone();
+        let in_ctx = |c: &str| ctx.as_deref().is_none_or(|f| f == c);
+        self.units
+            .visible
+            .retain(|&i| units.get(i).is_some_and(|u| in_ctx(&u.context)));
         if let Some(id) = keep {
             match self
                 .units
@@ -618,6 +719,10 @@ impl App {
                 .iter()
                 .map(|s| format!("{} {} {}", s.id, s.url, s.status.kind)),
         );
+        let sources = &self.snapshot.sources;
+        self.sources
+            .visible
+            .retain(|&i| sources.get(i).is_some_and(|s| in_ctx(&s.context)));
         if let Some(id) = source_id
             && let Some(pos) = self
                 .sources
@@ -653,6 +758,7 @@ impl App {
                 self.prefix = Some(key);
                 self.flash = Some(Flash {
                     ok: true,
+                    tone: Tone::Plain,
                     text: format!("{key} …"),
                 });
                 return Vec::new();
@@ -693,8 +799,14 @@ impl App {
             Some(Command::Submit) => self.submit_input(input),
             Some(Command::Complete) => {
                 if input.kind == InputKind::Prompt {
-                    let (line, cands) =
-                        complete(&input.line.text, &self.setup.contexts, &self.setup.themes);
+                    let units: Vec<String> =
+                        self.snapshot.units.iter().map(|u| u.id.clone()).collect();
+                    let (line, cands) = complete(
+                        &input.line.text,
+                        &self.context_names(),
+                        &self.setup.themes,
+                        &units,
+                    );
                     input.line.text = line;
                     input.candidates = cands;
                 }
@@ -736,6 +848,7 @@ impl App {
                 Ok(PromptCommand::Sources) => self.command(Command::ViewSources),
                 Ok(PromptCommand::Help) => self.command(Command::Help),
                 Ok(PromptCommand::Quit) => self.command(Command::Quit),
+                Ok(PromptCommand::Compare(a, b)) => self.compare_prompt(a, b),
                 Ok(PromptCommand::Theme(name)) => {
                     if self.setup.themes.contains(&name) {
                         vec![Effect::LoadTheme(name)]
@@ -745,25 +858,7 @@ impl App {
                         Vec::new()
                     }
                 }
-                Ok(PromptCommand::Context(name)) => {
-                    if name == self.setup.context {
-                        self.flash = Some(Flash {
-                            ok: true,
-                            text: format!("context {name} (already shown)"),
-                        });
-                        Vec::new()
-                    } else if self.setup.contexts.contains(&name) {
-                        self.flash = Some(Flash {
-                            ok: true,
-                            text: format!("opening context {name}…"),
-                        });
-                        vec![Effect::SwitchContext(name)]
-                    } else {
-                        let known = self.setup.contexts.clone();
-                        self.unknown("context", &name, &known);
-                        Vec::new()
-                    }
-                }
+                Ok(PromptCommand::Context(name)) => self.show_context(name),
                 Err(e) => {
                     self.error(e);
                     Vec::new()
@@ -773,7 +868,7 @@ impl App {
     }
 
     /// Says that `name` is not one of `known` (with the nearest as a suggestion).
-    fn unknown(&mut self, what: &str, name: &str, known: &[String]) {
+    pub(super) fn unknown(&mut self, what: &str, name: &str, known: &[String]) {
         let known: Vec<&str> = known.iter().map(String::as_str).collect();
         self.error(crate::config::unknown_message(what, name, &known));
     }
@@ -781,11 +876,12 @@ impl App {
     pub(super) fn error(&mut self, text: impl Into<String>) {
         self.flash = Some(Flash {
             ok: false,
+            tone: Tone::Plain,
             text: text.into(),
         });
     }
 
-    fn open_input(&mut self, kind: InputKind, text: String) {
+    pub(super) fn open_input(&mut self, kind: InputKind, text: String) {
         self.input = Some(Input {
             kind,
             line: LineInput { text: text.clone() },
@@ -836,6 +932,7 @@ impl App {
                 if let Some(id) = self.unit.clone() {
                     out.extend(self.reload_unit_data(&id));
                 }
+                out.extend(self.compare_refresh());
                 return out;
             }
             Command::Copy => return self.copy_selected(),
@@ -844,9 +941,12 @@ impl App {
             Command::Open => return self.open(),
             Command::Diff => return self.open_unit_view(View::Diff),
             Command::History => return self.open_unit_view(View::History),
+            Command::Compare => return self.compare_selected(),
+            Command::CompareWith => return self.compare_with(),
+            Command::SwapSides => return self.swap_compare(),
             Command::NextPane => match self.view() {
                 View::Detail => self.detail.pane = (self.detail.pane + 1) % 2,
-                View::Diff => self.diff.list_focus = !self.diff.list_focus,
+                View::Diff | View::Compare => self.diff.list_focus = !self.diff.list_focus,
                 _ => {}
             },
             Command::NextFile => self.step_file(1),
@@ -915,6 +1015,7 @@ impl App {
                 };
                 self.flash = Some(Flash {
                     ok: true,
+                    tone: Tone::Plain,
                     text: format!(
                         "{} by {} at {}: {}",
                         e.revision.short(),
@@ -1032,7 +1133,7 @@ impl App {
                 };
                 self.detail.scroll[pane] = step(self.detail.scroll[pane], len);
             }
-            View::Diff => {
+            View::Diff | View::Compare => {
                 if self.diff.list_focus {
                     let len = self.diff.doc.ready().map_or(0, |d| d.files.len());
                     let file = step(self.diff.file, len);
@@ -1175,6 +1276,7 @@ impl App {
             self.scroll_to_line(t);
             self.flash = Some(Flash {
                 ok: true,
+                tone: Tone::Plain,
                 text: format!("match {n}/{total} for `{needle}`"),
             });
         }

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use crate::diff::{DiffLine, LineKind, hunks};
+use crate::diff::{DiffLine, LineKind, Sides, hunks};
 use crate::model::{Change, ObjectDiff};
 
 /// How long the console's diff may search for a minimal result before it settles for a coarser one:
@@ -64,8 +64,16 @@ impl DiffFile {
 
 impl DiffDoc {
     pub fn build(objects: &[ObjectDiff]) -> Self {
+        Self::build_between(objects, Sides::LiveDesired)
+    }
+
+    /// The objects' diffs, with remarks that name the two sides (`only in staging`).
+    pub fn build_between(objects: &[ObjectDiff], sides: Sides<'_>) -> Self {
         Self {
-            files: objects.iter().map(DiffFile::build).collect(),
+            files: objects
+                .iter()
+                .map(|o| DiffFile::build_between(o, sides))
+                .collect(),
         }
     }
 
@@ -79,6 +87,10 @@ impl DiffDoc {
 
 impl DiffFile {
     pub fn build(o: &ObjectDiff) -> Self {
+        Self::build_between(o, Sides::LiveDesired)
+    }
+
+    pub fn build_between(o: &ObjectDiff, sides: Sides<'_>) -> Self {
         let mut lines = Vec::new();
         if let Some(note) = &o.note {
             lines.push(DocLine::Note(note.clone()));
@@ -86,15 +98,8 @@ impl DiffFile {
         if o.masked {
             lines.push(DocLine::Note("secret values are masked".into()));
         }
-        match o.change {
-            Change::Added if o.live.is_none() => lines.push(DocLine::Note(
-                "not present live: apply would create it".into(),
-            )),
-            Change::Removed if o.desired.is_none() => lines.push(DocLine::Note(
-                "no longer desired: apply would prune it".into(),
-            )),
-            Change::Unchanged => lines.push(DocLine::Note("in sync".into())),
-            _ => {}
+        if let Some(remark) = sides.remark(o) {
+            lines.push(DocLine::Note(remark));
         }
         let old = o.live.as_deref().unwrap_or("");
         let new = o.desired.as_deref().unwrap_or("");

@@ -15,35 +15,44 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio::time::MissedTickBehavior;
 
-use super::app::{App, Effect, Msg, Switched};
-use super::connection::Connection;
+use super::app::{App, Effect, Msg};
+use super::connection::{Connection, Member};
 use super::diffdoc::DiffDoc;
 use super::views;
-use crate::backend::{Audited, Backend, DiffBase, Update};
+use crate::backend::{Backend, Composite, DiffBase, Update};
 use crate::config::theme::{ColorDepth, Theme};
 
 /// How long the watch rests after the backend failed before it asks again.
 const WATCH_RETRY: Duration = Duration::from_secs(2);
+/// How long leaving the console waits for actions still in flight to finish and be recorded.
+pub const IN_FLIGHT_WAIT: Duration = Duration::from_secs(20);
 
-/// Opens the connection of a context by name. Blocking (it reads files); runs on the blocking pool,
-/// inside the runtime, because the embedded agent is a task.
-pub type Opener = Arc<dyn Fn(&str) -> Result<Connection, String> + Send + Sync>;
+/// An action sent to a backend whose answer has not come yet.
+struct InFlight {
+    unit: String,
+    action: crate::model::Action,
+    task: JoinHandle<()>,
+}
 
-/// Runs backend calls on tasks; keeps only the newest pending load of each kind. Owns the connection of
-/// the context on screen and the watch of its updates, and switches both on `:ctx`.
+/// Opens one more context by name. Blocking (it reads files); runs on the blocking pool, inside the
+/// runtime, because the embedded agent is a task.
+pub type Opener = Arc<dyn Fn(&str) -> Result<Member, String> + Send + Sync>;
+
+/// Runs backend calls on tasks; keeps only the newest pending load of each kind. Owns the connection to
+/// the contexts shown and the watch of their updates, and adds a context on `:ctx NAME`.
 pub struct Runner {
     conn: Connection,
     tx: mpsc::Sender<Msg>,
-    loads: [Option<JoinHandle<()>>; 4],
+    loads: [Option<JoinHandle<()>>; 5],
     config_dir: PathBuf,
     depth: ColorDepth,
     open: Opener,
     updates: mpsc::Receiver<Update>,
     watcher: JoinHandle<()>,
-    opened_tx: mpsc::Sender<Result<Connection, String>>,
-    opened: mpsc::Receiver<Result<Connection, String>>,
-    /// Connections switched away from, stopping their agents.
-    closing: Vec<JoinHandle<()>>,
+    opened_tx: mpsc::Sender<Result<(String, Member), String>>,
+    opened: mpsc::Receiver<Result<(String, Member), String>>,
+    /// Actions sent and not answered yet: leaving waits for them, so that each is in the audit log.
+    in_flight: Vec<InFlight>,
 }
 
 impl Runner {
@@ -60,7 +69,7 @@ impl Runner {
         Self {
             conn,
             tx,
-            loads: [None, None, None, None],
+            loads: [None, None, None, None, None],
             config_dir,
             depth,
             open,
@@ -68,38 +77,55 @@ impl Runner {
             watcher,
             opened_tx,
             opened,
-            closing: Vec::new(),
+            in_flight: Vec::new(),
         }
     }
 
-    /// Puts a newly opened context in place of the current one: pending loads and the old watch stop
-    /// (their results would describe the other context), the old agent is asked to stop.
-    fn install(&mut self, opened: Result<Connection, String>) -> Msg {
-        let conn = match opened {
-            Ok(conn) => conn,
-            Err(e) => return Msg::Context(Err(e)),
-        };
-        self.abort_all();
-        self.watcher.abort();
-        (self.updates, self.watcher) = watch(conn.backend.clone());
-        let old = std::mem::replace(&mut self.conn, conn);
-        self.closing.push(tokio::spawn(old.close()));
-        let info = self.conn.backend.info();
-        Msg::Context(Ok(Switched {
-            context: info.context,
-            backend: info.kind.to_string(),
-            read_only: info.read_only,
+    /// Shows a context opened by `:ctx NAME` beside the others: the composite's watch takes it up.
+    fn install(&mut self, opened: Result<(String, Member), String>) -> Msg {
+        Msg::Context(opened.map(|(name, member)| {
+            self.conn.add(member);
+            name
         }))
     }
 
     /// Stops everything: loads, the watch, and every embedded agent (each finishes the file it writes).
+    /// Actions in flight are waited for first (see [`Runner::wait_in_flight`]).
     pub async fn close(mut self) {
+        self.wait_in_flight(IN_FLIGHT_WAIT).await;
         self.abort_all();
         self.watcher.abort();
-        for h in self.closing.drain(..) {
-            let _ = h.await;
-        }
         self.conn.close().await;
+    }
+
+    /// The actions still in flight, as `suspend local/ws/prod`.
+    pub fn in_flight(&mut self) -> Vec<String> {
+        self.in_flight.retain(|f| !f.task.is_finished());
+        self.in_flight
+            .iter()
+            .map(|f| format!("{} {}", f.action, f.unit))
+            .collect()
+    }
+
+    /// Waits at most `limit` for the actions in flight: each records its own result in the audit log.
+    /// One still unanswered then is recorded as failed with an unknown outcome, never left out.
+    pub async fn wait_in_flight(&mut self, limit: Duration) {
+        let deadline = tokio::time::Instant::now() + limit;
+        for f in std::mem::take(&mut self.in_flight) {
+            let mut task = f.task;
+            if tokio::time::timeout_at(deadline, &mut task).await.is_err() {
+                task.abort();
+                let detail = format!(
+                    "outcome unknown: the console closed while waiting {} s for the backend's answer",
+                    limit.as_secs()
+                );
+                tracing::warn!("{} {}: {detail}", f.action, f.unit);
+                let (b, unit, action) = (self.conn.backend.clone(), f.unit, f.action);
+                let _ =
+                    tokio::task::spawn_blocking(move || b.record_failed(&unit, &action, &detail))
+                        .await;
+            }
+        }
     }
 
     fn load(&mut self, slot: usize, task: impl Future<Output = Msg> + Send + 'static) {
@@ -113,12 +139,31 @@ impl Runner {
     }
 
     fn spawn(&self, task: impl Future<Output = Option<Msg>> + Send + 'static) {
+        self.spawn_task(task);
+    }
+
+    fn spawn_task(
+        &self,
+        task: impl Future<Output = Option<Msg>> + Send + 'static,
+    ) -> JoinHandle<()> {
         let tx = self.tx.clone();
         tokio::spawn(async move {
             if let Some(msg) = task.await {
                 let _ = tx.send(msg).await;
             }
-        });
+        })
+    }
+
+    /// Sends an action and keeps track of it until it is answered.
+    fn send_action(
+        &mut self,
+        unit: String,
+        action: crate::model::Action,
+        task: impl Future<Output = Option<Msg>> + Send + 'static,
+    ) {
+        self.in_flight.retain(|f| !f.task.is_finished());
+        let task = self.spawn_task(task);
+        self.in_flight.push(InFlight { unit, action, task });
     }
 
     pub fn run(&mut self, effect: Effect) {
@@ -141,6 +186,9 @@ impl Runner {
                 let result = diff_doc(b.diff_at(&unit, &revision, DiffBase::Parent).await).await;
                 Msg::Diff { seq, result }
             }),
+            Effect::LoadCompare { seq, a, b: to } => {
+                self.load(0, super::compare::load(b, seq, a, to))
+            }
             Effect::LoadPreview {
                 seq,
                 unit,
@@ -157,25 +205,35 @@ impl Runner {
                 let result = b.events(&unit).await.map_err(|e| e.to_string());
                 Msg::Events { seq, result }
             }),
-            Effect::Act { id, unit, action } => self.spawn(async move {
-                let result = b
-                    .act(&unit, &action)
-                    .await
-                    .map(|o| o.message)
-                    .map_err(|e| e.to_string());
-                Some(Msg::Acted { id, result })
-            }),
-            Effect::Fetch { id, source } => self.spawn(async move {
-                let result = b.fetch(&source).await.map_err(|e| e.to_string());
-                Some(Msg::Acted { id, result })
-            }),
-            Effect::Deny { unit, action } => self.spawn(async move {
-                let _ = tokio::task::spawn_blocking(move || {
-                    b.record_denied(&unit, &action, crate::backend::READ_ONLY_REASON)
+            Effect::Act { id, unit, action } => {
+                let (u, a) = (unit.clone(), action.clone());
+                self.send_action(u, a, async move {
+                    let result = b.act(&unit, &action).await.map(|o| o.message);
+                    Some(Msg::Acted { id, result })
                 })
-                .await;
-                None
-            }),
+            }
+            Effect::Fetch { id, source } => {
+                let action = crate::model::Action::Sync { with_source: true };
+                self.send_action(source.clone(), action, async move {
+                    let result = b.fetch(&source).await;
+                    Some(Msg::Acted { id, result })
+                })
+            }
+            // Tracked like an action: leaving waits until the refusal is in the audit log.
+            Effect::Deny { unit, action } => {
+                let (u, a) = (unit.clone(), action.clone());
+                self.send_action(u, a, async move {
+                    let _ = tokio::task::spawn_blocking(move || {
+                        let reason = b
+                            .member_for(&unit)
+                            .map(|m| crate::backend::read_only_reason(&m.info().context))
+                            .unwrap_or_else(|_| crate::backend::READ_ONLY_REASON.to_owned());
+                        b.record_denied(&unit, &action, &reason)
+                    })
+                    .await;
+                    None
+                })
+            }
             Effect::LoadTheme(name) => {
                 let dir = self.config_dir.clone();
                 let depth = self.depth;
@@ -188,14 +246,20 @@ impl Runner {
                     Some(Msg::Theme(result))
                 })
             }
-            Effect::SwitchContext(name) => {
+            Effect::LoadCaps(unit) => self.load(4, async move {
+                let result = b.capabilities(&unit).await.map_err(|e| e.to_string());
+                Msg::Caps { unit, result }
+            }),
+            Effect::OpenContext(name) => {
                 let open = self.open.clone();
                 let done = self.opened_tx.clone();
                 tokio::spawn(async move {
-                    let opened = tokio::task::spawn_blocking(move || open(&name))
-                        .await
-                        .map_err(|e| e.to_string())
-                        .and_then(|r| r);
+                    let opened = tokio::task::spawn_blocking(move || {
+                        open(&name).map(|member| (name, member))
+                    })
+                    .await
+                    .map_err(|e| e.to_string())
+                    .and_then(|r| r);
                     let _ = done.send(opened).await;
                 });
             }
@@ -239,13 +303,13 @@ async fn diff_doc(
 }
 
 /// Starts streaming the backend's updates.
-fn watch(backend: Arc<Audited>) -> (mpsc::Receiver<Update>, JoinHandle<()>) {
+fn watch(backend: Arc<Composite>) -> (mpsc::Receiver<Update>, JoinHandle<()>) {
     let (tx, rx) = mpsc::channel::<Update>(8);
     (rx, tokio::spawn(watch_forever(backend, tx)))
 }
 
 /// Streams the backend's updates; when the watch fails, says so and tries again.
-async fn watch_forever(backend: Arc<Audited>, tx: mpsc::Sender<Update>) {
+async fn watch_forever(backend: Arc<Composite>, tx: mpsc::Sender<Update>) {
     loop {
         match backend.watch(tx.clone()).await {
             Ok(()) if tx.is_closed() => return,
@@ -289,7 +353,7 @@ where
     tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let mut first_frame = true;
     let mut first_data_frame = true;
-    loop {
+    let result = loop {
         let age_redraw = app.next_age_change().map(|at| {
             let wait = at
                 .as_millisecond()
@@ -339,5 +403,24 @@ where
         if app.quit {
             break Ok(());
         }
+    };
+    // Leaving: actions still in flight are waited for (bounded), so that each is in the audit log; the
+    // screen says what is being waited for while the terminal is still there.
+    let pending = runner.in_flight();
+    if !pending.is_empty() {
+        tracing::info!("leaving: waiting for {} action(s) in flight", pending.len());
+        app.flash = Some(super::app::Flash {
+            ok: true,
+            tone: super::app::Tone::Plain,
+            text: format!(
+                "leaving: waiting up to {} s for {} to finish and be recorded",
+                IN_FLIGHT_WAIT.as_secs(),
+                pending.join(", ")
+            ),
+        });
+        app.pending = None;
+        let _ = terminal.draw(|f| views::render(f, &app));
+        runner.wait_in_flight(IN_FLIGHT_WAIT).await;
     }
+    result
 }

@@ -41,10 +41,14 @@ pub enum PromptCommand {
     Quit,
     Context(String),
     Theme(String),
+    /// `compare B` (the unit on screen against B) or `compare A B`.
+    Compare(String, Option<String>),
 }
 
 /// The prompt's verbs, for completion and the error message.
-pub const VERBS: &[&str] = &["units", "sources", "ctx", "theme", "help", "q", "quit"];
+pub const VERBS: &[&str] = &[
+    "units", "sources", "ctx", "theme", "compare", "help", "q", "quit",
+];
 
 /// Parses a prompt line (`units`, `ctx prod-cluster`, `theme mono`, `q`).
 pub fn parse_prompt(line: &str) -> Result<PromptCommand, String> {
@@ -65,20 +69,43 @@ pub fn parse_prompt(line: &str) -> Result<PromptCommand, String> {
         "q" | "quit" | "q!" => PromptCommand::Quit,
         "ctx" | "context" => PromptCommand::Context(need("context")?),
         "theme" => PromptCommand::Theme(need("theme")?),
-        "" => return Err("type a command: units, sources, ctx NAME, theme NAME, q".into()),
+        "compare" => {
+            let units: Vec<&str> = arg.split_whitespace().collect();
+            match units.as_slice() {
+                [b] => PromptCommand::Compare((*b).to_owned(), None),
+                [a, b] => PromptCommand::Compare((*a).to_owned(), Some((*b).to_owned())),
+                _ => return Err(":compare needs one unit (B) or two (A B)".into()),
+            }
+        }
+        "" => {
+            return Err(
+                "type a command: units, sources, ctx NAME, theme NAME, compare [A] B, q".into(),
+            );
+        }
         other => {
             return Err(crate::config::unknown_message("command", other, VERBS));
         }
     })
 }
 
-/// Completes the prompt line: the verb, or the argument of `ctx` / `theme` from `contexts` / `themes`.
+/// Completes the prompt line: the verb, the argument of `ctx` / `theme` from `contexts` / `themes`, or the
+/// last unit of `compare` from `units` (ids, matched by any suffix after a `/` as units are addressed).
 /// Returns the completed line and the candidates that remain.
-pub fn complete(line: &str, contexts: &[String], themes: &[String]) -> (String, Vec<String>) {
+pub fn complete(
+    line: &str,
+    contexts: &[String],
+    themes: &[String],
+    units: &[String],
+) -> (String, Vec<String>) {
     let (verb, arg) = match line.split_once(' ') {
         Some((v, a)) => (v, Some(a.trim_start())),
         None => (line, None),
     };
+    if verb == "compare"
+        && let Some(arg) = arg
+    {
+        return complete_unit(line, arg, units);
+    }
     let (prefix, pool): (String, Vec<String>) = match arg {
         None => (
             String::new(),
@@ -104,7 +131,7 @@ pub fn complete(line: &str, contexts: &[String], themes: &[String]) -> (String, 
     let completed = match pool.as_slice() {
         [] => line.to_owned(),
         [one] => {
-            let space = if arg.is_none() && matches!(one.as_str(), "ctx" | "theme") {
+            let space = if arg.is_none() && matches!(one.as_str(), "ctx" | "theme" | "compare") {
                 " "
             } else {
                 ""
@@ -121,6 +148,31 @@ pub fn complete(line: &str, contexts: &[String], themes: &[String]) -> (String, 
         }
     };
     (completed, pool)
+}
+
+/// Completes the last word of `compare A B` to the unit ids it is a prefix of, or a suffix-prefix of
+/// (`pr` → `local/prod`); a unique match replaces the word with the whole id.
+fn complete_unit(line: &str, args: &str, units: &[String]) -> (String, Vec<String>) {
+    let typed = if args.ends_with(' ') {
+        ""
+    } else {
+        args.rsplit(' ').next().unwrap_or("")
+    };
+    let head = &line[..line.len() - typed.len()];
+    let pool: Vec<String> = units
+        .iter()
+        .filter(|id| {
+            id.starts_with(typed)
+                || id
+                    .match_indices('/')
+                    .any(|(i, _)| id[i + 1..].starts_with(typed))
+        })
+        .cloned()
+        .collect();
+    match pool.as_slice() {
+        [one] => (format!("{head}{one}"), pool),
+        _ => (line.to_owned(), pool),
+    }
 }
 
 fn common_prefix(items: &[String]) -> String {
@@ -162,12 +214,49 @@ mod tests {
     #[test]
     fn completion() {
         let themes = vec!["mono".to_owned(), "solarized-dark".to_owned()];
-        assert_eq!(complete("so", &[], &themes).0, "sources");
-        assert_eq!(complete("th", &[], &themes).0, "theme ");
-        assert_eq!(complete("theme s", &[], &themes).0, "theme solarized-dark");
-        let (line, cands) = complete("", &[], &themes);
+        assert_eq!(complete("so", &[], &themes, &[]).0, "sources");
+        assert_eq!(complete("th", &[], &themes, &[]).0, "theme ");
+        assert_eq!(
+            complete("theme s", &[], &themes, &[]).0,
+            "theme solarized-dark"
+        );
+        let (line, cands) = complete("", &[], &themes, &[]);
         assert_eq!(line, "");
         assert_eq!(cands.len(), VERBS.len());
-        assert_eq!(complete("q", &[], &themes).1, vec!["q", "quit"]);
+        assert_eq!(complete("q", &[], &themes, &[]).1, vec!["q", "quit"]);
+    }
+
+    #[test]
+    fn compare_parses_and_completes_units_by_suffix() {
+        assert_eq!(
+            parse_prompt("compare prod"),
+            Ok(PromptCommand::Compare("prod".into(), None))
+        );
+        assert_eq!(
+            parse_prompt("compare  staging prod"),
+            Ok(PromptCommand::Compare(
+                "staging".into(),
+                Some("prod".into())
+            ))
+        );
+        assert!(parse_prompt("compare").is_err());
+        assert!(parse_prompt("compare a b c").is_err());
+        let units: Vec<String> = ["x/staging", "x/prod", "x/prod-eu"]
+            .iter()
+            .map(|s| (*s).to_owned())
+            .collect();
+        assert_eq!(complete("comp", &[], &[], &units).0, "compare ");
+        assert_eq!(
+            complete("compare x/staging st", &[], &[], &units).0,
+            "compare x/staging x/staging"
+        );
+        assert_eq!(
+            complete("compare sta", &[], &[], &units).0,
+            "compare x/staging"
+        );
+        let (line, cands) = complete("compare x/staging pr", &[], &[], &units);
+        assert_eq!(line, "compare x/staging pr");
+        assert_eq!(cands, ["x/prod", "x/prod-eu"]);
+        assert_eq!(complete("compare x/staging ", &[], &[], &units).1.len(), 3);
     }
 }

@@ -7,7 +7,9 @@
 pub mod actions;
 mod ages;
 pub mod app;
+pub mod compare;
 pub mod connection;
+mod contexts;
 pub mod diffdoc;
 pub mod event_loop;
 pub mod event_rows;
@@ -36,7 +38,7 @@ use crate::config::theme::{self, ColorDepth};
 use crate::context::Context;
 use crate::error::CliError;
 use app::{App, Setup};
-use connection::Connection;
+use connection::{Connection, Member};
 use event_loop::Runner;
 
 /// Opens the console; returns its exit code when the operator quits (or SIGTERM/SIGHUP arrives).
@@ -52,15 +54,9 @@ pub async fn run(ctx: &Context) -> Result<u8, CliError> {
             "the console needs a terminal; use a headless command (see --help)",
         ));
     }
-    let ws = ctx.workspace();
-    let conn = Connection::open(ctx, &ws)?;
+    let conn = Connection::open(ctx)?;
     let info = conn.backend.info();
-    let mut contexts = vec![(info.context.clone(), ws)];
-    for (name, dir) in ctx.local_contexts() {
-        if contexts.iter().all(|(n, _)| *n != name) {
-            contexts.push((name, dir));
-        }
-    }
+    let known = ctx.known_contexts()?;
     let setup = Setup {
         theme,
         keymap,
@@ -68,13 +64,13 @@ pub async fn run(ctx: &Context) -> Result<u8, CliError> {
         read_only: info.read_only,
         backend: info.kind.to_string(),
         context: info.context,
-        contexts: contexts.iter().map(|(n, _)| n.clone()).collect(),
+        contexts: known.iter().map(|k| k.name.clone()).collect(),
         themes: theme_names(&ctx.dirs.config),
     };
     let opener = {
         let ctx = ctx.clone();
-        move |name: &str| match contexts.iter().find(|(n, _)| n == name) {
-            Some((_, dir)) => Connection::open(&ctx, dir).map_err(|e| e.to_string()),
+        move |name: &str| match known.iter().find(|k| k.name == name) {
+            Some(spec) => Member::open(&ctx, spec).map_err(|e| e.to_string()),
             None => Err(format!("unknown context `{name}`")),
         }
     };

@@ -2,7 +2,7 @@
 //! OSC 52: the terminal puts text on its clipboard. The sequence travels through ssh untouched and
 //! through tmux when its `set-clipboard` is `on`, so copying works on a bastion.
 
-use super::app::{App, Effect, Flash, View};
+use super::app::{App, Effect, Flash, Tone, View};
 
 impl App {
     /// Copies what is selected: the commit in history, the source on the sources screen, else the unit.
@@ -37,6 +37,7 @@ impl App {
         };
         self.flash = Some(Flash {
             ok: true,
+            tone: Tone::Plain,
             text: format!("copied {what} {text} to the clipboard (OSC 52)"),
         });
         vec![Effect::Copy(text)]

@@ -5,7 +5,7 @@
 use jiff::Timestamp;
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
-use super::app::{App, Effect, InputKind, Loadable, Msg, Setup, Switched, View};
+use super::app::{App, Effect, InputKind, Loadable, Msg, Setup, View};
 use super::diffdoc::DiffDoc;
 use super::test_screen;
 use crate::backend::Update;
@@ -109,6 +109,13 @@ fn answer(app: &mut App, effects: Vec<Effect>) {
                 seq,
                 result: Ok(world::events(&unit_of(app, &unit))),
             },
+            Effect::LoadCompare { seq, a, b } => Msg::Compare {
+                seq,
+                result: Ok(Box::new(super::compare::Compared::new(world::compare(
+                    &unit_of(app, &a),
+                    &unit_of(app, &b),
+                )))),
+            },
             _ => continue,
         };
         app.update(msg, now());
@@ -124,14 +131,16 @@ fn screen(app: &App, w: u16, h: u16) -> String {
 #[test]
 fn failing_first_and_navigation() {
     let mut app = app();
-    assert_eq!(selected_id(&app), "local/prod");
+    assert_eq!(selected_id(&app), "local/demo/prod");
     press(&mut app, "down");
-    assert_eq!(selected_id(&app), "local/qa");
+    assert_eq!(selected_id(&app), "local/demo/qa");
     press(&mut app, "end");
-    assert_eq!(selected_id(&app), "local/staging");
+    assert_eq!(selected_id(&app), "local/demo/staging");
     let effects = press(&mut app, "enter");
     assert_eq!(app.view(), View::Detail);
-    assert!(matches!(effects[0], Effect::LoadEvents { ref unit, .. } if unit == "local/staging"));
+    assert!(
+        matches!(effects[0], Effect::LoadEvents { ref unit, .. } if unit == "local/demo/staging")
+    );
     assert!(matches!(effects[1], Effect::LoadDiff { .. }));
     answer(&mut app, effects);
     let effects = press(&mut app, "d");
@@ -156,7 +165,7 @@ fn fuzzy_filter_live_keep_and_cancel() {
     press(&mut app, "/");
     type_text(&mut app, "stg");
     assert_eq!(app.units.visible.len(), 1);
-    assert_eq!(selected_id(&app), "local/staging");
+    assert_eq!(selected_id(&app), "local/demo/staging");
     press(&mut app, "enter");
     assert!(app.input.is_none());
     assert_eq!(app.units.filter, "stg");
@@ -200,7 +209,7 @@ fn command_prompt_with_completion() {
 }
 
 #[test]
-fn switching_context_starts_over_in_the_new_one() {
+fn ctx_of_a_context_not_shown_opens_it_beside_the_others() {
     let mut app = App::new(
         Setup {
             contexts: vec!["demo".into(), "ops-eu".into()],
@@ -217,34 +226,25 @@ fn switching_context_starts_over_in_the_new_one() {
     press(&mut app, "tab");
     assert_eq!(
         press(&mut app, "enter"),
-        vec![Effect::SwitchContext("ops-eu".into())]
+        vec![Effect::OpenContext("ops-eu".into())]
     );
-    assert_eq!(app.setup.context, "demo", "nothing changes until it opened");
-    assert_eq!(app.view(), View::Detail);
+    assert_eq!(app.view(), View::Detail, "nothing is thrown away");
+    assert_eq!(app.context_filter.as_deref(), Some("ops-eu"));
 
     app.update(Msg::Context(Err("no workspace file here".into())), now());
     assert!(app.flash.as_ref().unwrap().text.contains("cannot open"));
-    assert_eq!(app.setup.context, "demo");
-
-    app.update(
-        Msg::Context(Ok(Switched {
-            context: "ops-eu".into(),
-            backend: "local".into(),
-            read_only: true,
-        })),
-        now(),
-    );
-    assert_eq!(app.setup.context, "ops-eu");
-    assert!(app.setup.read_only, "the new context's audit mode applies");
-    assert_eq!(app.view(), View::Units);
+    assert_eq!(app.context_filter, None, "back to every context");
     assert!(
-        !app.loaded && app.snapshot.units.is_empty(),
-        "the old units are gone"
+        app.loaded && !app.snapshot.units.is_empty(),
+        "the units stay"
     );
-    assert!(app.dirty);
+
+    app.update(Msg::Context(Ok("ops-eu".into())), now());
+    assert!(app.flash.as_ref().unwrap().text.contains("ops-eu opened"));
     press(&mut app, ":");
-    type_text(&mut app, "ctx ops-eu");
-    assert!(press(&mut app, "enter").is_empty(), "already shown");
+    type_text(&mut app, "ctx nope");
+    assert!(press(&mut app, "enter").is_empty());
+    assert!(app.flash.as_ref().unwrap().text.contains("unknown context"));
 }
 
 fn done(app: &mut App, id: u64, change: impl Fn(&mut Unit)) {
@@ -268,7 +268,7 @@ fn done(app: &mut App, id: u64, change: impl Fn(&mut Unit)) {
 #[test]
 fn suspend_asks_a_reason_then_acts_and_shows_the_outcome() {
     let mut app = app();
-    select(&mut app, "local/staging");
+    select(&mut app, "local/demo/staging");
     assert!(press(&mut app, "s").is_empty());
     assert!(app.dialog.is_some());
     press(&mut app, "enter");
@@ -281,7 +281,7 @@ fn suspend_asks_a_reason_then_acts_and_shows_the_outcome() {
     let [Effect::Act { id, unit, action }] = effects.as_slice() else {
         panic!("{effects:?}")
     };
-    assert_eq!(unit, "local/staging");
+    assert_eq!(unit, "local/demo/staging");
     assert_eq!(
         action,
         &Action::Suspend {
@@ -289,14 +289,14 @@ fn suspend_asks_a_reason_then_acts_and_shows_the_outcome() {
         }
     );
     assert!(app.dialog.is_none() && app.pending.is_some());
-    assert!(screen(&app, 80, 24).contains("suspend local/staging: asking the backend"));
+    assert!(screen(&app, 80, 24).contains("suspend local/demo/staging: asking the backend"));
     done(&mut app, *id, |u| u.suspended = true);
     assert!(app.pending.is_none());
     let outcome = app.outcome.clone().unwrap();
-    assert!(outcome.ok && outcome.text.contains("suspend local/staging"));
+    assert!(outcome.ok && outcome.text.contains("suspend local/demo/staging"));
     press(&mut app, "down");
     assert!(
-        screen(&app, 80, 24).contains("✓ suspend local/staging"),
+        screen(&app, 80, 24).contains("✓ suspend local/demo/staging"),
         "the outcome stays visible"
     );
 }
@@ -304,7 +304,7 @@ fn suspend_asks_a_reason_then_acts_and_shows_the_outcome() {
 #[test]
 fn cancel_closes_the_dialog_without_acting() {
     let mut app = app();
-    select(&mut app, "local/staging");
+    select(&mut app, "local/demo/staging");
     press(&mut app, "y");
     assert!(app.dialog.is_some());
     assert!(press(&mut app, "esc").is_empty());
@@ -321,7 +321,7 @@ fn cancel_closes_the_dialog_without_acting() {
 #[test]
 fn protected_units_need_their_name_typed() {
     let mut app = app();
-    select(&mut app, "local/prod");
+    select(&mut app, "local/demo/prod");
     press(&mut app, "y");
     assert!(press(&mut app, "enter").is_empty());
     assert!(
@@ -350,9 +350,9 @@ fn protected_units_need_their_name_typed() {
 #[test]
 fn resume_sync_and_sync_with_source() {
     for (unit, key, want) in [
-        ("local/qa", "r", Action::Resume),
-        ("local/dev", "y", Action::Sync { with_source: false }),
-        ("local/dev", "Y", Action::Sync { with_source: true }),
+        ("local/demo/qa", "r", Action::Resume),
+        ("local/demo/dev", "y", Action::Sync { with_source: false }),
+        ("local/demo/dev", "Y", Action::Sync { with_source: true }),
     ] {
         let mut app = app();
         select(&mut app, unit);
@@ -374,7 +374,7 @@ fn resume_sync_and_sync_with_source() {
 #[test]
 fn rollback_from_history_on_the_selected_commit() {
     let mut app = app();
-    select(&mut app, "local/staging");
+    select(&mut app, "local/demo/staging");
     let effects = press(&mut app, "h");
     assert_eq!(app.view(), View::History);
     answer(&mut app, effects);
@@ -395,7 +395,7 @@ fn rollback_from_history_on_the_selected_commit() {
         effects,
         vec![Effect::Act {
             id: app.pending.as_ref().unwrap().id,
-            unit: "local/staging".into(),
+            unit: "local/demo/staging".into(),
             action: Action::Rollback {
                 to: rev(3),
                 reason: "bad release".into()
@@ -413,7 +413,7 @@ fn rollback_from_history_on_the_selected_commit() {
 #[test]
 fn failures_and_timeouts_are_shown() {
     let mut app = app();
-    select(&mut app, "local/dev");
+    select(&mut app, "local/demo/dev");
     press(&mut app, "y");
     let effects = press(&mut app, "enter");
     let [Effect::Act { id, .. }] = effects.as_slice() else {
@@ -422,7 +422,7 @@ fn failures_and_timeouts_are_shown() {
     app.update(
         Msg::Acted {
             id: *id,
-            result: Err("failed: disk full".into()),
+            result: Err(crate::backend::BackendError::Failed("disk full".into())),
         },
         now(),
     );
@@ -470,7 +470,7 @@ async fn read_only_denies_every_action_and_records_it() {
     let (tx, _rx) = tokio::sync::mpsc::channel(16);
     let opener: crate::tui::event_loop::Opener = Arc::new(|_: &str| Err("no contexts".into()));
     let mut runner = Runner::new(
-        Connection::without_agent(backend),
+        Connection::without_agent(Arc::new(crate::backend::Composite::new(vec![backend]))),
         tx,
         dir.path().to_owned(),
         ColorDepth::Ansi16,
@@ -480,10 +480,10 @@ async fn read_only_denies_every_action_and_records_it() {
     let mut app = app_with(true, (80, 24));
     let mut want = Vec::new();
     for (unit, key, kind) in [
-        ("local/staging", "s", ActionKind::Suspend),
-        ("local/qa", "r", ActionKind::Resume),
-        ("local/dev", "y", ActionKind::Sync),
-        ("local/dev", "Y", ActionKind::Sync),
+        ("local/demo/staging", "s", ActionKind::Suspend),
+        ("local/demo/qa", "r", ActionKind::Resume),
+        ("local/demo/dev", "y", ActionKind::Sync),
+        ("local/demo/dev", "Y", ActionKind::Sync),
     ] {
         select(&mut app, unit);
         let effects = press(&mut app, key);
@@ -513,7 +513,7 @@ async fn read_only_denies_every_action_and_records_it() {
         }]
     ));
     effects.into_iter().for_each(|e| runner.run(e));
-    want.push(("local/dev".to_owned(), ActionKind::Rollback));
+    want.push(("local/demo/dev".to_owned(), ActionKind::Rollback));
 
     // The runner records on the blocking pool: poll the log, bounded.
     let mut records = Vec::new();
@@ -575,7 +575,7 @@ fn an_unchanged_snapshot_does_not_redraw() {
 #[test]
 fn diff_hunks_side_by_side_and_search() {
     let mut app = app_with(false, (120, 40));
-    select(&mut app, "local/staging");
+    select(&mut app, "local/demo/staging");
     let effects = press(&mut app, "d");
     answer(&mut app, effects);
     assert!(app.diff_side_by_side());
@@ -627,7 +627,7 @@ fn next_and_previous_hunk_move_between_hunks() {
     }];
     for side_by_side in [false, true] {
         let mut app = app_with(false, (120, 20));
-        select(&mut app, "local/staging");
+        select(&mut app, "local/demo/staging");
         let effects = press(&mut app, "d");
         let Some(Effect::LoadDiff { seq, .. }) = effects.first() else {
             panic!("{effects:?}")
@@ -684,6 +684,162 @@ fn help_comes_from_the_keymap() {
     assert!(text.contains("enter, l"), "{text}");
 }
 
+/// The id of the unit a suffix (`staging`) addresses, as the CLI and the prompt resolve it.
+fn id_of(app: &App, suffix: &str) -> String {
+    crate::backend::resolve_unit(&app.snapshot.units, suffix)
+        .unwrap()
+        .id
+        .clone()
+}
+
+fn compare_effect(effects: &[Effect]) -> (String, String) {
+    effects
+        .iter()
+        .find_map(|e| match e {
+            Effect::LoadCompare { a, b, .. } => Some((a.clone(), b.clone())),
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("no compare load in {effects:?}"))
+}
+
+#[test]
+fn compare_from_the_units_list_swap_and_pick_another_unit() {
+    let mut app = app_with(false, (120, 40));
+    let (staging, prod, qa) = (
+        id_of(&app, "staging"),
+        id_of(&app, "prod"),
+        id_of(&app, "qa"),
+    );
+    // A diff asked for and left before it arrived.
+    select(&mut app, &prod);
+    let stale = press(&mut app, "d");
+    press(&mut app, "esc");
+    // On prod, `C` compares the unit prod depends on (staging) with prod: promotion order.
+    let effects = press(&mut app, "C");
+    assert_eq!(app.view(), View::Compare);
+    assert_eq!(compare_effect(&effects), (staging.clone(), prod.clone()));
+    assert!(screen(&app, 120, 40).contains("loading..."));
+    answer(&mut app, effects);
+    let text = screen(&app, 120, 40);
+    assert!(
+        text.contains(&format!("1 commit in {staging} not yet in {prod}:")),
+        "{text}"
+    );
+    assert!(
+        text.contains("Ada Lovelace") && text.contains("checkout: TIMEOUT 30s"),
+        "{text}"
+    );
+    assert!(text.contains("1 of 2 differ"), "{text}");
+    assert!(
+        text.contains(&format!("{prod} → {staging}: app.yaml +1 -0")),
+        "{text}"
+    );
+    assert!(text.contains("+      TIMEOUT: 30s"), "{text}");
+
+    // The diff asked for before is no longer awaited: it cannot replace the comparison's diff.
+    let Some(Effect::LoadDiff { seq, .. }) = stale.first() else {
+        panic!("no diff load: {stale:?}");
+    };
+    app.update(
+        Msg::Diff {
+            seq: *seq,
+            result: Ok(DiffDoc::default()),
+        },
+        now(),
+    );
+    assert_eq!(app.diff.doc.ready().map(|d| d.files.len()), Some(2));
+    // The diff keys work in the lower pane: the next file is flags.json, the same in both.
+    press(&mut app, "tab");
+    assert!(screen(&app, 120, 40).contains("the same in both"));
+
+    // Swapped: prod has nothing staging lacks.
+    let effects = press(&mut app, "x");
+    assert_eq!(compare_effect(&effects), (prod.clone(), staging.clone()));
+    answer(&mut app, effects);
+    let text = screen(&app, 120, 40);
+    assert!(
+        text.contains(&format!("{staging} has every commit of {prod}'s revision")),
+        "{text}"
+    );
+
+    // `C` here asks for another B, completing unit ids by suffix.
+    press(&mut app, "C");
+    type_text(&mut app, "q");
+    press(&mut app, "tab");
+    assert_eq!(
+        app.input.as_ref().map(|i| i.line.text.clone()),
+        Some(format!("compare {prod} {qa}"))
+    );
+    let effects = press(&mut app, "enter");
+    assert_eq!(compare_effect(&effects), (prod.clone(), qa.clone()));
+    assert_eq!(
+        app.views,
+        vec![View::Units, View::Compare],
+        "replaced, not stacked"
+    );
+    press(&mut app, "esc");
+    assert_eq!(app.view(), View::Units);
+
+    // qa is in no promotion chain: `C` asks which unit to compare it with.
+    select(&mut app, &qa);
+    let effects = press(&mut app, "C");
+    assert!(effects.is_empty());
+    assert_eq!(app.view(), View::Units);
+    assert_eq!(
+        app.input.as_ref().map(|i| (i.kind, i.line.text.clone())),
+        Some((InputKind::Prompt, format!("compare {qa} ")))
+    );
+    type_text(&mut app, "nope");
+    press(&mut app, "enter");
+    assert!(
+        app.flash
+            .as_ref()
+            .is_some_and(|f| !f.ok && f.text.contains("no unit `nope`"))
+    );
+    assert_eq!(app.view(), View::Units);
+
+    // `:compare A B` from anywhere, here the unit's detail (which cannot stay below: the diff pane is the
+    // comparison's now); refresh reloads what is shown.
+    let effects = press(&mut app, "enter");
+    answer(&mut app, effects);
+    assert_eq!(app.view(), View::Detail);
+    press(&mut app, ":");
+    type_text(&mut app, "compare dev staging");
+    let effects = press(&mut app, "enter");
+    assert_eq!(
+        compare_effect(&effects),
+        (id_of(&app, "dev"), staging.clone())
+    );
+    assert_eq!(app.views, vec![View::Units, View::Compare]);
+    answer(&mut app, effects);
+    let effects = press(&mut app, "ctrl-r");
+    assert_eq!(compare_effect(&effects), (id_of(&app, "dev"), staging));
+}
+
+#[test]
+fn compare_follows_the_units_it_compares() {
+    let mut app = app();
+    let (staging, prod) = (id_of(&app, "staging"), id_of(&app, "prod"));
+    select(&mut app, &staging);
+    let effects = press(&mut app, "C");
+    assert_eq!(compare_effect(&effects), (staging.clone(), prod.clone()));
+    answer(&mut app, effects);
+    // Nothing moved: no reload.
+    let mut snap = demo_snapshot();
+    snap.units[0].status.message.push_str(" (again)");
+    assert!(
+        app.update(Msg::Backend(Update::Snapshot(snap.clone())), now())
+            .is_empty()
+    );
+    // prod applied the newest commit: the comparison is reloaded, the old one stays until it arrives.
+    for u in snap.units.iter_mut().filter(|u| u.id == prod) {
+        u.applied_revision = Some(rev(4));
+    }
+    let effects = app.update(Msg::Backend(Update::Snapshot(snap)), now());
+    assert_eq!(compare_effect(&effects), (staging, prod));
+    assert!(matches!(app.compare.result, Loadable::Ready(_)));
+}
+
 // ---------- snapshots ----------
 
 /// Every view, ready to draw.
@@ -699,26 +855,32 @@ fn views_at(size: (u16, u16)) -> Vec<(&'static str, App)> {
     press(&mut a, "2");
     out.push(("sources", a));
     let mut a = app_with(false, size);
-    select(&mut a, "local/staging");
+    select(&mut a, "local/demo/staging");
     let e = press(&mut a, "enter");
     answer(&mut a, e);
     out.push(("detail", a));
     let mut a = app_with(false, size);
-    select(&mut a, "local/staging");
+    select(&mut a, "local/demo/staging");
     let e = press(&mut a, "d");
     answer(&mut a, e);
     out.push(("diff", a));
     let mut a = app_with(false, size);
-    select(&mut a, "local/staging");
+    select(&mut a, "local/demo/staging");
     let e = press(&mut a, "h");
     answer(&mut a, e);
     press(&mut a, "down");
     out.push(("history", a));
     let mut a = app_with(false, size);
+    let staging = id_of(&a, "staging");
+    select(&mut a, &staging);
+    let e = press(&mut a, "C");
+    answer(&mut a, e);
+    out.push(("compare", a));
+    let mut a = app_with(false, size);
     press(&mut a, "?");
     out.push(("help", a));
     let mut a = app_with(false, size);
-    select(&mut a, "local/prod");
+    select(&mut a, "local/demo/prod");
     press(&mut a, "s");
     type_text(&mut a, "incident 42");
     press(&mut a, "enter");
@@ -729,6 +891,12 @@ fn views_at(size: (u16, u16)) -> Vec<(&'static str, App)> {
     type_text(&mut a, "t");
     press(&mut a, "tab");
     out.push(("prompt", a));
+    out.push(("units_contexts", contexts::app_two(size)));
+    let mut a = contexts::app_two(size);
+    press(&mut a, ":");
+    type_text(&mut a, "ctx ops-eu");
+    press(&mut a, "enter");
+    out.push(("units_one_context_of_two", a));
     out
 }
 
@@ -813,5 +981,6 @@ mod sizes {
     }
 }
 
+mod contexts;
 mod promises;
 mod truth;

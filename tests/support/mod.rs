@@ -8,11 +8,12 @@ use std::time::{Duration, Instant};
 pub const BIN: &str = env!("CARGO_BIN_EXE_setpoint");
 
 /// Every command of the CLI contract (README, Usage).
-pub const COMMANDS: [&str; 12] = [
+pub const COMMANDS: [&str; 13] = [
     "demo",
     "agent",
     "status",
     "diff",
+    "compare",
     "history",
     "events",
     "suspend",
@@ -142,17 +143,30 @@ impl Ws {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
+    /// The context the workspace is shown under (its directory's name).
+    pub fn context(&self) -> String {
+        self.path()
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .into_owned()
+    }
+
+    /// The id of the workspace's unit or source `name`: `local/<context>/<name>`.
+    pub fn id(&self, name: &str) -> String {
+        format!("local/{}/{name}", self.context())
+    }
+
     pub fn status(&self) -> serde_json::Value {
         serde_json::from_str(&self.ok(&["status", "--output", "json"])).expect("status JSON")
     }
 
     pub fn unit(&self, name: &str) -> serde_json::Value {
-        let id = format!("local/{name}");
         self.status()["units"]
             .as_array()
             .unwrap()
             .iter()
-            .find(|u| u["id"] == id.as_str())
+            .find(|u| u["name"] == name)
             .cloned()
             .expect("unit")
     }

@@ -105,6 +105,15 @@ impl Env {
         )
     }
 
+    /// The console on the contexts the settings choose (`contexts = [...]`), not on `--workspace`.
+    pub fn console_cmd_on_settings(&self, extra: &str) -> String {
+        format!(
+            "env SETPOINT_CONFIG_DIR='{}' SETPOINT_DATA_DIR='{}' TERM=xterm-256color '{BIN}' {extra}",
+            self.config.display(),
+            self.data.display(),
+        )
+    }
+
     /// Starts the console in a detached 100x30 session.
     pub fn start(&self, extra: &str) {
         self.start_cmd(&self.console_cmd(extra));
@@ -261,4 +270,29 @@ pub fn git(dir: &Path, args: &[&str]) -> String {
         .unwrap();
     assert!(out.status.success(), "git {args:?}: {}", text(&out.stderr));
     text(&out.stdout)
+}
+
+/// Files under the workspace that an action or the agent would change (state and live directories).
+pub fn state_files(ws: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut stack = vec![ws.join("live"), ws.join(".setpoint")];
+    while let Some(dir) = stack.pop() {
+        let Ok(rd) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for e in rd.flatten() {
+            let p = e.path();
+            let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
+            if name == "git" || name == "cache" || name.ends_with(".lock") || name == "lock" {
+                continue;
+            }
+            if p.is_dir() {
+                stack.push(p);
+            } else if let Ok(bytes) = std::fs::read(&p) {
+                out.push((p, bytes));
+            }
+        }
+    }
+    out.sort();
+    out
 }

@@ -294,6 +294,8 @@ pub fn unit(
         id: object_id(context, ns, kind.kind, name(obj)),
         name: name(obj).to_owned(),
         backend: BackendKind::Flux,
+        context: context.to_owned(),
+        workspace: None,
         kind: kind.kind.to_owned(),
         environment: format!("{context}/{target_ns}"),
         source: src.as_ref().map(source_name).unwrap_or_default(),
@@ -355,6 +357,8 @@ pub fn source(context: &str, kind: FluxKind, obj: &DynamicObject) -> Source {
         id: r.id(context),
         name: source_name(&r),
         backend: BackendKind::Flux,
+        context: context.to_owned(),
+        workspace: None,
         url: url(kind, obj),
         reference: reference(kind, obj),
         revision: revision_at(obj, "/status/artifact/revision"),
@@ -400,6 +404,7 @@ pub fn snapshot<'a>(
     let mut snap = Snapshot {
         units,
         sources: sources.into_values().collect(),
+        ..Snapshot::default()
     };
     snap.sort();
     snap

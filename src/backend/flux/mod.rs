@@ -63,6 +63,13 @@ impl FluxBackend {
         Self::with_kubeconfig(kubeconfig, context)
     }
 
+    /// The current context of the kubeconfig that `KUBECONFIG` names (or of `~/.kube/config`).
+    pub fn current_context() -> Result<String, BackendError> {
+        let kubeconfig = Kubeconfig::read()
+            .map_err(|e| BackendError::Invalid(format!("reading the kubeconfig: {e}")))?;
+        connect::context_name(&kubeconfig, None)
+    }
+
     /// The context `context` (or the current context) of `kubeconfig`.
     pub fn with_kubeconfig(
         kubeconfig: Kubeconfig,
@@ -168,6 +175,7 @@ impl Backend for FluxBackend {
             kind: BackendKind::Flux,
             context: self.context.clone(),
             read_only: false,
+            workspace: None,
         }
     }
 

@@ -54,6 +54,9 @@ struct SourceSlot {
     due: Instant,
     failures: u32,
     busy: bool,
+    /// A sync with source was asked while a fetch was in flight: that fetch began before the request, so
+    /// another one follows it at once (a request is never answered with an older fetch).
+    again: bool,
 }
 
 struct EnvSlot {
@@ -177,6 +180,7 @@ impl Agent {
                 due: now,
                 failures: 0,
                 busy: false,
+                again: false,
             });
             slot.due = now;
             slot.failures = 0;
@@ -319,6 +323,7 @@ impl Agent {
                         due: start,
                         failures: 0,
                         busy: false,
+                        again: false,
                     },
                 )
             })
@@ -437,7 +442,9 @@ impl Agent {
                     .unwrap_or(Duration::from_secs(60));
                 if let Some(slot) = sources.get_mut(&name) {
                     slot.busy = false;
-                    if o.error.is_some() {
+                    if std::mem::take(&mut slot.again) {
+                        slot.due = now;
+                    } else if o.error.is_some() {
                         slot.failures += 1;
                         slot.due = now + fetch_retry(slot.failures, interval);
                     } else {
@@ -540,6 +547,7 @@ impl Agent {
                 && let Some(src) = sources.get_mut(&env.source)
             {
                 src.due = now;
+                src.again |= src.busy;
             }
         }
     }

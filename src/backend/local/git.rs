@@ -239,21 +239,37 @@ impl Mirror {
             let c = repo
                 .find_commit(id)
                 .map_err(|e| err(&format!("no commit {id}"), e))?;
-            let (author, time) = match c.author() {
-                Ok(a) => (a.name.to_str_lossy().into_owned(), a.seconds()),
-                Err(_) => ("unknown".into(), 0),
-            };
-            let summary = c
-                .message()
-                .map(|m| m.summary().to_str_lossy().into_owned())
-                .unwrap_or_default();
             next = c.parent_ids().next().map(|p| p.detach());
-            out.push(CommitInfo {
-                id,
-                author,
-                time,
-                summary,
-            });
+            out.push(commit_info(&c));
+        }
+        Ok(out)
+    }
+
+    /// Commits reachable from `from` that `hidden` does not contain (`git log hidden..from`), newest
+    /// first, at most `limit`; every parent is followed, not only the first.
+    pub fn commits_not_in(
+        &self,
+        from: ObjectId,
+        hidden: ObjectId,
+        limit: usize,
+    ) -> Result<Vec<CommitInfo>, GitError> {
+        use gix::revision::walk::Sorting;
+        use gix::traverse::commit::simple::CommitTimeOrder;
+        let mut repo = self.open()?;
+        repo.object_cache_size_if_unset(4 << 20);
+        let walk = repo
+            .rev_walk([from])
+            .with_hidden([hidden])
+            .sorting(Sorting::ByCommitTime(CommitTimeOrder::NewestFirst))
+            .all()
+            .map_err(|e| err(&format!("cannot walk from {from}"), e))?;
+        let mut out = Vec::new();
+        for info in walk.take(limit) {
+            let info = info.map_err(|e| err(&format!("cannot walk from {from}"), e))?;
+            let c = repo
+                .find_commit(info.id)
+                .map_err(|e| err(&format!("no commit {}", info.id), e))?;
+            out.push(commit_info(&c));
         }
         Ok(out)
     }
@@ -285,6 +301,24 @@ impl Mirror {
             n += 1;
         }
         None
+    }
+}
+
+/// A commit's id, author, time and summary line.
+fn commit_info(c: &gix::Commit<'_>) -> CommitInfo {
+    let (author, time) = match c.author() {
+        Ok(a) => (a.name.to_str_lossy().into_owned(), a.seconds()),
+        Err(_) => ("unknown".into(), 0),
+    };
+    let summary = c
+        .message()
+        .map(|m| m.summary().to_str_lossy().into_owned())
+        .unwrap_or_default();
+    CommitInfo {
+        id: c.id,
+        author,
+        time,
+        summary,
     }
 }
 
@@ -418,5 +452,68 @@ impl BlobReader {
             .find_blob(oid)
             .map_err(|e| BlobError::Git(err(&format!("no blob {oid}"), e)))?;
         Ok(blob.detach().data)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Runs git (test infrastructure only) in `dir` at a fixed time; returns trimmed stdout.
+    fn git(dir: &Path, time: u32, args: &[&str]) -> String {
+        let date = format!("{} +0000", 1_700_000_000 + time);
+        let out = std::process::Command::new("git")
+            .arg("-C")
+            .arg(dir)
+            .args(["-c", "user.name=T", "-c", "user.email=t@example.org"])
+            .args(args)
+            .env("GIT_AUTHOR_DATE", &date)
+            .env("GIT_COMMITTER_DATE", &date)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "git {args:?}: {out:?}");
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    }
+
+    #[test]
+    fn commits_not_in_follows_every_parent_of_a_merge() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
+        git(dir, 0, &["init", "-q", "-b", "main"]);
+        let commit = |time: u32, msg: &str| {
+            git(dir, time, &["commit", "-q", "--allow-empty", "-m", msg]);
+            git(dir, time, &["rev-parse", "HEAD"])
+        };
+        let c1 = commit(1, "one");
+        git(dir, 2, &["checkout", "-q", "-b", "feature"]);
+        let f1 = commit(2, "feature work");
+        git(dir, 3, &["checkout", "-q", "main"]);
+        let c2 = commit(3, "two");
+        git(
+            dir,
+            4,
+            &["merge", "-q", "--no-ff", "-m", "merge feature", "feature"],
+        );
+        let m = git(dir, 4, &["rev-parse", "HEAD"]);
+
+        let mirror = Mirror::new(dir.join(".git"));
+        let id = |hex: &str| ObjectId::from_hex(hex.as_bytes()).unwrap();
+        let not_in = |from: &str, hidden: &str| -> Vec<String> {
+            mirror
+                .commits_not_in(id(from), id(hidden), 100)
+                .unwrap()
+                .into_iter()
+                .map(|c| c.summary)
+                .collect()
+        };
+        // The merge brings the feature's commit too, not only the first-parent line; newest first.
+        assert_eq!(not_in(&m, &c2), ["merge feature", "feature work"]);
+        assert_eq!(not_in(&m, &f1), ["merge feature", "two"]);
+        assert_eq!(not_in(&c2, &m), Vec::<String>::new());
+        assert_eq!(not_in(&c1, &c1), Vec::<String>::new());
+        let first = mirror.commits_not_in(id(&m), id(&c1), 1).unwrap();
+        assert_eq!(first.len(), 1, "the limit holds");
+        assert_eq!(first[0].author, "T");
+        assert_eq!(first[0].time, 1_700_000_004);
     }
 }

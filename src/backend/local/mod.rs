@@ -3,6 +3,7 @@
 
 mod agent;
 mod apply;
+mod compare;
 mod converge;
 pub mod demo;
 mod drift;
@@ -35,8 +36,8 @@ use super::{Backend, BackendError, BackendInfo, DiffBase, Reconciler, Update};
 use crate::config::{Settings, wildcard_match};
 use crate::diff::mask::mask_secrets;
 use crate::model::{
-    Action, ActionKind, AuditRecord, AuditResult, BackendKind, Capabilities, Change, Event,
-    HistoryEntry, ObjectDiff, Outcome, Permission, Revision, Severity, Snapshot,
+    Action, ActionKind, AuditRecord, AuditResult, BackendKind, Capabilities, Change, Comparison,
+    Event, HistoryEntry, ObjectDiff, Outcome, Permission, Revision, Severity, Snapshot,
 };
 use reconcile::render_revision;
 use spec::EnvSpec;
@@ -56,6 +57,8 @@ pub struct LocalBackend {
     /// The workspace file's bytes last read, and its error when they did not load.
     spec_seen: Mutex<(Option<Vec<u8>>, Option<String>)>,
     protected: Vec<String>,
+    /// The context name: the settings' `[workspaces."PATH"] name`, else the directory's name.
+    context: String,
 }
 
 impl LocalBackend {
@@ -65,11 +68,38 @@ impl LocalBackend {
 
     pub fn new(ws: Workspace, settings: &Settings) -> Self {
         let seen = std::fs::read(&ws.spec.file).ok();
+        let context = settings
+            .workspace_name(&ws.spec.dir)
+            .unwrap_or_else(|| ws.spec.name());
         Self {
             ws: RwLock::new(Arc::new(ws)),
             spec_seen: Mutex::new((seen, None)),
             protected: settings.protected.clone(),
+            context,
         }
+    }
+
+    /// The context name of this workspace.
+    pub fn context(&self) -> &str {
+        &self.context
+    }
+
+    /// The id of an environment or source of this workspace: `local/<context>/<name>`.
+    fn id(&self, name: &str) -> String {
+        format!("local/{}/{name}", self.context)
+    }
+
+    /// The environment or source name an id (`local/<context>/prod`, `local/prod`, `prod`) names.
+    fn name_in<'a>(&self, id: &'a str) -> &'a str {
+        let prefix = format!("local/{}/", self.context);
+        id.strip_prefix(prefix.as_str())
+            .or_else(|| id.strip_prefix("local/"))
+            .unwrap_or(id)
+    }
+
+    /// The id of a unit as the journal names it (`local/prod`, workspace-relative), as this backend does.
+    fn journal_id(&self, journal_unit: &str) -> String {
+        self.id(journal_unit.strip_prefix("local/").unwrap_or(journal_unit))
     }
 
     /// The workspace in force now.
@@ -110,7 +140,7 @@ impl LocalBackend {
     pub fn operator_actions(&self, limit: usize) -> Result<Vec<AuditRecord>, String> {
         let ws = self.workspace();
         let entries = read_journal(&ws.state.journal(), |e| e.kind == "action", limit)?;
-        let context = ws.spec.name();
+        let context = self.context.clone();
         Ok(entries
             .into_iter()
             .filter_map(|e| {
@@ -130,7 +160,8 @@ impl LocalBackend {
                     host,
                     backend: BackendKind::Local.to_string(),
                     context: context.clone(),
-                    unit: e.unit.unwrap_or_default(),
+                    workspace: Some(ws.spec.dir.clone()),
+                    unit: e.unit.map(|u| self.journal_id(&u)).unwrap_or_default(),
                     action,
                     reason: e.reason.filter(|r| !r.is_empty()),
                     read_only: false,
@@ -145,23 +176,41 @@ impl LocalBackend {
     }
 
     fn env(&self, unit: &str) -> Result<EnvSpec, BackendError> {
-        self.workspace().env_for_unit(unit).cloned().ok_or_else(|| {
-            BackendError::NotFound(format!(
-                "no environment `{unit}` in {}",
-                self.workspace().spec.file.display()
-            ))
-        })
+        let name = self.name_in(unit);
+        self.workspace()
+            .spec
+            .environment(name)
+            .cloned()
+            .ok_or_else(|| {
+                BackendError::NotFound(format!(
+                    "no environment `{unit}` in {}",
+                    self.workspace().spec.file.display()
+                ))
+            })
     }
 
     fn snapshot_now(&self) -> Snapshot {
         let ws = self.workspace();
         let mut snap = ws.snapshot();
+        for s in &mut snap.sources {
+            s.id = self.id(&s.name);
+            s.context = self.context.clone();
+            s.workspace = Some(ws.spec.dir.clone());
+        }
         let error = match self.spec_seen.lock() {
             Ok(g) => g.1.clone(),
             Err(poisoned) => poisoned.into_inner().1.clone(),
         };
         for u in &mut snap.units {
-            u.protected |= self.protected.iter().any(|p| wildcard_match(p, &u.id));
+            // Patterns written for the ids before contexts (`local/prod`) still protect.
+            let old_id = u.id.clone();
+            u.id = self.id(&u.name);
+            u.context = self.context.clone();
+            u.workspace = Some(ws.spec.dir.clone());
+            u.protected |= self
+                .protected
+                .iter()
+                .any(|p| wildcard_match(p, &u.id) || wildcard_match(p, &old_id));
             if let Some(e) = error
                 .as_ref()
                 .filter(|_| !u.status.message.contains("workspace file not applied"))
@@ -423,27 +472,7 @@ impl LocalBackend {
                     }
                     None => Default::default(),
                 };
-                let mut out: Vec<ObjectDiff> = Vec::new();
-                for (rel, file) in &rendered {
-                    let old = before.get(rel).map(|f| f.content.as_slice());
-                    let change = match old {
-                        None => Change::Added,
-                        Some(b) if b == file.content.as_slice() => continue,
-                        Some(_) => Change::Modified,
-                    };
-                    out.push(object_diff(rel, change, Some(&file.content), old, None));
-                }
-                for (rel, file) in before.iter().filter(|(k, _)| !rendered.contains_key(*k)) {
-                    out.push(object_diff(
-                        rel,
-                        Change::Removed,
-                        None,
-                        Some(&file.content),
-                        None,
-                    ));
-                }
-                out.sort_by(|a, b| a.object.cmp(&b.object));
-                Ok(out)
+                Ok(renders_between(&rendered, &before, false))
             }
         }
     }
@@ -521,6 +550,39 @@ impl LocalBackend {
         }
         out
     }
+}
+
+/// One render against another, per file: `new` on the desired side, `old` on the live side; differing
+/// files first, then by path. Files that are the same in both are listed only when `keep_unchanged`.
+fn renders_between(
+    new: &render::Rendered,
+    old: &render::Rendered,
+    keep_unchanged: bool,
+) -> Vec<ObjectDiff> {
+    let mut out: Vec<ObjectDiff> = Vec::new();
+    for (rel, file) in new {
+        let before = old.get(rel).map(|f| f.content.as_slice());
+        let change = match before {
+            None => Change::Added,
+            Some(b) if b == file.content.as_slice() && !keep_unchanged => continue,
+            Some(b) if b == file.content.as_slice() => Change::Unchanged,
+            Some(_) => Change::Modified,
+        };
+        out.push(object_diff(rel, change, Some(&file.content), before, None));
+    }
+    for (rel, file) in old.iter().filter(|(k, _)| !new.contains_key(*k)) {
+        out.push(object_diff(
+            rel,
+            Change::Removed,
+            None,
+            Some(&file.content),
+            None,
+        ));
+    }
+    out.sort_by(|a, b| {
+        (a.change == Change::Unchanged, &a.object).cmp(&(b.change == Change::Unchanged, &b.object))
+    });
+    out
 }
 
 /// Who holds the workspace's agent lock: this process, another one, or nobody.
@@ -630,8 +692,9 @@ impl Backend for LocalBackend {
     fn info(&self) -> BackendInfo {
         BackendInfo {
             kind: BackendKind::Local,
-            context: self.workspace().spec.name(),
+            context: self.context.clone(),
             read_only: false,
+            workspace: Some(self.workspace().spec.dir.clone()),
         }
     }
 
@@ -693,7 +756,13 @@ impl Backend for LocalBackend {
 
     async fn events(&self, unit: &str) -> Result<Vec<Event>, BackendError> {
         let env = self.env(unit)?;
-        blocking(&self.workspace(), move |ws| Self::events_blocking(ws, &env)).await
+        let id = self.id(&env.name);
+        let mut events =
+            blocking(&self.workspace(), move |ws| Self::events_blocking(ws, &env)).await?;
+        for e in &mut events {
+            e.unit = id.clone();
+        }
+        Ok(events)
     }
 
     async fn capabilities(&self, unit: &str) -> Result<Capabilities, BackendError> {
@@ -715,8 +784,20 @@ impl Backend for LocalBackend {
         .await
     }
 
+    async fn compare(&self, a: &str, b: &str) -> Result<Comparison, BackendError> {
+        let (a, b) = (self.env(a)?, self.env(b)?);
+        let (id_a, id_b) = (self.id(&a.name), self.id(&b.name));
+        let mut c = blocking(&self.workspace(), move |ws| {
+            Ok(compare::compare_blocking(ws, &a, &b))
+        })
+        .await?;
+        c.a.unit = id_a;
+        c.b.unit = id_b;
+        Ok(c)
+    }
+
     async fn fetch(&self, source: &str) -> Result<String, BackendError> {
-        let name = source.strip_prefix("local/").unwrap_or(source).to_owned();
+        let name = self.name_in(source).to_owned();
         let ws = self.workspace();
         if ws.spec.source(&name).is_none() {
             return Err(BackendError::NotFound(format!(
@@ -734,10 +815,15 @@ impl Backend for LocalBackend {
         let env = self.env(unit)?;
         let caps = self.capabilities_of(&env);
         let action = action.clone();
-        blocking(&self.workspace(), move |ws| {
+        let id = self.id(&env.name);
+        let outcome = blocking(&self.workspace(), move |ws| {
             Self::act_blocking(ws, &env, &action, &caps)
         })
-        .await
+        .await?;
+        Ok(Outcome {
+            unit: id,
+            ..outcome
+        })
     }
 }
 

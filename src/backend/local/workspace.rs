@@ -36,6 +36,7 @@ pub fn held_because(error: &str) -> String {
     )
 }
 
+/// How the journal names an environment's unit (workspace-relative: the agent knows no context name).
 pub fn unit_id(env: &str) -> String {
     format!("local/{env}")
 }
@@ -157,12 +158,6 @@ impl Workspace {
         read_json(&self.state.inventory(env))
     }
 
-    /// Finds an environment by unit id (`local/prod`) or name.
-    pub fn env_for_unit(&self, unit: &str) -> Option<&EnvSpec> {
-        let name = unit.strip_prefix("local/").unwrap_or(unit);
-        self.spec.environment(name)
-    }
-
     /// Why the environment is suspended, if it is: the operator's intent, or the workspace file.
     pub fn suspension(env: &EnvSpec, control: &Control) -> Option<String> {
         if let Some(s) = &control.suspend {
@@ -223,6 +218,8 @@ impl Workspace {
             id: unit_id(&env.name),
             name: env.name.clone(),
             backend: BackendKind::Local,
+            context: self.spec.name(),
+            workspace: Some(self.spec.dir.clone()),
             kind: "environment".into(),
             environment: env.target_display.trim_start_matches("./").to_owned(),
             source: env.source.clone(),
@@ -247,6 +244,8 @@ impl Workspace {
             id: format!("local/{}", spec.name),
             name: spec.name.clone(),
             backend: BackendKind::Local,
+            context: self.spec.name(),
+            workspace: Some(self.spec.dir.clone()),
             url: spec.url.clone(),
             reference: spec.reference.describe(),
             revision: st.revision,
@@ -272,6 +271,7 @@ impl Workspace {
                 .iter()
                 .map(|s| self.source(s, now))
                 .collect(),
+            contexts: Vec::new(),
         };
         snap.sort();
         snap

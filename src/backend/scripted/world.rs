@@ -142,9 +142,11 @@ pub(crate) fn unit(name: &str) -> Unit {
     };
     let suspended = kind == StatusKind::Suspended;
     Unit {
-        id: format!("local/{name}"),
+        id: format!("local/demo/{name}"),
         name: name.to_owned(),
         backend: BackendKind::Local,
+        context: "demo".into(),
+        workspace: None,
         kind: "environment".into(),
         environment: format!("live/{name}"),
         source: "platform-config".into(),
@@ -170,9 +172,11 @@ pub(crate) fn unit(name: &str) -> Unit {
 /// The source every unit reads, fetched at [`LATEST`].
 pub(crate) fn source() -> Source {
     Source {
-        id: "local/platform-config".into(),
+        id: "local/demo/platform-config".into(),
         name: "platform-config".into(),
         backend: BackendKind::Local,
+        context: "demo".into(),
+        workspace: None,
         url: "./repos/platform-config.git".into(),
         reference: "branch:main".into(),
         revision: Some(rev(LATEST)),
@@ -290,6 +294,69 @@ pub(crate) fn diff(unit: &Unit) -> Vec<ObjectDiff> {
             }
         })
         .collect()
+}
+
+/// `app.yaml` as desired at commit `n`: the newest commit added the timeout.
+fn app_at(n: u8) -> String {
+    if n >= 4 {
+        APP_DESIRED.to_owned()
+    } else {
+        APP_DESIRED.replace("      TIMEOUT: 30s\n", "")
+    }
+}
+
+/// Promotion compare of `a` with `b`, each at its applied commit: the commits between them (when `a` is
+/// ahead), and app.yaml (which changed with the newest commit) and flags.json (which never did).
+pub(crate) fn compare(a: &Unit, b: &Unit) -> Comparison {
+    let at = |u: &Unit| {
+        COMMITS
+            .iter()
+            .map(|c| c.0)
+            .find(|&n| u.applied_revision.as_ref() == Some(&rev(n)))
+            .unwrap_or(0)
+    };
+    let (na, nb) = (at(a), at(b));
+    let side = |u: &Unit| CompareSide {
+        unit: u.id.clone(),
+        source: u.source.clone(),
+        revision: u.applied_revision.clone(),
+        error: None,
+    };
+    let commits = COMMITS
+        .iter()
+        .rev()
+        .filter(|c| c.0 > nb && c.0 <= na)
+        .map(|&(n, author, time, summary)| CompareCommit {
+            sha: rev(n).sha().to_owned(),
+            author: author.into(),
+            time: ts(time),
+            summary: summary.into(),
+        })
+        .collect();
+    let object = |name: &str, a: String, b: String| ObjectComparison {
+        object: name.into(),
+        change: if a == b {
+            Change::Unchanged
+        } else {
+            Change::Modified
+        },
+        a: Some(a),
+        b: Some(b),
+        masked: false,
+        note: None,
+    };
+    let mut objects = vec![
+        object("app.yaml", app_at(na), app_at(nb)),
+        object("flags.json", "{}\n".into(), "{}\n".into()),
+    ];
+    objects.sort_by_key(|o| o.change == Change::Unchanged);
+    Comparison {
+        a: side(a),
+        b: side(b),
+        commits: Some(commits),
+        commits_note: None,
+        objects,
+    }
 }
 
 #[cfg(test)]

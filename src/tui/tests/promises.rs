@@ -14,7 +14,7 @@ use crate::tui::input::{VERBS, parse_prompt};
 use crate::tui::test_screen::{buffer, cell_style, columns_styled, find_row};
 
 /// The style of the first cell of `needle` on the frame `app` draws at `w`x`h`.
-fn style_of(app: &App, w: u16, h: u16, needle: &str) -> String {
+pub(super) fn style_of(app: &App, w: u16, h: u16, needle: &str) -> String {
     let buf = buffer(app, w, h);
     let (x, y) = find_row(&buf, needle).unwrap_or_else(|| panic!("no {needle:?} on screen"));
     cell_style(&buf, x, y)
@@ -31,7 +31,7 @@ async fn theme_command_recolours_the_cells() {
     let (tx, mut rx) = tokio::sync::mpsc::channel(16);
     let opener: Opener = Arc::new(|_: &str| Err("no contexts".into()));
     let mut runner = Runner::new(
-        Connection::without_agent(backend),
+        Connection::without_agent(Arc::new(crate::backend::Composite::new(vec![backend]))),
         tx,
         dir.path().to_owned(),
         ColorDepth::Ansi16,
@@ -70,7 +70,7 @@ async fn theme_command_recolours_the_cells() {
 #[test]
 fn history_keys_move_and_open() {
     let mut app = app_with(false, (120, 40));
-    select(&mut app, "local/prod");
+    select(&mut app, "local/demo/prod");
     let effects = press(&mut app, "h");
     answer(&mut app, effects);
     assert_eq!(app.view(), View::History);
@@ -115,7 +115,7 @@ fn history_keys_move_and_open() {
     let effects = press(&mut app, "enter");
     assert!(
         matches!(effects.as_slice(), [Effect::LoadCommitDiff { unit, revision, .. }]
-            if unit == "local/prod" && revision.short_sha() == row(3)),
+            if unit == "local/demo/prod" && revision.short_sha() == row(3)),
         "{effects:?}"
     );
 }
@@ -125,7 +125,7 @@ fn history_keys_move_and_open() {
 fn diff_words_are_emphasised() {
     for (size, sbs) in [((120, 40), true), ((80, 24), false)] {
         let mut app = app_with(false, size);
-        select(&mut app, "local/staging");
+        select(&mut app, "local/demo/staging");
         let effects = press(&mut app, "d");
         answer(&mut app, effects);
         assert_eq!(app.diff_side_by_side(), sbs);
@@ -218,7 +218,7 @@ fn help_lists_every_prompt_command() {
             text.contains(&format!(":{verb}")),
             ":{verb} missing:\n{text}"
         );
-        let line = if matches!(*verb, "ctx" | "theme") {
+        let line = if matches!(*verb, "ctx" | "theme" | "compare") {
             format!("{verb} x")
         } else {
             (*verb).to_owned()

@@ -37,7 +37,7 @@ fn act_id(effects: &[Effect]) -> u64 {
 #[test]
 fn a_sync_whose_pass_fails_is_a_failed_action() {
     let mut app = app_on(scripted::demo_snapshot(), (120, 40));
-    select(&mut app, "local/dev");
+    select(&mut app, "local/demo/dev");
     press(&mut app, "Y");
     let id = act_id(&press(&mut app, "enter"));
     // Handed to the running agent, which then reports the pass as failed.
@@ -49,7 +49,11 @@ fn a_sync_whose_pass_fails_is_a_failed_action() {
         now(),
     );
     let mut snap = app.snapshot.clone();
-    let dev = snap.units.iter_mut().find(|u| u.id == "local/dev").unwrap();
+    let dev = snap
+        .units
+        .iter_mut()
+        .find(|u| u.id == "local/demo/dev")
+        .unwrap();
     dev.last_reconcile_at = Some(ts(1));
     dev.status = Status::new(StatusKind::Failed, "source platform-config failed", ts(1));
     snapshot_with(&mut app, snap);
@@ -86,29 +90,32 @@ fn a_failed_source_shows_in_the_header_and_on_its_units() {
 #[test]
 fn the_selection_follows_the_unit_across_a_resort() {
     let mut app = app_on(scripted::demo_snapshot(), (120, 40));
-    select(&mut app, "local/staging");
+    select(&mut app, "local/demo/staging");
     // A new failing unit sorts first, and every row below it moves down one.
     let mut snap = app.snapshot.clone();
-    let mut canary = scripted::unit("local/canary");
+    let mut canary = scripted::unit("local/demo/canary");
     canary.status = Status::new(StatusKind::Failed, "render failed", ts(1));
     snap.units.push(canary);
     snapshot_with(&mut app, snap);
-    assert_eq!(app.selected_unit_id().as_deref(), Some("local/staging"));
+    assert_eq!(
+        app.selected_unit_id().as_deref(),
+        Some("local/demo/staging")
+    );
     // An action now acts on staging, not on whatever took its row.
     press(&mut app, "y");
-    assert_eq!(app.dialog.as_ref().unwrap().unit.id, "local/staging");
+    assert_eq!(app.dialog.as_ref().unwrap().unit.id, "local/demo/staging");
 }
 
 #[test]
 fn a_vanished_unit_is_said_not_silently_replaced() {
     let mut app = app_on(scripted::demo_snapshot(), (120, 40));
-    select(&mut app, "local/staging");
+    select(&mut app, "local/demo/staging");
     let mut snap = app.snapshot.clone();
-    snap.units.retain(|u| u.id != "local/staging");
+    snap.units.retain(|u| u.id != "local/demo/staging");
     snapshot_with(&mut app, snap);
     let flash = app.flash.clone().expect("a message");
     assert!(
-        flash.text.contains("local/staging is no longer"),
+        flash.text.contains("local/demo/staging is no longer"),
         "{}",
         flash.text
     );
@@ -119,7 +126,11 @@ fn a_vanished_unit_is_said_not_silently_replaced() {
 #[test]
 fn a_pinned_unit_is_shown_and_counted_as_pinned_not_ready() {
     let mut snap = scripted::demo_snapshot();
-    let dev = snap.units.iter_mut().find(|u| u.id == "local/dev").unwrap();
+    let dev = snap
+        .units
+        .iter_mut()
+        .find(|u| u.id == "local/demo/dev")
+        .unwrap();
     dev.pinned_revision = Some(rev(2));
     dev.applied_revision = Some(rev(2));
     let app = app_on(snap, (120, 40));
@@ -143,14 +154,14 @@ fn sync_with_source_on_the_sources_screen_fetches_the_source() {
     let [Effect::Fetch { id, source }] = effects.as_slice() else {
         panic!("expected a fetch of the source, got {effects:?}")
     };
-    assert_eq!(source, "local/platform-config");
+    assert_eq!(source, "local/demo/platform-config");
     assert!(app.dialog.is_none(), "a fetch names no unit to confirm");
     app.update(
         Msg::Acted {
             id: *id,
-            result: Err(
-                "failed: fetch of source platform-config failed: connection refused".into(),
-            ),
+            result: Err(crate::backend::BackendError::Failed(
+                "fetch of source platform-config failed: connection refused".into(),
+            )),
         },
         now(),
     );
@@ -164,7 +175,7 @@ fn sync_with_source_on_the_sources_screen_fetches_the_source() {
             .as_ref()
             .unwrap()
             .text
-            .contains("fetches local/platform-config")
+            .contains("fetches local/demo/platform-config")
     );
 }
 
@@ -204,7 +215,7 @@ fn open_history(app: &mut App, id: &str) {
 #[test]
 fn history_opens_on_the_applied_commit_and_rollback_warns_about_failed_or_newer_commits() {
     let mut app = app_on(scripted::demo_snapshot(), (120, 40));
-    open_history(&mut app, "local/prod");
+    open_history(&mut app, "local/demo/prod");
     assert_eq!(
         app.history.selected, 1,
         "the cursor starts on the applied commit"
@@ -238,7 +249,7 @@ fn resume_warns_when_the_latest_commit_is_known_not_to_render() {
     let prod = snap
         .units
         .iter_mut()
-        .find(|u| u.id == "local/prod")
+        .find(|u| u.id == "local/demo/prod")
         .unwrap();
     prod.suspended = true;
     prod.status = Status::new(
@@ -247,7 +258,7 @@ fn resume_warns_when_the_latest_commit_is_known_not_to_render() {
         ts(-60),
     );
     let mut app = app_on(snap, (120, 40));
-    select(&mut app, "local/prod");
+    select(&mut app, "local/demo/prod");
     press(&mut app, "r");
     let w = app
         .dialog
@@ -297,19 +308,19 @@ fn ages_are_redrawn_exactly_when_a_shown_age_changes() {
 #[test]
 fn c_copies_the_unit_id_or_the_history_commit_with_osc_52() {
     let mut app = app_on(scripted::demo_snapshot(), (120, 40));
-    select(&mut app, "local/staging");
+    select(&mut app, "local/demo/staging");
     assert_eq!(
         press(&mut app, "c"),
-        vec![Effect::Copy("local/staging".into())]
+        vec![Effect::Copy("local/demo/staging".into())]
     );
     assert!(
         app.flash
             .as_ref()
             .unwrap()
             .text
-            .contains("copied unit id local/staging")
+            .contains("copied unit id local/demo/staging")
     );
-    open_history(&mut app, "local/staging");
+    open_history(&mut app, "local/demo/staging");
     assert_eq!(
         press(&mut app, "c"),
         vec![Effect::Copy(rev(3).sha().to_owned())]
@@ -322,11 +333,11 @@ fn c_copies_the_unit_id_or_the_history_commit_with_osc_52() {
 #[test]
 fn repeated_failures_collapse_and_the_operator_rollback_stays_in_view() {
     let mut app = app_on(scripted::demo_snapshot(), (80, 24));
-    select(&mut app, "local/prod");
+    select(&mut app, "local/demo/prod");
     let mut events: Vec<Event> = (0..40)
         .map(|i| Event {
             time: ts(-5 * i),
-            unit: "local/prod".into(),
+            unit: "local/demo/prod".into(),
             severity: Severity::Error,
             reason: "ReconcileFailed".into(),
             message: format!("render failed: app.patch.yaml:3 ({} ms)", 3 + i % 4),
@@ -335,7 +346,7 @@ fn repeated_failures_collapse_and_the_operator_rollback_stays_in_view() {
         .collect();
     events.push(Event {
         time: ts(-300),
-        unit: "local/prod".into(),
+        unit: "local/demo/prod".into(),
         severity: Severity::Info,
         reason: "OperatorRollback".into(),
         message: "pinned at 0303030 until resumed (bad release) (by ann@bastion)".into(),
@@ -367,11 +378,11 @@ fn the_selected_units_whole_message_is_readable_and_cut_rows_end_in_an_ellipsis(
         let prod = snap
             .units
             .iter_mut()
-            .find(|u| u.id == "local/prod")
+            .find(|u| u.id == "local/demo/prod")
             .unwrap();
         prod.status.message = long.into();
         let mut app = app_on(snap, (w, h));
-        select(&mut app, "local/prod");
+        select(&mut app, "local/demo/prod");
         let s = screen(&app, w, h);
         let prod = row(&s, "prod");
         assert!(
@@ -394,7 +405,7 @@ fn the_selected_units_whole_message_is_readable_and_cut_rows_end_in_an_ellipsis(
 #[test]
 fn side_by_side_below_120_columns_says_why_it_does_nothing() {
     let mut app = app_on(scripted::demo_snapshot(), (80, 24));
-    select(&mut app, "local/staging");
+    select(&mut app, "local/demo/staging");
     press(&mut app, "d");
     press(&mut app, "v");
     let f = app.flash.clone().expect("a message");
@@ -408,7 +419,7 @@ fn side_by_side_marks_changed_lines_without_colour_and_cut_lines_end_in_an_ellip
     use crate::tui::diffdoc::DiffDoc;
     let mut app = app_on(scripted::demo_snapshot(), (120, 40));
     app.setup.theme = Theme::load("default", None, ColorDepth::None).unwrap();
-    select(&mut app, "local/staging");
+    select(&mut app, "local/demo/staging");
     let long = "x".repeat(80);
     let objects = vec![ObjectDiff {
         object: "app.yaml".into(),
@@ -456,7 +467,7 @@ fn enter_on_a_history_commit_shows_the_files_it_changed() {
     use crate::tui::app::View;
     use crate::tui::diffdoc::DiffDoc;
     let mut app = app_on(scripted::demo_snapshot(), (120, 40));
-    open_history(&mut app, "local/staging");
+    open_history(&mut app, "local/demo/staging");
     let effects = press(&mut app, "enter");
     let [
         Effect::LoadCommitDiff {
@@ -468,7 +479,7 @@ fn enter_on_a_history_commit_shows_the_files_it_changed() {
     else {
         panic!("expected the commit's diff to load, got {effects:?}")
     };
-    assert_eq!((unit.as_str(), revision), ("local/staging", &rev(3)));
+    assert_eq!((unit.as_str(), revision), ("local/demo/staging", &rev(3)));
     app.update(
         Msg::Diff {
             seq: *seq,
@@ -491,7 +502,7 @@ fn enter_on_a_history_commit_shows_the_files_it_changed() {
 fn the_rollback_confirmation_previews_what_will_change() {
     use crate::tui::diffdoc::DiffDoc;
     let mut app = app_on(scripted::demo_snapshot(), (120, 40));
-    open_history(&mut app, "local/staging");
+    open_history(&mut app, "local/demo/staging");
     press(&mut app, "down");
     let effects = press(&mut app, "b");
     let [Effect::LoadPreview { seq, revision, .. }] = effects.as_slice() else {
@@ -517,11 +528,11 @@ fn detail_wraps_the_message_at_spaces() {
     let prod = snap
         .units
         .iter_mut()
-        .find(|u| u.id == "local/prod")
+        .find(|u| u.id == "local/demo/prod")
         .unwrap();
     prod.status.message = "render failed: commit 516c044: environments/prod/app.patch.yaml:3:7: mapping values are not allowed in this context".into();
     let mut app = app_on(snap, (80, 24));
-    select(&mut app, "local/prod");
+    select(&mut app, "local/demo/prod");
     press(&mut app, "enter");
     let s = screen(&app, 80, 24);
     for word in [
@@ -583,12 +594,16 @@ fn hints_are_for_people_and_read_only_hints_offer_no_actions() {
 #[test]
 fn suspending_a_suspended_unit_says_so_before_asking_a_reason() {
     let mut snap = scripted::demo_snapshot();
-    let dev = snap.units.iter_mut().find(|u| u.id == "local/dev").unwrap();
+    let dev = snap
+        .units
+        .iter_mut()
+        .find(|u| u.id == "local/demo/dev")
+        .unwrap();
     dev.suspended = true;
     dev.suspend_reason = Some("load test".into());
     dev.status = Status::new(StatusKind::Suspended, "suspended: load test", ts(-5));
     let mut app = app_on(snap, (80, 24));
-    select(&mut app, "local/dev");
+    select(&mut app, "local/demo/dev");
     press(&mut app, "s");
     assert!(app.dialog.is_none());
     let f = app.flash.clone().unwrap();
@@ -604,7 +619,7 @@ fn a_refusal_in_read_only_mode_says_not_allowed_once() {
 #[test]
 fn object_marks_have_a_legend() {
     let mut app = app_on(scripted::demo_snapshot(), (120, 40));
-    select(&mut app, "local/staging");
+    select(&mut app, "local/demo/staging");
     for e in press(&mut app, "enter") {
         if let Effect::LoadDiff { seq, .. } = e {
             app.update(
@@ -625,7 +640,7 @@ fn object_marks_have_a_legend() {
 fn a_search_match_highlights_the_whole_line_and_the_prompt_starts_empty() {
     use crate::tui::diffdoc::DiffDoc;
     let mut app = app_on(scripted::demo_snapshot(), (80, 24));
-    select(&mut app, "local/staging");
+    select(&mut app, "local/demo/staging");
     for e in press(&mut app, "d") {
         if let Effect::LoadDiff { seq, .. } = e {
             app.update(
@@ -677,14 +692,14 @@ fn a_search_match_highlights_the_whole_line_and_the_prompt_starts_empty() {
 #[test]
 fn a_long_outcome_wraps_instead_of_being_cut_mid_sentence() {
     let mut app = app_on(scripted::demo_snapshot(), (80, 24));
-    select(&mut app, "local/dev");
+    select(&mut app, "local/demo/dev");
     press(&mut app, "y");
     let id = act_id(&press(&mut app, "enter"));
-    let cause = "failed: fetch of source platform-config failed: connection refused (os error 111) while talking to https://git.example.org/platform/config.git; dev not reconciled";
+    let cause = "fetch of source platform-config failed: connection refused (os error 111) while talking to https://git.example.org/platform/config.git; dev not reconciled";
     app.update(
         Msg::Acted {
             id,
-            result: Err(cause.into()),
+            result: Err(crate::backend::BackendError::Failed(cause.into())),
         },
         now(),
     );
@@ -697,7 +712,7 @@ fn a_long_outcome_wraps_instead_of_being_cut_mid_sentence() {
 fn long_diff_lines_end_in_an_ellipsis_and_scroll_horizontally() {
     use crate::tui::diffdoc::DiffDoc;
     let mut app = app_on(scripted::demo_snapshot(), (80, 24));
-    select(&mut app, "local/staging");
+    select(&mut app, "local/demo/staging");
     let tail = "the end of a very long line";
     let objects = vec![ObjectDiff {
         object: "notes.txt".into(),
@@ -760,7 +775,11 @@ fn a_header_too_long_for_80_columns_drops_the_total_then_ends_in_an_ellipsis() {
     );
     let mut snap = scripted::demo_snapshot();
     snap.sources[0].status = Status::new(StatusKind::Failed, "connection refused", ts(-5));
-    let dev = snap.units.iter_mut().find(|u| u.id == "local/dev").unwrap();
+    let dev = snap
+        .units
+        .iter_mut()
+        .find(|u| u.id == "local/demo/dev")
+        .unwrap();
     dev.pinned_revision = Some(rev(2));
     app.update(Msg::Backend(Update::Snapshot(snap)), now());
     app.update(Msg::Backend(Update::Reconciler(Reconciler::None)), now());

@@ -188,21 +188,27 @@ fn objects(frame: &mut Frame, app: &App, unit: &Unit, area: Rect) {
         ),
         other => ("Objects".into(), vec![loading_line(app, other)]),
     };
-    legend_panel(frame, app, area, title, focused, lines);
+    legend_panel(frame, app, area, title, focused, lines, LIVE_LEGEND);
 }
+
+/// One entry of an object list's legend: a mark (drifted or a change) and its word.
+pub(super) type Legend = [(bool, Change, &'static str)];
+
+/// The marks of live against desired.
+pub(super) const LIVE_LEGEND: &Legend = &[
+    (true, Change::Modified, "drifted"),
+    (false, Change::Modified, "changed"),
+    (false, Change::Added, "new"),
+    (false, Change::Removed, "pruned"),
+    (false, Change::Unchanged, "same"),
+];
 
 /// What the object marks mean, for the bottom border of an object list: as many whole entries as fit in
 /// `width`, most important first (never a cut word).
-pub(super) fn objects_legend(app: &App, width: usize) -> Line<'static> {
+pub(super) fn objects_legend(app: &App, width: usize, legend: &Legend) -> Line<'static> {
     let mut spans = vec![Span::raw(" ")];
     let mut used = 1;
-    for (drifted, change, word) in [
-        (true, Change::Modified, "drifted"),
-        (false, Change::Modified, "changed"),
-        (false, Change::Added, "new"),
-        (false, Change::Removed, "pruned"),
-        (false, Change::Unchanged, "same"),
-    ] {
+    for &(drifted, change, word) in legend {
         let (mark, style) = change_mark(app, change, drifted);
         let need = mark.chars().count() + word.len() + 2;
         if used + need > width {
@@ -226,9 +232,10 @@ pub(super) fn legend_panel(
     title: String,
     focused: bool,
     lines: Vec<Line<'static>>,
+    legend: &Legend,
 ) {
     let width = usize::from(area.width.saturating_sub(2));
-    let outer = block(app, title, focused).title_bottom(objects_legend(app, width));
+    let outer = block(app, title, focused).title_bottom(objects_legend(app, width, legend));
     let inner = outer.inner(area);
     frame.render_widget(outer, area);
     frame.render_widget(Paragraph::new(lines), inner);

@@ -7,11 +7,11 @@ use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
-use super::detail::{loading_line, object_lines};
+use super::detail::{Legend, loading_line, object_lines};
 use super::{block, muted, panel};
 use crate::diff::{DiffLine, LineKind};
 use crate::tui::app::{App, Loadable};
-use crate::tui::diffdoc::{DiffFile, DocLine, SbsRow};
+use crate::tui::diffdoc::{DiffDoc, DiffFile, DocLine, SbsRow};
 
 pub fn render(frame: &mut Frame, app: &App, area: Rect) {
     let unit = app.unit.clone().unwrap_or_default();
@@ -39,25 +39,12 @@ pub fn render(frame: &mut Frame, app: &App, area: Rect) {
         );
         return;
     }
-    let list_w = (area.width / 4).clamp(12, 32);
-    let [list, text] =
-        Layout::horizontal([Constraint::Length(list_w), Constraint::Min(0)]).areas(area);
     let drifted: Vec<String> = app
         .current_unit()
         .map(|u| u.drifted_objects.clone())
         .unwrap_or_default();
-    let lines = object_lines(app, doc, &drifted, Some(app.diff.file), list);
-    let title = format!("{} of {} differ", doc.changed(), doc.files.len());
-    super::detail::legend_panel(frame, app, list, title, app.diff.list_focus, lines);
-
-    let Some(file) = doc.files.get(app.diff.file) else {
-        let none = muted(app, "no objects: nothing is desired or live");
-        let title = format!("Diff {unit}");
-        panel(frame, app, text, title, !app.diff.list_focus, vec![none]);
-        return;
-    };
     let arrow = if app.setup.ascii { "->" } else { "→" };
-    let title = match &app.diff.commit {
+    let title = |file: &DiffFile| match &app.diff.commit {
         Some(c) => format!(
             "{unit}: {} +{} -{} (commit {}: parent {arrow} {})",
             file.object,
@@ -71,6 +58,41 @@ pub fn render(frame: &mut Frame, app: &App, area: Rect) {
             file.object, file.added, file.removed
         ),
     };
+    let empty = (
+        "no objects: nothing is desired or live",
+        format!("Diff {unit}"),
+    );
+    let list = (drifted.as_slice(), super::detail::LIVE_LEGEND);
+    panes(frame, app, area, doc, list, &title, empty);
+}
+
+/// The object list (marked drifted as `list` says, with its legend) and the selected object's diff (as
+/// `app.diff` navigates them) side by side in `area`; `title` names the text pane for a file, `empty` is
+/// what it says (and its title) when there is none.
+pub(super) fn panes(
+    frame: &mut Frame,
+    app: &App,
+    area: Rect,
+    doc: &DiffDoc,
+    list: (&[String], &Legend),
+    title: &dyn Fn(&DiffFile) -> String,
+    empty: (&str, String),
+) {
+    let list_w = (area.width / 4).clamp(12, 32);
+    let (drifted, legend) = list;
+    let [list, text] =
+        Layout::horizontal([Constraint::Length(list_w), Constraint::Min(0)]).areas(area);
+    let lines = object_lines(app, doc, drifted, Some(app.diff.file), list);
+    let list_title = format!("{} of {} differ", doc.changed(), doc.files.len());
+    let focus = app.diff.list_focus;
+    super::detail::legend_panel(frame, app, list, list_title, focus, lines, legend);
+
+    let Some(file) = doc.files.get(app.diff.file) else {
+        let none = muted(app, empty.0);
+        panel(frame, app, text, empty.1, !app.diff.list_focus, vec![none]);
+        return;
+    };
+    let title = title(file);
     let title = if app.diff.hscroll > 0 {
         let arrow = if app.setup.ascii { "<" } else { "◂" };
         format!("{arrow} col {}: {title}", app.diff.hscroll + 1)

@@ -31,6 +31,10 @@ pub fn help_lines(app: &App, mode: Mode) -> Vec<Line<'static>> {
     };
     if mode != Mode::Help {
         section(format!("{} keys", mode.as_str()), mode, &mut out);
+        // Modes that borrow another's keys (compare: the diff's) list those too.
+        for &m in mode.fallbacks().iter().filter(|m| **m != Mode::Global) {
+            section(format!("{} keys (also here)", m.as_str()), m, &mut out);
+        }
     }
     section("everywhere".into(), Mode::Global, &mut out);
     section("confirmation dialogs".into(), Mode::Dialog, &mut out);
@@ -49,6 +53,7 @@ pub fn help_lines(app: &App, mode: Mode) -> Vec<Line<'static>> {
         .iter()
         .map(|v| match *v {
             "ctx" | "theme" => format!(":{v} NAME"),
+            "compare" => format!(":{v} [A] B"),
             _ => format!(":{v}"),
         })
         .collect();

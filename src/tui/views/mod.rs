@@ -1,6 +1,8 @@
 //! Rendering: a pure function of `&App`. Views ask the theme for semantic keys only; keys shown in hints
 //! and help come from the keymap.
 
+mod compare;
+mod contexts;
 mod detail;
 mod dialog;
 mod diff;
@@ -19,7 +21,7 @@ use ratatui::widgets::{Block, Paragraph};
 
 use super::app::{App, View};
 use crate::backend::Reconciler;
-use crate::model::{StatusKind, Unit};
+use crate::model::{ContextHealth, StatusKind, Unit};
 
 /// Borders drawn with ASCII only (`--ascii`).
 const ASCII_BORDER: border::Set<'static> = border::Set {
@@ -40,20 +42,36 @@ pub fn render(frame: &mut Frame, app: &App) {
         return;
     }
     let message_lines = prompt::message_lines(app, area.width);
-    let message_rows = u16::try_from(message_lines.len()).unwrap_or(1).max(1);
-    let [header, body, message, hints] = Layout::vertical([
+    // The context bar only where there is room for it; the message never takes the rows of the
+    // header and the hints (ratatui's solver is left no over-full layout to choose between).
+    let bar_rows = u16::from(app.several_contexts() && area.height >= 10);
+    let message_rows = u16::try_from(message_lines.len())
+        .unwrap_or(1)
+        .clamp(1, area.height.saturating_sub(2 + bar_rows).max(1));
+    let [header, bar, body, message, hints] = Layout::vertical([
         Constraint::Length(1),
+        Constraint::Length(bar_rows),
         Constraint::Min(0),
         Constraint::Length(message_rows),
         Constraint::Length(1),
     ])
     .areas(area);
     frame.render_widget(Paragraph::new(header_fit(app, header.width)), header);
+    if bar_rows > 0 {
+        let line = contexts::bar(app);
+        let line = Line::from(cut_spans(
+            line.spans,
+            usize::from(bar.width),
+            app.setup.ascii,
+        ));
+        frame.render_widget(Paragraph::new(line), bar);
+    }
     match app.view() {
         View::Units => units::render(frame, app, body),
         View::Sources => sources::render(frame, app, body),
         View::Detail => detail::render(frame, app, body),
         View::Diff => diff::render(frame, app, body),
+        View::Compare => compare::render(frame, app, body),
         View::History => history::render(frame, app, body),
         View::Help => help::render(frame, app, body),
     }
@@ -87,6 +105,11 @@ fn header_line(app: &App) -> Line<'static> {
         spans.push(Span::styled(" READ-ONLY ", t.style("badge.read_only")));
         spans.push(Span::raw(" "));
     }
+    // One context: its health and reconciler here; several: each in the context bar below.
+    let single = match app.contexts() {
+        [one] => Some(one),
+        _ => None,
+    };
     if let Some((since, reason)) = &app.stale {
         let age = crate::format::age(Some(*since), app.now);
         spans.push(Span::styled(
@@ -94,29 +117,26 @@ fn header_line(app: &App) -> Line<'static> {
             t.style("badge.stale"),
         ));
         spans.push(Span::styled(format!(" {reason} "), t.style("muted")));
+    } else if let Some(c) = single.filter(|c| c.health != ContextHealth::Live) {
+        spans.extend(contexts::health_spans(app, c));
+        if let Some(m) = &c.message {
+            spans.push(Span::styled(format!("{m} "), t.style("muted")));
+        }
     }
     spans.push(Span::styled("setpoint ", t.style("title")));
-    spans.push(Span::styled(
-        format!("{}:{} ", app.setup.backend, app.setup.context),
-        t.style("badge.context"),
-    ));
-    match &app.reconciler {
-        Some(Reconciler::Embedded) => {
-            spans.push(Span::styled("agent: embedded ", t.style("muted")))
-        }
-        Some(Reconciler::Process(holder)) => {
-            let pid = holder
-                .split_whitespace()
-                .take(2)
-                .collect::<Vec<_>>()
-                .join(" ");
-            spans.push(Span::styled(format!("agent: {pid} "), t.style("muted")))
-        }
-        Some(Reconciler::None) => {
-            spans.push(Span::styled(" NO AGENT ", t.style("badge.stale")));
-            spans.push(Span::raw(" "));
-        }
-        None => {}
+    let several = app.contexts().len();
+    let context = if several > 1 {
+        format!("{} contexts ", several)
+    } else {
+        format!("{}:{} ", app.setup.backend, app.setup.context)
+    };
+    spans.push(Span::styled(context, t.style("badge.context")));
+    if several <= 1 {
+        let reconciler = app
+            .reconciler
+            .as_ref()
+            .or(single.and_then(|c| c.reconciler.as_ref()));
+        spans.extend(reconciler_spans(app, reconciler));
     }
     let units = &app.snapshot.units;
     for kind in StatusKind::ALL {
@@ -161,6 +181,27 @@ fn header_line(app: &App) -> Line<'static> {
         t.style("muted"),
     ));
     Line::from(spans)
+}
+
+/// Who reconciles: `agent: embedded`, `agent: pid 123`, or NO AGENT.
+pub(super) fn reconciler_spans(app: &App, r: Option<&Reconciler>) -> Vec<Span<'static>> {
+    let t = &app.setup.theme;
+    match r {
+        Some(Reconciler::Embedded) => vec![Span::styled("agent: embedded ", t.style("muted"))],
+        Some(Reconciler::Process(holder)) => {
+            let pid = holder
+                .split_whitespace()
+                .take(2)
+                .collect::<Vec<_>>()
+                .join(" ");
+            vec![Span::styled(format!("agent: {pid} "), t.style("muted"))]
+        }
+        Some(Reconciler::None) => vec![
+            Span::styled(" NO AGENT ", t.style("badge.stale")),
+            Span::raw(" "),
+        ],
+        None => Vec::new(),
+    }
 }
 
 /// How a unit's state is shown: a unit pinned by a rollback is held, never shown as healthy.
@@ -226,10 +267,12 @@ pub(super) fn unit_state(app: &App, u: &Unit) -> Span<'static> {
 
 /// The unit's source, when its last fetch failed.
 pub(super) fn failed_source<'a>(app: &'a App, u: &Unit) -> Option<&'a crate::model::Source> {
-    app.snapshot
-        .sources
-        .iter()
-        .find(|s| s.name == u.source && s.backend == u.backend && s.status.kind.is_bad())
+    app.snapshot.sources.iter().find(|s| {
+        s.name == u.source
+            && s.backend == u.backend
+            && s.context == u.context
+            && s.status.kind.is_bad()
+    })
 }
 
 pub(super) fn status_mark(kind: StatusKind, ascii: bool) -> &'static str {

@@ -3,7 +3,8 @@
 use ratatui::text::{Line, Span};
 
 use crate::config::keymap::{Command, Mode};
-use crate::tui::app::{App, InputKind};
+use crate::model::ActionKind;
+use crate::tui::app::{App, Flash, InputKind, Tone};
 
 /// The prompt / filter / search being typed, else the action in flight, a message, or the last outcome.
 pub fn message_line(app: &App) -> Line<'static> {
@@ -43,10 +44,21 @@ pub fn message_line(app: &App) -> Line<'static> {
         );
     }
     if let Some(f) = app.flash.as_ref().or(app.outcome.as_ref()) {
-        let style = if f.ok { "message.ok" } else { "message.error" };
-        return Line::styled(f.text.clone(), t.style(style));
+        return Line::styled(f.text.clone(), t.style(flash_style(f)));
     }
     Line::default()
+}
+
+/// The theme key of a message: by the kind of failure, so that a refusal or an unreachable backend does
+/// not look like a breakage.
+fn flash_style(f: &Flash) -> &'static str {
+    match f.tone {
+        Tone::Plain if f.ok => "message.ok",
+        Tone::Plain | Tone::Failed => "message.error",
+        Tone::Denied => "status.suspended",
+        Tone::Unavailable => "badge.stale",
+        Tone::Invalid => "status.stalled",
+    }
 }
 
 /// The message area's lines at `width`: a message or outcome longer than one line wraps at spaces onto
@@ -58,10 +70,7 @@ pub fn message_lines(app: &App, width: u16) -> Vec<Line<'static>> {
         Some(f)
             if app.input.is_none() && app.pending.is_none() && f.text.chars().count() > width =>
         {
-            let style = app
-                .setup
-                .theme
-                .style(if f.ok { "message.ok" } else { "message.error" });
+            let style = app.setup.theme.style(flash_style(f));
             let mut parts = crate::format::wrap_words(&f.text, width);
             if parts.len() > 3 {
                 parts.truncate(3);
@@ -116,6 +125,15 @@ fn hinted(mode: Mode) -> &'static [Command] {
             Command::Back,
             Command::Help,
         ],
+        Mode::Compare => &[
+            Command::NextFile,
+            Command::NextHunk,
+            Command::SwapSides,
+            Command::CompareWith,
+            Command::SideBySide,
+            Command::Back,
+            Command::Help,
+        ],
         Mode::History => &[
             Command::Rollback,
             Command::Open,
@@ -136,7 +154,20 @@ pub fn hint_label(mode: Mode, command: Command) -> String {
         (_, Command::SyncWithSource) => "fetch+sync".into(),
         (_, Command::CommandPrompt) => "commands".into(),
         (_, Command::Open) => "open".into(),
+        (_, Command::SwapSides) => "swap".into(),
+        (_, Command::CompareWith) => "compare with".into(),
         (_, c) => c.name().replace('_', " "),
+    }
+}
+
+/// The action a command asks for, if it is one.
+fn action_kind(command: Command) -> Option<ActionKind> {
+    match command {
+        Command::Suspend => Some(ActionKind::Suspend),
+        Command::Resume => Some(ActionKind::Resume),
+        Command::Sync | Command::SyncWithSource => Some(ActionKind::Sync),
+        Command::Rollback => Some(ActionKind::Rollback),
+        _ => None,
     }
 }
 
@@ -157,8 +188,11 @@ pub fn hint_line(app: &App, width: u16) -> Line<'static> {
     let mode = app.mode();
     let mut spans = Vec::new();
     let mut used = 0usize;
+    let read_only = app
+        .current_unit()
+        .map_or(app.setup.read_only, |u| app.read_only_for(u));
     for &command in hinted(mode) {
-        if app.setup.read_only && acts(command) {
+        if read_only && acts(command) {
             continue;
         }
         // The shortest of the command's keys makes the tightest hint (`q` rather than `ctrl-c`).
@@ -178,8 +212,34 @@ pub fn hint_line(app: &App, width: u16) -> Line<'static> {
             break;
         }
         used += need;
-        spans.push(Span::styled(key, t.style("hint.key")));
-        spans.push(Span::styled(text, t.style("hint.text")));
+        // An action the unit cannot take now is shown unavailable; its reason follows when there is room.
+        let unavailable = action_kind(command).and_then(|k| app.denial(k)).is_some();
+        let (k, x) = if unavailable {
+            ("muted", "muted")
+        } else {
+            ("hint.key", "hint.text")
+        };
+        spans.push(Span::styled(key, t.style(k)));
+        spans.push(Span::styled(text, t.style(x)));
+    }
+    let reasons: Vec<String> = hinted(mode)
+        .iter()
+        .filter(|&&c| !read_only && acts(c))
+        .filter_map(|&c| {
+            let kind = action_kind(c)?;
+            Some(format!("{}: {}", hint_label(mode, c), app.denial(kind)?))
+        })
+        .collect();
+    if !reasons.is_empty() {
+        let mark = if app.setup.ascii { "x" } else { "✗" };
+        let text = format!(" {mark} {}", reasons.join("; "));
+        let room = usize::from(width).saturating_sub(used);
+        if room > 12 {
+            spans.push(Span::styled(
+                crate::format::truncate(&text, room),
+                t.style("muted"),
+            ));
+        }
     }
     Line::from(spans)
 }

@@ -36,6 +36,11 @@ pub fn render(frame: &mut Frame, app: &App, area: Rect) {
         titles.push("URL");
         widths.push(Constraint::Length(30));
     }
+    let several = app.several_contexts();
+    if several {
+        titles.insert(0, "CONTEXT");
+        widths.insert(0, Constraint::Length(16));
+    }
     titles.push("MESSAGE");
     widths.push(Constraint::Fill(1));
     let rows = nav
@@ -64,6 +69,9 @@ pub fn render(frame: &mut Frame, app: &App, area: Rect) {
                 cells.push(Cell::from(truncate(&s.url, 30)));
             }
             cells.push(Cell::from(s.status.message.clone()));
+            if several {
+                cells.insert(0, Cell::from(truncate(&s.context, 16)));
+            }
             let row = Row::new(cells);
             if first + i == nav.selected {
                 row.style(app.setup.theme.style("selection"))

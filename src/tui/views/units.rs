@@ -14,6 +14,7 @@ use crate::tui::app::App;
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Col {
+    Context,
     Name,
     Kind,
     Env,
@@ -29,6 +30,7 @@ enum Col {
 impl Col {
     fn title(self) -> &'static str {
         match self {
+            Col::Context => "CONTEXT",
             Col::Name => "NAME",
             Col::Kind => "KIND",
             Col::Env => "ENVIRONMENT",
@@ -49,13 +51,14 @@ const MESSAGE_MIN: u16 = 24;
 pub fn render(frame: &mut Frame, app: &App, area: Rect) {
     let nav = &app.units;
     let mut title = format!("Units ({})", app.snapshot.units.len());
-    if !nav.filter.is_empty() {
-        title = format!(
-            "Units {}/{} /{}",
-            nav.visible.len(),
-            app.snapshot.units.len(),
-            nav.filter
-        );
+    if !nav.filter.is_empty() || app.context_filter.is_some() {
+        title = format!("Units {}/{}", nav.visible.len(), app.snapshot.units.len());
+        if let Some(ctx) = &app.context_filter {
+            title.push_str(&format!(" :ctx {ctx}"));
+        }
+        if !nav.filter.is_empty() {
+            title.push_str(&format!(" /{}", nav.filter));
+        }
     }
     let outer = block(app, title, true);
     let inner = outer.inner(area);
@@ -128,19 +131,26 @@ pub fn render(frame: &mut Frame, app: &App, area: Rect) {
     let env_w = longest(|u| u.environment.chars().count(), 24, "ENVIRONMENT");
     let src_w = longest(|u| u.source.chars().count(), 20, "SOURCE");
     let kind_w = longest(|u| u.kind.chars().count(), 14, "KIND");
-    let mut cols: Vec<(Col, u16)> = vec![
+    let mut cols: Vec<(Col, u16)> = Vec::new();
+    if app.several_contexts() {
+        // A read-only context's rows say so: ` RO` after the name.
+        let ctx_w = longest(|u| u.context.chars().count() + 3, 20, "CONTEXT");
+        cols.push((Col::Context, ctx_w));
+    }
+    cols.extend([
         (Col::Name, name_w),
         (Col::Status, 13),
         (Col::Applied, 7),
         (Col::Behind, 6),
         (Col::Drift, 5),
         (Col::Reconciled, 10),
-    ];
+    ]);
     let used = |cols: &[(Col, u16)]| cols.iter().map(|(_, w)| w + 1).sum::<u16>();
+    let after_name = cols.iter().position(|(c, _)| *c == Col::Name).unwrap_or(0) + 1;
     for (col, w, at) in [
-        (Col::Env, env_w, 1),
-        (Col::Source, src_w, 2),
-        (Col::Kind, kind_w, 1),
+        (Col::Env, env_w, after_name),
+        (Col::Source, src_w, after_name + 1),
+        (Col::Kind, kind_w, after_name),
     ] {
         if used(&cols) + w + 1 + MESSAGE_MIN <= inner.width {
             cols.insert(at.min(cols.len()), (col, w));
@@ -222,6 +232,11 @@ fn cell(app: &App, u: &Unit, col: Col, width: u16) -> Cell<'static> {
     let t = &app.setup.theme;
     let w = usize::from(width);
     match col {
+        Col::Context if app.read_only_for(u) => Cell::from(Line::from(vec![
+            Span::raw(truncate(&u.context, w.saturating_sub(3))),
+            Span::styled(" RO", t.style("badge.read_only")),
+        ])),
+        Col::Context => Cell::from(truncate(&u.context, w)),
         Col::Name => Cell::from(truncate(&u.name, w)),
         Col::Kind => Cell::from(truncate(&u.kind, w)),
         Col::Env => Cell::from(truncate(&u.environment, w)),

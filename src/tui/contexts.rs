@@ -1,0 +1,155 @@
+//! Several contexts in one console: which one `:ctx` shows, opening one more, and what each unit's
+//! context allows.
+
+use super::app::{App, Effect, Flash, Tone};
+use crate::model::{ActionKind, Capabilities, ContextState, StatusKind, Unit};
+
+/// `:ctx all` shows every context again.
+pub const ALL: &str = "all";
+
+impl App {
+    /// The contexts shown, as the backend last described them.
+    pub fn contexts(&self) -> &[ContextState] {
+        &self.snapshot.contexts
+    }
+
+    /// Whether more than one context is shown (the CONTEXT column and the context bar appear).
+    pub fn several_contexts(&self) -> bool {
+        self.snapshot.contexts.len() > 1
+    }
+
+    /// The context a unit belongs to.
+    pub fn context_of(&self, unit: &Unit) -> Option<&ContextState> {
+        self.snapshot
+            .contexts
+            .iter()
+            .find(|c| c.name == unit.context && c.backend == unit.backend)
+    }
+
+    /// Whether actions on the unit are refused here: its context is read-only (or every context is).
+    pub fn read_only_for(&self, unit: &Unit) -> bool {
+        self.setup.read_only || self.context_of(unit).is_some_and(|c| c.read_only)
+    }
+
+    /// Every context name `:ctx` completes: those shown, those the settings name, and `all`.
+    pub fn context_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .snapshot
+            .contexts
+            .iter()
+            .map(|c| c.name.clone())
+            .collect();
+        for n in &self.setup.contexts {
+            if !names.contains(n) {
+                names.push(n.clone());
+            }
+        }
+        names.push(ALL.to_owned());
+        names
+    }
+
+    /// `:ctx NAME` shows only that context (opening it when it is not shown yet); `:ctx all` shows every
+    /// one. The cursor stays on the selected unit whenever it is still shown.
+    pub(super) fn show_context(&mut self, name: String) -> Vec<Effect> {
+        let shown = self.snapshot.contexts.iter().any(|c| c.name == name);
+        if name == ALL {
+            self.context_filter = None;
+            self.note(format!("all {} contexts", self.snapshot.contexts.len()));
+        } else if shown {
+            self.context_filter = Some(name.clone());
+            self.note(format!("context {name} (`:ctx all` shows every context)"));
+        } else if self.setup.contexts.contains(&name) {
+            self.context_filter = Some(name.clone());
+            self.note(format!("opening context {name}…"));
+            self.refilter();
+            return vec![Effect::OpenContext(name)];
+        } else {
+            let known = self.context_names();
+            self.unknown("context", &name, &known);
+            return Vec::new();
+        }
+        self.refilter();
+        Vec::new()
+    }
+
+    /// Counts each context's units by status once per snapshot, so that drawing the bar is cheap.
+    pub(super) fn count_by_context(&mut self) {
+        let contexts = &self.snapshot.contexts;
+        let mut counts = vec![[0usize; 6]; contexts.len()];
+        if contexts.len() > 1 {
+            for u in &self.snapshot.units {
+                let at = contexts
+                    .iter()
+                    .position(|c| c.name == u.context && c.backend == u.backend);
+                let kind = StatusKind::ALL.iter().position(|k| *k == u.status.kind);
+                if let (Some(c), Some(k)) = (at, kind) {
+                    counts[c][k] += 1;
+                }
+            }
+        }
+        self.context_counts = counts;
+    }
+
+    /// A context opened by `:ctx NAME`, or why it could not be.
+    pub(super) fn context_opened(&mut self, result: Result<String, String>) {
+        self.dirty = true;
+        match result {
+            Ok(name) => self.note(format!("context {name} opened")),
+            Err(e) => {
+                self.context_filter = None;
+                self.refilter();
+                self.error(format!("cannot open the context: {e}"));
+            }
+        }
+    }
+
+    fn note(&mut self, text: String) {
+        self.flash = Some(Flash {
+            ok: true,
+            text,
+            tone: Tone::Plain,
+        });
+        self.dirty = true;
+    }
+}
+
+impl App {
+    /// Asks which actions the selected unit allows when it has not been asked since the selection or the
+    /// snapshot changed (only where action keys act: units, detail, history).
+    pub(super) fn ask_caps(&mut self) -> Option<Effect> {
+        use super::app::View;
+        if !matches!(self.base_view(), View::Units | View::Detail | View::History) {
+            return None;
+        }
+        let id = self.current_unit()?.id.clone();
+        if self.caps_asked.as_deref() == Some(id.as_str()) {
+            return None;
+        }
+        self.caps_asked = Some(id.clone());
+        Some(Effect::LoadCaps(id))
+    }
+
+    pub(super) fn caps_loaded(&mut self, unit: String, result: Result<Capabilities, String>) {
+        match result {
+            Ok(caps) => {
+                if self.caps.as_ref() != Some(&(unit.clone(), caps.clone())) {
+                    self.dirty = true;
+                }
+                self.caps = Some((unit, caps));
+            }
+            Err(e) => tracing::debug!("capabilities of {unit}: {e}"),
+        }
+    }
+
+    /// Why the selected unit cannot take `kind` now, when the backend said so.
+    pub fn denial(&self, kind: ActionKind) -> Option<&str> {
+        if self.view() == super::app::View::Sources {
+            return None;
+        }
+        let unit = self.current_unit()?;
+        match &self.caps {
+            Some((id, caps)) if *id == unit.id => caps.get(kind).denial(),
+            _ => None,
+        }
+    }
+}
