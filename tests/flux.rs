@@ -883,15 +883,36 @@ async fn console(tier: &Tier, kustomizations: &Api<DynamicObject>) -> Result<(),
     }
     env.quit();
 
-    // the console opens the confirmation without asking for capabilities first (it never does); the backend
-    // refuses on confirm, before sending anything
+    // the console asks the backend for the selected unit's capabilities (SelfSubjectAccessReview) and, once
+    // it has the answer, refuses with the reason before opening any confirmation; a key pressed before the
+    // answer came opens the dialog, which is cancelled and the key pressed again
     start("viewer", "");
     env.wait_for("Units (1)");
-    env.keys(&["s"]);
-    env.wait_for("Confirm suspend");
-    env.type_text("viewer tries");
-    env.keys(&["Enter"]);
-    env.wait_for("not allowed to patch");
+    let mut refused = false;
+    for _ in 0..20 {
+        env.keys(&["s"]);
+        let screen = env.wait_until("a refusal or the confirmation", |s| {
+            s.contains("not possible now") || s.contains("Confirm suspend")
+        });
+        if screen.contains("not possible now") {
+            if !screen.contains("not allowed to patch") {
+                return Err(err(format!(
+                    "the viewer's refusal lacks the reason:\n{screen}"
+                )));
+            }
+            refused = true;
+            break;
+        }
+        env.keys(&["Escape"]);
+        env.wait_until("the dialog to close", |s| !s.contains("Confirm suspend"));
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    if !refused {
+        return Err(err(format!(
+            "the viewer's suspend was never refused up front:\n{}",
+            env.screen()
+        )));
+    }
     env.quit();
 
     start("admin", "--read-only");
