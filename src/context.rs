@@ -4,6 +4,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::audit::AuditLog;
+use crate::backend::flux::FluxBackend;
 use crate::backend::local::LocalBackend;
 use crate::backend::{Audited, Backend, Composite, ReadOnly};
 use crate::cli::GlobalOpts;
@@ -134,10 +135,14 @@ impl Context {
     /// The contexts a command shows: `--context` (repeatable), else `contexts = [...]` in the settings,
     /// else the workspace (`--workspace`, `workspace`, or the current directory).
     pub fn selected_contexts(&self) -> Result<Vec<ContextSpec>, CliError> {
-        if let other @ (BackendChoice::Flux | BackendChoice::Argo) = self.backend_choice() {
-            return Err(CliError::backend(format!(
-                "the {other} backend is not available in this build yet; use --backend local with a workspace"
-            )));
+        match self.backend_choice() {
+            BackendChoice::Flux => return self.flux_contexts(),
+            other @ BackendChoice::Argo => {
+                return Err(CliError::backend(format!(
+                    "the {other} backend is not available in this build yet; use --backend local or flux"
+                )));
+            }
+            BackendChoice::Local | BackendChoice::Auto => {}
         }
         let known = self.known_contexts()?;
         let names: &[String] = if !self.opts.contexts.is_empty() {
@@ -175,8 +180,39 @@ impl Context {
         Ok(out)
     }
 
+    /// With `--backend flux`: the kube contexts `--context` names (repeatable), else the kubeconfig's
+    /// current context.
+    fn flux_contexts(&self) -> Result<Vec<ContextSpec>, CliError> {
+        let names = if self.opts.contexts.is_empty() {
+            vec![FluxBackend::current_context()?]
+        } else {
+            self.opts.contexts.clone()
+        };
+        let mut out: Vec<ContextSpec> = Vec::new();
+        for name in names {
+            let spec = ContextSpec {
+                name,
+                kind: BackendKind::Flux,
+                workspace: None,
+            };
+            if !out.contains(&spec) {
+                out.push(spec);
+            }
+        }
+        Ok(out)
+    }
+
     /// Opens one context, wrapped in `ReadOnly` when audit mode applies to it and always in `Audited`.
     pub fn open_member(&self, spec: &ContextSpec) -> Result<Arc<Audited>, CliError> {
+        if spec.kind == BackendKind::Flux {
+            let raw: Arc<dyn Backend> = Arc::new(FluxBackend::open(Some(&spec.name))?);
+            let backend: Arc<dyn Backend> = if self.read_only(&spec.name, None) {
+                Arc::new(ReadOnly::new(raw))
+            } else {
+                raw
+            };
+            return Ok(Arc::new(Audited::new(backend, self.audit_log())));
+        }
         let dir = spec.workspace.clone().unwrap_or_else(|| PathBuf::from("."));
         let raw =
             LocalBackend::open(&dir, &self.settings).map_err(|e| CliError::usage(e.to_string()))?;

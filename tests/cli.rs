@@ -214,8 +214,43 @@ fn units_by_id_or_unambiguous_suffix() {
         stderr(&out).contains("no unit `nope`; units are:")
             && stderr(&out).contains(&ws.id("staging"))
     );
-    let out = ws.run(&["--backend", "flux", "status"]);
-    assert_eq!(out.status.code(), Some(3));
+}
+
+#[test]
+fn flux_without_a_cluster_is_a_configuration_or_backend_error() {
+    let ws = Ws::new();
+    // the Flux backend without a cluster: no kubeconfig is a configuration error (2), an API server that
+    // cannot be reached a backend error (3)
+    let flux = |kubeconfig: &std::path::Path| {
+        ws.cmd()
+            .env("KUBECONFIG", kubeconfig)
+            .args(["--backend", "flux", "status"])
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap()
+    };
+    let out = flux(&ws.path().join("no-kubeconfig"));
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("reading the kubeconfig"),
+        "{}",
+        stderr(&out)
+    );
+    let kubeconfig = ws.path().join("kubeconfig");
+    std::fs::write(
+        &kubeconfig,
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: https://127.0.0.1:1\n\
+         contexts:\n- name: nowhere\n  context:\n    cluster: c\n    user: u\ncurrent-context: nowhere\n\
+         users:\n- name: u\n  user:\n    token: t\n",
+    )
+    .unwrap();
+    let out = flux(&kubeconfig);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("context nowhere (flux): backend unavailable"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]

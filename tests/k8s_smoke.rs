@@ -7,7 +7,6 @@
 mod k8s_tier;
 
 use std::panic::AssertUnwindSafe;
-use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Secret};
@@ -17,7 +16,7 @@ use kube::api::{
 };
 use serde_json::{Value, json};
 
-use k8s_tier::{BoxError, Check, Tier, TimedOut, err, git, wait_for};
+use k8s_tier::{BoxError, Check, Repo, Tier, TimedOut, err, wait_for};
 
 const NS: &str = "smoke";
 const NAME: &str = "smoke";
@@ -72,57 +71,6 @@ fn flux_reconciles_from_the_tier_git_server() {
     }
     if let Err(e) = down {
         panic!("stopping the tier failed: {e}");
-    }
-}
-
-/// The repository served by the tier: a bare repository under GIT_ROOT and a work tree to commit from.
-struct Repo {
-    work: PathBuf,
-    url: String,
-}
-
-impl Repo {
-    fn create(tier: &Tier, scratch: &Path, name: &str) -> Result<Repo, BoxError> {
-        let bare = tier.git_root()?.join(format!("{name}.git"));
-        let work = scratch.join(name);
-        std::fs::create_dir_all(&work)?;
-        git(
-            scratch,
-            &[
-                "init",
-                "--quiet",
-                "--bare",
-                "-b",
-                "main",
-                &bare.to_string_lossy(),
-            ],
-        )?;
-        git(&work, &["init", "--quiet", "-b", "main"])?;
-        git(&work, &["remote", "add", "origin", &bare.to_string_lossy()])?;
-        Ok(Repo {
-            work,
-            url: format!("{}/{name}.git", tier.git_url()?),
-        })
-    }
-
-    /// Write files (path, content; `None` deletes), commit, push; returns the commit id.
-    fn commit(&self, message: &str, files: &[(&str, Option<&str>)]) -> Result<String, BoxError> {
-        for (path, content) in files {
-            let p = self.work.join(path);
-            match content {
-                Some(c) => {
-                    if let Some(parent) = p.parent() {
-                        std::fs::create_dir_all(parent)?;
-                    }
-                    std::fs::write(&p, c)?;
-                }
-                None => std::fs::remove_file(&p)?,
-            }
-        }
-        git(&self.work, &["add", "--all"])?;
-        git(&self.work, &["commit", "--quiet", "-m", message])?;
-        git(&self.work, &["push", "--quiet", "origin", "main"])?;
-        git(&self.work, &["rev-parse", "HEAD"])
     }
 }
 

@@ -5,6 +5,7 @@
 mod audited;
 mod composite;
 mod error;
+pub mod flux;
 pub mod local;
 mod read_only;
 mod resolve;

@@ -231,10 +231,31 @@ impl Tier {
         }
     }
 
+    /// Kill kube-apiserver (as a crash would), keep it away for `away`, start it again and wait until it is ready
+    /// (`scripts/k8s-tier restart-apiserver`).
+    pub fn restart_apiserver(&self, away: Duration) -> Result<(), BoxError> {
+        let secs = away.as_secs().to_string();
+        let out = self.script_args(&["restart-apiserver", &secs])?;
+        if out.status.success() {
+            Ok(())
+        } else {
+            Err(err(format!(
+                "scripts/k8s-tier restart-apiserver failed ({}): {}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr)
+            )))
+        }
+    }
+
     fn script_cmd(&self, sub: &str) -> Result<std::process::Output, BoxError> {
+        self.script_args(&[sub])
+    }
+
+    fn script_args(&self, args: &[&str]) -> Result<std::process::Output, BoxError> {
+        let sub = args.first().copied().unwrap_or_default();
         Command::new("bash")
             .arg(&self.script)
-            .arg(sub)
+            .args(args)
             .env("SETPOINT_K8S_STATE", self.state.path())
             .stdin(Stdio::null())
             .output()
@@ -348,4 +369,59 @@ pub fn git(dir: &Path, args: &[&str]) -> Result<String, BoxError> {
         )));
     }
     Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
+}
+
+/// The repository served by the tier: a bare repository under GIT_ROOT and a work tree to commit from.
+pub struct Repo {
+    pub work: PathBuf,
+    pub url: String,
+}
+
+impl Repo {
+    pub fn create(tier: &Tier, scratch: &Path, name: &str) -> Result<Repo, BoxError> {
+        let bare = tier.git_root()?.join(format!("{name}.git"));
+        let work = scratch.join(name);
+        std::fs::create_dir_all(&work)?;
+        git(
+            scratch,
+            &[
+                "init",
+                "--quiet",
+                "--bare",
+                "-b",
+                "main",
+                &bare.to_string_lossy(),
+            ],
+        )?;
+        git(&work, &["init", "--quiet", "-b", "main"])?;
+        git(&work, &["remote", "add", "origin", &bare.to_string_lossy()])?;
+        Ok(Repo {
+            work,
+            url: format!("{}/{name}.git", tier.git_url()?),
+        })
+    }
+
+    /// Write files (path, content; `None` deletes), commit, push; returns the commit id.
+    pub fn commit(
+        &self,
+        message: &str,
+        files: &[(&str, Option<&str>)],
+    ) -> Result<String, BoxError> {
+        for (path, content) in files {
+            let p = self.work.join(path);
+            match content {
+                Some(c) => {
+                    if let Some(parent) = p.parent() {
+                        std::fs::create_dir_all(parent)?;
+                    }
+                    std::fs::write(&p, c)?;
+                }
+                None => std::fs::remove_file(&p)?,
+            }
+        }
+        git(&self.work, &["add", "--all"])?;
+        git(&self.work, &["commit", "--quiet", "-m", message])?;
+        git(&self.work, &["push", "--quiet", "origin", "main"])?;
+        git(&self.work, &["rev-parse", "HEAD"])
+    }
 }

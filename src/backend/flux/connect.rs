@@ -1,0 +1,104 @@
+//! The client of one kube context, and which Flux kinds that cluster serves (discovery, per API group).
+
+use kube::Client;
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::discovery::{ApiResource, Discovery};
+
+use super::error::from_kube;
+use super::kinds::{self, FluxKind};
+use crate::backend::BackendError;
+
+/// Whether the cluster serves a kind, and at which version.
+#[derive(Debug, Clone, PartialEq)]
+pub enum KindState {
+    Served(ApiResource),
+    /// The CRD is not installed (its API group or kind is not served).
+    NotInstalled,
+    /// Listing or watching it was refused.
+    Forbidden(String),
+}
+
+/// A connected context: its client and what its cluster serves.
+#[derive(Clone)]
+pub struct Conn {
+    pub client: Client,
+    pub kinds: Vec<(FluxKind, KindState)>,
+}
+
+impl Conn {
+    /// The served version of `kind`, or why it cannot be used.
+    pub fn resource(&self, kind: FluxKind) -> Result<&ApiResource, BackendError> {
+        match self.kinds.iter().find(|(k, _)| *k == kind).map(|(_, s)| s) {
+            Some(KindState::Served(ar)) => Ok(ar),
+            Some(KindState::Forbidden(m)) => {
+                Err(BackendError::Denied(format!("{}: {m}", kind.kind)))
+            }
+            _ => Err(BackendError::NotFound(format!(
+                "{} ({}) is not installed on this cluster",
+                kind.kind, kind.group
+            ))),
+        }
+    }
+}
+
+/// The kube context to use: the one named, or the kubeconfig's current context.
+pub fn context_name(kubeconfig: &Kubeconfig, wanted: Option<&str>) -> Result<String, BackendError> {
+    let names: Vec<&str> = kubeconfig
+        .contexts
+        .iter()
+        .map(|c| c.name.as_str())
+        .collect();
+    let name = match wanted {
+        Some(w) => w.to_owned(),
+        None => kubeconfig.current_context.clone().ok_or_else(|| {
+            BackendError::Invalid("the kubeconfig has no current-context: give --context".into())
+        })?,
+    };
+    if !names.contains(&name.as_str()) {
+        return Err(BackendError::Invalid(format!(
+            "kube context `{name}` is not in the kubeconfig (contexts: {})",
+            names.join(", ")
+        )));
+    }
+    Ok(name)
+}
+
+/// Connects to `context` and finds the served version of every Flux kind.
+pub async fn connect(kubeconfig: Kubeconfig, context: &str) -> Result<Conn, BackendError> {
+    // gix and kube enable different rustls providers, so rustls cannot pick one by itself; an Err means one
+    // is installed already, which is fine.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let what = format!("kube context {context}");
+    let options = KubeConfigOptions {
+        context: Some(context.to_owned()),
+        ..Default::default()
+    };
+    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &options)
+        .await
+        .map_err(|e| BackendError::Invalid(format!("{what}: {e}")))?;
+    let client = Client::try_from(config).map_err(|e| from_kube(&what, &e))?;
+    let groups = [
+        kinds::KUSTOMIZATION.group,
+        kinds::HELM_RELEASE.group,
+        kinds::GIT_REPOSITORY.group,
+    ];
+    // one list of the API groups, then only Flux's groups are queried
+    let discovered = Discovery::new(client.clone())
+        .filter(&groups)
+        .run()
+        .await
+        .map_err(|e| from_kube(&format!("{what}: discovery"), &e))?;
+    let mut out = Vec::new();
+    for kind in kinds::ALL {
+        let state = match discovered
+            .get(kind.group)
+            .and_then(|g| g.recommended_kind(kind.kind))
+        {
+            Some((ar, _)) => KindState::Served(ar),
+            None => KindState::NotInstalled,
+        };
+        tracing::debug!(context, kind = kind.kind, ?state, "discovery");
+        out.push((kind, state));
+    }
+    Ok(Conn { client, kinds: out })
+}

@@ -1,0 +1,81 @@
+//! A unit's `status.history` (Kustomization: at most five entries, newest first) as history entries. Pure.
+
+use kube::api::DynamicObject;
+use serde_json::Value;
+
+use crate::model::{HistoryEntry, Revision};
+
+fn text<'a>(v: &'a Value, pointer: &str) -> &'a str {
+    v.pointer(pointer)
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+}
+
+pub fn entries(obj: &DynamicObject) -> Vec<HistoryEntry> {
+    let applied: Option<Revision> = obj
+        .data
+        .pointer("/status/lastAppliedRevision")
+        .and_then(Value::as_str)
+        .and_then(|s| s.parse().ok());
+    let Some(list) = obj
+        .data
+        .pointer("/status/history")
+        .and_then(Value::as_array)
+    else {
+        return Vec::new();
+    };
+    let mut out: Vec<HistoryEntry> = list
+        .iter()
+        .filter_map(|h| {
+            let revision: Revision = text(h, "/metadata/revision").parse().ok()?;
+            let time = text(h, "/lastReconciled").parse().ok()?;
+            let status = text(h, "/lastReconciledStatus");
+            let count = h
+                .get("totalReconciliations")
+                .and_then(Value::as_i64)
+                .unwrap_or(0);
+            let succeeded = status.ends_with("Succeeded");
+            Some(HistoryEntry {
+                applied: applied.as_ref().is_some_and(|a| a.same_commit(&revision)),
+                revision,
+                author: String::new(),
+                time,
+                summary: format!(
+                    "{status}: {count} reconciliation(s) since {}, last took {}",
+                    text(h, "/firstReconciled"),
+                    text(h, "/lastReconciledDuration")
+                ),
+                last_good: false,
+                failed: !succeeded,
+                pinned: false,
+            })
+        })
+        .collect();
+    out.sort_by_key(|e| std::cmp::Reverse(e.time));
+    if let Some(good) = out.iter_mut().find(|e| !e.failed) {
+        good.last_good = true;
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn from_the_tier_fixture() {
+        let obj: DynamicObject =
+            serde_json::from_str(include_str!("fixtures/ks-ready.json")).unwrap();
+        let h = entries(&obj);
+        assert_eq!(h.len(), 1);
+        assert!(h[0].applied && h[0].last_good && !h[0].failed);
+        assert_eq!(
+            h[0].revision.sha(),
+            "112f5131c59ef7108dcc91a58cf45aca4309b2ee"
+        );
+        assert!(
+            h[0].summary
+                .starts_with("ReconciliationSucceeded: 1 reconciliation")
+        );
+    }
+}

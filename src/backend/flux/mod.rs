@@ -1,0 +1,371 @@
+//! Flux on Kubernetes: one kube context per [`FluxBackend`]. Kustomizations and HelmReleases are units;
+//! GitRepositories, OCIRepositories, HelmRepositories, HelmCharts and Buckets are sources. See the README,
+//! "Flux", for the status mapping, and `map.rs` for its table.
+
+mod act;
+mod connect;
+mod error;
+mod events;
+mod history;
+mod ids;
+pub mod kinds;
+pub mod map;
+mod rbac;
+mod rollback;
+mod watch;
+
+pub use act::FIELD_MANAGER;
+pub use connect::KindState;
+pub use ids::{ObjectRef, object_id};
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use kube::api::{Api, DynamicObject, ListParams};
+use kube::config::Kubeconfig;
+use tokio::sync::{OnceCell, mpsc};
+
+use super::{Backend, BackendError, BackendInfo, Update};
+use crate::model::{
+    Action, BackendKind, Capabilities, Event, HistoryEntry, ObjectDiff, Outcome, Permission,
+    Snapshot,
+};
+use act::Target;
+use connect::Conn;
+use error::from_kube;
+use kinds::FluxKind;
+use rbac::{Access, AccessCache};
+
+/// How long a sync or resume waits for the controller's result by default.
+pub const SYNC_TIMEOUT: Duration = Duration::from_secs(180);
+/// The longest wait between attempts to reach an API server that cannot be reached.
+const MAX_RECONNECT: Duration = Duration::from_secs(30);
+
+/// Flux in the cluster of one kube context. Connects on first use, so opening never blocks and an
+/// unreachable cluster shows as unavailable rather than failing to open.
+pub struct FluxBackend {
+    context: String,
+    kubeconfig: Kubeconfig,
+    conn: OnceCell<Conn>,
+    /// Kinds found refused or gone after discovery (by the watch or a list), overriding what discovery said.
+    refused: Mutex<Vec<(FluxKind, KindState)>>,
+    access: AccessCache,
+    sync_timeout: Duration,
+}
+
+impl FluxBackend {
+    /// The context `context` (or the current context) of the kubeconfig that `KUBECONFIG` names, or of
+    /// `~/.kube/config`.
+    pub fn open(context: Option<&str>) -> Result<Self, BackendError> {
+        let kubeconfig = Kubeconfig::read()
+            .map_err(|e| BackendError::Invalid(format!("reading the kubeconfig: {e}")))?;
+        Self::with_kubeconfig(kubeconfig, context)
+    }
+
+    /// The current context of the kubeconfig that `KUBECONFIG` names (or of `~/.kube/config`).
+    pub fn current_context() -> Result<String, BackendError> {
+        let kubeconfig = Kubeconfig::read()
+            .map_err(|e| BackendError::Invalid(format!("reading the kubeconfig: {e}")))?;
+        connect::context_name(&kubeconfig, None)
+    }
+
+    /// The context `context` (or the current context) of `kubeconfig`.
+    pub fn with_kubeconfig(
+        kubeconfig: Kubeconfig,
+        context: Option<&str>,
+    ) -> Result<Self, BackendError> {
+        let context = connect::context_name(&kubeconfig, context)?;
+        Ok(Self {
+            context,
+            kubeconfig,
+            conn: OnceCell::new(),
+            refused: Mutex::new(Vec::new()),
+            access: AccessCache::default(),
+            sync_timeout: SYNC_TIMEOUT,
+        })
+    }
+
+    /// How long sync and resume wait for the controller's result.
+    pub fn with_sync_timeout(mut self, timeout: Duration) -> Self {
+        self.sync_timeout = timeout;
+        self
+    }
+
+    /// The kube context this backend talks to.
+    pub fn context(&self) -> &str {
+        &self.context
+    }
+
+    /// Which Flux kinds the cluster serves (discovery), and which of them turned out refused or gone since;
+    /// connects first if needed.
+    pub async fn kinds(&self) -> Result<Vec<(FluxKind, KindState)>, BackendError> {
+        let mut kinds = self.conn().await?.kinds.clone();
+        if let Ok(refused) = self.refused.lock() {
+            for (kind, state) in kinds.iter_mut() {
+                if let Some((_, r)) = refused.iter().find(|(k, _)| k == kind) {
+                    *state = r.clone();
+                }
+            }
+        }
+        Ok(kinds)
+    }
+
+    fn note_refused(&self, kind: FluxKind, state: KindState) {
+        if let Ok(mut refused) = self.refused.lock() {
+            refused.retain(|(k, _)| *k != kind);
+            refused.push((kind, state));
+        }
+    }
+
+    async fn conn(&self) -> Result<&Conn, BackendError> {
+        self.conn
+            .get_or_try_init(|| connect::connect(self.kubeconfig.clone(), &self.context))
+            .await
+    }
+
+    fn object(&self, unit: &str) -> Result<ObjectRef, BackendError> {
+        ids::parse(&self.context, unit).ok_or_else(|| {
+            BackendError::NotFound(format!(
+                "{unit} is not a Flux object id of context {} (flux/{}/<namespace>/<Kind>/<name>)",
+                self.context, self.context
+            ))
+        })
+    }
+
+    fn who() -> String {
+        let (user, host) = crate::audit::who();
+        format!("{user}@{host}")
+    }
+
+    /// May this identity patch the object? Asked of the API server (SelfSubjectAccessReview), cached briefly.
+    async fn may_patch(&self, conn: &Conn, t: &Target) -> Result<Permission, BackendError> {
+        let access = Access {
+            verb: "patch",
+            group: t.obj.kind.group.to_owned(),
+            resource: t.obj.kind.plural.to_owned(),
+            namespace: t.obj.namespace.clone(),
+            name: t.obj.name.clone(),
+        };
+        self.access.check(&conn.client, &access).await
+    }
+
+    async fn source_target(&self, conn: &Conn, t: &Target) -> Result<Target, BackendError> {
+        let obj = t.get().await?;
+        let src = map::source_ref(t.obj.kind, &obj).ok_or_else(|| {
+            BackendError::Invalid(format!(
+                "{}/{} names no source",
+                t.obj.namespace, t.obj.name
+            ))
+        })?;
+        Target::new(conn, src)
+    }
+}
+
+fn deny(reason: impl Into<String>) -> Permission {
+    Permission::Denied {
+        reason: reason.into(),
+    }
+}
+
+#[async_trait]
+impl Backend for FluxBackend {
+    fn info(&self) -> BackendInfo {
+        BackendInfo {
+            kind: BackendKind::Flux,
+            context: self.context.clone(),
+            read_only: false,
+            workspace: None,
+        }
+    }
+
+    /// One list per served kind (the console uses `watch`, which lists once and then follows changes).
+    async fn snapshot(&self) -> Result<Snapshot, BackendError> {
+        let conn = self.conn().await?;
+        let mut objects: Vec<(FluxKind, DynamicObject)> = Vec::new();
+        for (kind, state) in &conn.kinds {
+            let KindState::Served(ar) = state else {
+                continue;
+            };
+            let api: Api<DynamicObject> = Api::all_with(conn.client.clone(), ar);
+            match api.list(&ListParams::default()).await {
+                Ok(list) => objects.extend(list.items.into_iter().map(|o| (*kind, o))),
+                Err(kube::Error::Api(s)) if s.code == 403 => {
+                    tracing::warn!(context = %self.context, kind = kind.kind, "forbidden: {}", s.message);
+                    self.note_refused(*kind, KindState::Forbidden(s.message.clone()));
+                }
+                Err(kube::Error::Api(s)) if s.code == 404 => {
+                    tracing::warn!(context = %self.context, kind = kind.kind, "not installed any more");
+                    self.note_refused(*kind, KindState::NotInstalled);
+                }
+                Err(e) => return Err(from_kube(&format!("listing {}", kind.plural), &e)),
+            }
+        }
+        Ok(map::snapshot(
+            &self.context,
+            objects.iter().map(|(k, o)| (*k, o)),
+        ))
+    }
+
+    async fn watch(&self, tx: mpsc::Sender<Update>) -> Result<(), BackendError> {
+        let mut delay = Duration::from_millis(500);
+        loop {
+            match self.conn().await {
+                Ok(conn) => {
+                    let stopped = |kind: FluxKind, state: KindState| self.note_refused(kind, state);
+                    watch::run(&self.context, conn, &tx, &stopped).await;
+                    return Ok(());
+                }
+                Err(e) => {
+                    if tx.send(Update::Unavailable(e.to_string())).await.is_err() {
+                        return Ok(());
+                    }
+                    tokio::select! {
+                        _ = tokio::time::sleep(delay) => {}
+                        _ = tx.closed() => return Ok(()),
+                    }
+                    delay = (delay * 2).min(MAX_RECONNECT);
+                }
+            }
+        }
+    }
+
+    async fn diff(&self, unit: &str) -> Result<Vec<ObjectDiff>, BackendError> {
+        Err(BackendError::Invalid(format!(
+            "flux: diffs of {unit} are not supported by this backend yet"
+        )))
+    }
+
+    async fn history(&self, unit: &str) -> Result<Vec<HistoryEntry>, BackendError> {
+        let conn = self.conn().await?;
+        let t = Target::new(conn, self.object(unit)?)?;
+        Ok(history::entries(&t.get().await?))
+    }
+
+    async fn events(&self, unit: &str) -> Result<Vec<Event>, BackendError> {
+        let conn = self.conn().await?;
+        let t = Target::new(conn, self.object(unit)?)?;
+        let mut raw = events::of_object(&conn.client, &t.obj).await?;
+        if let Some(src) = map::source_ref(t.obj.kind, &t.get().await?) {
+            // the source's events matter as much; not being allowed to read them is not fatal
+            match events::of_object(&conn.client, &src).await {
+                Ok(more) => raw.extend(more),
+                Err(e) => tracing::warn!(error = %e, "events of the source"),
+            }
+        }
+        let mut out: Vec<Event> = raw
+            .iter()
+            .filter_map(|e| events::to_event(unit, e))
+            .collect();
+        out.sort_by_key(|e| std::cmp::Reverse(e.time));
+        Ok(out)
+    }
+
+    async fn capabilities(&self, unit: &str) -> Result<Capabilities, BackendError> {
+        let conn = self.conn().await?;
+        let t = Target::new(conn, self.object(unit)?)?;
+        let obj = t.get().await?;
+        if let Permission::Denied { reason } = self.may_patch(conn, &t).await? {
+            return Ok(Capabilities::all_denied(&reason));
+        }
+        let source = map::source_ref(t.obj.kind, &obj).and_then(|r| Target::new(conn, r).ok());
+        let pinned = match &source {
+            Some(s) => s.get().await.ok().and_then(|o| map::pin(&o)).is_some(),
+            None => false,
+        };
+        let source_perm = match &source {
+            Some(s) => self.may_patch(conn, s).await?,
+            None => deny("the unit names no source this backend can read"),
+        };
+        let rollback = match source.as_ref().and_then(rollback::refusal) {
+            Some(why) => deny(why),
+            None => source_perm.clone(),
+        };
+        let suspended = map::is_suspended(&obj);
+        Ok(Capabilities {
+            suspend: if suspended {
+                deny("already suspended")
+            } else {
+                Permission::Allowed
+            },
+            resume: if pinned {
+                source_perm
+            } else if suspended {
+                Permission::Allowed
+            } else {
+                deny("not suspended or pinned")
+            },
+            sync: if suspended {
+                deny(
+                    "suspended: resume it first (Flux ignores reconcile requests of a suspended object)",
+                )
+            } else {
+                Permission::Allowed
+            },
+            rollback,
+        })
+    }
+
+    async fn act(&self, unit: &str, action: &Action) -> Result<Outcome, BackendError> {
+        let conn = self.conn().await?;
+        let t = Target::new(conn, self.object(unit)?)?;
+        // the source too, when the action patches it
+        let source = match action {
+            Action::Sync { with_source: true } | Action::Rollback { .. } => {
+                Some(self.source_target(conn, &t).await?)
+            }
+            Action::Resume => {
+                let s = self.source_target(conn, &t).await.ok();
+                match &s {
+                    Some(src) if src.get().await.ok().and_then(|o| map::pin(&o)).is_some() => s,
+                    _ => None,
+                }
+            }
+            _ => None,
+        };
+        // refused before anything is sent: RBAC for every object the action patches
+        for target in std::iter::once(&t).chain(source.as_ref()) {
+            if let Permission::Denied { reason } = self.may_patch(conn, target).await? {
+                return Err(BackendError::Denied(reason));
+            }
+        }
+        let who = Self::who();
+        let timeout = self.sync_timeout;
+        let message = match (action, &source) {
+            (Action::Suspend { reason }, _) => {
+                if reason.trim().is_empty() {
+                    return Err(BackendError::Invalid("suspend needs a reason".into()));
+                }
+                act::suspend(conn, &t, &who, reason).await?
+            }
+            (Action::Resume, Some(src)) => {
+                // a pinned unit: the source's ref first, then the unit on the released revision
+                let (released, artifact) = rollback::release(conn, src, &who, timeout).await?;
+                let unit_result = if map::is_suspended(&t.get().await?) {
+                    act::resume(conn, &t, &who, artifact.as_deref(), timeout).await?
+                } else {
+                    act::reconcile(conn, &t, &who, artifact.as_deref(), timeout)
+                        .await?
+                        .0
+                };
+                format!("{released}; {unit_result}")
+            }
+            (Action::Resume, None) => act::resume(conn, &t, &who, None, timeout).await?,
+            (Action::Sync { .. }, _) => act::sync(conn, &t, source.as_ref(), &who, timeout).await?,
+            (Action::Rollback { to, reason }, Some(src)) => {
+                if reason.trim().is_empty() {
+                    return Err(BackendError::Invalid("rollback needs a reason".into()));
+                }
+                rollback::rollback(conn, &t, src, to, &who, reason, timeout).await?
+            }
+            (Action::Rollback { .. }, None) => {
+                return Err(BackendError::Invalid("the unit names no source".into()));
+            }
+        };
+        Ok(Outcome {
+            unit: unit.to_owned(),
+            action: action.kind(),
+            message,
+        })
+    }
+}
