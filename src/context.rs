@@ -204,22 +204,18 @@ impl Context {
 
     /// Opens one context, wrapped in `ReadOnly` when audit mode applies to it and always in `Audited`.
     pub fn open_member(&self, spec: &ContextSpec) -> Result<Arc<Audited>, CliError> {
-        if spec.kind == BackendKind::Flux {
-            let raw: Arc<dyn Backend> = Arc::new(FluxBackend::open(Some(&spec.name))?);
-            let backend: Arc<dyn Backend> = if self.read_only(&spec.name, None) {
-                Arc::new(ReadOnly::new(raw))
-            } else {
-                raw
-            };
-            return Ok(Arc::new(Audited::new(backend, self.audit_log())));
-        }
-        let dir = spec.workspace.clone().unwrap_or_else(|| PathBuf::from("."));
-        let raw =
-            LocalBackend::open(&dir, &self.settings).map_err(|e| CliError::usage(e.to_string()))?;
-        // Read-only attaches to the workspace as resolved, however it was named.
-        let dir = raw.workspace().spec.dir.clone();
-        let raw: Arc<dyn Backend> = Arc::new(raw);
-        let backend: Arc<dyn Backend> = if self.read_only(&spec.name, Some(&dir)) {
+        let (raw, dir): (Arc<dyn Backend>, Option<PathBuf>) = match spec.kind {
+            BackendKind::Flux => (Arc::new(FluxBackend::open(Some(&spec.name))?), None),
+            _ => {
+                let dir = spec.workspace.clone().unwrap_or_else(|| PathBuf::from("."));
+                let local = LocalBackend::open(&dir, &self.settings)
+                    .map_err(|e| CliError::usage(e.to_string()))?;
+                // Read-only attaches to the workspace as resolved, however it was named.
+                let dir = local.workspace().spec.dir.clone();
+                (Arc::new(local), Some(dir))
+            }
+        };
+        let backend: Arc<dyn Backend> = if self.read_only(&spec.name, dir.as_deref()) {
             Arc::new(ReadOnly::new(raw))
         } else {
             raw
