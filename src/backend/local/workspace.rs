@@ -154,7 +154,7 @@ impl Workspace {
     }
 
     pub fn inventory(&self, env: &str) -> Result<Inventory, String> {
-        read_json(&self.state.inventory(env))
+        super::inventory_json::read_inventory(&self.state.inventory(env))
     }
 
     /// Finds an environment by unit id (`local/prod`) or name.
