@@ -90,6 +90,9 @@ pub struct TargetDir {
     /// Directories looked up without creating them and found missing: not looked up again until this
     /// pass creates a directory (planning 10,000 new files in 100 new directories asks 10,000 times).
     missing: RefCell<HashSet<String>>,
+    /// Directories this handle created: nothing of anyone else's can be in the way in them, so staging a
+    /// file there does not first look at its final name.
+    created: RefCell<HashSet<String>>,
 }
 
 fn dir_flags() -> OFlags {
@@ -153,6 +156,7 @@ impl TargetDir {
             root: Rc::new(root),
             dirs: RefCell::new(HashMap::new()),
             missing: RefCell::new(HashSet::new()),
+            created: RefCell::new(HashSet::new()),
         }))
     }
 
@@ -182,7 +186,10 @@ impl TargetDir {
         if matches!(opened, Err(Errno::NOENT)) && create {
             self.missing.borrow_mut().clear();
             match rustix::fs::mkdirat(&*parent_fd, name, Mode::from_raw_mode(0o777)) {
-                Ok(()) | Err(Errno::EXIST) => {}
+                Ok(()) => {
+                    self.created.borrow_mut().insert(rel_dir.to_owned());
+                }
+                Err(Errno::EXIST) => {}
                 Err(e) => return Err(Blocked::Other(format!("cannot create {}: {e}", shown()))),
             }
             opened = rustix::fs::openat(&*parent_fd, name, dir_flags(), Mode::empty());
@@ -222,6 +229,9 @@ impl TargetDir {
         self.dirs
             .borrow_mut()
             .retain(|k, _| k != rel_dir && !k.starts_with(&below));
+        self.created
+            .borrow_mut()
+            .retain(|k| k != rel_dir && !k.starts_with(&below));
     }
 
     /// What is at `rel`, not following a final symlink: its type and, for a regular file, its stat.
@@ -269,7 +279,9 @@ impl TargetDir {
             Blocked::Other(format!("{}: cannot create", self.path.join(dir).display()))
         })?;
         let shown = || self.path.join(rel).display().to_string();
-        if let Ok(st) = rustix::fs::statat(&*fd, name, AtFlags::SYMLINK_NOFOLLOW)
+        // (Should a directory appear there after all, the rename fails and says so.)
+        if !self.created.borrow().contains(dir)
+            && let Ok(st) = rustix::fs::statat(&*fd, name, AtFlags::SYMLINK_NOFOLLOW)
             && FileType::from_raw_mode(st.st_mode) == FileType::Directory
         {
             return Err(Blocked::Other(format!(
