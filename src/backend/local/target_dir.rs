@@ -9,7 +9,7 @@ use std::fs::File;
 use std::io::{Read, Write};
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
-use std::rc::Rc;
+use std::sync::Arc;
 
 use rustix::fs::{AtFlags, CWD, FileType, Mode, OFlags, RenameFlags, Stat};
 use rustix::io::Errno;
@@ -68,7 +68,7 @@ impl Blocked {
 /// A file staged beside its final name, not yet visible under it; removed when dropped uncommitted.
 #[derive(Debug)]
 pub struct Staged {
-    dir: Rc<OwnedFd>,
+    dir: Arc<OwnedFd>,
     temp: String,
     name: String,
     renamed: bool,
@@ -85,8 +85,8 @@ impl Drop for Staged {
 /// One target directory, held open for one pass.
 pub struct TargetDir {
     path: PathBuf,
-    root: Rc<OwnedFd>,
-    dirs: RefCell<HashMap<String, Rc<OwnedFd>>>,
+    root: Arc<OwnedFd>,
+    dirs: RefCell<HashMap<String, Arc<OwnedFd>>>,
     /// Directories looked up without creating them and found missing: not looked up again until this
     /// pass creates a directory (planning 10,000 new files in 100 new directories asks 10,000 times).
     missing: RefCell<HashSet<String>>,
@@ -153,11 +153,25 @@ impl TargetDir {
         })?;
         Ok(Some(Self {
             path: path.to_owned(),
-            root: Rc::new(root),
+            root: Arc::new(root),
             dirs: RefCell::new(HashMap::new()),
             missing: RefCell::new(HashSet::new()),
             created: RefCell::new(HashSet::new()),
         }))
+    }
+
+    /// Another handle on the same opened target (the same directory, never reopened by path), with its own
+    /// caches: for a worker thread of an apply.
+    pub fn fork(&self) -> Self {
+        // The fork may create directories that this handle found missing.
+        self.missing.borrow_mut().clear();
+        Self {
+            path: self.path.clone(),
+            root: self.root.clone(),
+            dirs: RefCell::new(HashMap::new()),
+            missing: RefCell::new(HashSet::new()),
+            created: RefCell::new(HashSet::new()),
+        }
     }
 
     pub fn path(&self) -> &Path {
@@ -166,7 +180,7 @@ impl TargetDir {
 
     /// The directory `rel_dir` (relative, `/`-separated, "" for the target), walked one component at a
     /// time without following symlinks; created when `create`. `Ok(None)` when it does not exist.
-    fn dir(&self, rel_dir: &str, create: bool) -> Result<Option<Rc<OwnedFd>>, Blocked> {
+    fn dir(&self, rel_dir: &str, create: bool) -> Result<Option<Arc<OwnedFd>>, Blocked> {
         if rel_dir.is_empty() {
             return Ok(Some(self.root.clone()));
         }
@@ -195,7 +209,7 @@ impl TargetDir {
             opened = rustix::fs::openat(&*parent_fd, name, dir_flags(), Mode::empty());
         }
         let fd = match opened {
-            Ok(fd) => Rc::new(fd),
+            Ok(fd) => Arc::new(fd),
             Err(Errno::NOENT) => {
                 let mut missing = self.missing.borrow_mut();
                 if !create && missing.len() < DIR_CACHE {
