@@ -6,6 +6,10 @@
 # Budgets: no-op within 2x of git status, full apply within 1.5x of git clone. Prints medians and ratios;
 # exits 1 when a budget is missed.
 #
+# Each figure is the median of RUNS pairs; each pair runs the two commands side by side, in alternating
+# order, so that a slow stretch of the machine or the disk hits both; the ranges and the load average are
+# printed too (the figures mean little on a busy machine).
+#
 # Run: benches/agent-vs-git.sh [path/to/setpoint]   (default: target/release/setpoint; build it with
 #      `cargo build --release` first). RUNS=N sets the number of timed runs (default 15).
 set -euo pipefail
@@ -15,6 +19,7 @@ runs="${RUNS:-15}"
 [ -x "$bin" ] || { echo "no binary at $bin: cargo build --release first, or pass its path" >&2; exit 2; }
 bin="$(cd "$(dirname "$bin")" && pwd)/$(basename "$bin")"
 
+load_before="$(cut -d' ' -f1-3 /proc/loadavg)"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 export SETPOINT_CONFIG_DIR="$work/config" SETPOINT_DATA_DIR="$work/data"
@@ -59,26 +64,47 @@ ms() {
 
 median() { sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
 
-# Full apply vs clone: each run on a fresh directory.
+# Each measurement as a pair, run side by side and in alternating order (odd runs the agent first, even
+# runs git first), so that whatever slows the machine or the disk for a while (other processes, ext4
+# discards after an earlier delete, writeback) falls on both sides alike; medians of each side.
+# Full apply vs clone: each run in a fresh directory holding both the workspace and the clone. An untimed
+# pair first warms the page cache (the repository, both binaries).
+pair() { # R: the full apply and the clone of run R, in the order R says; sets $a and $c (ms)
+    local r="$1"
+    mkdir -p "$work/run$r"
+    workspace "$work/run$r/ws"
+    sync
+    if [ $((r % 2)) -eq 1 ]; then
+        a=$(ms "$bin" --workspace "$work/run$r/ws" agent --once); sync
+        c=$(ms git clone -q --no-hardlinks "file://$repo" "$work/run$r/clone"); sync
+    else
+        c=$(ms git clone -q --no-hardlinks "file://$repo" "$work/run$r/clone"); sync
+        a=$(ms "$bin" --workspace "$work/run$r/ws" agent --once); sync
+    fi
+    [ -f "$work/run$r/ws/live/a/d000/f00000.conf" ] || { echo "the agent did not apply" >&2; exit 2; }
+    [ -f "$work/run$r/clone/base/d000/f00000.conf" ] || { echo "git did not clone" >&2; exit 2; }
+}
+pair 0
 apply_times=(); clone_times=()
 for r in $(seq "$runs"); do
-    workspace "$work/full$r"
-    sync
-    apply_times+=("$(ms "$bin" --workspace "$work/full$r" agent --once)")
-    sync
-    clone_times+=("$(ms git clone -q --no-hardlinks "file://$repo" "$work/clone$r")")
-    [ -f "$work/full$r/live/a/d000/f00000.conf" ] || { echo "the agent did not apply" >&2; exit 2; }
+    pair "$r"
+    apply_times+=("$a"); clone_times+=("$c")
 done
 full_apply=$(printf '%s\n' "${apply_times[@]}" | median)
 full_clone=$(printf '%s\n' "${clone_times[@]}" | median)
 
-# No-op pass vs status: on the first applied workspace and the first clone, warm.
+# No-op pass vs status: on the first applied workspace and its clone, warm, in alternating order.
 noop_times=(); status_times=()
-"$bin" --workspace "$work/full1" agent --once > /dev/null
-git -C "$work/clone1" status --porcelain > /dev/null
+"$bin" --workspace "$work/run1/ws" agent --once > /dev/null
+git -C "$work/run1/clone" status --porcelain > /dev/null
 for r in $(seq "$runs"); do
-    noop_times+=("$(ms "$bin" --workspace "$work/full1" agent --once)")
-    status_times+=("$(ms git -C "$work/clone1" status)")
+    if [ $((r % 2)) -eq 1 ]; then
+        noop_times+=("$(ms "$bin" --workspace "$work/run1/ws" agent --once)")
+        status_times+=("$(ms git -C "$work/run1/clone" status)")
+    else
+        status_times+=("$(ms git -C "$work/run1/clone" status)")
+        noop_times+=("$(ms "$bin" --workspace "$work/run1/ws" agent --once)")
+    fi
 done
 noop=$(printf '%s\n' "${noop_times[@]}" | median)
 status=$(printf '%s\n' "${status_times[@]}" | median)
@@ -86,9 +112,12 @@ status=$(printf '%s\n' "${status_times[@]}" | median)
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }'; }
 noop_ratio=$(ratio "$noop" "$status")
 full_ratio=$(ratio "$full_apply" "$full_clone")
+range() { printf '%s\n' "$@" | sort -n | awk 'NR == 1 { lo = $1 } { hi = $1 } END { printf "%s-%s", lo, hi }'; }
 echo "no-op pass: setpoint agent --once ${noop} ms, git status ${status} ms: ${noop_ratio}x (budget 2x)"
 echo "full apply: setpoint agent --once ${full_apply} ms, git clone ${full_clone} ms: ${full_ratio}x (budget 1.5x)"
-echo "medians of $runs runs; $(nproc) cores; $(git --version)"
+echo "medians of $runs runs, each pair side by side in alternating order; ranges (ms): no-op $(range "${noop_times[@]}"),"
+echo "  git status $(range "${status_times[@]}"), full apply $(range "${apply_times[@]}"), git clone $(range "${clone_times[@]}")"
+echo "$(nproc) cores; $(git --version); load average before: $load_before, after: $(cut -d' ' -f1-3 /proc/loadavg)"
 fail=0
 awk -v r="$noop_ratio" 'BEGIN { exit !(r > 2) }' && { echo "no-op pass over budget" >&2; fail=1; }
 awk -v r="$full_ratio" 'BEGIN { exit !(r > 1.5) }' && { echo "full apply over budget" >&2; fail=1; }

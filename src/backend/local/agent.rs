@@ -1,7 +1,7 @@
 //! The embedded GitOps agent's scheduler: every source at its interval, every environment at its interval,
 //! dependencies first, failures backed off with jitter, operator intent honoured within a second.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -17,7 +17,7 @@ use super::reconcile::{
     EnvRuntime, FetchOutcome, PassOutcome, fetch_source, reconcile_env, recover,
 };
 use super::spec::{Spec, dependency_order};
-use super::state::{JournalEntry, append_journal};
+use super::state::{Inventory, JournalEntry, append_journal};
 use super::workspace::{AgentStatus, Workspace};
 
 /// How often operator intent (control files) is looked at.
@@ -72,6 +72,26 @@ enum Done {
     Env(String, EnvRuntime, PassOutcome),
 }
 
+/// Makes every environment's inventory true after whatever crash came before (see [`recover`]): the log
+/// lines to say, and each inventory read, for the environment's first pass.
+fn clean_targets(ws: &Workspace) -> (Vec<String>, HashMap<String, Inventory>) {
+    let mut lines = Vec::new();
+    let mut inventories = HashMap::new();
+    for env in &ws.spec.environments {
+        let (n, inv) = recover(ws, env);
+        if n > 0 {
+            lines.push(format!(
+                "{}: removed {n} temporary file(s) left by an interrupted apply",
+                env.name
+            ));
+        }
+        if let Some(inv) = inv {
+            inventories.insert(env.name.clone(), inv);
+        }
+    }
+    (lines, inventories)
+}
+
 impl Agent {
     pub fn new(ws: Workspace, log: LogSink) -> Self {
         Self {
@@ -91,25 +111,6 @@ impl Agent {
             "{} {what}",
             Timestamp::now().strftime("%Y-%m-%dT%H:%M:%SZ")
         ));
-    }
-
-    fn clean_targets(&self) {
-        for env in &self.ws.spec.environments {
-            let n = recover(&self.ws, env);
-            if n > 0 {
-                self.say(&format!(
-                    "{}: removed {n} temporary file(s) left by an interrupted apply",
-                    env.name
-                ));
-            }
-        }
-    }
-
-    /// Retires environments that have state but are no longer in the workspace file.
-    fn retire_removed(&self) {
-        for line in converge::retire_removed(&self.ws) {
-            self.say(&line);
-        }
     }
 
     /// Rereads the workspace file when its bytes changed since `seen`: the new workspace when it is valid;
@@ -225,9 +226,10 @@ impl Agent {
     /// One pass over everything (blocking): fetch every source in parallel, then reconcile every
     /// environment in dependency order.
     pub fn run_once(&self) -> Vec<(String, PassOutcome)> {
-        self.clean_targets();
-        self.retire_removed();
-        let fetched: Vec<(String, FetchOutcome)> = std::thread::scope(|s| {
+        // The fetches (a child process or the network) and the recovery of the targets and inventories
+        // (reading each inventory, megabytes for a large target) touch different files: both at once. The
+        // log says their lines in the order they always came: recovery, retirement, fetches.
+        let ((cleaned, mut inventories), retired, fetched) = std::thread::scope(|s| {
             let handles: Vec<_> = self
                 .ws
                 .spec
@@ -242,14 +244,21 @@ impl Agent {
                     })
                 })
                 .collect();
-            handles.into_iter().filter_map(|h| h.join().ok()).collect()
+            let cleaned = clean_targets(&self.ws);
+            let retired = converge::retire_removed(&self.ws);
+            let fetched: Vec<(String, FetchOutcome)> =
+                handles.into_iter().filter_map(|h| h.join().ok()).collect();
+            (cleaned, retired, fetched)
         });
+        for line in cleaned.iter().chain(&retired) {
+            self.say(line);
+        }
         for (name, o) in &fetched {
             self.log_fetch(name, o);
         }
         let mut out = Vec::new();
         for env in dependency_order(&self.ws.spec.environments) {
-            let mut rt = EnvRuntime::default();
+            let mut rt = EnvRuntime::with_inventory(inventories.remove(&env.name));
             let o = reconcile_env(&self.ws, env, &mut rt, &self.stop);
             self.log_env(&env.name, &o);
             out.push((env.name.clone(), o));
@@ -294,17 +303,21 @@ impl Agent {
     pub async fn run(mut self, shutdown: impl Future<Output = ()>) {
         let ws = self.ws.clone();
         let mut spec_seen = std::fs::read(&ws.spec.file).ok();
-        {
+        let mut inventories = {
             let agent_ws = ws.clone();
-            let _ = tokio::task::spawn_blocking(move || {
-                for env in &agent_ws.spec.environments {
-                    recover(&agent_ws, env);
-                }
-                converge::retire_removed(&agent_ws)
+            match tokio::task::spawn_blocking(move || {
+                let (_, inventories) = clean_targets(&agent_ws);
+                (inventories, converge::retire_removed(&agent_ws))
             })
             .await
-            .map(|lines| lines.iter().for_each(|l| self.say(l)));
-        }
+            {
+                Ok((inventories, lines)) => {
+                    lines.iter().for_each(|l| self.say(l));
+                    inventories
+                }
+                Err(_) => HashMap::new(),
+            }
+        };
         self.say(&format!(
             "agent started on {} ({} sources, {} environments)",
             ws.spec.dir.display(),
@@ -336,7 +349,7 @@ impl Agent {
                 let slot = EnvSlot {
                     due: start,
                     failures: 0,
-                    runtime: Some(EnvRuntime::default()),
+                    runtime: Some(EnvRuntime::with_inventory(inventories.remove(&e.name))),
                     control_seen: mtime(&ws.state.control(&e.name)),
                     last_message: String::new(),
                 };

@@ -352,19 +352,31 @@ fn apply_in(
     }
     save(inventory)?;
     // Stage every file beside its final path, make them durable with one filesystem sync, then rename
-    // each into place: at every instant a file is either its old or its new version.
+    // each into place: at every instant a file is either its old or its new version. Both steps run on a
+    // few threads when there are many files (each thread with its own handle on the same opened target).
+    let jobs: Vec<(usize, String, String, bool, &RenderedFile)> = to_write
+        .into_iter()
+        .enumerate()
+        .filter_map(|(n, (rel, hash, replace))| {
+            desired.get(&rel).map(|f| (n, rel, hash, replace, f))
+        })
+        .collect();
+    let (tried, stopped) = stage_all(t, &jobs, &token, stop);
+    report.interrupted |= stopped;
     let mut staged: Vec<(String, String, &RenderedFile, bool, Staged)> =
-        Vec::with_capacity(to_write.len());
-    for (n, (rel, hash, replace)) in to_write.into_iter().enumerate() {
-        if stop.load(Ordering::SeqCst) {
-            report.interrupted = true;
-            break;
-        }
-        let Some(file) = desired.get(&rel) else {
-            continue;
-        };
+        Vec::with_capacity(tried.len());
+    for ((n, rel, hash, replace, file), first) in jobs.into_iter().zip(tried) {
         let temp = format!("{TEMP_PREFIX}{token}.{n}");
-        match stage_or_clear_the_way(t, &rel, &temp, file, inventory, desired) {
+        let result = match first {
+            // Not tried: stopped before it, or after an error of another file (returned below).
+            None => continue,
+            // A file in the way: the agent's own no longer desired one is removed here, one at a time.
+            Some(Err(Blocked::FileInTheWay(_))) => {
+                stage_or_clear_the_way(t, &rel, &temp, file, inventory, desired)
+            }
+            Some(other) => other,
+        };
+        match result {
             Ok(s) => staged.push((rel, hash, file, replace, s)),
             Err(Blocked::FileInTheWay(p)) => {
                 forget_next(inventory, &rel);
@@ -376,27 +388,42 @@ fn apply_in(
             Err(b) => return Err(b.message(t.path())),
         }
     }
-    if !staged.is_empty() && !report.interrupted {
+    if report.interrupted {
+        // Nothing is renamed: the staged files are removed when dropped, the paths keep what they had.
+        for (rel, ..) in &staged {
+            forget_next(inventory, rel);
+        }
+        staged.clear();
+    }
+    if !staged.is_empty() {
         t.sync()?;
     }
-    for (rel, hash, file, replace, s) in staged {
-        if report.interrupted || stop.load(Ordering::SeqCst) {
-            report.interrupted = true;
-            forget_next(inventory, &rel);
-            continue;
-        }
-        match t.commit(s, !replace) {
-            Ok(st) => {
+    let renamed = commit_all(t, staged, stop)?;
+    let mut failed = None;
+    for ((rel, hash, file, replace), outcome) in renamed {
+        match outcome {
+            Some(Ok(st)) => {
                 let entry = entry_for(hash, file.executable, st);
                 inventory.files.insert(rel.clone(), entry);
                 report.written.push(rel);
             }
-            Err(e) if !replace => {
+            // Stopped before its rename: it keeps what it had.
+            None => {
+                report.interrupted = true;
+                forget_next(inventory, &rel);
+            }
+            Some(Err(e)) if !replace => {
                 forget_next(inventory, &rel);
                 report.conflicts.push(e);
             }
-            Err(e) => return Err(e),
+            // Left with its `next` for the caller to settle against what is live.
+            Some(Err(e)) => {
+                failed.get_or_insert(e);
+            }
         }
+    }
+    if let Some(e) = failed {
+        return Err(e);
     }
     if !report.written.is_empty() {
         // The renames themselves are made durable too.
@@ -408,6 +435,153 @@ fn apply_in(
         !e.hash.is_empty()
     });
     Ok(report)
+}
+
+/// Below this many files an apply stages and renames on one thread.
+const PARALLEL_FROM: usize = 256;
+const MAX_THREADS: usize = 4;
+
+fn threads_for(files: usize) -> usize {
+    if files < PARALLEL_FROM {
+        return 1;
+    }
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .clamp(1, MAX_THREADS)
+}
+
+type Job<'a> = (usize, String, String, bool, &'a RenderedFile);
+
+/// Stages each job beside its final path as `<TEMP_PREFIX><token>.<n>`, on a few threads for many files;
+/// returns, in the jobs' order, what staging each one gave (`None`: not tried, because of a shutdown
+/// request or an earlier error on the same thread), and whether a shutdown request stopped it.
+fn stage_all(
+    t: &TargetDir,
+    jobs: &[Job<'_>],
+    token: &str,
+    stop: &AtomicBool,
+) -> (Vec<Option<Result<Staged, Blocked>>>, bool) {
+    let stage_part = |t: &TargetDir, part: &[Job<'_>]| {
+        let mut out: Vec<Option<Result<Staged, Blocked>>> = Vec::with_capacity(part.len());
+        let mut stopped = false;
+        for (n, rel, _, _, file) in part {
+            if stopped || stop.load(Ordering::SeqCst) {
+                stopped = true;
+                out.push(None);
+                continue;
+            }
+            let r = t.stage(
+                rel,
+                &format!("{TEMP_PREFIX}{token}.{n}"),
+                &file.content,
+                file.executable,
+            );
+            let give_up = matches!(r, Err(Blocked::Other(_)));
+            out.push(Some(r));
+            if give_up {
+                out.resize_with(part.len(), || None);
+                break;
+            }
+        }
+        (out, stopped)
+    };
+    let threads = threads_for(jobs.len());
+    if threads == 1 {
+        return stage_part(t, jobs);
+    }
+    let chunk = jobs.len().div_ceil(threads).max(1);
+    let parts: Vec<_> = std::thread::scope(|s| {
+        let handles: Vec<_> = jobs
+            .chunks(chunk)
+            .map(|part| {
+                let worker = t.fork();
+                let stage_part = &stage_part;
+                s.spawn(move || stage_part(&worker, part))
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join()).collect()
+    });
+    let mut out = Vec::with_capacity(jobs.len());
+    let mut stopped = false;
+    for (part, len) in parts.into_iter().zip(jobs.chunks(chunk).map(<[_]>::len)) {
+        match part {
+            Ok((results, s)) => {
+                out.extend(results);
+                stopped |= s;
+            }
+            // A worker that panicked staged nothing that is kept (its files were removed when dropped).
+            Err(_) => out.extend((0..len).map(|_| {
+                Some(Err(Blocked::Other(
+                    "internal: a staging thread failed".to_owned(),
+                )))
+            })),
+        }
+    }
+    (out, stopped)
+}
+
+type Renamed<'a> = (
+    (String, String, &'a RenderedFile, bool),
+    Option<Result<FileStat, String>>,
+);
+
+/// Renames each staged file into place, on a few threads for many files; returns, in order, each one with
+/// the stat of what is now there, its error, or `None` when it was not renamed (a shutdown request, or an
+/// earlier error replacing a file on the same thread). An error as a whole leaves the recording to the
+/// caller's settling.
+fn commit_all<'a>(
+    t: &TargetDir,
+    staged: Vec<(String, String, &'a RenderedFile, bool, Staged)>,
+    stop: &AtomicBool,
+) -> Result<Vec<Renamed<'a>>, String> {
+    let commit_part =
+        |t: &TargetDir, part: Vec<(String, String, &'a RenderedFile, bool, Staged)>| {
+            let mut out = Vec::with_capacity(part.len());
+            let mut halted = false;
+            for (rel, hash, file, replace, s) in part {
+                if halted || stop.load(Ordering::SeqCst) {
+                    out.push(((rel, hash, file, replace), None));
+                    continue;
+                }
+                let r = t.commit(s, !replace);
+                halted = r.is_err() && replace;
+                out.push(((rel, hash, file, replace), Some(r)));
+            }
+            out
+        };
+    let threads = threads_for(staged.len());
+    if threads == 1 {
+        return Ok(commit_part(t, staged));
+    }
+    let chunk = staged.len().div_ceil(threads).max(1);
+    let mut parts: Vec<Vec<_>> = Vec::with_capacity(threads);
+    let mut rest = staged;
+    while !rest.is_empty() {
+        let tail = rest.split_off(chunk.min(rest.len()));
+        parts.push(rest);
+        rest = tail;
+    }
+    std::thread::scope(|s| {
+        let handles: Vec<_> = parts
+            .into_iter()
+            .map(|part| {
+                let worker = t.fork();
+                let commit_part = &commit_part;
+                s.spawn(move || commit_part(&worker, part))
+            })
+            .collect();
+        let mut out = Vec::new();
+        for h in handles {
+            // A thread that panicked may have renamed some of its files: the caller settles every path
+            // still marked with its `next` against what is live.
+            out.extend(
+                h.join()
+                    .map_err(|_| "internal: a rename thread failed".to_owned())?,
+            );
+        }
+        Ok(out)
+    })
 }
 
 /// Drops what a path was about to become (it was not written); a path never written is forgotten.

@@ -97,7 +97,7 @@ pub fn retire_removed(ws: &Workspace) -> Vec<String> {
 /// Retires one removed environment; says what happened.
 pub fn retire(ws: &Workspace, name: &str) -> String {
     let st: EnvState = read_json(&ws.state.env_state(name)).unwrap_or_default();
-    let inventory: Inventory = match read_json(&ws.state.inventory(name)) {
+    let inventory: Inventory = match ws.inventory(name) {
         Ok(i) => i,
         Err(e) => {
             return format!(

@@ -9,6 +9,7 @@ pub mod demo;
 mod drift;
 mod git;
 mod git_error;
+mod inventory_json;
 mod outcome;
 mod reconcile;
 mod render;

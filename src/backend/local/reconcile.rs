@@ -42,6 +42,17 @@ pub struct EnvRuntime {
     inventory: Option<Inventory>,
 }
 
+impl EnvRuntime {
+    /// A runtime whose first pass starts from `inventory`, already read and made true by [`recover`]
+    /// (`None`: the pass reads it itself).
+    pub(crate) fn with_inventory(inventory: Option<Inventory>) -> Self {
+        Self {
+            cache: None,
+            inventory,
+        }
+    }
+}
+
 /// Result of fetching a source.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FetchOutcome {
@@ -590,17 +601,20 @@ pub fn reconcile_env(
 }
 
 /// After a crash: makes the environment's inventory true against its live files and removes the
-/// interrupted apply's temporary files; returns how many. (A corrupt inventory is left for the pass,
-/// which holds the environment.)
-pub fn recover(ws: &Workspace, env: &EnvSpec) -> usize {
+/// interrupted apply's temporary files; returns how many, and the inventory as it now is on disk, for the
+/// environment's first pass ([`EnvRuntime::with_inventory`]) so that it is not read twice. (A corrupt
+/// inventory, or one that could not be saved, is left for the pass, which reads it again and holds the
+/// environment.)
+pub fn recover(ws: &Workspace, env: &EnvSpec) -> (usize, Option<Inventory>) {
     let Ok(mut inv) = ws.inventory(&env.name) else {
-        return 0;
+        return (0, None);
     };
     let (removed, changed) = apply::recover(&env.target, &mut inv);
     if changed && let Err(e) = write_json_compact(&ws.state.inventory(&env.name), &inv) {
         tracing::error!("{e}");
+        return (removed, None);
     }
-    removed
+    (removed, Some(inv))
 }
 
 fn render_commit(ws: &Workspace, env: &EnvSpec, commit: ObjectId) -> Result<Rendered, String> {

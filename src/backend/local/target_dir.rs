@@ -9,7 +9,7 @@ use std::fs::File;
 use std::io::{Read, Write};
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
-use std::rc::Rc;
+use std::sync::Arc;
 
 use rustix::fs::{AtFlags, CWD, FileType, Mode, OFlags, RenameFlags, Stat};
 use rustix::io::Errno;
@@ -68,7 +68,7 @@ impl Blocked {
 /// A file staged beside its final name, not yet visible under it; removed when dropped uncommitted.
 #[derive(Debug)]
 pub struct Staged {
-    dir: Rc<OwnedFd>,
+    dir: Arc<OwnedFd>,
     temp: String,
     name: String,
     renamed: bool,
@@ -85,11 +85,14 @@ impl Drop for Staged {
 /// One target directory, held open for one pass.
 pub struct TargetDir {
     path: PathBuf,
-    root: Rc<OwnedFd>,
-    dirs: RefCell<HashMap<String, Rc<OwnedFd>>>,
+    root: Arc<OwnedFd>,
+    dirs: RefCell<HashMap<String, Arc<OwnedFd>>>,
     /// Directories looked up without creating them and found missing: not looked up again until this
     /// pass creates a directory (planning 10,000 new files in 100 new directories asks 10,000 times).
     missing: RefCell<HashSet<String>>,
+    /// Directories this handle created: nothing of anyone else's can be in the way in them, so staging a
+    /// file there does not first look at its final name.
+    created: RefCell<HashSet<String>>,
 }
 
 fn dir_flags() -> OFlags {
@@ -150,10 +153,25 @@ impl TargetDir {
         })?;
         Ok(Some(Self {
             path: path.to_owned(),
-            root: Rc::new(root),
+            root: Arc::new(root),
             dirs: RefCell::new(HashMap::new()),
             missing: RefCell::new(HashSet::new()),
+            created: RefCell::new(HashSet::new()),
         }))
+    }
+
+    /// Another handle on the same opened target (the same directory, never reopened by path), with its own
+    /// caches: for a worker thread of an apply.
+    pub fn fork(&self) -> Self {
+        // The fork may create directories that this handle found missing.
+        self.missing.borrow_mut().clear();
+        Self {
+            path: self.path.clone(),
+            root: self.root.clone(),
+            dirs: RefCell::new(HashMap::new()),
+            missing: RefCell::new(HashSet::new()),
+            created: RefCell::new(HashSet::new()),
+        }
     }
 
     pub fn path(&self) -> &Path {
@@ -162,7 +180,7 @@ impl TargetDir {
 
     /// The directory `rel_dir` (relative, `/`-separated, "" for the target), walked one component at a
     /// time without following symlinks; created when `create`. `Ok(None)` when it does not exist.
-    fn dir(&self, rel_dir: &str, create: bool) -> Result<Option<Rc<OwnedFd>>, Blocked> {
+    fn dir(&self, rel_dir: &str, create: bool) -> Result<Option<Arc<OwnedFd>>, Blocked> {
         if rel_dir.is_empty() {
             return Ok(Some(self.root.clone()));
         }
@@ -182,13 +200,16 @@ impl TargetDir {
         if matches!(opened, Err(Errno::NOENT)) && create {
             self.missing.borrow_mut().clear();
             match rustix::fs::mkdirat(&*parent_fd, name, Mode::from_raw_mode(0o777)) {
-                Ok(()) | Err(Errno::EXIST) => {}
+                Ok(()) => {
+                    self.created.borrow_mut().insert(rel_dir.to_owned());
+                }
+                Err(Errno::EXIST) => {}
                 Err(e) => return Err(Blocked::Other(format!("cannot create {}: {e}", shown()))),
             }
             opened = rustix::fs::openat(&*parent_fd, name, dir_flags(), Mode::empty());
         }
         let fd = match opened {
-            Ok(fd) => Rc::new(fd),
+            Ok(fd) => Arc::new(fd),
             Err(Errno::NOENT) => {
                 let mut missing = self.missing.borrow_mut();
                 if !create && missing.len() < DIR_CACHE {
@@ -222,6 +243,9 @@ impl TargetDir {
         self.dirs
             .borrow_mut()
             .retain(|k, _| k != rel_dir && !k.starts_with(&below));
+        self.created
+            .borrow_mut()
+            .retain(|k| k != rel_dir && !k.starts_with(&below));
     }
 
     /// What is at `rel`, not following a final symlink: its type and, for a regular file, its stat.
@@ -269,7 +293,9 @@ impl TargetDir {
             Blocked::Other(format!("{}: cannot create", self.path.join(dir).display()))
         })?;
         let shown = || self.path.join(rel).display().to_string();
-        if let Ok(st) = rustix::fs::statat(&*fd, name, AtFlags::SYMLINK_NOFOLLOW)
+        // (Should a directory appear there after all, the rename fails and says so.)
+        if !self.created.borrow().contains(dir)
+            && let Ok(st) = rustix::fs::statat(&*fd, name, AtFlags::SYMLINK_NOFOLLOW)
             && FileType::from_raw_mode(st.st_mode) == FileType::Directory
         {
             return Err(Blocked::Other(format!(

@@ -155,7 +155,7 @@ impl Workspace {
     }
 
     pub fn inventory(&self, env: &str) -> Result<Inventory, String> {
-        read_json(&self.state.inventory(env))
+        super::inventory_json::read_inventory(&self.state.inventory(env))
     }
 
     /// Why the environment is suspended, if it is: the operator's intent, or the workspace file.

@@ -271,3 +271,65 @@ fn new_files_honour_the_umask_and_exec_bit_changes_are_drift() {
     fs::set_permissions(t.join("run.sh"), fs::Permissions::from_mode(0o644)).unwrap();
     assert_eq!(drifted(t, &inv), ["run.sh"]);
 }
+
+#[test]
+fn many_files_are_staged_and_renamed_on_several_threads_with_the_same_outcome() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = dir.path();
+    let n = PARALLEL_FROM * 3;
+    let mut desired = Rendered::new();
+    for i in 0..n {
+        desired.insert(format!("d{:02}/f{i:04}", i % 7), file(&format!("v1 {i}\n")));
+    }
+    // Managed and no longer desired: becomes a directory in the next render.
+    desired.insert("was-a-file".into(), file("old\n"));
+    let mut inv = Inventory::default();
+    let r = run(t, &desired, &mut inv, DriftMode::Repair);
+    assert_eq!(r.written.len(), n + 1);
+    assert!(r.written.windows(2).all(|w| w[0] < w[1]), "in path order");
+    assert!(drifted(t, &inv).is_empty());
+
+    desired.remove("was-a-file");
+    desired.insert("was-a-file/now".into(), file("new\n"));
+    fs::write(t.join("d00/mine"), "mine\n").unwrap();
+    desired.insert("d00/mine".into(), file("theirs\n"));
+    for i in (0..n).step_by(2) {
+        desired.insert(format!("d{:02}/f{i:04}", i % 7), file(&format!("v2 {i}\n")));
+    }
+    let mut policy = policy(DriftMode::Repair);
+    policy.prune = false;
+    let r = run_with(t, &desired, &mut inv, policy);
+    assert_eq!(r.written.len(), n.div_ceil(2) + 1, "{:?}", r.conflicts);
+    assert_eq!(r.conflicts.len(), 1, "{:?}", r.conflicts);
+    assert!(
+        r.conflicts[0].starts_with("d00/mine: "),
+        "{:?}",
+        r.conflicts
+    );
+    assert_eq!(
+        fs::read_to_string(t.join("was-a-file/now")).unwrap(),
+        "new\n"
+    );
+    assert_eq!(fs::read_to_string(t.join("d02/f0002")).unwrap(), "v2 2\n");
+    assert_eq!(fs::read_to_string(t.join("d01/f0001")).unwrap(), "v1 1\n");
+    assert!(drifted(t, &inv).is_empty());
+    assert!(inv.staging.is_none() && inv.files.values().all(|e| e.next.is_none()));
+    let temps = walk(t)
+        .into_iter()
+        .filter(|p| p.contains(TEMP_PREFIX))
+        .count();
+    assert_eq!(temps, 0);
+}
+
+fn walk(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    for e in fs::read_dir(dir).unwrap().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p.display().to_string());
+        }
+    }
+    out
+}
