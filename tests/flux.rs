@@ -10,7 +10,6 @@
 mod k8s_tier;
 mod tmux_harness;
 
-use std::panic::AssertUnwindSafe;
 use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
@@ -27,7 +26,7 @@ use setpoint::backend::{Backend, BackendError, Update};
 use setpoint::model::{Action, Permission, Snapshot, StatusKind, Unit};
 use tokio::sync::mpsc;
 
-use k8s_tier::{BoxError, Check, Repo, Tier, TimedOut, err, wait_for};
+use k8s_tier::{BoxError, Check, Repo, Tier, TimedOut, config_map, err, wait_for};
 
 const NS: &str = "fx";
 const NAME: &str = "app";
@@ -60,45 +59,7 @@ fn kustomization() -> ApiResource {
 
 #[test]
 fn flux_backend_on_the_tier() {
-    let mut tier = match Tier::start() {
-        Ok(Some(tier)) => tier,
-        Ok(None) => return, // SETPOINT_K8S_TIER=skip, announced loudly by Tier::start
-        Err(e) => panic!("starting the Kubernetes test tier failed: {e}"),
-    };
-    let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| -> Result<(), BoxError> {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()?;
-        rt.block_on(run(&tier))
-    }));
-    let failure = match outcome {
-        Ok(Ok(())) => None,
-        Ok(Err(e)) => Some(e.to_string()),
-        Err(panic) => Some(
-            panic
-                .downcast_ref::<String>()
-                .cloned()
-                .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_owned()))
-                .unwrap_or_else(|| "panic".to_owned()),
-        ),
-    };
-    if let Some(f) = &failure {
-        eprintln!("flux test failed: {f}\n{}", tier.logs(60));
-    }
-    let down = tier.down();
-    if let Some(f) = failure {
-        panic!("flux test failed: {f}");
-    }
-    if let Err(e) = down {
-        panic!("stopping the tier failed: {e}");
-    }
-}
-
-fn config_map(name: &str, revision: &str) -> String {
-    format!(
-        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\n  namespace: {NS}\ndata:\n  revision: \"{revision}\"\n"
-    )
+    k8s_tier::run_on_tier("flux test", |tier| Box::pin(run(tier)));
 }
 
 fn str_at<'a>(obj: &'a DynamicObject, pointer: &str) -> &'a str {
@@ -156,7 +117,7 @@ async fn run(tier: &Tier) -> Result<(), BoxError> {
     let repo = Repo::create(tier, scratch.path(), "fx")?;
     let c1 = repo.commit(
         "first",
-        &[("deploy/cm.yaml", Some(&config_map("fx-cm", "1")))],
+        &[("deploy/cm.yaml", Some(&config_map(NS, "fx-cm", "1")))],
     )?;
     let rev1 = format!("main@sha1:{c1}");
 
@@ -293,7 +254,7 @@ async fn run(tier: &Tier) -> Result<(), BoxError> {
     }
     let c2 = repo.commit(
         "second",
-        &[("deploy/cm.yaml", Some(&config_map("fx-cm", "2")))],
+        &[("deploy/cm.yaml", Some(&config_map(NS, "fx-cm", "2")))],
     )?;
     let rev2 = format!("main@sha1:{c2}");
     let t = jiff::Timestamp::now().to_string();
@@ -363,7 +324,7 @@ async fn run(tier: &Tier) -> Result<(), BoxError> {
     // --- sync with source: the new commit is fetched and applied; lastHandledReconcileAt is the token
     let c3 = repo.commit(
         "third",
-        &[("deploy/cm.yaml", Some(&config_map("fx-cm", "3")))],
+        &[("deploy/cm.yaml", Some(&config_map(NS, "fx-cm", "3")))],
     )?;
     let rev3 = format!("main@sha1:{c3}");
     let out = flux.act(UNIT, &Action::Sync { with_source: true }).await?;

@@ -6,7 +6,6 @@
 
 mod k8s_tier;
 
-use std::panic::AssertUnwindSafe;
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Secret};
@@ -16,7 +15,7 @@ use kube::api::{
 };
 use serde_json::{Value, json};
 
-use k8s_tier::{BoxError, Check, Repo, Tier, TimedOut, err, wait_for};
+use k8s_tier::{BoxError, Check, Repo, Tier, TimedOut, config_map, err, wait_for};
 
 const NS: &str = "smoke";
 const NAME: &str = "smoke";
@@ -39,45 +38,7 @@ fn kustomization() -> ApiResource {
 
 #[test]
 fn flux_reconciles_from_the_tier_git_server() {
-    let mut tier = match Tier::start() {
-        Ok(Some(tier)) => tier,
-        Ok(None) => return, // SETPOINT_K8S_TIER=skip, announced loudly by Tier::start
-        Err(e) => panic!("starting the Kubernetes test tier failed: {e}"),
-    };
-    let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| -> Result<(), BoxError> {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()?;
-        rt.block_on(smoke(&tier))
-    }));
-    let failure = match outcome {
-        Ok(Ok(())) => None,
-        Ok(Err(e)) => Some(e.to_string()),
-        Err(panic) => Some(
-            panic
-                .downcast_ref::<String>()
-                .cloned()
-                .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_owned()))
-                .unwrap_or_else(|| "panic".to_owned()),
-        ),
-    };
-    if let Some(f) = &failure {
-        eprintln!("smoke test failed: {f}\n{}", tier.logs(60));
-    }
-    let down = tier.down();
-    if let Some(f) = failure {
-        panic!("k8s smoke test failed: {f}");
-    }
-    if let Err(e) = down {
-        panic!("stopping the tier failed: {e}");
-    }
-}
-
-fn config_map(name: &str, revision: &str) -> String {
-    format!(
-        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\n  namespace: {NS}\ndata:\n  revision: \"{revision}\"\n"
-    )
+    k8s_tier::run_on_tier("k8s smoke test", |tier| Box::pin(smoke(tier)));
 }
 
 fn ready(obj: &DynamicObject) -> Option<(String, String, String)> {
@@ -203,7 +164,7 @@ async fn smoke(tier: &Tier) -> Result<(), BoxError> {
         "first",
         &[(
             "deploy/settings.yaml",
-            Some(&config_map("smoke-settings", "1")),
+            Some(&config_map(NS, "smoke-settings", "1")),
         )],
     )?;
 
@@ -285,9 +246,12 @@ async fn smoke(tier: &Tier) -> Result<(), BoxError> {
         &[
             (
                 "deploy/settings.yaml",
-                Some(&config_map("smoke-settings", "2")),
+                Some(&config_map(NS, "smoke-settings", "2")),
             ),
-            ("deploy/extra.yaml", Some(&config_map("smoke-extra", "2"))),
+            (
+                "deploy/extra.yaml",
+                Some(&config_map(NS, "smoke-extra", "2")),
+            ),
         ],
     )?;
     let rev2 = format!("main@sha1:{c2}");
@@ -327,7 +291,7 @@ async fn smoke(tier: &Tier) -> Result<(), BoxError> {
         "third",
         &[(
             "deploy/settings.yaml",
-            Some(&config_map("smoke-settings", "3")),
+            Some(&config_map(NS, "smoke-settings", "3")),
         )],
     )?;
     let rev3 = format!("main@sha1:{c3}");

@@ -425,3 +425,54 @@ impl Repo {
         git(&self.work, &["rev-parse", "HEAD"])
     }
 }
+
+/// A test's steps on the tier: an async function of it.
+pub type Steps =
+    for<'a> fn(&'a Tier) -> std::pin::Pin<Box<dyn Future<Output = Result<(), BoxError>> + 'a>>;
+
+/// Runs one test's `steps` on a freshly started tier (skipped, loudly, when `SETPOINT_K8S_TIER=skip`) and
+/// stops the tier on every path; a failure shows the tier's last log lines, then fails the test.
+#[allow(clippy::panic)] // it is the test's verdict
+pub fn run_on_tier(what: &str, steps: Steps) {
+    let mut tier = match Tier::start() {
+        Ok(Some(tier)) => tier,
+        Ok(None) => return,
+        Err(e) => panic!("starting the Kubernetes test tier failed: {e}"),
+    };
+    let outcome =
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| -> Result<(), BoxError> {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()?;
+            rt.block_on(steps(&tier))
+        }));
+    let failure = match outcome {
+        Ok(Ok(())) => None,
+        Ok(Err(e)) => Some(e.to_string()),
+        Err(panic) => Some(
+            panic
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+                .unwrap_or_else(|| "panic".to_owned()),
+        ),
+    };
+    if let Some(f) = &failure {
+        eprintln!("{what} failed: {f}\n{}", tier.logs(60));
+    }
+    let down = tier.down();
+    if let Some(f) = failure {
+        panic!("{what} failed: {f}");
+    }
+    if let Err(e) = down {
+        panic!("stopping the tier failed: {e}");
+    }
+}
+
+/// A ConfigMap `name` in `namespace` whose data says `revision`: what the tier's repositories hold.
+pub fn config_map(namespace: &str, name: &str, revision: &str) -> String {
+    format!(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\n  namespace: {namespace}\ndata:\n  revision: \"{revision}\"\n"
+    )
+}
