@@ -194,10 +194,11 @@ fn merge(seen: &[Seen]) -> Snapshot {
 fn apply(seen: &mut Seen, update: Update, now: Timestamp) {
     match update {
         Update::Snapshot(snap) => {
+            // A member may say something about itself while live (kinds it cannot see, …).
+            seen.state.message = snap.contexts.first().and_then(|c| c.message.clone());
             seen.snapshot = Some(snap);
             seen.state.health = ContextHealth::Live;
             seen.state.since = None;
-            seen.state.message = None;
         }
         Update::Unavailable(why) => {
             if seen.state.health != ContextHealth::Stale {

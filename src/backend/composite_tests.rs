@@ -188,3 +188,32 @@ async fn a_member_added_while_watched_is_watched_too() {
     assert_eq!(snap.units.len(), 8);
     watch.abort();
 }
+
+#[tokio::test]
+async fn what_a_live_member_says_of_itself_is_the_contexts_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = AuditLog::new(dir.path().join("audit.jsonl"));
+    let mut snap = Scripted::in_context("eu").snapshot().await.unwrap();
+    snap.contexts = vec![ContextState {
+        name: "eu".into(),
+        backend: BackendKind::Local,
+        workspace: None,
+        read_only: false,
+        health: ContextHealth::Live,
+        since: None,
+        message: Some("not installed: HelmRelease".into()),
+        reconciler: None,
+    }];
+    let composite = Composite::new(vec![member(Arc::new(Scripted::new(snap)), &log)]);
+    let merged = composite.snapshot().await.unwrap();
+    assert_eq!(
+        merged.contexts.len(),
+        1,
+        "one context, however the member described itself"
+    );
+    assert_eq!(merged.contexts[0].health, ContextHealth::Live);
+    assert_eq!(
+        merged.contexts[0].message.as_deref(),
+        Some("not installed: HelmRelease")
+    );
+}

@@ -7,6 +7,7 @@ use kube::discovery::{ApiResource, Discovery};
 use super::error::from_kube;
 use super::kinds::{self, FluxKind};
 use crate::backend::BackendError;
+use crate::model::{BackendKind, ContextHealth, ContextState, Snapshot};
 
 /// Whether the cluster serves a kind, and at which version.
 #[derive(Debug, Clone, PartialEq)]
@@ -16,6 +17,45 @@ pub enum KindState {
     NotInstalled,
     /// Listing or watching it was refused.
     Forbidden(String),
+}
+
+/// What the kinds setpoint does not see say about the context (`not installed: HelmRelease; forbidden:
+/// Bucket`), or nothing when every kind is served: shown with the context, never as an empty list.
+pub fn kinds_note(kinds: &[(FluxKind, KindState)]) -> Option<String> {
+    let names = |want: fn(&KindState) -> bool| {
+        kinds
+            .iter()
+            .filter(|(_, s)| want(s))
+            .map(|(k, _)| k.kind)
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let missing = names(|s| matches!(s, KindState::NotInstalled));
+    let forbidden = names(|s| matches!(s, KindState::Forbidden(_)));
+    let parts: Vec<String> = [("not installed", missing), ("forbidden", forbidden)]
+        .into_iter()
+        .filter(|(_, n)| !n.is_empty())
+        .map(|(what, n)| format!("{what}: {n}"))
+        .collect();
+    (!parts.is_empty()).then(|| parts.join("; "))
+}
+
+/// `snap` with the context's note on its kinds, for the composite to show with the context.
+pub fn with_note(mut snap: Snapshot, context: &str, kinds: &[(FluxKind, KindState)]) -> Snapshot {
+    snap.contexts = kinds_note(kinds)
+        .map(|note| ContextState {
+            name: context.to_owned(),
+            backend: BackendKind::Flux,
+            workspace: None,
+            read_only: false,
+            health: ContextHealth::Live,
+            since: None,
+            message: Some(note),
+            reconciler: None,
+        })
+        .into_iter()
+        .collect();
+    snap
 }
 
 /// A connected context: its client and what its cluster serves.
@@ -101,4 +141,38 @@ pub async fn connect(kubeconfig: Kubeconfig, context: &str) -> Result<Conn, Back
         out.push((kind, state));
     }
     Ok(Conn { client, kinds: out })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds_not_seen_are_said_and_a_fully_served_cluster_says_nothing() {
+        let served = |k: FluxKind| {
+            let gvk = kube::api::GroupVersionKind::gvk(k.group, "v1", k.kind);
+            (
+                k,
+                KindState::Served(ApiResource::from_gvk_with_plural(&gvk, k.plural)),
+            )
+        };
+        let mut kinds: Vec<(FluxKind, KindState)> = kinds::ALL.into_iter().map(served).collect();
+        assert_eq!(kinds_note(&kinds), None);
+        assert!(
+            with_note(Snapshot::default(), "c", &kinds)
+                .contexts
+                .is_empty()
+        );
+        kinds[1].1 = KindState::NotInstalled;
+        kinds[5].1 = KindState::NotInstalled;
+        kinds[6].1 = KindState::Forbidden("buckets is forbidden: User \"v\" cannot watch".into());
+        let note = kinds_note(&kinds).unwrap();
+        assert_eq!(
+            note,
+            "not installed: HelmRelease, HelmChart; forbidden: Bucket"
+        );
+        let snap = with_note(Snapshot::default(), "c", &kinds);
+        assert_eq!(snap.contexts[0].message.as_deref(), Some(note.as_str()));
+        assert_eq!(snap.contexts[0].backend, BackendKind::Flux);
+    }
 }

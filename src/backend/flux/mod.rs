@@ -100,7 +100,12 @@ impl FluxBackend {
     /// Which Flux kinds the cluster serves (discovery), and which of them turned out refused or gone since;
     /// connects first if needed.
     pub async fn kinds(&self) -> Result<Vec<(FluxKind, KindState)>, BackendError> {
-        let mut kinds = self.conn().await?.kinds.clone();
+        Ok(self.kinds_of(self.conn().await?))
+    }
+
+    /// What discovery found on `conn`, with the kinds refused or gone since.
+    fn kinds_of(&self, conn: &Conn) -> Vec<(FluxKind, KindState)> {
+        let mut kinds = conn.kinds.clone();
         if let Ok(refused) = self.refused.lock() {
             for (kind, state) in kinds.iter_mut() {
                 if let Some((_, r)) = refused.iter().find(|(k, _)| k == kind) {
@@ -108,7 +113,7 @@ impl FluxBackend {
                 }
             }
         }
-        Ok(kinds)
+        kinds
     }
 
     fn note_refused(&self, kind: FluxKind, state: KindState) {
@@ -201,9 +206,11 @@ impl Backend for FluxBackend {
                 Err(e) => return Err(from_kube(&format!("listing {}", kind.plural), &e)),
             }
         }
-        Ok(map::snapshot(
+        let snap = map::snapshot(&self.context, objects.iter().map(|(k, o)| (*k, o)));
+        Ok(connect::with_note(
+            snap,
             &self.context,
-            objects.iter().map(|(k, o)| (*k, o)),
+            &self.kinds_of(conn),
         ))
     }
 

@@ -128,6 +128,16 @@ pub async fn run(
             last = None; // a recovered context is sent again even when nothing changed, so it is not stale
         }
         let snap = build(context, &stores);
+        // The kinds refused or gone since discovery, as their watches stopped.
+        let mut kinds = conn.kinds.clone();
+        for ((kind, _), phase) in stores.iter().zip(&phases) {
+            if let (Phase::Stopped(state), Some(slot)) =
+                (phase, kinds.iter_mut().find(|(k, _)| k == kind))
+            {
+                slot.1 = state.clone();
+            }
+        }
+        let snap = super::connect::with_note(snap, context, &kinds);
         if last.as_ref() != Some(&snap) {
             if tx.send(Update::Snapshot(snap.clone())).await.is_err() {
                 return;

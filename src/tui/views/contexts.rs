@@ -25,6 +25,12 @@ pub(super) fn bar(app: &App) -> Line<'static> {
             spans.push(Span::styled(" RO ", t.style("badge.read_only")));
         }
         spans.extend(health_spans(app, c));
+        if let (ContextHealth::Live, Some(note)) = (c.health, &c.message) {
+            spans.push(Span::styled(
+                format!("{note} "),
+                app.setup.theme.style("muted"),
+            ));
+        }
         spans.extend(reconciler_spans(app, c.reconciler.as_ref()));
         let counts = app.context_counts.get(i).copied().unwrap_or_default();
         for (kind, n) in StatusKind::ALL.into_iter().zip(counts) {

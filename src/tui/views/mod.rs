@@ -21,7 +21,7 @@ use ratatui::widgets::{Block, Paragraph};
 
 use super::app::{App, View};
 use crate::backend::Reconciler;
-use crate::model::{ContextHealth, StatusKind, Unit};
+use crate::model::{StatusKind, Unit};
 
 /// Borders drawn with ASCII only (`--ascii`).
 const ASCII_BORDER: border::Set<'static> = border::Set {
@@ -117,7 +117,8 @@ fn header_line(app: &App) -> Line<'static> {
             t.style("badge.stale"),
         ));
         spans.push(Span::styled(format!(" {reason} "), t.style("muted")));
-    } else if let Some(c) = single.filter(|c| c.health != ContextHealth::Live) {
+    } else if let Some(c) = single {
+        // Stale or failed with why; live with what it says of itself (kinds it cannot see, …).
         spans.extend(contexts::health_spans(app, c));
         if let Some(m) = &c.message {
             spans.push(Span::styled(format!("{m} "), t.style("muted")));
