@@ -673,6 +673,18 @@ async fn limited(tier: &Tier, admin: &kube::Client) -> Result<(), BoxError> {
             "limited: units without sources expected: {first:?}"
         )));
     }
+    // ...and the context says which kinds it cannot see, with the snapshot (not only in the log).
+    let note = first
+        .contexts
+        .first()
+        .and_then(|c| c.message.clone())
+        .unwrap_or_default();
+    if !(note.contains("not installed: HelmRelease")
+        && note
+            .contains("forbidden: GitRepository, OCIRepository, HelmRepository, HelmChart, Bucket"))
+    {
+        return Err(err(format!("limited: the context's note is {note:?}")));
+    }
     let kinds = flux.kinds().await?;
     for (kind, state) in &kinds {
         let ok = match kind.kind {
