@@ -16,9 +16,7 @@ use std::time::Duration;
 
 use k8s_openapi::api::core::v1::{ConfigMap, Event as KubeEvent, Namespace};
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding};
-use kube::api::{
-    Api, ApiResource, DynamicObject, GroupVersionKind, ListParams, Patch, PatchParams, PostParams,
-};
+use kube::api::{Api, DynamicObject, ListParams, Patch, PatchParams, PostParams};
 use kube::config::Kubeconfig;
 use serde_json::{Value, json};
 use setpoint::backend::flux::{FluxBackend, KindState};
@@ -26,7 +24,9 @@ use setpoint::backend::{Backend, BackendError, Update};
 use setpoint::model::{Action, Permission, Snapshot, StatusKind, Unit};
 use tokio::sync::mpsc;
 
-use k8s_tier::{BoxError, Check, Repo, Tier, TimedOut, config_map, err, wait_for};
+use k8s_tier::{
+    BoxError, Check, Repo, Tier, TimedOut, config_map, err, git_repository, kustomization, wait_for,
+};
 
 const NS: &str = "fx";
 const NAME: &str = "app";
@@ -34,28 +34,6 @@ const UNIT: &str = "flux/admin/fx/Kustomization/app";
 const SOURCE: &str = "flux/admin/fx/GitRepository/app";
 const POLL: Duration = Duration::from_millis(250);
 const LONG: Duration = Duration::from_secs(120);
-
-fn resource(group: &str, version: &str, kind: &str, plural: &str) -> ApiResource {
-    ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(group, version, kind), plural)
-}
-
-fn git_repository() -> ApiResource {
-    resource(
-        "source.toolkit.fluxcd.io",
-        "v1",
-        "GitRepository",
-        "gitrepositories",
-    )
-}
-
-fn kustomization() -> ApiResource {
-    resource(
-        "kustomize.toolkit.fluxcd.io",
-        "v1",
-        "Kustomization",
-        "kustomizations",
-    )
-}
 
 #[test]
 fn flux_backend_on_the_tier() {

@@ -10,31 +10,17 @@ use std::time::Duration;
 
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Secret};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use kube::api::{
-    Api, ApiResource, DynamicObject, GroupVersionKind, ListParams, Patch, PatchParams, PostParams,
-};
+use kube::api::{Api, DynamicObject, ListParams, Patch, PatchParams, PostParams};
 use serde_json::{Value, json};
 
-use k8s_tier::{BoxError, Check, Repo, Tier, TimedOut, config_map, err, wait_for};
+use k8s_tier::{
+    BoxError, Check, Repo, Tier, TimedOut, config_map, err, git_repository, kustomization, wait_for,
+};
 
 const NS: &str = "smoke";
 const NAME: &str = "smoke";
 const FIELD_MANAGER: &str = "setpoint-k8s-smoke";
 const POLL: Duration = Duration::from_millis(500);
-
-fn git_repository() -> ApiResource {
-    ApiResource::from_gvk_with_plural(
-        &GroupVersionKind::gvk("source.toolkit.fluxcd.io", "v1", "GitRepository"),
-        "gitrepositories",
-    )
-}
-
-fn kustomization() -> ApiResource {
-    ApiResource::from_gvk_with_plural(
-        &GroupVersionKind::gvk("kustomize.toolkit.fluxcd.io", "v1", "Kustomization"),
-        "kustomizations",
-    )
-}
 
 #[test]
 fn flux_reconciles_from_the_tier_git_server() {

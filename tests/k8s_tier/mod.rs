@@ -476,3 +476,26 @@ pub fn config_map(namespace: &str, name: &str, revision: &str) -> String {
         "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\n  namespace: {namespace}\ndata:\n  revision: \"{revision}\"\n"
     )
 }
+
+/// Flux's GitRepository (source-controller), as the tier serves it.
+pub fn git_repository() -> kube::api::ApiResource {
+    flux_resource(
+        "source.toolkit.fluxcd.io",
+        "GitRepository",
+        "gitrepositories",
+    )
+}
+
+/// Flux's Kustomization (kustomize-controller), as the tier serves it.
+pub fn kustomization() -> kube::api::ApiResource {
+    flux_resource(
+        "kustomize.toolkit.fluxcd.io",
+        "Kustomization",
+        "kustomizations",
+    )
+}
+
+fn flux_resource(group: &str, kind: &str, plural: &str) -> kube::api::ApiResource {
+    let gvk = kube::api::GroupVersionKind::gvk(group, "v1", kind);
+    kube::api::ApiResource::from_gvk_with_plural(&gvk, plural)
+}
