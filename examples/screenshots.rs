@@ -23,7 +23,7 @@ use setpoint::backend::{Backend, DiffBase, Reconciler, Update};
 use setpoint::config::Settings;
 use setpoint::config::keymap::{Key, Keymap};
 use setpoint::config::theme::{ColorDepth, Theme};
-use setpoint::model::{Action, Revision};
+use setpoint::model::{Action, ContextHealth, ContextState, Revision};
 use setpoint::tui::app::{App, Effect, Msg, Setup};
 use setpoint::tui::compare::Compared;
 use setpoint::tui::diffdoc::DiffDoc;
@@ -47,22 +47,28 @@ impl Shots {
             read_only,
             backend: info.kind.to_string(),
             context: info.context.clone(),
-            contexts: vec![info.context],
+            contexts: vec![info.context.clone()],
             themes: vec!["default".into()],
         };
         let mut app = App::new(setup, (W, H), Timestamp::now());
-        let snap = self.backend.snapshot().await.unwrap();
+        let mut snap = self.backend.snapshot().await.unwrap();
+        // As the console's composite backend describes its one context: a console embeds the agent when
+        // none runs, except in read-only audit mode: it never starts one.
+        snap.contexts = vec![ContextState {
+            name: info.context.clone(),
+            backend: info.kind,
+            workspace: info.workspace.clone(),
+            read_only,
+            health: ContextHealth::Live,
+            since: None,
+            message: None,
+            reconciler: Some(if read_only {
+                Reconciler::None
+            } else {
+                Reconciler::Embedded
+            }),
+        }];
         app.update(Msg::Backend(Update::Snapshot(snap)), Timestamp::now());
-        // A console embeds the agent when none runs, except in read-only audit mode: it never starts one.
-        let reconciler = if read_only {
-            Reconciler::None
-        } else {
-            Reconciler::Embedded
-        };
-        app.update(
-            Msg::Backend(Update::Reconciler(reconciler)),
-            Timestamp::now(),
-        );
         app
     }
 

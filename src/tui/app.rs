@@ -8,7 +8,7 @@ use super::compare::{CompareState, Compared};
 use super::diffdoc::DiffDoc;
 use super::filter::filter;
 use super::input::{LineInput, PromptCommand, complete, parse_prompt};
-use crate::backend::{Reconciler, Update};
+use crate::backend::Update;
 use crate::config::keymap::{Command, Key, Keymap, Mode};
 use crate::config::theme::Theme;
 use crate::model::{Action, Event, HistoryEntry, Revision, Snapshot, Unit};
@@ -172,8 +172,6 @@ pub struct App {
     pub snapshot: Snapshot,
     pub loaded: bool,
     pub stale: Option<(Timestamp, String)>,
-    /// Who reconciles the units shown, when the backend says.
-    pub reconciler: Option<Reconciler>,
     pub views: Vec<View>,
     pub units: ListNav,
     pub sources: ListNav,
@@ -349,7 +347,6 @@ impl App {
             snapshot: Snapshot::default(),
             loaded: false,
             stale: None,
-            reconciler: None,
             views: vec![View::Units],
             units: ListNav::default(),
             sources: ListNav::default(),
@@ -596,11 +593,9 @@ impl App {
 
     fn on_update(&mut self, update: Update) -> Vec<Effect> {
         match update {
-            Update::Reconciler(r) => {
-                self.reconciler = Some(r);
-                self.dirty = true;
-                Vec::new()
-            }
+            // The composite backend the console watches carries each context's reconciler in its
+            // snapshot's `contexts`; a member's own word never reaches the console.
+            Update::Reconciler(_) => Vec::new(),
             Update::Unavailable(reason) => {
                 if self.stale.is_none() {
                     self.stale = Some((self.now, reason));

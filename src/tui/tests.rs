@@ -83,6 +83,29 @@ fn select(app: &mut App, id: &str) {
     );
 }
 
+/// `snap` as the composite backend sends it for the one context `demo`, reconciled by `by`.
+fn reconciled_by(mut snap: Snapshot, by: Reconciler) -> Snapshot {
+    snap.contexts = vec![ContextState {
+        name: "demo".into(),
+        backend: BackendKind::Local,
+        workspace: None,
+        read_only: false,
+        health: ContextHealth::Live,
+        since: None,
+        message: None,
+        reconciler: Some(by),
+    }];
+    snap
+}
+
+/// The id of the one action the effects send.
+fn act_id(effects: &[Effect]) -> u64 {
+    match effects {
+        [Effect::Act { id, .. }] => *id,
+        other => panic!("expected one action, got {other:?}"),
+    }
+}
+
 /// The unit `id` of the snapshot on screen.
 fn unit_of(app: &App, id: &str) -> Unit {
     app.snapshot

@@ -178,14 +178,7 @@ fn error_kinds_are_shown_differently() {
         let mut app = app_two((120, 40));
         select(&mut app, "local/demo/dev");
         press(&mut app, "y");
-        let effects = press(&mut app, "enter");
-        let id = effects
-            .iter()
-            .find_map(|e| match e {
-                Effect::Act { id, .. } => Some(*id),
-                _ => None,
-            })
-            .expect("the sync is sent");
+        let id = act_id(&press(&mut app, "enter"));
         app.update(
             Msg::Acted {
                 id,
@@ -350,14 +343,7 @@ fn a_sync_with_source_whose_fetch_failed_after_the_request_is_a_failure_not_a_su
     let mut app = app_with(false, (120, 40));
     select(&mut app, "local/demo/dev");
     press(&mut app, "Y");
-    let effects = press(&mut app, "enter");
-    let id = effects
-        .iter()
-        .find_map(|e| match e {
-            Effect::Act { id, .. } => Some(*id),
-            _ => None,
-        })
-        .expect("the sync is sent");
+    let id = act_id(&press(&mut app, "enter"));
     app.update(
         Msg::Acted {
             id,

@@ -25,13 +25,6 @@ fn row<'a>(screen: &'a str, name: &str) -> &'a str {
         .unwrap_or_else(|| panic!("no row for {name}:\n{screen}"))
 }
 
-fn act_id(effects: &[Effect]) -> u64 {
-    match effects {
-        [Effect::Act { id, .. }] => *id,
-        other => panic!("expected one action, got {other:?}"),
-    }
-}
-
 // ---------- 1. honest outcomes ----------
 
 #[test]
@@ -277,19 +270,18 @@ fn the_header_says_who_reconciles_and_warns_when_nobody_does() {
     use crate::backend::Reconciler;
     let mut app = app_on(scripted::demo_snapshot(), (120, 40));
     let header = |app: &App| screen(app, 120, 40).lines().next().unwrap().to_owned();
-    app.update(
-        Msg::Backend(Update::Reconciler(Reconciler::Embedded)),
-        now(),
-    );
+    let by = |app: &mut App, r: Reconciler| {
+        let snap = reconciled_by(scripted::demo_snapshot(), r);
+        app.update(Msg::Backend(Update::Snapshot(snap)), now());
+    };
+    by(&mut app, Reconciler::Embedded);
     assert!(header(&app).contains("agent: embedded"), "{}", header(&app));
-    app.update(
-        Msg::Backend(Update::Reconciler(Reconciler::Process(
-            "pid 4242 of ann@bastion, since 2026-11-26T23:00:00Z".into(),
-        ))),
-        now(),
+    by(
+        &mut app,
+        Reconciler::Process("pid 4242 of ann@bastion, since 2026-11-26T23:00:00Z".into()),
     );
     assert!(header(&app).contains("agent: pid 4242"), "{}", header(&app));
-    app.update(Msg::Backend(Update::Reconciler(Reconciler::None)), now());
+    by(&mut app, Reconciler::None);
     assert!(header(&app).contains("NO AGENT"), "{}", header(&app));
 }
 
@@ -781,8 +773,8 @@ fn a_header_too_long_for_80_columns_drops_the_total_then_ends_in_an_ellipsis() {
         .find(|u| u.id == "local/demo/dev")
         .unwrap();
     dev.pinned_revision = Some(rev(2));
+    let snap = reconciled_by(snap, Reconciler::None);
     app.update(Msg::Backend(Update::Snapshot(snap)), now());
-    app.update(Msg::Backend(Update::Reconciler(Reconciler::None)), now());
     let s = screen(&app, 80, 24);
     let header = s.lines().next().unwrap().trim_end();
     // 93 columns of badges and counts: the total goes, and the cut says so.

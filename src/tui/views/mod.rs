@@ -133,11 +133,10 @@ fn header_line(app: &App) -> Line<'static> {
     };
     spans.push(Span::styled(context, t.style("badge.context")));
     if several <= 1 {
-        let reconciler = app
-            .reconciler
-            .as_ref()
-            .or(single.and_then(|c| c.reconciler.as_ref()));
-        spans.extend(reconciler_spans(app, reconciler));
+        spans.extend(reconciler_spans(
+            app,
+            single.and_then(|c| c.reconciler.as_ref()),
+        ));
     }
     let units = &app.snapshot.units;
     for kind in StatusKind::ALL {
