@@ -23,6 +23,8 @@ pub struct Context {
     /// The active theme and keymap, validated at start so a bad file stops every command with exit 2.
     pub theme: Theme,
     pub keymap: Keymap,
+    /// Every context the settings name, found (and checked for name collisions) once at load.
+    known: Vec<ContextSpec>,
 }
 
 impl Context {
@@ -52,14 +54,15 @@ impl Context {
         .map_err(CliError::config)?;
         let keymap = Keymap::load(&pick(&opts.keymap, &settings.keymap), Some(&dirs.config))
             .map_err(CliError::config)?;
-        let ctx = Self {
+        let mut ctx = Self {
             opts: opts.clone(),
             dirs,
             settings,
             theme,
             keymap,
+            known: Vec::new(),
         };
-        ctx.known_contexts()?;
+        ctx.known = ctx.find_known_contexts()?;
         Ok(ctx)
     }
 
@@ -93,10 +96,14 @@ impl Context {
         self.opts.read_only || self.settings.read_only_for(context, workspace)
     }
 
-    /// Every context the settings name: the workspaces of `workspace` and `[workspaces."PATH"]`, each once
-    /// (by resolved directory), named by `name = ...` or their directory. Two with the same name are an
-    /// error naming both paths.
-    pub fn known_contexts(&self) -> Result<Vec<ContextSpec>, CliError> {
+    /// Every context the settings name (see [`Context::find_known_contexts`]).
+    pub fn known_contexts(&self) -> &[ContextSpec] {
+        &self.known
+    }
+
+    /// The workspaces of `workspace` and `[workspaces."PATH"]`, each once (by resolved directory), named by
+    /// `name = ...` or their directory. Two with the same name are an error naming both paths.
+    fn find_known_contexts(&self) -> Result<Vec<ContextSpec>, CliError> {
         let dirs = self
             .settings
             .workspace
@@ -144,7 +151,7 @@ impl Context {
             }
             BackendChoice::Local | BackendChoice::Auto => {}
         }
-        let known = self.known_contexts()?;
+        let known = self.known_contexts();
         let names: &[String] = if !self.opts.contexts.is_empty() {
             if self.opts.workspace.is_some() {
                 return Err(CliError::usage(

@@ -56,7 +56,7 @@ pub async fn run(ctx: &Context) -> Result<u8, CliError> {
     }
     let conn = Connection::open(ctx)?;
     let info = conn.backend.info();
-    let known = ctx.known_contexts()?;
+    let known = ctx.known_contexts().to_vec();
     let setup = Setup {
         theme,
         keymap,
