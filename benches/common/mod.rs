@@ -57,6 +57,8 @@ pub fn units_in(n: usize, contexts: usize) -> Snapshot {
             attempted_revision: Some(rev.clone()),
             latest_revision: Some(rev.clone()),
             commits_behind: Some((i % 3) as u32),
+            commits_behind_unknown: None,
+            broken_by: Vec::new(),
             pinned_revision: None,
             drifted_objects: vec![],
             last_reconcile_at: Some(now),

@@ -47,6 +47,8 @@ pub(crate) fn unit(id: &str) -> Unit {
         attempted_revision: Some(rev(3)),
         latest_revision: Some(rev(3)),
         commits_behind: Some(0),
+        commits_behind_unknown: None,
+        broken_by: Vec::new(),
         pinned_revision: None,
         drifted_objects: vec![],
         last_reconcile_at: Some(ts(-30)),

@@ -65,6 +65,13 @@ pub struct Unit {
     pub latest_revision: Option<Revision>,
     /// Commits between the applied revision and the latest one, when known.
     pub commits_behind: Option<u32>,
+    /// Why `commits_behind` is not known (e.g. the source's URL cannot be fetched from this host).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub commits_behind_unknown: Option<String>,
+    /// A failing unit's attempted revision against its applied (last good) one: the commits the attempt
+    /// brought, newest first; the oldest is the first that may have broken it. Empty when not known.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub broken_by: Vec<HistoryEntry>,
     pub pinned_revision: Option<Revision>,
     /// Objects (files) whose live state differs from the last applied render.
     pub drifted_objects: Vec<String>,

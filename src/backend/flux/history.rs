@@ -58,6 +58,35 @@ pub fn entries(obj: &DynamicObject) -> Vec<HistoryEntry> {
     out
 }
 
+/// The source's commits (newest first, from its mirror) marked with what `status.history` says of them —
+/// applied, failed, last good — and the pin; entries of `status.history` that are not among the commits
+/// (older than the walk, or from a rewritten history) follow them.
+pub fn merge(
+    reported: Vec<HistoryEntry>,
+    commits: Vec<HistoryEntry>,
+    pin: Option<&Revision>,
+) -> Vec<HistoryEntry> {
+    let last_good = reported.iter().find(|e| e.last_good).map(|e| e.revision.clone());
+    let mut out: Vec<HistoryEntry> = commits
+        .into_iter()
+        .map(|mut c| {
+            if let Some(r) = reported.iter().find(|r| r.revision.same_commit(&c.revision)) {
+                c.applied = r.applied;
+                c.failed = r.failed;
+            }
+            c.last_good = last_good.as_ref().is_some_and(|g| g.same_commit(&c.revision));
+            c.pinned = pin.is_some_and(|p| p.same_commit(&c.revision));
+            c
+        })
+        .collect();
+    for r in reported {
+        if !out.iter().any(|c| c.revision.same_commit(&r.revision)) {
+            out.push(r);
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -271,7 +271,19 @@ pub fn unit(
     let applied = revision_at(obj, "/status/lastAppliedRevision");
     let commits_behind = match (&applied, &latest) {
         (Some(a), Some(l)) if a.same_commit(l) => Some(0),
-        _ => None, // unknown without the source's history
+        _ => None, // unknown without the source's history (see `mirror.rs`)
+    };
+    let commits_behind_unknown = match (&src, &applied, &latest) {
+        _ if commits_behind.is_some() => None,
+        (None, _, _) => Some("the unit names no source".to_owned()),
+        (Some(r), _, _) if r.kind.kind != "GitRepository" => {
+            Some(format!("the source is a {}: its revisions are not git commits", r.kind.kind))
+        }
+        (Some(_), None, _) => Some("nothing applied yet".to_owned()),
+        (Some(_), _, None) => Some("the source has no revision yet".to_owned()),
+        (Some(_), Some(_), Some(_)) => {
+            Some("the source's git history is not read here (no mirror of its URL)".to_owned())
+        }
     };
     let target_ns = str_at(&obj.data, "/spec/targetNamespace").unwrap_or(ns);
     let depends_on = obj
@@ -307,6 +319,8 @@ pub fn unit(
         attempted_revision: revision_at(obj, "/status/lastAttemptedRevision"),
         latest_revision: latest,
         commits_behind,
+        commits_behind_unknown,
+        broken_by: Vec::new(),
         pinned_revision: None,
         drifted_objects: Vec::new(),
         last_reconcile_at,
@@ -397,6 +411,9 @@ pub fn snapshot<'a>(
             if u.pinned_revision.is_some() {
                 // the source's revision is the pin, not the branch: how far behind the branch is unknown
                 u.commits_behind = None;
+                u.commits_behind_unknown = Some(
+                    "the source is pinned by setpoint: its revision is the pin, not its branch".into(),
+                );
             }
             u
         })

@@ -4,12 +4,14 @@
 
 mod act;
 mod connect;
+mod enrich;
 mod error;
 mod events;
 mod history;
 mod ids;
 pub mod kinds;
 pub mod map;
+mod mirror;
 mod rbac;
 mod rollback;
 mod watch;
@@ -18,7 +20,8 @@ pub use act::FIELD_MANAGER;
 pub use connect::KindState;
 pub use ids::{ObjectRef, object_id};
 
-use std::sync::Mutex;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -52,7 +55,12 @@ pub struct FluxBackend {
     refused: Mutex<Vec<(FluxKind, KindState)>>,
     access: AccessCache,
     sync_timeout: Duration,
+    /// Mirrors of the GitRepositories' URLs, when a data directory was given.
+    mirrors: Option<Arc<mirror::Mirrors>>,
 }
+
+/// How long the headless commands' snapshot waits for the source mirrors' fetches in all.
+pub const MIRROR_BUDGET: Duration = Duration::from_secs(10);
 
 impl FluxBackend {
     /// The context `context` (or the current context) of the kubeconfig that `KUBECONFIG` names, or of
@@ -83,7 +91,15 @@ impl FluxBackend {
             refused: Mutex::new(Vec::new()),
             access: AccessCache::default(),
             sync_timeout: SYNC_TIMEOUT,
+            mirrors: None,
         })
+    }
+
+    /// Keeps mirrors of the GitRepositories' URLs under `data_dir/flux-mirrors/` (commits behind, which
+    /// commit broke a unit, the source's commits in `history`).
+    pub fn with_data_dir(mut self, data_dir: &Path) -> Self {
+        self.mirrors = Some(mirror::Mirrors::new(data_dir.join("flux-mirrors")));
+        self
     }
 
     /// How long sync and resume wait for the controller's result.
@@ -206,7 +222,11 @@ impl Backend for FluxBackend {
                 Err(e) => return Err(from_kube(&format!("listing {}", kind.plural), &e)),
             }
         }
-        let snap = map::snapshot(&self.context, objects.iter().map(|(k, o)| (*k, o)));
+        let mut snap = map::snapshot(&self.context, objects.iter().map(|(k, o)| (*k, o)));
+        if let Some(m) = &self.mirrors {
+            enrich::fetch_wanted(m, &snap, MIRROR_BUDGET).await;
+            snap = enrich::enriched(m, snap).await;
+        }
         Ok(connect::with_note(
             snap,
             &self.context,
@@ -220,7 +240,16 @@ impl Backend for FluxBackend {
             match self.conn().await {
                 Ok(conn) => {
                     let stopped = |kind: FluxKind, state: KindState| self.note_refused(kind, state);
-                    watch::run(&self.context, conn, &tx, &stopped).await;
+                    let Some(mirrors) = &self.mirrors else {
+                        watch::run(&self.context, conn, &tx, &stopped).await;
+                        return Ok(());
+                    };
+                    // the watch's snapshots pass through the mirrors' relay (fetches off the watch path)
+                    let (inner_tx, inner_rx) = mpsc::channel(16);
+                    let watch = async move {
+                        watch::run(&self.context, conn, &inner_tx, &stopped).await;
+                    };
+                    tokio::join!(watch, enrich::relay(Arc::clone(mirrors), inner_rx, &tx));
                     return Ok(());
                 }
                 Err(e) => {
@@ -246,7 +275,40 @@ impl Backend for FluxBackend {
     async fn history(&self, unit: &str) -> Result<Vec<HistoryEntry>, BackendError> {
         let conn = self.conn().await?;
         let t = Target::new(conn, self.object(unit)?)?;
-        Ok(history::entries(&t.get().await?))
+        let obj = t.get().await?;
+        let reported = history::entries(&obj);
+        let Some(mirrors) = &self.mirrors else {
+            return Ok(reported);
+        };
+        // the source's commits when its mirror can be read
+        let Some(src) = map::source_ref(t.obj.kind, &obj)
+            .filter(|r| r.kind == kinds::GIT_REPOSITORY)
+            .and_then(|r| Target::new(conn, r).ok())
+        else {
+            return Ok(reported);
+        };
+        let src_obj = src.get().await?;
+        let snap = map::snapshot(&self.context, [(src.obj.kind, &src_obj)]);
+        let Some(source) = snap.sources.first() else {
+            return Ok(reported);
+        };
+        let Some(latest) = source.revision.clone() else {
+            return Ok(reported);
+        };
+        enrich::fetch_wanted(mirrors, &snap, MIRROR_BUDGET).await;
+        let (m, url) = (Arc::clone(mirrors), source.url.clone());
+        let commits = tokio::task::spawn_blocking(move || {
+            m.commits(&url, &latest, crate::backend::local::HISTORY_LIMIT)
+        })
+        .await
+        .map_err(|e| BackendError::Failed(format!("reading the source's commits: {e}")))?;
+        match commits {
+            Ok(commits) => Ok(history::merge(reported, commits, map::pin(&src_obj).as_ref())),
+            Err(why) => {
+                tracing::warn!(unit, %why, "history without the source's commits");
+                Ok(reported)
+            }
+        }
     }
 
     async fn events(&self, unit: &str) -> Result<Vec<Event>, BackendError> {

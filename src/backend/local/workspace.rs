@@ -231,6 +231,8 @@ impl Workspace {
             attempted_revision: st.attempted,
             latest_revision: src.revision,
             commits_behind: st.commits_behind,
+            commits_behind_unknown: None,
+            broken_by: Vec::new(),
             pinned_revision: control.pin.map(|p| p.revision),
             drifted_objects: st.drifted,
             last_reconcile_at: st.last_reconcile_at,

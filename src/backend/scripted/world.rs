@@ -158,6 +158,8 @@ pub(crate) fn unit(name: &str) -> Unit {
         attempted_revision: attempted.map(rev),
         latest_revision: Some(rev(LATEST)),
         commits_behind: last_good.map(|n| u32::from(LATEST - n)),
+        commits_behind_unknown: None,
+        broken_by: Vec::new(),
         pinned_revision: None,
         drifted_objects: drift,
         last_reconcile_at: Some(ts(RECONCILED_AT)),

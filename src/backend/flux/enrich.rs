@@ -1,0 +1,116 @@
+//! What the source mirrors add to the watch's snapshots, off the watch path: the watch's updates pass through
+//! here; each snapshot is sent on at once with what the mirrors know now, the fetches it wants run in the
+//! background (bounded, see `mirror.rs`), and when one ends the last snapshot is enriched and sent again.
+
+use std::sync::Arc;
+
+use tokio::sync::{Semaphore, mpsc};
+use tokio::task::JoinSet;
+
+use super::mirror::{FETCH_TIMEOUT, MAX_FETCHES, Mirrors, Wanted};
+use crate::backend::Update;
+use crate::model::Snapshot;
+
+/// `snap` with what the mirrors know now (reads git objects on a blocking thread).
+pub async fn enriched(mirrors: &Arc<Mirrors>, mut snap: Snapshot) -> Snapshot {
+    let m = Arc::clone(mirrors);
+    match tokio::task::spawn_blocking(move || {
+        m.enrich(&mut snap);
+        snap
+    })
+    .await
+    {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::warn!(error = %e, "enriching a snapshot");
+            Snapshot::default()
+        }
+    }
+}
+
+/// Fetches one URL on a blocking thread, waited for at most [`FETCH_TIMEOUT`].
+pub async fn fetch(mirrors: Arc<Mirrors>, w: Wanted) {
+    let m = Arc::clone(&mirrors);
+    let url = w.url.clone();
+    let job = tokio::task::spawn_blocking(move || m.fetch_blocking(&w));
+    match tokio::time::timeout(FETCH_TIMEOUT, job).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => mirrors.finish(&url, Err(format!("the fetch failed: {e}"))),
+        Err(_) => mirrors.finish(
+            &url,
+            Err(format!(
+                "no answer within {} s",
+                FETCH_TIMEOUT.as_secs()
+            )),
+        ),
+    }
+}
+
+/// Passes `inner`'s updates on to `tx`, snapshots enriched, until either side closes.
+pub async fn relay(
+    mirrors: Arc<Mirrors>,
+    mut inner: mpsc::Receiver<Update>,
+    tx: &mpsc::Sender<Update>,
+) {
+    let permits = Arc::new(Semaphore::new(MAX_FETCHES));
+    let mut fetches: JoinSet<()> = JoinSet::new();
+    let mut raw: Option<Snapshot> = None;
+    let mut sent: Option<Snapshot> = None;
+    loop {
+        let update = tokio::select! {
+            u = inner.recv() => match u {
+                Some(u) => Some(u),
+                None => return,
+            },
+            Some(_) = fetches.join_next(), if !fetches.is_empty() => None,
+            _ = tx.closed() => return,
+        };
+        let snap = match update {
+            Some(Update::Snapshot(s)) => {
+                for w in mirrors.wanted(&s) {
+                    let (m, p) = (Arc::clone(&mirrors), Arc::clone(&permits));
+                    fetches.spawn(async move {
+                        let _permit = p.acquire_owned().await;
+                        fetch(m, w).await;
+                    });
+                }
+                raw = Some(s.clone());
+                s
+            }
+            Some(other) => {
+                if matches!(other, Update::Unavailable(_)) {
+                    sent = None; // the next snapshot is sent even when unchanged: the context recovered
+                }
+                if tx.send(other).await.is_err() {
+                    return;
+                }
+                continue;
+            }
+            // a fetch ended: the last snapshot again, with what the mirror knows now
+            None => match &raw {
+                Some(s) => s.clone(),
+                None => continue,
+            },
+        };
+        let snap = enriched(&mirrors, snap).await;
+        if sent.as_ref() != Some(&snap) {
+            if tx.send(Update::Snapshot(snap.clone())).await.is_err() {
+                return;
+            }
+            sent = Some(snap);
+        }
+    }
+}
+
+/// Runs the fetches `snap` wants, waited for at most `budget` in all (the headless commands' snapshot).
+pub async fn fetch_wanted(mirrors: &Arc<Mirrors>, snap: &Snapshot, budget: std::time::Duration) {
+    let mut fetches = JoinSet::new();
+    for w in mirrors.wanted(snap) {
+        fetches.spawn(fetch(Arc::clone(mirrors), w));
+    }
+    let all = async { while fetches.join_next().await.is_some() {} };
+    if tokio::time::timeout(budget, all).await.is_err() {
+        tracing::info!("source mirrors still fetching after {budget:?}; their units say so");
+        fetches.detach_all();
+    }
+}

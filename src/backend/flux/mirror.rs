@@ -1,0 +1,322 @@
+//! Mirrors of GitRepository URLs, for what only the source's history can tell: how many commits a unit is
+//! behind, which commits a failing attempt brought after the last good one, and the source's commits in
+//! `history`. The bare mirrors are the local agent's ([`crate::backend::local::git::Mirror`]), kept under
+//! `SETPOINT_DATA_DIR/flux-mirrors/`, one per URL.
+//!
+//! Fetches never run on the watch path: [`Mirrors::wanted`] says which URLs lack the revision the cluster
+//! reports, the caller fetches them in the background (at most [`MAX_FETCHES`] at once, each bounded by
+//! [`FETCH_TIMEOUT`], a URL that failed not again before [`RETRY_AFTER`]) and then enriches the last snapshot
+//! again. What the mirror cannot say is said (`commitsBehindUnknown`), never a 0.
+
+use std::collections::HashMap;
+use std::fs::OpenOptions;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use gix::ObjectId;
+use jiff::Timestamp;
+
+use crate::backend::local::git::{CommitInfo, Mirror};
+use crate::backend::local::spec::GitRef;
+use crate::model::{HistoryEntry, Revision, Snapshot, StatusKind, Unit};
+
+/// Fetches running at once, per backend.
+pub const MAX_FETCHES: usize = 2;
+/// The longest one fetch is waited for.
+pub const FETCH_TIMEOUT: Duration = Duration::from_secs(60);
+/// A URL whose fetch failed is not fetched again before this.
+pub const RETRY_AFTER: Duration = Duration::from_secs(60);
+/// URLs mirrored at most, per backend; more are "unknown", said so.
+pub const MAX_MIRRORS: usize = 64;
+/// First-parent commits walked to count how far behind a unit is.
+const WALK_LIMIT: usize = 1000;
+/// Commits named as "what broke it" at most.
+const BROKE_LIMIT: usize = 20;
+
+/// What is known of one URL's mirror.
+#[derive(Debug, Clone, Default)]
+struct UrlState {
+    /// The commit the last successful fetch was for.
+    fetched: Option<String>,
+    /// Why the last fetch failed, and when.
+    failed: Option<(String, Instant)>,
+    fetching: bool,
+}
+
+/// The mirrors of one backend and what is known of them.
+#[derive(Debug)]
+pub struct Mirrors {
+    root: PathBuf,
+    state: Mutex<HashMap<String, UrlState>>,
+    /// `(url, applied, latest)` → commits behind (`None`: not on the first-parent line).
+    behind: Mutex<HashMap<(String, String, String), Option<u32>>>,
+}
+
+/// One fetch the caller should run: `url` until it has `commit`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Wanted {
+    pub url: String,
+    pub commit: String,
+}
+
+impl Mirrors {
+    pub fn new(root: PathBuf) -> Arc<Self> {
+        Arc::new(Self {
+            root,
+            state: Mutex::new(HashMap::new()),
+            behind: Mutex::new(HashMap::new()),
+        })
+    }
+
+    fn mirror(&self, url: &str) -> Mirror {
+        let hash = blake3::hash(url.as_bytes()).to_hex();
+        Mirror::new(self.root.join(format!("{}.git", &hash[..16])))
+    }
+
+    /// The git sources of `snap` whose mirror lacks the revision the cluster reports and that are not being
+    /// fetched or waiting to be retried; each returned URL is marked as being fetched.
+    pub fn wanted(&self, snap: &Snapshot) -> Vec<Wanted> {
+        let Ok(mut state) = self.state.lock() else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        for s in &snap.sources {
+            if !is_git(&s.id) || !fetchable(&s.url) {
+                continue;
+            }
+            let Some(rev) = &s.revision else { continue };
+            if !state.contains_key(&s.url) && state.len() >= MAX_MIRRORS {
+                continue;
+            }
+            let st = state.entry(s.url.clone()).or_default();
+            let have = st.fetched.as_deref() == Some(rev.sha());
+            let resting = st
+                .failed
+                .as_ref()
+                .is_some_and(|(_, at)| at.elapsed() < RETRY_AFTER);
+            if st.fetching || have || resting {
+                continue;
+            }
+            st.fetching = true;
+            out.push(Wanted {
+                url: s.url.clone(),
+                commit: rev.sha().to_owned(),
+            });
+        }
+        out
+    }
+
+    /// Fetches one wanted URL (blocking: run it on a blocking thread) and records what came of it. A lock
+    /// file beside the mirror keeps two setpoint processes from fetching into it at once.
+    pub fn fetch_blocking(&self, w: &Wanted) {
+        let mirror = self.mirror(&w.url);
+        let result = (|| {
+            std::fs::create_dir_all(&self.root)
+                .map_err(|e| format!("{}: {e}", self.root.display()))?;
+            let lock_path = mirror.path().with_extension("lock");
+            let lock = OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .open(&lock_path)
+                .map_err(|e| format!("{}: {e}", lock_path.display()))?;
+            lock.lock()
+                .map_err(|e| format!("{}: cannot lock: {e}", lock_path.display()))?;
+            mirror
+                .fetch(&w.url, &GitRef::Commit(w.commit.clone()))
+                .map(|_| ())
+                .map_err(|e| e.0)
+        })();
+        self.finish(&w.url, result.map(|()| w.commit.clone()));
+    }
+
+    /// Records the end of a fetch of `url`: the commit it was for, or why it failed.
+    pub fn finish(&self, url: &str, result: Result<String, String>) {
+        if let Ok(mut state) = self.state.lock() {
+            let st = state.entry(url.to_owned()).or_default();
+            st.fetching = false;
+            match result {
+                Ok(commit) => {
+                    st.fetched = Some(commit);
+                    st.failed = None;
+                }
+                Err(e) => {
+                    tracing::info!(url, error = %e, "mirror of a Flux source");
+                    st.failed = Some((e, Instant::now()));
+                }
+            }
+        }
+    }
+
+    /// Why the mirror of `url` cannot tell `sha`'s history now, or `None` when it can.
+    fn gap(&self, url: &str, sha: &str) -> Option<String> {
+        if !fetchable(url) {
+            return Some(format!(
+                "{url} is not a URL this host fetches (only http, https and git)"
+            ));
+        }
+        let st = self.state.lock().ok()?.get(url).cloned().unwrap_or_default();
+        if self.mirror(url).resolve_commit(sha).is_ok() {
+            return None;
+        }
+        Some(match (st.failed, st.fetching) {
+            (Some((e, _)), _) => format!("{url} cannot be fetched from this host: {e}"),
+            (None, true) => format!("{url} is being fetched"),
+            (None, false) if st.fetched.is_some() => {
+                format!("{url} has no commit {}", &sha[..sha.len().min(12)])
+            }
+            (None, false) => format!("{url} has not been fetched yet"),
+        })
+    }
+
+    /// Sets `commits_behind` (or says why it is unknown) and `broken_by` of every unit of `snap` whose source
+    /// is a GitRepository, from the mirrors as they are now. Blocking (reads git objects).
+    pub fn enrich(&self, snap: &mut Snapshot) {
+        let urls: HashMap<(String, String), String> = snap
+            .sources
+            .iter()
+            .filter(|s| is_git(&s.id))
+            .map(|s| ((s.context.clone(), s.name.clone()), s.url.clone()))
+            .collect();
+        for u in &mut snap.units {
+            let Some(url) = urls.get(&(u.context.clone(), u.source.clone())) else {
+                continue;
+            };
+            self.enrich_unit(url, u);
+        }
+    }
+
+    fn enrich_unit(&self, url: &str, u: &mut Unit) {
+        if u.commits_behind.is_none() {
+            u.commits_behind_unknown = match (&u.applied_revision, &u.latest_revision) {
+                (_, _) if u.pinned_revision.is_some() => Some(
+                    "the source is pinned by setpoint: its revision is the pin, not its branch".into(),
+                ),
+                (None, _) => Some("nothing applied yet".into()),
+                (_, None) => Some("the source has no revision yet".into()),
+                (Some(a), Some(l)) => match self.count(url, a, l) {
+                    Ok(n) => {
+                        u.commits_behind = Some(n);
+                        None
+                    }
+                    Err(why) => Some(why),
+                },
+            };
+        }
+        u.broken_by = match (&u.applied_revision, &u.attempted_revision) {
+            (Some(a), Some(t)) if u.status.kind == StatusKind::Failed && !a.same_commit(t) => {
+                match self.introduced(url, a, t) {
+                    Ok(commits) => commits,
+                    Err(why) => {
+                        tracing::debug!(unit = %u.id, %why, "which commit broke it");
+                        Vec::new()
+                    }
+                }
+            }
+            _ => Vec::new(),
+        };
+    }
+
+    fn count(&self, url: &str, applied: &Revision, latest: &Revision) -> Result<u32, String> {
+        let key = (url.to_owned(), applied.sha().into(), latest.sha().into());
+        if let Some(known) = self.behind.lock().ok().and_then(|m| m.get(&key).copied()) {
+            return known.ok_or_else(|| not_on_line(applied, latest));
+        }
+        for sha in [applied.sha(), latest.sha()] {
+            if let Some(gap) = self.gap(url, sha) {
+                return Err(gap);
+            }
+        }
+        let mirror = self.mirror(url);
+        let (a, l) = (oid(&mirror, applied)?, oid(&mirror, latest)?);
+        let n = mirror.commits_between(a, l, WALK_LIMIT);
+        if let Ok(mut m) = self.behind.lock() {
+            m.insert(key, n);
+        }
+        n.ok_or_else(|| not_on_line(applied, latest))
+    }
+
+    /// The commits `attempted` has that `applied` has not, newest first (the oldest is the first that may
+    /// have broken it).
+    fn introduced(
+        &self,
+        url: &str,
+        applied: &Revision,
+        attempted: &Revision,
+    ) -> Result<Vec<HistoryEntry>, String> {
+        for sha in [applied.sha(), attempted.sha()] {
+            if let Some(gap) = self.gap(url, sha) {
+                return Err(gap);
+            }
+        }
+        let mirror = self.mirror(url);
+        let (a, t) = (oid(&mirror, applied)?, oid(&mirror, attempted)?);
+        let commits = mirror
+            .commits_not_in(t, a, BROKE_LIMIT)
+            .map_err(|e| e.0)?;
+        Ok(commits
+            .into_iter()
+            .filter_map(|c| entry(attempted.reference(), c))
+            .collect())
+    }
+
+    /// First-parent commits of the source from `latest`, newest first, at most `limit`; or why not.
+    pub fn commits(
+        &self,
+        url: &str,
+        latest: &Revision,
+        limit: usize,
+    ) -> Result<Vec<HistoryEntry>, String> {
+        if let Some(gap) = self.gap(url, latest.sha()) {
+            return Err(gap);
+        }
+        let mirror = self.mirror(url);
+        let from = oid(&mirror, latest)?;
+        let commits = mirror.history(from, limit).map_err(|e| e.0)?;
+        Ok(commits
+            .into_iter()
+            .filter_map(|c| entry(latest.reference(), c))
+            .collect())
+    }
+}
+
+fn oid(mirror: &Mirror, r: &Revision) -> Result<ObjectId, String> {
+    mirror.resolve_commit(r.sha()).map_err(|e| e.0)
+}
+
+fn not_on_line(applied: &Revision, latest: &Revision) -> String {
+    format!(
+        "the applied revision {} is not among the {WALK_LIMIT} first-parent commits before {} (history rewritten?)",
+        applied.short_sha(),
+        latest.short_sha()
+    )
+}
+
+fn entry(reference: Option<&str>, c: CommitInfo) -> Option<HistoryEntry> {
+    Some(HistoryEntry {
+        revision: Revision::new(reference, &c.id.to_string()).ok()?,
+        author: c.author,
+        time: Timestamp::from_second(c.time).unwrap_or(Timestamp::UNIX_EPOCH),
+        summary: c.summary,
+        applied: false,
+        last_good: false,
+        failed: false,
+        pinned: false,
+    })
+}
+
+fn is_git(source_id: &str) -> bool {
+    source_id.contains("/GitRepository/")
+}
+
+/// URLs gix can fetch without credentials setpoint does not have (ssh needs keys the cluster holds).
+fn fetchable(url: &str) -> bool {
+    ["http://", "https://", "git://"]
+        .iter()
+        .any(|p| url.starts_with(p))
+}
+
+#[cfg(test)]
+#[path = "mirror_tests.rs"]
+mod tests;
