@@ -230,6 +230,7 @@ async fn main() {
         let rollback = Action::Rollback {
             to: older.revision.clone(),
             reason: "bad pool size".into(),
+            suspend_parent: false,
         };
         s.backend.act("local/staging", &rollback).await.unwrap();
     }

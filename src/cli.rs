@@ -106,6 +106,10 @@ pub enum Command {
         #[arg(long, default_value_t = 50)]
         limit: usize,
     },
+    /// Every condition of a unit and the objects it manages, child Kustomizations' objects under them
+    Detail { unit: String },
+    /// The objects a unit manages as a tree, child Kustomizations' objects under them (as `flux tree`)
+    Tree { unit: String },
     /// What happened to a unit, newest first
     Events {
         unit: String,
@@ -145,6 +149,10 @@ pub enum Command {
         /// Why (recorded in the journal and the audit log)
         #[arg(long)]
         reason: String,
+        /// Flux: also suspend the Kustomization that applies the GitRepository (it would revert the pin at
+        /// its next apply), with the same reason; resume releases it
+        #[arg(long)]
+        suspend_parent: bool,
         #[command(flatten)]
         confirm: Confirm,
     },

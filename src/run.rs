@@ -77,6 +77,12 @@ async fn dispatch(ctx: Context, command: Option<Command>) -> Result<u8, CliError
         Command::History { unit, limit } => {
             commands::history(ctx.open_backend()?.as_ref(), &unit, limit, output).await
         }
+        Command::Detail { unit } => {
+            commands::detail(ctx.open_backend()?.as_ref(), &unit, false, output).await
+        }
+        Command::Tree { unit } => {
+            commands::detail(ctx.open_backend()?.as_ref(), &unit, true, output).await
+        }
         Command::Events { unit, limit } => {
             commands::events(ctx.open_backend()?.as_ref(), &unit, limit, output).await
         }
@@ -113,6 +119,7 @@ async fn dispatch(ctx: Context, command: Option<Command>) -> Result<u8, CliError
             unit,
             to,
             reason,
+            suspend_parent,
             confirm,
         } => {
             let to: Revision = to
@@ -121,7 +128,11 @@ async fn dispatch(ctx: Context, command: Option<Command>) -> Result<u8, CliError
             act(
                 &ctx,
                 &unit,
-                Action::Rollback { to, reason },
+                Action::Rollback {
+                    to,
+                    reason,
+                    suspend_parent,
+                },
                 confirm.confirm.as_deref(),
             )
             .await

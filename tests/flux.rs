@@ -390,6 +390,7 @@ async fn run(tier: &Tier) -> Result<(), BoxError> {
             &Action::Rollback {
                 to: c1.parse()?,
                 reason: "tier rollback".into(),
+                suspend_parent: false,
             },
         )
         .await?;
@@ -429,6 +430,7 @@ async fn run(tier: &Tier) -> Result<(), BoxError> {
         &Action::Rollback {
             to: c2[..8].parse()?,
             reason: "again".into(),
+            suspend_parent: false,
         },
     )
     .await?;

@@ -376,6 +376,10 @@ impl Backend for Composite {
         self.member_for(unit)?.capabilities(unit).await
     }
 
+    async fn detail(&self, unit: &str) -> Result<crate::model::Detail, BackendError> {
+        self.member_for(unit)?.detail(unit).await
+    }
+
     async fn act(&self, unit: &str, action: &Action) -> Result<Outcome, BackendError> {
         self.member_for(unit)?.act(unit, action).await
     }

@@ -116,6 +116,14 @@ pub trait Backend: Send + Sync {
         )))
     }
 
+    /// Every condition of the unit and what it manages as a tree. Backends without them are refused.
+    async fn detail(&self, unit: &str) -> Result<crate::model::Detail, BackendError> {
+        Err(BackendError::Invalid(format!(
+            "{}: conditions and an inventory tree of {unit} are not supported by this backend",
+            self.info().kind
+        )))
+    }
+
     /// Fetches a source now (by id or name); says what came of it. Backends that cannot are refused.
     async fn fetch(&self, source: &str) -> Result<String, BackendError> {
         Err(BackendError::Invalid(format!(

@@ -61,6 +61,10 @@ impl Backend for ReadOnly {
         self.inner.events(unit).await
     }
 
+    async fn detail(&self, unit: &str) -> Result<crate::model::Detail, BackendError> {
+        self.inner.detail(unit).await
+    }
+
     async fn diff_at(
         &self,
         unit: &str,

@@ -66,6 +66,7 @@ pub(crate) fn every_action() -> Vec<Action> {
         Action::Rollback {
             to: rev(1),
             reason: "r".into(),
+            suspend_parent: false,
         },
     ]
 }

@@ -8,7 +8,7 @@ mod read;
 pub use act::act;
 pub use audit::audit;
 pub use compare::compare;
-pub use read::{diff, events, history, status};
+pub use read::{detail, diff, events, history, status};
 
 use serde::Serialize;
 

@@ -249,3 +249,70 @@ pub async fn events(
     }
     Ok(0)
 }
+
+/// `detail UNIT` (conditions and the inventory tree) and `tree UNIT` (the tree only, as `flux tree` shows it).
+pub async fn detail(
+    backend: &dyn Backend,
+    query: &str,
+    tree_only: bool,
+    output: Output,
+) -> Result<u8, CliError> {
+    let unit = find_unit(backend, query).await?;
+    let d = backend.detail(&unit.id).await?;
+    match output {
+        Output::Json if tree_only => print_json(&json!({
+            "unit": d.unit,
+            "inventory": d.inventory,
+            "inventoryNote": d.inventory_note,
+        }))?,
+        Output::Json => print_json(&d)?,
+        Output::Table => print!("{}", detail_text(&d, tree_only)),
+    }
+    Ok(0)
+}
+
+/// The conditions as a table, then the tree: `Kind/namespace/name` indented under its Kustomization.
+fn detail_text(d: &crate::model::Detail, tree_only: bool) -> String {
+    use crate::model::InventoryNode;
+    let mut out = String::new();
+    if !tree_only {
+        let rows: Vec<Vec<String>> = d
+            .conditions
+            .iter()
+            .map(|c| {
+                vec![
+                    c.kind.clone(),
+                    c.status.clone(),
+                    c.reason.clone(),
+                    c.since
+                        .map(|t| t.strftime("%Y-%m-%d %H:%M:%S").to_string())
+                        .unwrap_or_else(|| "-".into()),
+                    c.message.clone(),
+                ]
+            })
+            .collect();
+        out.push_str(&table(
+            &["CONDITION", "STATUS", "REASON", "SINCE", "MESSAGE"],
+            &rows,
+        ));
+        out.push('\n');
+    }
+    out.push_str(&d.unit);
+    out.push('\n');
+    for (depth, n) in InventoryNode::walk(&d.inventory) {
+        let note = n
+            .note
+            .as_deref()
+            .map(|w| format!("  ({w})"))
+            .unwrap_or_default();
+        out.push_str(&format!(
+            "{}└── {}{note}\n",
+            "    ".repeat(depth),
+            n.label()
+        ));
+    }
+    if let Some(why) = &d.inventory_note {
+        out.push_str(&format!("({why})\n"));
+    }
+    out
+}

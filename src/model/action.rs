@@ -17,8 +17,15 @@ pub enum Action {
     /// Reconcile now, optionally fetching the source first.
     #[serde(rename_all = "camelCase")]
     Sync { with_source: bool },
-    /// Pin the unit to an earlier revision.
-    Rollback { to: Revision, reason: String },
+    /// Pin the unit to an earlier revision; `suspend_parent` also suspends what would revert the pin (Flux:
+    /// the Kustomization that applies the GitRepository), with the same reason, until resume.
+    #[serde(rename_all = "camelCase")]
+    Rollback {
+        to: Revision,
+        reason: String,
+        #[serde(default)]
+        suspend_parent: bool,
+    },
 }
 
 /// The action names, for capabilities and keymaps.

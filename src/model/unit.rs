@@ -126,6 +126,9 @@ pub struct Source {
     #[serde(flatten)]
     pub status: Status,
     pub last_fetch_at: Option<Timestamp>,
+    /// What applies this source itself and would revert a pin (Flux: the Kustomization its labels name).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub applied_by: Option<String>,
 }
 
 /// One object a unit manages, with its content hash and whether it drifted.

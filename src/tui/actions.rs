@@ -41,6 +41,9 @@ pub struct Dialog {
     pub warning: Option<String>,
     /// A rollback's preview: live against the chosen commit's render.
     pub preview: Option<Loadable<DiffDoc>>,
+    /// A rollback whose source is applied by a parent that would revert the pin: whether to suspend that
+    /// parent too (tab toggles it); `None` when there is no such parent.
+    pub suspend_parent: Option<bool>,
 }
 
 impl Dialog {
@@ -59,6 +62,7 @@ impl Dialog {
             Action::Rollback { to, .. } => Action::Rollback {
                 to: to.clone(),
                 reason,
+                suspend_parent: self.suspend_parent == Some(true),
             },
             other => other.clone(),
         }
@@ -127,6 +131,7 @@ impl App {
                 Some(to) => Action::Rollback {
                     to,
                     reason: String::new(),
+                    suspend_parent: false,
                 },
                 None => {
                     self.error("select a commit in the history first");
@@ -185,6 +190,17 @@ impl App {
             Field::None
         };
         let warning = self.action_warning(&unit, &action);
+        let parent = match &action {
+            Action::Rollback { .. } => self.source_parent(&unit),
+            _ => None,
+        };
+        let warning = match (
+            warning,
+            self.rollback_notes(&unit, &action, parent.as_deref()),
+        ) {
+            (Some(w), Some(n)) => Some(format!("{w}; {n}")),
+            (w, n) => w.or(n),
+        };
         let preview = match &action {
             Action::Rollback { to, .. } => Some(self.load_preview(&unit.id, to.clone())),
             _ => None,
@@ -199,6 +215,7 @@ impl App {
             error: None,
             warning,
             preview: preview.as_ref().map(|_| Loadable::Loading),
+            suspend_parent: parent.map(|_| false),
         });
         preview.into_iter().collect()
     }
@@ -321,6 +338,49 @@ impl App {
         }
     }
 
+    /// What applies the unit's source and would revert a pin (a Flux GitRepository's parent Kustomization).
+    fn source_parent(&self, unit: &Unit) -> Option<String> {
+        self.snapshot
+            .sources
+            .iter()
+            .find(|s| {
+                s.context == unit.context && s.backend == unit.backend && s.name == unit.source
+            })
+            .and_then(|s| s.applied_by.clone())
+    }
+
+    /// A rollback pins the source: every other unit that shares it moves too, and a parent that applies
+    /// the source reverts the pin unless it is suspended.
+    fn rollback_notes(&self, unit: &Unit, action: &Action, parent: Option<&str>) -> Option<String> {
+        if !matches!(action, Action::Rollback { .. })
+            || unit.backend != crate::model::BackendKind::Flux
+        {
+            return None;
+        }
+        let others: Vec<&str> = self
+            .snapshot
+            .units
+            .iter()
+            .filter(|u| u.context == unit.context && u.source == unit.source && u.id != unit.id)
+            .map(|u| u.name.as_str())
+            .collect();
+        let mut notes = Vec::new();
+        if !others.is_empty() {
+            notes.push(format!(
+                "the pin also moves {} (same source {})",
+                others.join(", "),
+                unit.source
+            ));
+        }
+        if let Some(p) = parent {
+            notes.push(format!(
+                "Kustomization {p} applies {} and reverts the pin at its next apply; tab: also suspend {p}                  (resume releases it)",
+                unit.source
+            ));
+        }
+        (!notes.is_empty()).then(|| notes.join("; "))
+    }
+
     fn selected_commit(&self) -> Option<Revision> {
         if self.view() != View::History {
             return None;
@@ -336,6 +396,14 @@ impl App {
         let Some(mut d) = self.dialog.take() else {
             return Vec::new();
         };
+        if key.code == crossterm::event::KeyCode::Tab
+            && key.mods.is_empty()
+            && let Some(on) = d.suspend_parent.as_mut()
+        {
+            *on = !*on;
+            self.dialog = Some(d);
+            return Vec::new();
+        }
         match self.setup.keymap.lookup(Mode::Dialog, key) {
             Some(Command::Cancel) => {
                 self.flash = Some(Flash {

@@ -135,6 +135,8 @@ impl Tone {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct DetailState {
     pub events: Option<Loadable<Vec<Event>>>,
+    /// Conditions and the inventory tree (backends that have them: Flux).
+    pub info: Option<Loadable<crate::model::Detail>>,
     /// 0: objects, 1: events.
     pub pane: usize,
     pub scroll: [usize; 2],
@@ -209,6 +211,7 @@ enum Load {
     Diff,
     History,
     Events,
+    Detail,
 }
 
 #[derive(Debug, Default)]
@@ -217,6 +220,7 @@ struct Wanted {
     diff: u64,
     history: u64,
     events: u64,
+    detail: u64,
 }
 
 /// Everything that reaches the console.
@@ -236,6 +240,11 @@ pub enum Msg {
     Events {
         seq: u64,
         result: Result<Vec<Event>, String>,
+    },
+    /// A unit's conditions and inventory tree.
+    Detail {
+        seq: u64,
+        result: Result<crate::model::Detail, String>,
     },
     /// A promotion compare (the compare view).
     Compare {
@@ -275,6 +284,11 @@ pub enum Effect {
         unit: String,
     },
     LoadEvents {
+        seq: u64,
+        unit: String,
+    },
+    /// A unit's conditions and inventory tree (backends that have them).
+    LoadDetail {
         seq: u64,
         unit: String,
     },
@@ -554,6 +568,13 @@ impl App {
                 }
                 Vec::new()
             }
+            Msg::Detail { seq, result } => {
+                if seq == self.want.detail {
+                    self.detail.info = Some(loaded(result));
+                    self.dirty = true;
+                }
+                Vec::new()
+            }
             Msg::Acted { id, result } => {
                 self.dirty = true;
                 self.on_acted(id, result);
@@ -635,10 +656,14 @@ impl App {
     fn reload_unit_data(&mut self, unit: &str) -> Vec<Effect> {
         match self.base_view() {
             View::History => vec![self.load(Load::History, unit, false)],
-            View::Detail => vec![
-                self.load(Load::Events, unit, false),
-                self.load(Load::Diff, unit, false),
-            ],
+            View::Detail => {
+                let mut out = vec![
+                    self.load(Load::Events, unit, false),
+                    self.load(Load::Diff, unit, false),
+                ];
+                out.extend(self.load_detail(unit, false));
+                out
+            }
             // A commit's diff does not change with the live state.
             View::Diff if self.diff.commit.is_some() => Vec::new(),
             View::Diff => vec![self.load(Load::Diff, unit, false)],
@@ -1051,10 +1076,12 @@ impl App {
         match view {
             View::Detail => {
                 self.detail = DetailState::default();
-                vec![
+                let mut out = vec![
                     self.load(Load::Events, &id, true),
                     self.load(Load::Diff, &id, !same),
-                ]
+                ];
+                out.extend(self.load_detail(&id, true));
+                out
             }
             View::Diff => {
                 self.diff.file = 0;
@@ -1096,7 +1123,25 @@ impl App {
                 }
                 Effect::LoadEvents { seq, unit }
             }
+            Load::Detail => {
+                self.want.detail = seq;
+                if clear {
+                    self.detail.info = Some(Loadable::Loading);
+                }
+                Effect::LoadDetail { seq, unit }
+            }
         }
+    }
+
+    /// Conditions and the inventory tree, for units of backends that have them (not the local agent's).
+    fn load_detail(&mut self, unit: &str, clear: bool) -> Option<Effect> {
+        let has = self
+            .snapshot
+            .units
+            .iter()
+            .find(|u| u.id == unit)
+            .is_some_and(|u| u.backend != crate::model::BackendKind::Local);
+        has.then(|| self.load(Load::Detail, unit, clear))
     }
 
     fn move_by(&mut self, delta: i64) {

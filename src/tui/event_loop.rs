@@ -43,7 +43,7 @@ pub type Opener = Arc<dyn Fn(&str) -> Result<Member, String> + Send + Sync>;
 pub struct Runner {
     conn: Connection,
     tx: mpsc::Sender<Msg>,
-    loads: [Option<JoinHandle<()>>; 5],
+    loads: [Option<JoinHandle<()>>; 6],
     config_dir: PathBuf,
     depth: ColorDepth,
     open: Opener,
@@ -69,7 +69,7 @@ impl Runner {
         Self {
             conn,
             tx,
-            loads: [None, None, None, None, None],
+            loads: [None, None, None, None, None, None],
             config_dir,
             depth,
             open,
@@ -204,6 +204,10 @@ impl Runner {
             Effect::LoadEvents { seq, unit } => self.load(2, async move {
                 let result = b.events(&unit).await.map_err(|e| e.to_string());
                 Msg::Events { seq, result }
+            }),
+            Effect::LoadDetail { seq, unit } => self.load(5, async move {
+                let result = b.detail(&unit).await.map_err(|e| e.to_string());
+                Msg::Detail { seq, result }
             }),
             Effect::Act { id, unit, action } => {
                 let (u, a) = (unit.clone(), action.clone());

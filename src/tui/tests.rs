@@ -132,6 +132,10 @@ fn answer(app: &mut App, effects: Vec<Effect>) {
                 seq,
                 result: Ok(world::events(&unit_of(app, &unit))),
             },
+            Effect::LoadDetail { seq, unit } => Msg::Detail {
+                seq,
+                result: Ok(flux_detail(&unit)),
+            },
             Effect::LoadCompare { seq, a, b } => Msg::Compare {
                 seq,
                 result: Ok(Box::new(super::compare::Compared::new(world::compare(
@@ -142,6 +146,86 @@ fn answer(app: &mut App, effects: Vec<Effect>) {
             _ => continue,
         };
         app.update(msg, now());
+    }
+}
+
+const FLUX_UNIT: &str = "flux/demo/apps/Kustomization/infra";
+
+/// A failing Flux Kustomization whose attempt brought one commit after the last good one, and whose source's
+/// history cannot be read from here (as the Flux backend reports them).
+fn flux_unit() -> Unit {
+    let mut u = unit_of(&app(), "local/demo/staging");
+    let history = world::history(&u);
+    u.id = FLUX_UNIT.into();
+    u.name = "infra".into();
+    u.backend = BackendKind::Flux;
+    u.kind = "Kustomization".into();
+    u.environment = "demo/apps".into();
+    u.source = "apps/apps".into();
+    u.status = crate::model::Status::new(
+        crate::model::StatusKind::Failed,
+        "ReconciliationFailed: ConfigMap/apps/cm dry-run failed: data.x: Invalid value",
+        ts(-300),
+    );
+    u.attempted_revision = history.first().map(|h| h.revision.clone());
+    u.applied_revision = history.get(1).map(|h| h.revision.clone());
+    u.latest_revision = u.attempted_revision.clone();
+    u.commits_behind = None;
+    u.commits_behind_unknown = Some(
+        "http://git.example/apps.git cannot be fetched from this host: connection refused".into(),
+    );
+    u.broken_by = history.into_iter().take(1).collect();
+    u.drifted_objects = Vec::new();
+    u
+}
+
+/// What the Flux backend's detail says of [`flux_unit`]: its conditions and a two-level inventory tree.
+fn flux_detail(unit: &str) -> crate::model::Detail {
+    let node = |kind: &str, group: &str, ns: &str, name: &str, children: Vec<InventoryNode>| {
+        InventoryNode {
+            kind: kind.into(),
+            group: group.into(),
+            namespace: ns.into(),
+            name: name.into(),
+            children,
+            note: None,
+        }
+    };
+    let cond = |kind: &str, status: &str, reason: &str, message: &str| Condition {
+        kind: kind.into(),
+        status: status.into(),
+        reason: reason.into(),
+        message: message.into(),
+        since: Some(ts(-300)),
+    };
+    Detail {
+        unit: unit.into(),
+        conditions: vec![
+            cond(
+                "Reconciling",
+                "True",
+                "ProgressingWithRetry",
+                "Detecting drift for revision main@sha1:3c4d5e6f",
+            ),
+            cond(
+                "Ready",
+                "False",
+                "ReconciliationFailed",
+                "ConfigMap/apps/cm dry-run failed",
+            ),
+        ],
+        inventory: vec![
+            node("Namespace", "", "", "apps", vec![]),
+            node("ConfigMap", "", "apps", "cm", vec![]),
+            node(
+                "Kustomization",
+                "kustomize.toolkit.fluxcd.io",
+                "apps",
+                "child",
+                vec![node("ConfigMap", "", "apps", "child-cm", vec![])],
+            ),
+        ],
+        inventory_note: None,
     }
 }
 
@@ -421,7 +505,8 @@ fn rollback_from_history_on_the_selected_commit() {
             unit: "local/demo/staging".into(),
             action: Action::Rollback {
                 to: rev(3),
-                reason: "bad release".into()
+                reason: "bad release".into(),
+                suspend_parent: false,
             }
         }]
     );
@@ -882,6 +967,18 @@ fn views_at(size: (u16, u16)) -> Vec<(&'static str, App)> {
     let e = press(&mut a, "enter");
     answer(&mut a, e);
     out.push(("detail", a));
+    let mut a = app_with(false, size);
+    let mut snap = demo_snapshot();
+    snap.units.push(flux_unit());
+    a.update(Msg::Backend(Update::Snapshot(snap)), now());
+    select(&mut a, FLUX_UNIT);
+    let e = press(&mut a, "enter");
+    assert!(
+        e.iter().any(|e| matches!(e, Effect::LoadDetail { .. })),
+        "a Flux unit's detail asks for its conditions and inventory: {e:?}"
+    );
+    answer(&mut a, e);
+    out.push(("detail_flux", a));
     let mut a = app_with(false, size);
     select(&mut a, "local/demo/staging");
     let e = press(&mut a, "d");

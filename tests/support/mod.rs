@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 pub const BIN: &str = env!("CARGO_BIN_EXE_setpoint");
 
 /// Every command of the CLI contract (README, Usage).
-pub const COMMANDS: [&str; 13] = [
+pub const COMMANDS: [&str; 15] = [
     "demo",
     "agent",
     "status",
@@ -16,6 +16,8 @@ pub const COMMANDS: [&str; 13] = [
     "compare",
     "history",
     "events",
+    "detail",
+    "tree",
     "suspend",
     "resume",
     "sync",

@@ -38,10 +38,7 @@ pub async fn fetch(mirrors: Arc<Mirrors>, w: Wanted) {
         Ok(Err(e)) => mirrors.finish(&url, Err(format!("the fetch failed: {e}"))),
         Err(_) => mirrors.finish(
             &url,
-            Err(format!(
-                "no answer within {} s",
-                FETCH_TIMEOUT.as_secs()
-            )),
+            Err(format!("no answer within {} s", FETCH_TIMEOUT.as_secs())),
         ),
     }
 }

@@ -66,15 +66,23 @@ pub fn merge(
     commits: Vec<HistoryEntry>,
     pin: Option<&Revision>,
 ) -> Vec<HistoryEntry> {
-    let last_good = reported.iter().find(|e| e.last_good).map(|e| e.revision.clone());
+    let last_good = reported
+        .iter()
+        .find(|e| e.last_good)
+        .map(|e| e.revision.clone());
     let mut out: Vec<HistoryEntry> = commits
         .into_iter()
         .map(|mut c| {
-            if let Some(r) = reported.iter().find(|r| r.revision.same_commit(&c.revision)) {
+            if let Some(r) = reported
+                .iter()
+                .find(|r| r.revision.same_commit(&c.revision))
+            {
                 c.applied = r.applied;
                 c.failed = r.failed;
             }
-            c.last_good = last_good.as_ref().is_some_and(|g| g.same_commit(&c.revision));
+            c.last_good = last_good
+                .as_ref()
+                .is_some_and(|g| g.same_commit(&c.revision));
             c.pinned = pin.is_some_and(|p| p.same_commit(&c.revision));
             c
         })

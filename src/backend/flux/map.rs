@@ -43,6 +43,9 @@ pub const PINNED_FROM: &str = "setpoint.dev/pinned-from";
 pub const PINNED_BY: &str = "setpoint.dev/pinned-by";
 pub const PIN_REASON: &str = "setpoint.dev/pin-reason";
 pub const PINNED_AT: &str = "setpoint.dev/pinned-at";
+/// On a pinned GitRepository: the Kustomization (`<namespace>/<name>`) setpoint suspended with the pin, so
+/// that resume releases it too.
+pub const SUSPENDED_PARENT: &str = "setpoint.dev/suspended-parent";
 /// Flux's reconcile request token.
 pub const REQUESTED_AT: &str = "reconcile.fluxcd.io/requestedAt";
 
@@ -276,9 +279,10 @@ pub fn unit(
     let commits_behind_unknown = match (&src, &applied, &latest) {
         _ if commits_behind.is_some() => None,
         (None, _, _) => Some("the unit names no source".to_owned()),
-        (Some(r), _, _) if r.kind.kind != "GitRepository" => {
-            Some(format!("the source is a {}: its revisions are not git commits", r.kind.kind))
-        }
+        (Some(r), _, _) if r.kind.kind != "GitRepository" => Some(format!(
+            "the source is a {}: its revisions are not git commits",
+            r.kind.kind
+        )),
         (Some(_), None, _) => Some("nothing applied yet".to_owned()),
         (Some(_), _, None) => Some("the source has no revision yet".to_owned()),
         (Some(_), Some(_), Some(_)) => {
@@ -364,6 +368,14 @@ fn url(kind: FluxKind, obj: &DynamicObject) -> String {
     }
 }
 
+/// The Kustomization that applies this object, when its labels say one does: `<namespace>/<name>`.
+pub fn applied_by(obj: &DynamicObject) -> Option<String> {
+    let labels = obj.metadata.labels.as_ref()?;
+    let name = labels.get("kustomize.toolkit.fluxcd.io/name")?;
+    let ns = labels.get("kustomize.toolkit.fluxcd.io/namespace")?;
+    Some(format!("{ns}/{name}"))
+}
+
 /// A GitRepository, OCIRepository, HelmRepository, HelmChart or Bucket as a source.
 pub fn source(context: &str, kind: FluxKind, obj: &DynamicObject) -> Source {
     let r = ObjectRef::new(kind, namespace(obj), name(obj));
@@ -378,6 +390,7 @@ pub fn source(context: &str, kind: FluxKind, obj: &DynamicObject) -> Source {
         revision: revision_at(obj, "/status/artifact/revision"),
         status: status(obj),
         last_fetch_at: time_at(&obj.data, "/status/artifact/lastUpdateTime"),
+        applied_by: applied_by(obj),
     }
 }
 
@@ -407,12 +420,24 @@ pub fn snapshot<'a>(
         .into_iter()
         .map(|(k, o)| {
             let mut u = unit(context, k, o, &sources);
-            u.pinned_revision = source_ref(k, o).and_then(|r| pins.get(&r.id(context)).cloned());
+            let src_id = source_ref(k, o).map(|r| r.id(context));
+            u.pinned_revision = src_id.as_ref().and_then(|id| pins.get(id).cloned());
+            // why it is not reconciling: a source that is not ready is named, with its message
+            if let Some(s) = src_id.as_ref().and_then(|id| sources.get(id))
+                && !matches!(u.status.kind, StatusKind::Ready | StatusKind::Suspended)
+                && s.status.kind != StatusKind::Ready
+            {
+                u.status.message = format!(
+                    "source {} is {}: {}; {}",
+                    s.name, s.status.kind, s.status.message, u.status.message
+                );
+            }
             if u.pinned_revision.is_some() {
                 // the source's revision is the pin, not the branch: how far behind the branch is unknown
                 u.commits_behind = None;
                 u.commits_behind_unknown = Some(
-                    "the source is pinned by setpoint: its revision is the pin, not its branch".into(),
+                    "the source is pinned by setpoint: its revision is the pin, not its branch"
+                        .into(),
                 );
             }
             u

@@ -289,3 +289,29 @@ fn a_source_pinned_by_setpoint_pins_its_units() {
     let s = snapshot("tier", plain.iter().map(|(k, o)| (*k, o)));
     assert_eq!(unit_named(&s, "ready").pinned_revision, None);
 }
+
+#[test]
+fn a_unit_whose_source_is_not_ready_names_the_source_and_its_message() {
+    let s = snap();
+    let u = unit_named(&s, "nosource");
+    assert_eq!(u.status.kind, StatusKind::Failed);
+    assert!(
+        u.status
+            .message
+            .starts_with("source apps/missing is failed: GitOperationFailed: failed to checkout"),
+        "{}",
+        u.status.message
+    );
+    assert!(
+        u.status
+            .message
+            .ends_with("ArtifactFailed: Source artifact not found, retrying in 30s")
+    );
+    // a unit whose source is ready says only its own reason
+    let bad = unit_named(&s, "badpath");
+    assert!(
+        !bad.status.message.starts_with("source "),
+        "{}",
+        bad.status.message
+    );
+}

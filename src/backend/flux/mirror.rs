@@ -156,7 +156,13 @@ impl Mirrors {
                 "{url} is not a URL this host fetches (only http, https and git)"
             ));
         }
-        let st = self.state.lock().ok()?.get(url).cloned().unwrap_or_default();
+        let st = self
+            .state
+            .lock()
+            .ok()?
+            .get(url)
+            .cloned()
+            .unwrap_or_default();
         if self.mirror(url).resolve_commit(sha).is_ok() {
             return None;
         }
@@ -191,7 +197,8 @@ impl Mirrors {
         if u.commits_behind.is_none() {
             u.commits_behind_unknown = match (&u.applied_revision, &u.latest_revision) {
                 (_, _) if u.pinned_revision.is_some() => Some(
-                    "the source is pinned by setpoint: its revision is the pin, not its branch".into(),
+                    "the source is pinned by setpoint: its revision is the pin, not its branch"
+                        .into(),
                 ),
                 (None, _) => Some("nothing applied yet".into()),
                 (_, None) => Some("the source has no revision yet".into()),
@@ -252,9 +259,7 @@ impl Mirrors {
         }
         let mirror = self.mirror(url);
         let (a, t) = (oid(&mirror, applied)?, oid(&mirror, attempted)?);
-        let commits = mirror
-            .commits_not_in(t, a, BROKE_LIMIT)
-            .map_err(|e| e.0)?;
+        let commits = mirror.commits_not_in(t, a, BROKE_LIMIT).map_err(|e| e.0)?;
         Ok(commits
             .into_iter()
             .filter_map(|c| entry(attempted.reference(), c))

@@ -3,7 +3,10 @@ use crate::backend::flux::map;
 use kube::api::DynamicObject;
 
 fn fixture(name: &str) -> DynamicObject {
-    let path = format!("{}/src/backend/flux/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
+    let path = format!(
+        "{}/src/backend/flux/fixtures/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    );
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
@@ -14,31 +17,49 @@ fn an_unreachable_url_is_unknown_and_said_so_never_zero() {
     let mut snap = map::snapshot(
         "c",
         [
-            (crate::backend::flux::kinds::KUSTOMIZATION, &fixture("ks-ready.json")),
-            (crate::backend::flux::kinds::GIT_REPOSITORY, &fixture("gitrepo-apps.json")),
+            (
+                crate::backend::flux::kinds::KUSTOMIZATION,
+                &fixture("ks-ready.json"),
+            ),
+            (
+                crate::backend::flux::kinds::GIT_REPOSITORY,
+                &fixture("gitrepo-apps.json"),
+            ),
         ],
     );
     let url = snap.sources[0].url.clone();
     // the cluster's source moved on: applied and latest differ
-    let moved: Revision = "main@sha1:0123456789012345678901234567890123456789".parse().unwrap();
+    let moved: Revision = "main@sha1:0123456789012345678901234567890123456789"
+        .parse()
+        .unwrap();
     snap.sources[0].revision = Some(moved.clone());
     snap.units[0].latest_revision = Some(moved);
     snap.units[0].commits_behind = None;
     let wanted = mirrors.wanted(&snap);
     assert_eq!(wanted.len(), 1, "one fetch for the moved source");
-    assert!(mirrors.wanted(&snap).is_empty(), "coalesced: not asked twice while fetching");
+    assert!(
+        mirrors.wanted(&snap).is_empty(),
+        "coalesced: not asked twice while fetching"
+    );
     mirrors.finish(&url, Err("connection refused".into()));
     assert!(mirrors.wanted(&snap).is_empty(), "not retried at once");
     mirrors.enrich(&mut snap);
     let u = &snap.units[0];
     assert_eq!(u.commits_behind, None);
     let why = u.commits_behind_unknown.as_deref().unwrap();
-    assert!(why.contains("cannot be fetched from this host: connection refused"), "{why}");
+    assert!(
+        why.contains("cannot be fetched from this host: connection refused"),
+        "{why}"
+    );
 }
 
 #[test]
 fn merge_marks_commits_with_what_flux_reported() {
-    let rev = |c: char| -> Revision { format!("main@sha1:{}", c.to_string().repeat(40)).parse().unwrap() };
+    let rev = |c: char| -> Revision {
+        format!("main@sha1:{}", c.to_string().repeat(40))
+            .parse()
+            .unwrap()
+    };
     let e = |c: char| HistoryEntry {
         revision: rev(c),
         author: "a".into(),
@@ -50,14 +71,36 @@ fn merge_marks_commits_with_what_flux_reported() {
         pinned: false,
     };
     let reported = vec![
-        HistoryEntry { failed: true, ..e('c') },
-        HistoryEntry { applied: true, last_good: true, ..e('a') },
-        HistoryEntry { last_good: false, ..e('f') },
+        HistoryEntry {
+            failed: true,
+            ..e('c')
+        },
+        HistoryEntry {
+            applied: true,
+            last_good: true,
+            ..e('a')
+        },
+        HistoryEntry {
+            last_good: false,
+            ..e('f')
+        },
     ];
-    let out = crate::backend::flux::history::merge(reported, vec![e('c'), e('b'), e('a')], Some(&rev('b')));
+    let out = crate::backend::flux::history::merge(
+        reported,
+        vec![e('c'), e('b'), e('a')],
+        Some(&rev('b')),
+    );
     let flags: Vec<(String, bool, bool, bool, bool)> = out
         .iter()
-        .map(|h| (h.summary.clone(), h.applied, h.last_good, h.failed, h.pinned))
+        .map(|h| {
+            (
+                h.summary.clone(),
+                h.applied,
+                h.last_good,
+                h.failed,
+                h.pinned,
+            )
+        })
         .collect();
     assert_eq!(
         flags,

@@ -4,6 +4,7 @@
 
 mod act;
 mod connect;
+mod detail;
 mod enrich;
 mod error;
 mod events;
@@ -303,7 +304,11 @@ impl Backend for FluxBackend {
         .await
         .map_err(|e| BackendError::Failed(format!("reading the source's commits: {e}")))?;
         match commits {
-            Ok(commits) => Ok(history::merge(reported, commits, map::pin(&src_obj).as_ref())),
+            Ok(commits) => Ok(history::merge(
+                reported,
+                commits,
+                map::pin(&src_obj).as_ref(),
+            )),
             Err(why) => {
                 tracing::warn!(unit, %why, "history without the source's commits");
                 Ok(reported)
@@ -328,6 +333,13 @@ impl Backend for FluxBackend {
             .collect();
         out.sort_by_key(|e| std::cmp::Reverse(e.time));
         Ok(out)
+    }
+
+    async fn detail(&self, unit: &str) -> Result<crate::model::Detail, BackendError> {
+        let conn = self.conn().await?;
+        let t = Target::new(conn, self.object(unit)?)?;
+        let obj = t.get().await?;
+        Ok(detail::detail(conn, unit, &t.obj, &obj).await)
     }
 
     async fn capabilities(&self, unit: &str) -> Result<Capabilities, BackendError> {
@@ -392,8 +404,33 @@ impl Backend for FluxBackend {
             }
             _ => None,
         };
+        // the parent Kustomization a rollback suspends, or a resume releases
+        let parent = match (action, &source) {
+            (
+                Action::Rollback {
+                    suspend_parent: true,
+                    ..
+                },
+                Some(src),
+            ) => {
+                let p = rollback::parent_to_suspend(conn, src).await?;
+                if p.obj == t.obj {
+                    return Err(BackendError::Invalid(format!(
+                        "--suspend-parent: {} applies its own GitRepository; suspending it would stop the \
+                         rollback too",
+                        t.label()
+                    )));
+                }
+                Some(p)
+            }
+            (Action::Resume, Some(src)) => rollback::suspended_parent(conn, &src.get().await?),
+            _ => None,
+        };
         // refused before anything is sent: RBAC for every object the action patches
-        for target in std::iter::once(&t).chain(source.as_ref()) {
+        for target in std::iter::once(&t)
+            .chain(source.as_ref())
+            .chain(parent.as_ref())
+        {
             if let Permission::Denied { reason } = self.may_patch(conn, target).await? {
                 return Err(BackendError::Denied(reason));
             }
@@ -421,11 +458,12 @@ impl Backend for FluxBackend {
             }
             (Action::Resume, None) => act::resume(conn, &t, &who, None, timeout).await?,
             (Action::Sync { .. }, _) => act::sync(conn, &t, source.as_ref(), &who, timeout).await?,
-            (Action::Rollback { to, reason }, Some(src)) => {
+            (Action::Rollback { to, reason, .. }, Some(src)) => {
                 if reason.trim().is_empty() {
                     return Err(BackendError::Invalid("rollback needs a reason".into()));
                 }
-                rollback::rollback(conn, &t, src, to, &who, reason, timeout).await?
+                rollback::rollback(conn, &t, src, parent.as_ref(), to, &who, reason, timeout)
+                    .await?
             }
             (Action::Rollback { .. }, None) => {
                 return Err(BackendError::Invalid("the unit names no source".into()));

@@ -13,8 +13,11 @@ use super::act::{self, Target, artifact_revision, wait_handled};
 use super::connect::Conn;
 use super::error::from_kube;
 use super::history;
+use super::ids::ObjectRef;
 use super::kinds;
-use super::map::{self, PIN_REASON, PINNED_AT, PINNED_BY, PINNED_FROM, REQUESTED_AT};
+use super::map::{
+    self, PIN_REASON, PINNED_AT, PINNED_BY, PINNED_FROM, REQUESTED_AT, SUSPENDED_PARENT,
+};
 use crate::backend::BackendError;
 use crate::model::Revision;
 
@@ -78,18 +81,45 @@ async fn sharing(conn: &Conn, unit: &Target, source: &Target) -> Vec<String> {
     }
 }
 
-/// The Kustomization that applies this GitRepository, when its labels say one does.
-fn parent(source: &DynamicObject) -> Option<String> {
-    let labels = source.metadata.labels.as_ref()?;
-    let name = labels.get("kustomize.toolkit.fluxcd.io/name")?;
-    let ns = labels.get("kustomize.toolkit.fluxcd.io/namespace")?;
-    Some(format!("{ns}/{name}"))
+/// The Kustomization `ns/name` (as [`map::applied_by`] and the annotation [`SUSPENDED_PARENT`] name it).
+pub fn kustomization(conn: &Conn, ns_name: &str) -> Result<Target, BackendError> {
+    let (ns, name) = ns_name
+        .split_once('/')
+        .ok_or_else(|| BackendError::Invalid(format!("`{ns_name}` is not <namespace>/<name>")))?;
+    Target::new(conn, ObjectRef::new(kinds::KUSTOMIZATION, ns, name))
 }
 
+/// The parent Kustomization a rollback is to suspend: the one that applies the GitRepository.
+pub async fn parent_to_suspend(conn: &Conn, source: &Target) -> Result<Target, BackendError> {
+    let src = source.get().await?;
+    let p = map::applied_by(&src).ok_or_else(|| {
+        BackendError::Invalid(format!(
+            "--suspend-parent: no Kustomization applies {} (it has no kustomize.toolkit.fluxcd.io/name and \
+             namespace labels)",
+            source.label()
+        ))
+    })?;
+    kustomization(conn, &p)
+}
+
+/// The parent Kustomization setpoint suspended for the pin of this source, to resume with it.
+pub fn suspended_parent(conn: &Conn, source: &DynamicObject) -> Option<Target> {
+    let p = source
+        .metadata
+        .annotations
+        .as_ref()?
+        .get(SUSPENDED_PARENT)?;
+    kustomization(conn, p).ok()
+}
+
+/// Pins `source` at `to`; with `parent` (see [`parent_to_suspend`]) suspends that Kustomization first, with
+/// the same reason, and records on the source that setpoint did (resume releases it).
+#[allow(clippy::too_many_arguments)]
 pub async fn rollback(
     conn: &Conn,
     unit: &Target,
     source: &Target,
+    parent: Option<&Target>,
     to: &Revision,
     who: &str,
     reason: &str,
@@ -102,6 +132,23 @@ pub async fn rollback(
     let src = source.get().await?;
     let sha = full_sha(to, &unit_obj, &src)?;
     let mut annotations = Map::new();
+    let mut parent_note = String::new();
+    if let Some(p) = parent {
+        if map::is_suspended(&p.get().await?) {
+            // suspended by someone else: not setpoint's to resume
+            parent_note = format!(
+                "; {} was suspended already (left to whoever suspended it)",
+                p.label()
+            );
+        } else {
+            let done = act::suspend(conn, p, who, reason).await?;
+            annotations.insert(
+                SUSPENDED_PARENT.into(),
+                json!(format!("{}/{}", p.obj.namespace, p.obj.name)),
+            );
+            parent_note = format!("; parent {}: {done}", p.label());
+        }
+    }
     if map::pinned_from(&src).is_none() {
         // the ref before the first pin; a second rollback keeps it
         let previous = src.data.pointer("/spec/ref").cloned().unwrap_or(json!({}));
@@ -126,10 +173,11 @@ pub async fn rollback(
     if !others.is_empty() {
         notes.push_str(&format!("; the pin also moves {}", others.join(", ")));
     }
-    if let Some(p) = parent(&src) {
+    notes.push_str(&parent_note);
+    if let (Some(p), None) = (map::applied_by(&src), parent) {
         notes.push_str(&format!(
             "; warning: Kustomization {p} applies this GitRepository and reverts the pin at its next apply \
-             unless it is suspended"
+             unless it is suspended (--suspend-parent)"
         ));
     }
     let (fetched, src_obj) = wait_handled(source, &token, None, timeout)
@@ -174,10 +222,11 @@ pub async fn release(
     if let Some(prev) = previous.as_object() {
         reference.extend(prev.clone());
     }
+    let parent = suspended_parent(conn, &src);
     let token = Timestamp::now().to_string();
     let patch = json!({
         "metadata": {"annotations": {PINNED_FROM: null, PINNED_BY: null, PIN_REASON: null, PINNED_AT: null,
-                                     REQUESTED_AT: token}},
+                                     SUSPENDED_PARENT: null, REQUESTED_AT: token}},
         "spec": {"ref": reference}
     });
     let obj = source.patch("release the pin of", &patch).await?;
@@ -185,8 +234,11 @@ pub async fn release(
         .record(conn, &obj, "release", &format!("pin released by {who}"))
         .await;
     let (result, obj) = wait_handled(source, &token, None, timeout).await?;
-    Ok((
-        format!("released the pin of {}: {result}{note}", source.label()),
-        artifact_revision(&obj),
-    ))
+    let mut message = format!("released the pin of {}: {result}{note}", source.label());
+    if let Some(p) = parent {
+        // what setpoint suspended for the pin is resumed with it
+        let resumed = act::resume(conn, &p, who, None, timeout).await?;
+        message.push_str(&format!("; parent {}: {resumed}", p.label()));
+    }
+    Ok((message, artifact_revision(&obj)))
 }

@@ -288,7 +288,16 @@ impl LocalBackend {
         let asked_at = asked.at;
         // Resolve a rollback's commit first: the control file is locked only for the change itself.
         let pin = match action {
-            Action::Rollback { to, reason } => {
+            Action::Rollback {
+                suspend_parent: true,
+                ..
+            } => {
+                return Err(BackendError::Invalid(
+                    "--suspend-parent: a local environment has no parent that applies its source"
+                        .into(),
+                ));
+            }
+            Action::Rollback { to, reason, .. } => {
                 let mirror = ws.mirror(&env.source);
                 let id = mirror
                     .resolve_commit(to.sha())

@@ -255,6 +255,7 @@ impl Workspace {
                 .status
                 .unwrap_or_else(|| Status::new(StatusKind::Unknown, "not fetched yet", now)),
             last_fetch_at: st.last_fetch_at,
+            applied_by: None,
         }
     }
 

@@ -188,6 +188,7 @@ pub(crate) fn source() -> Source {
             ts(FETCHED_AT),
         ),
         last_fetch_at: Some(ts(FETCHED_AT)),
+        applied_by: None,
     }
 }
 

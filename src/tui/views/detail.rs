@@ -7,7 +7,7 @@ use ratatui::widgets::Paragraph;
 
 use super::{block, muted, offset, panel, short};
 use crate::format::{age, truncate};
-use crate::model::{Change, Event, STATUS_CHANGED, Severity, Unit};
+use crate::model::{Change, Event, InventoryNode, STATUS_CHANGED, Severity, Unit};
 use crate::tui::app::{App, Loadable};
 use crate::tui::diffdoc::DiffDoc;
 use crate::tui::event_rows::{EventRow, collapse, is_operator};
@@ -31,7 +31,18 @@ pub fn render(frame: &mut Frame, app: &App, area: Rect) {
     frame.render_widget(Paragraph::new(summary), inner);
     let [left, right] =
         Layout::horizontal([Constraint::Percentage(35), Constraint::Percentage(65)]).areas(panes);
-    objects(frame, app, unit, left);
+    // A backend's inventory tree (Flux) above the objects, when there is one.
+    match inventory_lines(app, usize::from(left.width.saturating_sub(2))) {
+        Some(lines) if left.height >= 8 => {
+            let rows = (lines.len() as u16 + 2).min(left.height / 2);
+            let [top, bottom] =
+                Layout::vertical([Constraint::Length(rows), Constraint::Min(0)]).areas(left);
+            let title = format!("Inventory {}", lines.len());
+            panel(frame, app, top, title, false, lines);
+            objects(frame, app, unit, bottom);
+        }
+        _ => objects(frame, app, unit, left),
+    }
     // The status history above the events, when there is one and the pane has room for both.
     let changes = match &app.detail.events {
         Some(Loadable::Ready(events)) => events.iter().filter(|e| is_status_change(e)).count(),
@@ -46,6 +57,70 @@ pub fn render(frame: &mut Frame, app: &App, area: Rect) {
     } else {
         events(frame, app, right);
     }
+}
+
+/// The inventory tree, one line per object, indented under its Kustomization; `None` without a detail.
+fn inventory_lines(app: &App, width: usize) -> Option<Vec<Line<'static>>> {
+    let d = app.detail.info.as_ref()?.ready()?;
+    let t = &app.setup.theme;
+    let branch = if app.setup.ascii { "`- " } else { "└ " };
+    let mut lines: Vec<Line<'static>> = InventoryNode::walk(&d.inventory)
+        .into_iter()
+        .map(|(depth, n)| {
+            let mut spans = vec![
+                Span::styled(format!("{}{branch}", "  ".repeat(depth)), t.style("muted")),
+                Span::raw(n.label()),
+            ];
+            if let Some(note) = &n.note {
+                spans.push(Span::styled(format!(" ({note})"), t.style("muted")));
+            }
+            Line::from(super::cut_spans(spans, width, app.setup.ascii))
+        })
+        .collect();
+    if let Some(why) = &d.inventory_note {
+        lines.push(Line::from(super::cut_spans(
+            vec![Span::styled(why.clone(), t.style("muted"))],
+            width,
+            app.setup.ascii,
+        )));
+    }
+    Some(lines)
+}
+
+/// Every condition, one line each: `Ready=False ReconciliationFailed 3m: message`.
+fn condition_lines(app: &App, width: usize) -> Vec<Line<'static>> {
+    let t = &app.setup.theme;
+    let Some(d) = app.detail.info.as_ref().and_then(|i| i.ready()) else {
+        return Vec::new();
+    };
+    d.conditions
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let style = match c.status.as_str() {
+                "True" => t.style("text"),
+                "False" => t.style("status.failed"),
+                _ => t.style("muted"),
+            };
+            let spans = vec![
+                Span::styled(
+                    format!("{:<12}", if i == 0 { "conditions" } else { "" }),
+                    t.style("muted"),
+                ),
+                Span::styled(format!("{}={}", c.kind, c.status), style),
+                Span::styled(
+                    format!(" {} {}", c.reason, age(c.since, app.now)),
+                    t.style("muted"),
+                ),
+                Span::raw(if c.message.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {}", c.message)
+                }),
+            ];
+            Line::from(super::cut_spans(spans, width + 12, app.setup.ascii))
+        })
+        .collect()
 }
 
 fn is_status_change(e: &Event) -> bool {
@@ -125,9 +200,10 @@ fn summary_lines(app: &App, u: &Unit, width: usize) -> Vec<Line<'static>> {
             Span::styled(note, t.style("badge.held")),
         ]));
     }
-    let behind = match u.commits_behind {
-        Some(n) => format!(", {n} behind"),
-        None => String::new(),
+    let behind = match (u.commits_behind, &u.commits_behind_unknown) {
+        (Some(n), _) => format!(", {n} behind"),
+        (None, Some(_)) => ", behind unknown".to_owned(),
+        (None, None) => String::new(),
     };
     lines.push(Line::from(vec![
         label("revisions"),
@@ -138,6 +214,40 @@ fn summary_lines(app: &App, u: &Unit, width: usize) -> Vec<Line<'static>> {
             short(u.latest_revision.as_ref()),
         )),
     ]));
+    if let (None, Some(why)) = (u.commits_behind, &u.commits_behind_unknown) {
+        lines.push(Line::from(super::cut_spans(
+            vec![
+                label("behind"),
+                Span::styled(format!("unknown: {why}"), t.style("muted")),
+            ],
+            width + 12,
+            app.setup.ascii,
+        )));
+    }
+    if let Some(first) = u.broken_by.last() {
+        let n = u.broken_by.len();
+        let more = if n > 1 {
+            format!(" (and {} later commit(s))", n - 1)
+        } else {
+            String::new()
+        };
+        let text = format!(
+            "{} {} by {}{more}: first commit after the last good {}",
+            first.revision.short_sha(),
+            first.summary,
+            first.author,
+            short(u.applied_revision.as_ref()),
+        );
+        lines.push(Line::from(super::cut_spans(
+            vec![
+                label("broke it?"),
+                Span::styled(text, t.style("status.failed")),
+            ],
+            width + 12,
+            app.setup.ascii,
+        )));
+    }
+    lines.extend(condition_lines(app, width));
     let mut target = format!("{}, source {}, {}", u.environment, u.source, u.kind);
     if u.protected {
         target.push_str(", protected");

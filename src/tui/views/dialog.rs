@@ -126,6 +126,16 @@ pub fn render(frame: &mut Frame, app: &App, body: Rect) {
             ]));
         }
     }
+    if let Some(on) = d.suspend_parent {
+        let mark = if on { "[x]" } else { "[ ]" };
+        lines.push(Line::from(vec![
+            label("parent"),
+            Span::styled(
+                format!("{mark} also suspend it (tab)"),
+                t.style(if on { "dialog.danger" } else { "muted" }),
+            ),
+        ]));
+    }
     if let Some(preview) = &d.preview {
         lines.extend(preview_lines(app, preview));
     }
