@@ -386,17 +386,22 @@ async fn run(tier: &Tier) -> Result<(), BoxError> {
         &format!("main@sha1:{c5}"),
     )
     .await?;
-    wait_field(
-        &kustomizations,
-        "root",
-        "/status/lastAppliedRevision",
-        &format!("main@sha1:{c5}"),
-    )
-    .await?;
-    eprintln!(
-        "flux detail: resumed; root released and both at {}",
-        &c5[..12]
-    );
+    // root, released, handled the resume's reconcile request (its source did not move: still the first commit)
+    let root = kustomizations.get("root").await?;
+    let asked = root
+        .metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get("reconcile.fluxcd.io/requestedAt"))
+        .cloned()
+        .unwrap_or_default();
+    if asked.is_empty() || str_at(&root, "/status/lastHandledReconcileAt") != asked {
+        return Err(err(format!(
+            "root after resume: {:?}",
+            root.data.get("status")
+        )));
+    }
+    eprintln!("flux detail: resumed; root released, app at {}", &c5[..12]);
 
     // --- the real binary: tree and detail with --output json
     cli(tier).await?;

@@ -11,6 +11,36 @@ fn text<'a>(v: &'a Value, pointer: &str) -> &'a str {
         .unwrap_or_default()
 }
 
+/// What the unit's status says of commits beyond its `status.history` (which records applies, not a build
+/// that failed): the applied revision, a failed attempt at another one, and setpoint's pin.
+#[derive(Debug, Clone, Default)]
+pub struct Marks {
+    pub applied: Option<Revision>,
+    pub failed_attempt: Option<Revision>,
+    pub pin: Option<Revision>,
+}
+
+impl Marks {
+    pub fn of(obj: &DynamicObject, pin: Option<Revision>) -> Self {
+        let rev = |p: &str| {
+            obj.data
+                .pointer(p)
+                .and_then(Value::as_str)
+                .and_then(|s| s.parse::<Revision>().ok())
+        };
+        let applied = rev("/status/lastAppliedRevision");
+        let attempted = rev("/status/lastAttemptedRevision");
+        let failing = super::map::status(obj).kind == crate::model::StatusKind::Failed;
+        let failed_attempt =
+            attempted.filter(|a| failing && !applied.as_ref().is_some_and(|p| p.same_commit(a)));
+        Self {
+            applied,
+            failed_attempt,
+            pin,
+        }
+    }
+}
+
 pub fn entries(obj: &DynamicObject) -> Vec<HistoryEntry> {
     let applied: Option<Revision> = obj
         .data
@@ -64,12 +94,15 @@ pub fn entries(obj: &DynamicObject) -> Vec<HistoryEntry> {
 pub fn merge(
     reported: Vec<HistoryEntry>,
     commits: Vec<HistoryEntry>,
-    pin: Option<&Revision>,
+    marks: &Marks,
 ) -> Vec<HistoryEntry> {
+    // `lastAppliedRevision` is set only by a successful apply: the last good one when the history lacks it
     let last_good = reported
         .iter()
         .find(|e| e.last_good)
-        .map(|e| e.revision.clone());
+        .map(|e| e.revision.clone())
+        .or_else(|| marks.applied.clone());
+    let is = |r: &Option<Revision>, c: &Revision| r.as_ref().is_some_and(|r| r.same_commit(c));
     let mut out: Vec<HistoryEntry> = commits
         .into_iter()
         .map(|mut c| {
@@ -80,10 +113,10 @@ pub fn merge(
                 c.applied = r.applied;
                 c.failed = r.failed;
             }
-            c.last_good = last_good
-                .as_ref()
-                .is_some_and(|g| g.same_commit(&c.revision));
-            c.pinned = pin.is_some_and(|p| p.same_commit(&c.revision));
+            c.applied |= is(&marks.applied, &c.revision);
+            c.failed |= is(&marks.failed_attempt, &c.revision);
+            c.last_good = is(&last_good, &c.revision);
+            c.pinned = is(&marks.pin, &c.revision);
             c
         })
         .collect();

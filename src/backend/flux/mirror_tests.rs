@@ -71,10 +71,7 @@ fn merge_marks_commits_with_what_flux_reported() {
         pinned: false,
     };
     let reported = vec![
-        HistoryEntry {
-            failed: true,
-            ..e('c')
-        },
+        e('c'), // a failed build is not in status.history: the failed attempt marks it
         HistoryEntry {
             applied: true,
             last_good: true,
@@ -85,11 +82,12 @@ fn merge_marks_commits_with_what_flux_reported() {
             ..e('f')
         },
     ];
-    let out = crate::backend::flux::history::merge(
-        reported,
-        vec![e('c'), e('b'), e('a')],
-        Some(&rev('b')),
-    );
+    let marks = crate::backend::flux::history::Marks {
+        applied: None,
+        failed_attempt: Some(rev('c')),
+        pin: Some(rev('b')),
+    };
+    let out = crate::backend::flux::history::merge(reported, vec![e('c'), e('b'), e('a')], &marks);
     let flags: Vec<(String, bool, bool, bool, bool)> = out
         .iter()
         .map(|h| {

@@ -304,11 +304,10 @@ impl Backend for FluxBackend {
         .await
         .map_err(|e| BackendError::Failed(format!("reading the source's commits: {e}")))?;
         match commits {
-            Ok(commits) => Ok(history::merge(
-                reported,
-                commits,
-                map::pin(&src_obj).as_ref(),
-            )),
+            Ok(commits) => {
+                let marks = history::Marks::of(&obj, map::pin(&src_obj));
+                Ok(history::merge(reported, commits, &marks))
+            }
             Err(why) => {
                 tracing::warn!(unit, %why, "history without the source's commits");
                 Ok(reported)
