@@ -14,6 +14,9 @@ use crate::config::{BackendChoice, ConfigError, Dirs, Settings};
 use crate::error::CliError;
 use crate::model::BackendKind;
 
+/// How long `--backend auto` waits for the discovery of Flux's kinds in the current kube context.
+pub const AUTO_DISCOVERY: std::time::Duration = std::time::Duration::from_secs(3);
+
 /// The resolved command-line context.
 #[derive(Debug, Clone)]
 pub struct Context {
@@ -149,7 +152,12 @@ impl Context {
                     "the {other} backend is not available in this build yet; use --backend local or flux"
                 )));
             }
-            BackendChoice::Local | BackendChoice::Auto => {}
+            BackendChoice::Auto => {
+                if let Some(flux) = self.auto_flux() {
+                    return Ok(flux);
+                }
+            }
+            BackendChoice::Local => {}
         }
         let known = self.known_contexts();
         let names: &[String] = if !self.opts.contexts.is_empty() {
@@ -185,6 +193,44 @@ impl Context {
             }
         }
         Ok(out)
+    }
+
+    /// `--backend auto` (the default) without `--context`, `--workspace` or `contexts = [...]`, where no workspace
+    /// file is found: the kubeconfig's current context, when discovery finds Flux's kinds served there (within
+    /// [`AUTO_DISCOVERY`]). Otherwise `None`: the local workspace, as before (whose error says what is missing).
+    /// A workspace found here always wins, with no request to any cluster.
+    fn auto_flux(&self) -> Option<Vec<ContextSpec>> {
+        if !self.opts.contexts.is_empty()
+            || self.opts.workspace.is_some()
+            || self.settings.workspace.is_some()
+            || !self.settings.shown_contexts().is_empty()
+        {
+            return None;
+        }
+        let dir = self.workspace();
+        let file = crate::backend::local::spec::FILE_NAME;
+        if dir.join(file).is_file() || dir.is_file() {
+            return None;
+        }
+        let context = FluxBackend::current_context().ok()?;
+        match FluxBackend::serves_flux(&context, AUTO_DISCOVERY) {
+            Ok(kinds) => {
+                tracing::info!(
+                    context,
+                    ?kinds,
+                    "auto: Flux is served; showing this kube context"
+                );
+                Some(vec![ContextSpec {
+                    name: context,
+                    kind: BackendKind::Flux,
+                    workspace: None,
+                }])
+            }
+            Err(why) => {
+                tracing::info!(context, %why, "auto: no Flux in the current kube context");
+                None
+            }
+        }
     }
 
     /// With `--backend flux`: the kube contexts `--context` names (repeatable), else the kubeconfig's

@@ -403,9 +403,65 @@ async fn run(tier: &Tier) -> Result<(), BoxError> {
     }
     eprintln!("flux detail: resumed; root released, app at {}", &c5[..12]);
 
+    // --- a CRD installed later appears: discovery runs again while a kind is not installed (HelmRelease: the
+    // tier has no helm-controller), and the watch restarts with it
+    rediscovery(tier).await?;
+
     // --- the real binary: tree and detail with --output json
     cli(tier).await?;
 
+    watch.abort();
+    Ok(())
+}
+
+async fn rediscovery(tier: &Tier) -> Result<(), BoxError> {
+    use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+    let admin = tier.client("admin").await?;
+    let kubeconfig = Kubeconfig::read_from(tier.kubeconfig())?;
+    let flux = Arc::new(
+        FluxBackend::with_kubeconfig(kubeconfig, Some("admin"))?
+            .with_rediscover(Duration::from_millis(500)),
+    );
+    let (tx, mut rx) = mpsc::channel(64);
+    let watcher = flux.clone();
+    let watch = tokio::spawn(async move { watcher.watch(tx).await });
+    let says_missing = |s: &Snapshot| {
+        s.contexts.iter().any(|c| {
+            c.message
+                .as_deref()
+                .is_some_and(|m| m.contains("HelmRelease"))
+        })
+    };
+    next_snapshot(&mut rx, "HelmRelease not installed", says_missing).await?;
+    let crd: CustomResourceDefinition = serde_json::from_value(json!({
+        "metadata": {"name": "helmreleases.helm.toolkit.fluxcd.io"},
+        "spec": {
+            "group": "helm.toolkit.fluxcd.io",
+            "names": {"kind": "HelmRelease", "plural": "helmreleases", "singular": "helmrelease",
+                      "listKind": "HelmReleaseList"},
+            "scope": "Namespaced",
+            "versions": [{"name": "v2", "served": true, "storage": true,
+                          "schema": {"openAPIV3Schema": {"type": "object",
+                                                          "x-kubernetes-preserve-unknown-fields": true}}}]
+        }
+    }))?;
+    let crds: Api<CustomResourceDefinition> = Api::all(admin);
+    crds.create(&PostParams::default(), &crd).await?;
+    next_snapshot(
+        &mut rx,
+        "HelmRelease served after discovery ran again",
+        |s| !says_missing(s),
+    )
+    .await?;
+    let kinds = flux.kinds().await?;
+    if !kinds.iter().any(|(k, s)| {
+        k.kind == "HelmRelease" && matches!(s, setpoint::backend::flux::KindState::Served(_))
+    }) {
+        return Err(err(format!("after the CRD: {kinds:?}")));
+    }
+    eprintln!("flux detail: a CRD installed later is discovered and watched");
+    crds.delete("helmreleases.helm.toolkit.fluxcd.io", &Default::default())
+        .await?;
     watch.abort();
     Ok(())
 }
@@ -476,6 +532,31 @@ async fn cli(tier: &Tier) -> Result<(), BoxError> {
             "status --output json: {code} {stderr} app {app} source {src}"
         )));
     }
-    eprintln!("flux detail: CLI tree, detail and status agree");
+    // --backend auto (the default), no workspace here: the kubeconfig's current context, where Flux is served
+    let empty = tempfile::tempdir()?;
+    let out = Command::new(env!("CARGO_BIN_EXE_setpoint"))
+        .args(["status", "--output", "json"])
+        .current_dir(empty.path())
+        .env("KUBECONFIG", tier.kubeconfig())
+        .env("SETPOINT_CONFIG_DIR", dirs.path().join("config"))
+        .env("SETPOINT_DATA_DIR", dirs.path().join("data"))
+        .output()?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let json: Value = serde_json::from_str(&stdout).map_err(|e| {
+        err(format!(
+            "auto status JSON: {e}: {stdout} {}",
+            String::from_utf8_lossy(&out.stderr)
+        ))
+    })?;
+    let ids: Vec<&str> = json["units"]
+        .as_array()
+        .map(|us| us.iter().filter_map(|u| u["id"].as_str()).collect())
+        .unwrap_or_default();
+    if !out.status.success() || !ids.contains(&APP) {
+        return Err(err(format!(
+            "--backend auto without a workspace: {ids:?} {stdout}"
+        )));
+    }
+    eprintln!("flux detail: CLI tree, detail and status agree; auto picks the Flux context");
     Ok(())
 }

@@ -117,17 +117,26 @@ pub async fn connect(kubeconfig: Kubeconfig, context: &str) -> Result<Conn, Back
         .await
         .map_err(|e| BackendError::Invalid(format!("{what}: {e}")))?;
     let client = Client::try_from(config).map_err(|e| from_kube(&what, &e))?;
+    let kinds = discover(&client, context).await?;
+    Ok(Conn { client, kinds })
+}
+
+/// The served version of every Flux kind (one list of the API groups, then only Flux's groups are queried;
+/// never a list of Flux objects).
+pub async fn discover(
+    client: &Client,
+    context: &str,
+) -> Result<Vec<(FluxKind, KindState)>, BackendError> {
     let groups = [
         kinds::KUSTOMIZATION.group,
         kinds::HELM_RELEASE.group,
         kinds::GIT_REPOSITORY.group,
     ];
-    // one list of the API groups, then only Flux's groups are queried
     let discovered = Discovery::new(client.clone())
         .filter(&groups)
         .run()
         .await
-        .map_err(|e| from_kube(&format!("{what}: discovery"), &e))?;
+        .map_err(|e| from_kube(&format!("kube context {context}: discovery"), &e))?;
     let mut out = Vec::new();
     for kind in kinds::ALL {
         let state = match discovered
@@ -140,7 +149,7 @@ pub async fn connect(kubeconfig: Kubeconfig, context: &str) -> Result<Conn, Back
         tracing::debug!(context, kind = kind.kind, ?state, "discovery");
         out.push((kind, state));
     }
-    Ok(Conn { client, kinds: out })
+    Ok(out)
 }
 
 #[cfg(test)]

@@ -28,7 +28,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use kube::api::{Api, DynamicObject, ListParams};
 use kube::config::Kubeconfig;
-use tokio::sync::{OnceCell, mpsc};
+use tokio::sync::{RwLock, mpsc};
 
 use super::{Backend, BackendError, BackendInfo, Update};
 use crate::model::{
@@ -43,6 +43,8 @@ use rbac::{Access, AccessCache};
 
 /// How long a sync or resume waits for the controller's result by default.
 pub const SYNC_TIMEOUT: Duration = Duration::from_secs(180);
+/// How often discovery runs again while a Flux kind is not served (a CRD installed later appears).
+pub const REDISCOVER: Duration = Duration::from_secs(60);
 /// The longest wait between attempts to reach an API server that cannot be reached.
 const MAX_RECONNECT: Duration = Duration::from_secs(30);
 
@@ -51,13 +53,15 @@ const MAX_RECONNECT: Duration = Duration::from_secs(30);
 pub struct FluxBackend {
     context: String,
     kubeconfig: Kubeconfig,
-    conn: OnceCell<Conn>,
+    /// The client and what discovery found; replaced when a later discovery finds other kinds served.
+    conn: RwLock<Option<Arc<Conn>>>,
     /// Kinds found refused or gone after discovery (by the watch or a list), overriding what discovery said.
     refused: Mutex<Vec<(FluxKind, KindState)>>,
     access: AccessCache,
     sync_timeout: Duration,
     /// Mirrors of the GitRepositories' URLs, when a data directory was given.
     mirrors: Option<Arc<mirror::Mirrors>>,
+    rediscover_every: Duration,
 }
 
 /// How long the headless commands' snapshot waits for the source mirrors' fetches in all.
@@ -79,6 +83,38 @@ impl FluxBackend {
         connect::context_name(&kubeconfig, None)
     }
 
+    /// Whether the cluster of kube context `context` serves any Flux kind (discovery), within `timeout`: the
+    /// served kinds, or why not. Blocking (its own thread and runtime), for the choice of `--backend auto`
+    /// before anything else runs.
+    pub fn serves_flux(context: &str, timeout: Duration) -> Result<Vec<&'static str>, String> {
+        let backend = Self::open(Some(context)).map_err(|e| e.to_string())?;
+        let probe = std::thread::spawn(move || -> Result<Vec<&'static str>, String> {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| e.to_string())?;
+            rt.block_on(async {
+                let kinds = tokio::time::timeout(timeout, backend.kinds())
+                    .await
+                    .map_err(|_| format!("no answer within {} s", timeout.as_secs()))?
+                    .map_err(|e| e.to_string())?;
+                let served: Vec<&'static str> = kinds
+                    .iter()
+                    .filter(|(_, s)| matches!(s, KindState::Served(_)))
+                    .map(|(k, _)| k.kind)
+                    .collect();
+                if served.is_empty() {
+                    Err("no Flux kind is served".to_owned())
+                } else {
+                    Ok(served)
+                }
+            })
+        });
+        probe
+            .join()
+            .map_err(|_| "the discovery thread failed".to_owned())?
+    }
+
     /// The context `context` (or the current context) of `kubeconfig`.
     pub fn with_kubeconfig(
         kubeconfig: Kubeconfig,
@@ -88,11 +124,12 @@ impl FluxBackend {
         Ok(Self {
             context,
             kubeconfig,
-            conn: OnceCell::new(),
+            conn: RwLock::new(None),
             refused: Mutex::new(Vec::new()),
             access: AccessCache::default(),
             sync_timeout: SYNC_TIMEOUT,
             mirrors: None,
+            rediscover_every: REDISCOVER,
         })
     }
 
@@ -100,6 +137,12 @@ impl FluxBackend {
     /// commit broke a unit, the source's commits in `history`).
     pub fn with_data_dir(mut self, data_dir: &Path) -> Self {
         self.mirrors = Some(mirror::Mirrors::new(data_dir.join("flux-mirrors")));
+        self
+    }
+
+    /// How often discovery runs again while a Flux kind is not served (default [`REDISCOVER`]).
+    pub fn with_rediscover(mut self, every: Duration) -> Self {
+        self.rediscover_every = every;
         self
     }
 
@@ -117,7 +160,7 @@ impl FluxBackend {
     /// Which Flux kinds the cluster serves (discovery), and which of them turned out refused or gone since;
     /// connects first if needed.
     pub async fn kinds(&self) -> Result<Vec<(FluxKind, KindState)>, BackendError> {
-        Ok(self.kinds_of(self.conn().await?))
+        Ok(self.kinds_of(&*self.conn().await?))
     }
 
     /// What discovery found on `conn`, with the kinds refused or gone since.
@@ -140,10 +183,59 @@ impl FluxBackend {
         }
     }
 
-    async fn conn(&self) -> Result<&Conn, BackendError> {
-        self.conn
-            .get_or_try_init(|| connect::connect(self.kubeconfig.clone(), &self.context))
-            .await
+    async fn conn(&self) -> Result<Arc<Conn>, BackendError> {
+        if let Some(c) = self.conn.read().await.as_ref() {
+            return Ok(Arc::clone(c));
+        }
+        let mut slot = self.conn.write().await;
+        if let Some(c) = slot.as_ref() {
+            return Ok(Arc::clone(c));
+        }
+        let c = Arc::new(connect::connect(self.kubeconfig.clone(), &self.context).await?);
+        *slot = Some(Arc::clone(&c));
+        Ok(c)
+    }
+
+    /// While a kind is not served (not installed, or gone since), discovery runs again every
+    /// [`REDISCOVER`] (a few requests for the API groups, never a list of Flux objects); returns the new
+    /// connection once what is served changed, so the watch restarts with it.
+    async fn rediscover(&self, conn: &Conn) -> Arc<Conn> {
+        loop {
+            tokio::time::sleep(self.rediscover_every).await;
+            if self
+                .kinds_of(conn)
+                .iter()
+                .all(|(_, s)| matches!(s, KindState::Served(_)))
+            {
+                continue;
+            }
+            let kinds = match connect::discover(&conn.client, &self.context).await {
+                Ok(k) => k,
+                Err(e) => {
+                    tracing::info!(context = %self.context, error = %e, "discovery again");
+                    continue;
+                }
+            };
+            let served = |k: &[(FluxKind, KindState)]| -> Vec<FluxKind> {
+                k.iter()
+                    .filter(|(_, s)| matches!(s, KindState::Served(_)))
+                    .map(|(k, _)| *k)
+                    .collect()
+            };
+            if served(&kinds) == served(&self.kinds_of(conn)) {
+                continue;
+            }
+            tracing::info!(context = %self.context, served = ?served(&kinds), "discovery: other kinds served now");
+            let fresh = Arc::new(Conn {
+                client: conn.client.clone(),
+                kinds,
+            });
+            if let Ok(mut refused) = self.refused.lock() {
+                refused.clear();
+            }
+            *self.conn.write().await = Some(Arc::clone(&fresh));
+            return fresh;
+        }
     }
 
     fn object(&self, unit: &str) -> Result<ObjectRef, BackendError> {
@@ -203,7 +295,8 @@ impl Backend for FluxBackend {
 
     /// One list per served kind (the console uses `watch`, which lists once and then follows changes).
     async fn snapshot(&self) -> Result<Snapshot, BackendError> {
-        let conn = self.conn().await?;
+        let shared = self.conn().await?;
+        let conn = &*shared;
         let mut objects: Vec<(FluxKind, DynamicObject)> = Vec::new();
         for (kind, state) in &conn.kinds {
             let KindState::Served(ar) = state else {
@@ -241,17 +334,24 @@ impl Backend for FluxBackend {
             match self.conn().await {
                 Ok(conn) => {
                     let stopped = |kind: FluxKind, state: KindState| self.note_refused(kind, state);
-                    let Some(mirrors) = &self.mirrors else {
-                        watch::run(&self.context, conn, &tx, &stopped).await;
-                        return Ok(());
+                    let watching = async {
+                        let Some(mirrors) = &self.mirrors else {
+                            watch::run(&self.context, &conn, &tx, &stopped).await;
+                            return;
+                        };
+                        // the watch's snapshots pass through the mirrors' relay (fetches off the watch path)
+                        let (inner_tx, inner_rx) = mpsc::channel(16);
+                        let watch = async {
+                            let inner_tx = inner_tx;
+                            watch::run(&self.context, &conn, &inner_tx, &stopped).await;
+                        };
+                        tokio::join!(watch, enrich::relay(Arc::clone(mirrors), inner_rx, &tx));
                     };
-                    // the watch's snapshots pass through the mirrors' relay (fetches off the watch path)
-                    let (inner_tx, inner_rx) = mpsc::channel(16);
-                    let watch = async move {
-                        watch::run(&self.context, conn, &inner_tx, &stopped).await;
-                    };
-                    tokio::join!(watch, enrich::relay(Arc::clone(mirrors), inner_rx, &tx));
-                    return Ok(());
+                    tokio::select! {
+                        () = watching => return Ok(()),
+                        // other kinds are served now: the watch starts again with them
+                        _ = self.rediscover(&conn) => delay = Duration::from_millis(500),
+                    }
                 }
                 Err(e) => {
                     if tx.send(Update::Unavailable(e.to_string())).await.is_err() {
@@ -274,7 +374,8 @@ impl Backend for FluxBackend {
     }
 
     async fn history(&self, unit: &str) -> Result<Vec<HistoryEntry>, BackendError> {
-        let conn = self.conn().await?;
+        let shared = self.conn().await?;
+        let conn = &*shared;
         let t = Target::new(conn, self.object(unit)?)?;
         let obj = t.get().await?;
         let reported = history::entries(&obj);
@@ -316,7 +417,8 @@ impl Backend for FluxBackend {
     }
 
     async fn events(&self, unit: &str) -> Result<Vec<Event>, BackendError> {
-        let conn = self.conn().await?;
+        let shared = self.conn().await?;
+        let conn = &*shared;
         let t = Target::new(conn, self.object(unit)?)?;
         let mut raw = events::of_object(&conn.client, &t.obj).await?;
         if let Some(src) = map::source_ref(t.obj.kind, &t.get().await?) {
@@ -335,14 +437,16 @@ impl Backend for FluxBackend {
     }
 
     async fn detail(&self, unit: &str) -> Result<crate::model::Detail, BackendError> {
-        let conn = self.conn().await?;
+        let shared = self.conn().await?;
+        let conn = &*shared;
         let t = Target::new(conn, self.object(unit)?)?;
         let obj = t.get().await?;
         Ok(detail::detail(conn, unit, &t.obj, &obj).await)
     }
 
     async fn capabilities(&self, unit: &str) -> Result<Capabilities, BackendError> {
-        let conn = self.conn().await?;
+        let shared = self.conn().await?;
+        let conn = &*shared;
         let t = Target::new(conn, self.object(unit)?)?;
         let obj = t.get().await?;
         if let Permission::Denied { reason } = self.may_patch(conn, &t).await? {
@@ -387,7 +491,8 @@ impl Backend for FluxBackend {
     }
 
     async fn act(&self, unit: &str, action: &Action) -> Result<Outcome, BackendError> {
-        let conn = self.conn().await?;
+        let shared = self.conn().await?;
+        let conn = &*shared;
         let t = Target::new(conn, self.object(unit)?)?;
         // the source too, when the action patches it
         let source = match action {
