@@ -73,9 +73,12 @@ pub fn status_table(snap: &Snapshot, now: Timestamp) -> String {
                     .as_ref()
                     .map(|r| r.short())
                     .unwrap_or_else(|| "-".into()),
-                u.commits_behind
-                    .map(|n| n.to_string())
-                    .unwrap_or_else(|| "-".into()),
+                match (u.commits_behind, &u.commits_behind_unknown) {
+                    (Some(n), _) => n.to_string(),
+                    // unknown (the reason is in `--output json`), not "none"
+                    (None, Some(_)) => "?".into(),
+                    (None, None) => "-".into(),
+                },
                 u.drifted_objects.len().to_string(),
                 age(u.last_reconcile_at, now),
                 truncate(&message, 100),

@@ -16,7 +16,7 @@ pub enum BackendChoice {
     Local,
     Flux,
     Argo,
-    /// Local when a workspace is found, otherwise Kubernetes.
+    /// Local when a workspace is found, otherwise the current kube context when it serves Flux.
     #[default]
     Auto,
 }

@@ -519,6 +519,54 @@ fn rollback_from_history_on_the_selected_commit() {
 }
 
 #[test]
+fn a_flux_rollback_names_the_sharing_units_and_offers_to_suspend_the_parent() {
+    let mut app = app();
+    let mut snap = demo_snapshot();
+    let mut u = flux_unit();
+    u.status = crate::model::Status::new(crate::model::StatusKind::Ready, "ok", ts(-300));
+    let mut sibling = u.clone();
+    sibling.id = "flux/demo/apps/Kustomization/web".into();
+    sibling.name = "web".into();
+    let mut src = world::source();
+    src.id = "flux/demo/apps/GitRepository/apps".into();
+    src.name = "apps/apps".into();
+    src.backend = BackendKind::Flux;
+    src.context = u.context.clone();
+    src.applied_by = Some("flux-system/root".into());
+    snap.units.extend([u, sibling]);
+    snap.sources.push(src);
+    app.update(Msg::Backend(Update::Snapshot(snap)), now());
+    select(&mut app, FLUX_UNIT);
+    let effects = press(&mut app, "h");
+    answer(&mut app, effects);
+    press(&mut app, "down");
+    press(&mut app, "b");
+    let d = app.dialog.as_ref().unwrap();
+    let warning = d.warning.clone().unwrap_or_default();
+    assert!(warning.contains("the pin also moves web"), "{warning}");
+    assert!(
+        warning.contains("Kustomization flux-system/root applies apps/apps"),
+        "{warning}"
+    );
+    assert_eq!(d.suspend_parent, Some(false));
+    press(&mut app, "tab");
+    assert_eq!(app.dialog.as_ref().unwrap().suspend_parent, Some(true));
+    let text = screen(&app, 120, 40);
+    assert!(text.contains("[x] also suspend it (tab)"), "{text}");
+    type_text(&mut app, "bad release");
+    let effects = press(&mut app, "enter");
+    match effects.as_slice() {
+        [
+            Effect::Act {
+                action: Action::Rollback { suspend_parent, .. },
+                ..
+            },
+        ] => assert!(*suspend_parent),
+        other => panic!("expected the rollback: {other:?}"),
+    }
+}
+
+#[test]
 fn failures_and_timeouts_are_shown() {
     let mut app = app();
     select(&mut app, "local/demo/dev");

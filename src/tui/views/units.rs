@@ -251,6 +251,9 @@ fn cell(app: &App, u: &Unit, col: Col, width: u16) -> Cell<'static> {
             ),
             (None, Some(0)) => Span::styled("0", t.style("muted")),
             (None, Some(n)) => Span::raw(n.to_string()),
+            (None, None) if u.commits_behind_unknown.is_some() => {
+                Span::styled("?", t.style("muted"))
+            }
             (None, None) => Span::styled("-", t.style("muted")),
         }),
         Col::Drift => Cell::from(match u.drifted_objects.len() {
