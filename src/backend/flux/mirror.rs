@@ -51,7 +51,12 @@ pub struct Mirrors {
     state: Mutex<HashMap<String, UrlState>>,
     /// `(url, applied, latest)` → commits behind (`None`: not on the first-parent line).
     behind: Mutex<HashMap<(String, String, String), Option<u32>>>,
+    /// `(url, sha)` → whether the mirror has that commit; forgotten for a URL when a fetch of it ends.
+    has: Mutex<HashMap<(String, String), bool>>,
 }
+
+/// Entries of the caches above at most; past that they start again empty.
+const MAX_CACHED: usize = 20_000;
 
 /// One fetch the caller should run: `url` until it has `commit`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -66,6 +71,7 @@ impl Mirrors {
             root,
             state: Mutex::new(HashMap::new()),
             behind: Mutex::new(HashMap::new()),
+            has: Mutex::new(HashMap::new()),
         })
     }
 
@@ -133,6 +139,9 @@ impl Mirrors {
 
     /// Records the end of a fetch of `url`: the commit it was for, or why it failed.
     pub fn finish(&self, url: &str, result: Result<String, String>) {
+        if let Ok(mut has) = self.has.lock() {
+            has.retain(|(u, _), _| u != url);
+        }
         if let Ok(mut state) = self.state.lock() {
             let st = state.entry(url.to_owned()).or_default();
             st.fetching = false;
@@ -163,7 +172,20 @@ impl Mirrors {
             .get(url)
             .cloned()
             .unwrap_or_default();
-        if self.mirror(url).resolve_commit(sha).is_ok() {
+        let key = (url.to_owned(), sha.to_owned());
+        let cached = self.has.lock().ok().and_then(|m| m.get(&key).copied());
+        let has = cached.unwrap_or_else(|| {
+            // opened once per (url, commit) until the next fetch of the URL ends, not once per unit
+            let has = self.mirror(url).resolve_commit(sha).is_ok();
+            if let Ok(mut m) = self.has.lock() {
+                if m.len() >= MAX_CACHED {
+                    m.clear();
+                }
+                m.insert(key, has);
+            }
+            has
+        });
+        if has {
             return None;
         }
         Some(match (st.failed, st.fetching) {
@@ -239,6 +261,9 @@ impl Mirrors {
         let (a, l) = (oid(&mirror, applied)?, oid(&mirror, latest)?);
         let n = mirror.commits_between(a, l, WALK_LIMIT);
         if let Ok(mut m) = self.behind.lock() {
+            if m.len() >= MAX_CACHED {
+                m.clear();
+            }
             m.insert(key, n);
         }
         n.ok_or_else(|| not_on_line(applied, latest))
