@@ -171,9 +171,8 @@ fn flux_unit() -> Unit {
     u.applied_revision = history.get(1).map(|h| h.revision.clone());
     u.latest_revision = u.attempted_revision.clone();
     u.commits_behind = None;
-    u.commits_behind_unknown = Some(
-        "http://git.example/apps.git cannot be fetched from this host: connection refused".into(),
-    );
+    u.commits_behind_unknown =
+        Some("from this host: cannot fetch http://git.example/apps.git: connection refused".into());
     u.broken_by = history.into_iter().take(1).collect();
     u.drifted_objects = Vec::new();
     u

@@ -189,7 +189,7 @@ impl Mirrors {
             return None;
         }
         Some(match (st.failed, st.fetching) {
-            (Some((e, _)), _) => format!("{url} cannot be fetched from this host: {e}"),
+            (Some((e, _)), _) => format!("from this host: {e}"),
             (None, true) => format!("{url} is being fetched"),
             (None, false) if st.fetched.is_some() => {
                 format!("{url} has no commit {}", &sha[..sha.len().min(12)])

@@ -27,7 +27,14 @@ fn an_unreachable_url_is_unknown_and_said_so_never_zero() {
             ),
         ],
     );
-    let url = snap.sources[0].url.clone();
+    // the source's URL: a port nothing listens on (bound, then closed), on this host
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("http://127.0.0.1:{port}/apps.git");
+    snap.sources[0].url = url.clone();
     // the cluster's source moved on: applied and latest differ
     let moved: Revision = "main@sha1:0123456789012345678901234567890123456789"
         .parse()
@@ -41,16 +48,18 @@ fn an_unreachable_url_is_unknown_and_said_so_never_zero() {
         mirrors.wanted(&snap).is_empty(),
         "coalesced: not asked twice while fetching"
     );
-    mirrors.finish(&url, Err("connection refused".into()));
+    // a real fetch, refused
+    mirrors.fetch_blocking(&wanted[0]);
     assert!(mirrors.wanted(&snap).is_empty(), "not retried at once");
     mirrors.enrich(&mut snap);
     let u = &snap.units[0];
     assert_eq!(u.commits_behind, None);
     let why = u.commits_behind_unknown.as_deref().unwrap();
     assert!(
-        why.contains("cannot be fetched from this host: connection refused"),
+        why.starts_with("from this host: cannot fetch http://127.0.0.1:"),
         "{why}"
     );
+    assert!(why.ends_with("connection refused"), "{why}");
 }
 
 #[test]
