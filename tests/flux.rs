@@ -834,6 +834,11 @@ async fn console(tier: &Tier, kustomizations: &Api<DynamicObject>) -> Result<(),
     if suspended().await? {
         return Err(err("the console's resume did not reach the cluster"));
     }
+    // the detail view: every condition and the inventory tree, read from the cluster for this unit
+    env.keys(&["Enter"]);
+    env.wait_for("Ready=True");
+    env.wait_for("ConfigMap/fx/fx-cm");
+    env.keys(&["Escape"]);
     env.quit();
 
     // the console asks the backend for the selected unit's capabilities (SelfSubjectAccessReview) and, once
