@@ -7,7 +7,7 @@ mod compare;
 mod converge;
 pub mod demo;
 mod drift;
-mod git;
+pub(crate) mod git;
 mod git_error;
 mod inventory_json;
 mod outcome;
