@@ -15,6 +15,8 @@ use crate::backend::local::spec::GitRef;
 /// Artifacts larger than this are not downloaded.
 const MAX_ARTIFACT: u64 = 512 << 20;
 const FETCH_TIMEOUT: Duration = Duration::from_secs(60);
+/// An artifact URL is often cluster-internal: not reachable from here is found out quickly.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// A source's artifact as its status describes it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,6 +50,7 @@ pub fn commit_of(revision: &str) -> Option<&str> {
 pub fn unpack_artifact(a: &Artifact, dir: &Path) -> Result<(), String> {
     let client = reqwest::blocking::Client::builder()
         .timeout(FETCH_TIMEOUT)
+        .connect_timeout(CONNECT_TIMEOUT)
         .build()
         .map_err(|e| format!("HTTP client: {e}"))?;
     let resp = client
