@@ -346,6 +346,31 @@ async fn run(tier: &Tier) -> Result<(), BoxError> {
         !text.contains("hunter2") && !text.contains("changed-live"),
         "Secret values masked: {text}"
     );
+    let app = json["objects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["object"] == "ConfigMap/fd/app")
+        .unwrap();
+    let (desired, live) = (
+        app["desired"].as_str().unwrap(),
+        app["live"].as_str().unwrap(),
+    );
+    assert!(
+        desired.contains("color: blue") && live.contains("color: red"),
+        "{app:#}"
+    );
+    for noise in [
+        "managedFields",
+        "resourceVersion",
+        "uid:",
+        "creationTimestamp",
+    ] {
+        assert!(
+            !desired.contains(noise) && !live.contains(noise),
+            "{noise} shown: {app:#}"
+        );
+    }
     let creds = json["objects"]
         .as_array()
         .unwrap()
