@@ -38,7 +38,10 @@ pub async fn report(conn: &Conn, ks: &DynamicObject) -> Result<DiffReport, Backe
     let tmp = tempfile::tempdir().map_err(|e| BackendError::Invalid(format!("temp dir: {e}")))?;
     let root = tmp.path().join("source");
     match read_source(conn, &ks, &ns, tmp.path(), &root).await {
-        Ok(from) => report.desired_from = Some(from),
+        Ok((from, gap)) => {
+            report.desired_from = Some(from);
+            report.uncovered.extend(gap);
+        }
         Err(why) => {
             report
                 .uncovered
@@ -81,14 +84,15 @@ fn str_at<'a>(v: &'a Value, path: &[&str]) -> &'a str {
         .unwrap_or("")
 }
 
-/// Unpacks the source at the applied revision into `root`; says where it came from.
+/// Unpacks the source at the applied revision into `root`; says where it came from, and what of the
+/// source-controller's filtering a gix checkout could not repeat.
 async fn read_source(
     conn: &Conn,
     ks: &Value,
     ns: &str,
     scratch: &Path,
     root: &Path,
-) -> Result<String, String> {
+) -> Result<(String, Option<String>), String> {
     let kind_name = str_at(ks, &["spec", "sourceRef", "kind"]);
     let src_name = str_at(ks, &["spec", "sourceRef", "name"]);
     let src_ns = match str_at(ks, &["spec", "sourceRef", "namespace"]) {
@@ -109,6 +113,7 @@ async fn read_source(
     let url = str_at(&src, &["spec", "url"]).to_owned();
     let (scratch, root) = (scratch.to_owned(), root.to_owned());
     let is_git = kind_name == "GitRepository";
+    let spec_ignore = src.get("spec").and_then(|s| s.get("ignore")).is_some();
     tokio::task::spawn_blocking(move || {
         std::fs::create_dir_all(&root).map_err(|e| e.to_string())?;
         let mut why = Vec::new();
@@ -117,11 +122,12 @@ async fn read_source(
         {
             match source::unpack_artifact(a, &root) {
                 Ok(()) => {
-                    return Ok(format!(
+                    let from = format!(
                         "{} revision {} (the source-controller artifact)",
                         if applied.is_empty() { "latest" } else { "applied" },
                         a.revision
-                    ));
+                    );
+                    return Ok((from, None));
                 }
                 Err(e) => why.push(e),
             }
@@ -130,10 +136,14 @@ async fn read_source(
             let _ = std::fs::remove_dir_all(&root);
             std::fs::create_dir_all(&root).map_err(|e| e.to_string())?;
             match source::checkout(&url, commit, &scratch, &root) {
-                Ok(()) => {
-                    return Ok(format!(
-                        "applied revision {applied} (cloned from {url} with gix)"
-                    ));
+                Ok(sourceignore) => {
+                    let from = format!("applied revision {applied} (cloned from {url} with gix)");
+                    let gap = (sourceignore || spec_ignore).then(|| {
+                        "the source's ignore rules (.sourceignore, spec.ignore) are not applied to a gix \
+                         checkout: files they exclude may show as desired"
+                            .to_owned()
+                    });
+                    return Ok((from, gap));
                 }
                 Err(e) => why.push(e),
             }
@@ -145,12 +155,13 @@ async fn read_source(
                 why.push(e);
                 why.join("; ")
             })?;
-            return Ok(format!(
+            let from = format!(
                 "latest revision {} (the source-controller artifact): the applied revision {applied} could \
                  not be read ({})",
                 a.revision,
                 why.join("; ")
-            ));
+            );
+            return Ok((from, None));
         }
         if why.is_empty() {
             why.push("the source has no artifact and no applied commit to clone".into());

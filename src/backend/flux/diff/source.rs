@@ -99,22 +99,55 @@ pub fn verify(digest: &str, bytes: &[u8]) -> Result<(), String> {
     }
 }
 
-/// Clones `url` (bare, in `scratch`) and writes the tree of `commit` into `dir` (blocking).
-pub fn checkout(url: &str, commit: &str, scratch: &Path, dir: &Path) -> Result<(), String> {
+/// What source-controller leaves out of every artifact (fluxcd/pkg sourceignore's default patterns, which
+/// match at any depth): VCS and CI files, images and archives. `rel` is a `/`-separated path in the source.
+pub fn ignored_by_default(rel: &str) -> bool {
+    const DIRS: [&str; 3] = [".git", ".github", ".circleci"];
+    const FILES: [&str; 13] = [
+        ".gitignore",
+        ".gitmodules",
+        ".gitattributes",
+        ".travis.yml",
+        ".gitlab-ci.yml",
+        "appveyor.yml",
+        ".drone.yml",
+        "cloudbuild.yaml",
+        "codeship-services.yml",
+        "codeship-steps.yml",
+        ".goreleaser.yml",
+        ".sops.yaml",
+        ".flux.yaml",
+    ];
+    const EXTENSIONS: [&str; 8] = [
+        ".jpg", ".jpeg", ".gif", ".png", ".wmv", ".flv", ".tar.gz", ".zip",
+    ];
+    let mut parts: Vec<&str> = rel.split('/').collect();
+    let file = parts.pop().unwrap_or("");
+    parts.iter().any(|d| DIRS.contains(d))
+        || FILES.contains(&file)
+        || EXTENSIONS.iter().any(|e| file.ends_with(e))
+}
+
+/// Clones `url` (bare, in `scratch`) and writes the tree of `commit` into `dir` (blocking), without what
+/// source-controller ignores by default. Returns whether the tree has `.sourceignore` files (whose patterns
+/// are not applied here).
+pub fn checkout(url: &str, commit: &str, scratch: &Path, dir: &Path) -> Result<bool, String> {
     let mirror = Mirror::new(scratch.join("mirror.git"));
     mirror
         .fetch(url, &GitRef::Commit(commit.to_owned()))
         .map_err(|e| format!("cloning {url}: {}", e.0))?;
     let id = mirror.resolve_commit(commit).map_err(|e| e.0)?;
     let reader = mirror.reader().map_err(|e| e.0)?;
+    let mut sourceignore = false;
     for entry in mirror.tree(id).map_err(|e| e.0)? {
         if !matches!(entry.kind, EntryKind::File | EntryKind::Executable) {
             continue;
         }
         let rel = String::from_utf8_lossy(&entry.path).into_owned();
-        if rel.split('/').any(|p| p == ".." || p.is_empty()) {
+        if rel.split('/').any(|p| p == ".." || p.is_empty()) || ignored_by_default(&rel) {
             continue;
         }
+        sourceignore |= rel == ".sourceignore" || rel.ends_with("/.sourceignore");
         let path = dir.join(&rel);
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent).map_err(|e| format!("{}: {e}", parent.display()))?;
@@ -124,7 +157,7 @@ pub fn checkout(url: &str, commit: &str, scratch: &Path, dir: &Path) -> Result<(
             .map_err(|e| format!("reading {rel}: {e:?}"))?;
         std::fs::write(&path, data).map_err(|e| format!("{}: {e}", path.display()))?;
     }
-    Ok(())
+    Ok(sourceignore)
 }
 
 #[cfg(test)]
@@ -138,6 +171,27 @@ mod tests {
         assert_eq!(commit_of(&format!("sha1:{sha}")), Some(sha));
         assert_eq!(commit_of(sha), Some(sha));
         assert_eq!(commit_of("main@latest"), None);
+    }
+
+    #[test]
+    fn default_ignores_as_source_controller() {
+        for p in [
+            ".github/workflows/ci.yaml",
+            ".gitignore",
+            "a/.sops.yaml",
+            "logo.png",
+            "a/.travis.yml",
+        ] {
+            assert!(ignored_by_default(p), "{p}");
+        }
+        for p in [
+            "apps/deploy.yaml",
+            "logo.PNG",
+            "kustomization.yaml",
+            "git/x.yaml",
+        ] {
+            assert!(!ignored_by_default(p), "{p}");
+        }
     }
 
     #[test]
