@@ -7,6 +7,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod k8s_tier;
+mod tmux_harness;
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -477,6 +478,9 @@ async fn run(tier: &Tier) -> Result<(), BoxError> {
         "{text}"
     );
 
+    // --- the console: the diff view shows what is not covered above its panes, and the drifted objects
+    console(tier)?;
+
     // --- no kustomize anywhere: a clear error naming what to install
     let (code, _, stderr) = setpoint_diff(tier, dirs.path(), &plain_unit, Some("/nonexistent"));
     assert!(
@@ -486,5 +490,46 @@ async fn run(tier: &Tier) -> Result<(), BoxError> {
     if code < 2 {
         return Err(err("missing kustomize was not an error"));
     }
+    Ok(())
+}
+
+/// The console in tmux on the tier: the incomplete diff of `over` says what it does not cover; the diff
+/// of `plain` lists its drifted objects.
+fn console(tier: &Tier) -> Result<(), BoxError> {
+    if !tmux_harness::have_tmux() {
+        return Ok(());
+    }
+    let env = tmux_harness::Env::new();
+    let start = || -> Result<(), BoxError> {
+        env.start_cmd(&format!(
+            "env KUBECONFIG='{}' SETPOINT_CONFIG_DIR='{}' SETPOINT_DATA_DIR='{}' SETPOINT_KUSTOMIZE='{}' \
+             TERM=xterm-256color '{}' --backend flux --context admin",
+            tier.kubeconfig().display(),
+            env.config.display(),
+            env.data.display(),
+            tier.kustomize_bin()?,
+            tmux_harness::BIN
+        ));
+        Ok(())
+    };
+    start()?;
+    env.wait_for("Units (2)");
+    env.select("over");
+    env.keys(&["d"]);
+    env.wait_for("not covered: postBuild.substituteFrom Secret/fd/absent");
+    env.wait_for("desired: applied revision");
+    env.quit();
+    // a fresh console: the units filter of the first one would stay
+    start()?;
+    env.wait_for("Units (2)");
+    env.select("plain");
+    env.keys(&["d"]);
+    let screen = env.wait_for("ConfigMap/fd/app");
+    if !screen.contains("differ") {
+        return Err(err(format!(
+            "the plain diff lists no differences:\n{screen}"
+        )));
+    }
+    env.quit();
     Ok(())
 }

@@ -126,9 +126,29 @@ pub fn mask_secrets(live: Option<&mut Value>, desired: Option<&mut Value>) -> bo
     true
 }
 
-/// YAML text of an object for the diff view.
+/// YAML text of an object for the diff view: apiVersion, kind and metadata first, as kubectl shows them,
+/// then the rest in key order.
 pub fn to_yaml(obj: &Value) -> String {
-    serde_saphyr::to_string(obj).unwrap_or_else(|e| format!("# cannot show: {e}\n"))
+    let Some(map) = obj.as_object() else {
+        return yaml(obj);
+    };
+    let (mut head, mut meta, mut rest) = (Map::new(), Map::new(), Map::new());
+    for (k, v) in map {
+        match k.as_str() {
+            "apiVersion" | "kind" => head.insert(k.clone(), v.clone()),
+            "metadata" => meta.insert(k.clone(), v.clone()),
+            _ => rest.insert(k.clone(), v.clone()),
+        };
+    }
+    [head, meta, rest]
+        .into_iter()
+        .filter(|m| !m.is_empty())
+        .map(|m| yaml(&Value::Object(m)))
+        .collect()
+}
+
+fn yaml(v: &Value) -> String {
+    serde_saphyr::to_string(v).unwrap_or_else(|e| format!("# cannot show: {e}\n"))
 }
 
 #[cfg(test)]

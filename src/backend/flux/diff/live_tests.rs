@@ -70,3 +70,12 @@ fn secrets_are_masked_with_changes_marked() {
     assert!(!mask_secrets(Some(&mut cm), None));
     assert_eq!(cm["data"]["k"], "v");
 }
+
+#[test]
+fn yaml_shows_kind_and_metadata_first() {
+    let text = to_yaml(&normalise(&live_cm()));
+    assert_eq!(
+        text,
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  labels:\n    l: \"1\"\n  name: a\n  namespace: fx\ndata:\n  k: v\n"
+    );
+}
