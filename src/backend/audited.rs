@@ -82,6 +82,10 @@ impl Backend for Audited {
         self.inner.diff(unit).await
     }
 
+    async fn diff_report(&self, unit: &str) -> Result<crate::model::DiffReport, BackendError> {
+        self.inner.diff_report(unit).await
+    }
+
     async fn history(&self, unit: &str) -> Result<Vec<HistoryEntry>, BackendError> {
         self.inner.history(unit).await
     }

@@ -364,6 +364,10 @@ impl Backend for Composite {
         self.member_for(unit)?.diff(unit).await
     }
 
+    async fn diff_report(&self, unit: &str) -> Result<crate::model::DiffReport, BackendError> {
+        self.member_for(unit)?.diff_report(unit).await
+    }
+
     async fn history(&self, unit: &str) -> Result<Vec<HistoryEntry>, BackendError> {
         self.member_for(unit)?.history(unit).await
     }

@@ -80,6 +80,12 @@ pub trait Backend: Send + Sync {
     /// Desired versus live, per object, with secrets masked.
     async fn diff(&self, unit: &str) -> Result<Vec<ObjectDiff>, BackendError>;
 
+    /// The diff with what it covers: backends that cannot see everything (Flux: an unreadable Secret, a
+    /// remote base) say so here. By default the objects of `diff`, everything covered.
+    async fn diff_report(&self, unit: &str) -> Result<crate::model::DiffReport, BackendError> {
+        Ok(crate::model::DiffReport::complete(self.diff(unit).await?))
+    }
+
     /// Revisions that can be rolled back to, newest first.
     async fn history(&self, unit: &str) -> Result<Vec<HistoryEntry>, BackendError>;
 

@@ -124,13 +124,15 @@ pub fn status_table(snap: &Snapshot, now: Timestamp) -> String {
 }
 
 /// `setpoint diff UNIT`: 0 in sync, 1 different, 2 when the desired revision does not render (the
-/// diff is then against the applied revision, and says so).
+/// diff is then against the applied revision, and says so) or when the diff could not cover everything and
+/// found no difference in what it covered (cannot know; the header says what is not covered).
 pub async fn diff(backend: &dyn Backend, query: &str, output: Output) -> Result<u8, CliError> {
     let unit = find_unit(backend, query).await?;
-    let objects = backend.diff(&unit.id).await?;
+    let report = backend.diff_report(&unit.id).await?;
+    let objects = &report.objects;
     let changed: Vec<_> = objects.iter().filter(|o| o.is_different()).collect();
     let not_rendered = objects.iter().find(|o| o.desired_not_rendered());
-    let in_sync = changed.is_empty() && not_rendered.is_none();
+    let in_sync = changed.is_empty() && not_rendered.is_none() && report.is_complete();
     let note = not_rendered.and_then(|o| o.note.clone());
     match output {
         Output::Json => print_json(&json!({
@@ -139,14 +141,28 @@ pub async fn diff(backend: &dyn Backend, query: &str, output: Output) -> Result<
             "desiredRenders": not_rendered.is_none(),
             "note": note,
             "objects": changed,
+            "complete": report.is_complete(),
+            "desiredFrom": report.desired_from,
+            "uncovered": report.uncovered,
+            "notes": report.notes,
         }))?,
         Output::Table => {
+            for line in report.header() {
+                println!("# {line}");
+            }
             if let Some(note) = objects.iter().find_map(|o| o.note.as_deref()) {
                 println!("# {note}");
             }
             if changed.is_empty() && not_rendered.is_some() {
                 println!(
                     "{}: live matches the applied revision, not the desired one ({} objects)",
+                    unit.id,
+                    objects.len()
+                );
+            } else if changed.is_empty() && !report.is_complete() {
+                println!(
+                    "{}: no difference in the {} objects compared, but the diff is incomplete \
+                     (see \"not covered\" above): cannot know whether it is in sync",
                     unit.id,
                     objects.len()
                 );
@@ -158,11 +174,14 @@ pub async fn diff(backend: &dyn Backend, query: &str, output: Output) -> Result<
             }
         }
     }
-    Ok(match (not_rendered, changed.is_empty()) {
-        (Some(_), _) => crate::error::EXIT_USAGE,
-        (None, true) => 0,
-        (None, false) => 1,
-    })
+    Ok(
+        match (not_rendered, changed.is_empty(), report.is_complete()) {
+            (Some(_), _, _) => crate::error::EXIT_USAGE,
+            (None, false, _) => 1,
+            (None, true, true) => 0,
+            (None, true, false) => crate::error::EXIT_USAGE,
+        },
+    )
 }
 
 /// `setpoint history UNIT`.

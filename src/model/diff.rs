@@ -47,3 +47,46 @@ impl ObjectDiff {
             .is_some_and(|n| n.contains(NOT_RENDERED))
     }
 }
+
+/// A unit's diff with what it covers: the objects, what the desired side was built from, and what the diff
+/// could not look at. A diff with anything in `uncovered` never claims "in sync".
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DiffReport {
+    pub objects: Vec<ObjectDiff>,
+    /// Where the desired state came from (revision and how it was read), when the backend says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub desired_from: Option<String>,
+    /// What the diff could not cover (an unreadable Secret, a remote base, an object the dry run refused).
+    #[serde(default)]
+    pub uncovered: Vec<String>,
+    /// What the diff left out on purpose (objects annotated to be skipped), for the reader's information.
+    #[serde(default)]
+    pub notes: Vec<String>,
+}
+
+impl DiffReport {
+    /// Objects only, everything covered: what backends without coverage knowledge return.
+    pub fn complete(objects: Vec<ObjectDiff>) -> Self {
+        Self {
+            objects,
+            ..Self::default()
+        }
+    }
+
+    /// Whether every desired and live object was looked at.
+    pub fn is_complete(&self) -> bool {
+        self.uncovered.is_empty()
+    }
+
+    /// The lines a header shows: where the desired state came from, what is not covered, what was skipped.
+    pub fn header(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if let Some(from) = &self.desired_from {
+            out.push(format!("desired: {from}"));
+        }
+        out.extend(self.uncovered.iter().map(|u| format!("not covered: {u}")));
+        out.extend(self.notes.iter().cloned());
+        out
+    }
+}

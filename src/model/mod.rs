@@ -16,7 +16,7 @@ pub use audit::{AuditRecord, AuditResult};
 pub use compare::{CompareCommit, CompareSide, Comparison, ObjectComparison, Verdict};
 pub use context::{ContextHealth, ContextState, Reconciler};
 pub use detail::{Condition, Detail, InventoryNode};
-pub use diff::{Change, NOT_RENDERED, ObjectDiff};
+pub use diff::{Change, DiffReport, NOT_RENDERED, ObjectDiff};
 pub use event::{Event, STATUS_CHANGED, Severity};
 pub use revision::{Revision, RevisionError};
 pub use status::{Status, StatusKind};

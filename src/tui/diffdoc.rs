@@ -46,6 +46,8 @@ pub struct DiffFile {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DiffDoc {
     pub files: Vec<DiffFile>,
+    /// What the diff covers and what it could not (a backend's `DiffReport::header`), shown above the panes.
+    pub header: Vec<String>,
 }
 
 impl DiffFile {
@@ -74,6 +76,15 @@ impl DiffDoc {
                 .iter()
                 .map(|o| DiffFile::build_between(o, sides))
                 .collect(),
+            header: Vec::new(),
+        }
+    }
+
+    /// A unit's diff report: its objects, and its coverage as the header.
+    pub fn from_report(report: &crate::model::DiffReport) -> Self {
+        Self {
+            header: report.header(),
+            ..Self::build(&report.objects)
         }
     }
 

@@ -170,10 +170,12 @@ impl Runner {
         let b = self.conn.backend.clone();
         match effect {
             Effect::LoadDiff { seq, unit } => self.load(0, async move {
-                let result = match b.diff(&unit).await {
-                    Ok(objects) => tokio::task::spawn_blocking(move || DiffDoc::build(&objects))
-                        .await
-                        .map_err(|e| format!("diff failed: {e}")),
+                let result = match b.diff_report(&unit).await {
+                    Ok(report) => {
+                        tokio::task::spawn_blocking(move || DiffDoc::from_report(&report))
+                            .await
+                            .map_err(|e| format!("diff failed: {e}"))
+                    }
                     Err(e) => Err(e.to_string()),
                 };
                 Msg::Diff { seq, result }

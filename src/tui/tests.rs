@@ -1031,6 +1031,25 @@ fn views_at(size: (u16, u16)) -> Vec<(&'static str, App)> {
     let e = press(&mut a, "d");
     answer(&mut a, e);
     out.push(("diff", a));
+    // a diff that could not cover everything says so above the panes (as the Flux backend reports it)
+    let mut a = app_with(false, size);
+    select(&mut a, "local/demo/staging");
+    let e = press(&mut a, "d");
+    answer(&mut a, e);
+    if let Loadable::Ready(doc) = &mut a.diff.doc {
+        doc.header = crate::model::DiffReport {
+            desired_from: Some(
+                "applied revision main@sha1:5f2c9e1 (the source-controller artifact)".into(),
+            ),
+            uncovered: vec![
+                "postBuild.substituteFrom Secret/apps/vars cannot be read (403)".into(),
+            ],
+            notes: vec!["skipped ConfigMap/apps/legacy: annotated reconcile: disabled".into()],
+            ..Default::default()
+        }
+        .header();
+    }
+    out.push(("diff_coverage", a));
     let mut a = app_with(false, size);
     select(&mut a, "local/demo/staging");
     let e = press(&mut a, "h");

@@ -181,6 +181,16 @@ impl Tier {
         self.var("GIT_HTTP_URL")
     }
 
+    /// The kustomize CLI the tier built (not started: a program for tests to run).
+    pub fn kustomize_bin(&self) -> Result<&str, BoxError> {
+        self.var("KUSTOMIZE_BIN")
+    }
+
+    /// The flux CLI the tier built, to compare setpoint with `flux diff kustomization`.
+    pub fn flux_bin(&self) -> Result<&str, BoxError> {
+        self.var("FLUX_BIN")
+    }
+
     /// A client for a context of the tier's kubeconfig: `admin` or `viewer`.
     pub async fn client(&self, context: &str) -> Result<kube::Client, BoxError> {
         // Both of rustls's providers are compiled in (gix's HTTP stack and kube enable different ones), so

@@ -5,6 +5,7 @@
 mod act;
 mod connect;
 mod detail;
+mod diff;
 mod enrich;
 mod error;
 mod events;
@@ -368,9 +369,22 @@ impl Backend for FluxBackend {
     }
 
     async fn diff(&self, unit: &str) -> Result<Vec<ObjectDiff>, BackendError> {
-        Err(BackendError::Invalid(format!(
-            "flux: diffs of {unit} are not supported by this backend yet"
-        )))
+        Ok(self.diff_report(unit).await?.objects)
+    }
+
+    /// A Kustomization's desired state (built as kustomize-controller builds it) against live; see
+    /// `diff/mod.rs`. HelmReleases are refused.
+    async fn diff_report(&self, unit: &str) -> Result<crate::model::DiffReport, BackendError> {
+        let conn = self.conn().await?;
+        let obj = self.object(unit)?;
+        if obj.kind != kinds::KUSTOMIZATION {
+            return Err(BackendError::Invalid(format!(
+                "flux: diffs of {} are not supported (only Kustomizations)",
+                obj.kind.kind
+            )));
+        }
+        let t = Target::new(&conn, obj)?;
+        diff::report(&conn, &t.get().await?).await
     }
 
     async fn history(&self, unit: &str) -> Result<Vec<HistoryEntry>, BackendError> {

@@ -63,7 +63,34 @@ pub fn render(frame: &mut Frame, app: &App, area: Rect) {
         format!("Diff {unit}"),
     );
     let list = (drifted.as_slice(), super::detail::LIVE_LEGEND);
+    let area = coverage_header(frame, app, area, &doc.header);
     panes(frame, app, area, doc, list, &title, empty);
+}
+
+/// What the diff covers and what it could not, one line each (at most a third of the area), above the
+/// panes; returns the area left for them.
+fn coverage_header(frame: &mut Frame, app: &App, area: Rect, header: &[String]) -> Rect {
+    if header.is_empty() {
+        return area;
+    }
+    let n = u16::try_from(header.len())
+        .unwrap_or(u16::MAX)
+        .min(area.height / 3);
+    let [top, rest] = Layout::vertical([Constraint::Length(n), Constraint::Min(0)]).areas(area);
+    let lines: Vec<Line> = header
+        .iter()
+        .take(usize::from(n))
+        .map(|h| {
+            let style = if h.starts_with("not covered") {
+                app.setup.theme.style("status.stalled")
+            } else {
+                app.setup.theme.style("muted")
+            };
+            Line::styled(h.clone(), style)
+        })
+        .collect();
+    frame.render_widget(Paragraph::new(lines), top);
+    rest
 }
 
 /// The object list (marked drifted as `list` says, with its legend) and the selected object's diff (as
