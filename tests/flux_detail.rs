@@ -190,9 +190,10 @@ async fn run(tier: &Tier) -> Result<(), BoxError> {
     {
         return Err(err(format!("root's conditions: {:?}", d.conditions)));
     }
-    let labels: Vec<(usize, String)> = InventoryNode::walk(&d.inventory)
+    // depth from the drawn branch: four columns per level
+    let labels: Vec<(usize, String)> = InventoryNode::tree(&d.inventory, true)
         .into_iter()
-        .map(|(depth, n)| (depth, n.label()))
+        .map(|(branch, n)| (branch.len() / 4 - 1, n.label()))
         .collect();
     for want in [
         (0, "GitRepository/fd/app".to_owned()),
@@ -496,7 +497,11 @@ async fn cli(tier: &Tier) -> Result<(), BoxError> {
         return Err(err(format!("tree --output json: {code} {stderr} {stdout}")));
     }
     let (code, stdout, stderr) = run(&["tree", "root"])?;
-    if code != 0 || !stdout.contains("    └── ConfigMap/fd/fd-cm") {
+    // the grandchild drawn one level down, under the child's branch
+    let nested = stdout.lines().any(|l| {
+        l.starts_with("│   └── ConfigMap/fd/fd-cm") || l.starts_with("    └── ConfigMap/fd/fd-cm")
+    });
+    if code != 0 || !nested {
         return Err(err(format!("tree: {code} {stderr} {stdout}")));
     }
     let (code, stdout, stderr) = run(&["detail", "app", "--output", "json"])?;

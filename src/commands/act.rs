@@ -1,7 +1,7 @@
 //! `suspend`, `resume`, `sync`, `rollback` from the command line.
 
 use super::print_json;
-use crate::backend::{Backend, Composite, resolve_unit};
+use crate::backend::{Backend, Composite};
 use crate::cli::Output;
 use crate::error::CliError;
 use crate::model::Action;
@@ -18,7 +18,7 @@ pub async fn act(
     output: Output,
 ) -> Result<u8, CliError> {
     let snap = backend.snapshot().await?;
-    let unit = resolve_unit(&snap.units, query).map_err(|e| CliError::usage(e.to_string()))?;
+    let unit = super::unit::find(&snap, query)?;
     if (unit.protected || protected_by_settings(&unit.id)) && confirm != Some(unit.name.as_str()) {
         let msg = format!(
             "{} is protected: repeat its name to confirm, e.g. `--confirm {}`",

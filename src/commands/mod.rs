@@ -4,6 +4,7 @@ mod act;
 mod audit;
 mod compare;
 mod read;
+mod unit;
 
 pub use act::act;
 pub use audit::audit;

@@ -5,7 +5,7 @@ use serde_json::json;
 
 use super::print_json;
 use crate::backend::local;
-use crate::backend::{Backend, resolve_unit};
+use crate::backend::Backend;
 use crate::cli::Output;
 use crate::diff::unified;
 use crate::error::CliError;
@@ -14,9 +14,7 @@ use crate::model::{BackendKind, ContextHealth, Snapshot, Unit};
 
 async fn find_unit(backend: &dyn Backend, query: &str) -> Result<Unit, CliError> {
     let snap = backend.snapshot().await?;
-    resolve_unit(&snap.units, query)
-        .cloned()
-        .map_err(|e| CliError::usage(e.to_string()))
+    super::unit::find(&snap, query).cloned()
 }
 
 /// Says so on stderr when `--limit` asks for more than the local backend keeps and it ran out there.
@@ -321,15 +319,14 @@ fn detail_text(d: &crate::model::Detail, tree_only: bool) -> String {
     }
     out.push_str(&d.unit);
     out.push('\n');
-    for (depth, n) in InventoryNode::walk(&d.inventory) {
+    for (branch, n) in InventoryNode::tree(&d.inventory, false) {
         let note = n
             .note
             .as_deref()
             .map(|w| format!("  ({w})"))
             .unwrap_or_default();
         out.push_str(&format!(
-            "{}└── {}{note}\n",
-            "    ".repeat(depth),
+            "{branch}{}{note}\n",
             n.label()
         ));
     }

@@ -44,17 +44,63 @@ impl InventoryNode {
         }
     }
 
-    /// Every node of the tree under `nodes`, depth first, with its depth.
-    pub fn walk(nodes: &[InventoryNode]) -> Vec<(usize, &InventoryNode)> {
-        fn go<'a>(n: &'a [InventoryNode], depth: usize, out: &mut Vec<(usize, &'a InventoryNode)>) {
-            for node in n {
-                out.push((depth, node));
-                go(&node.children, depth + 1, out);
+    /// Every node of the tree under `nodes`, depth first, with the prefix that draws its branch as `flux
+    /// tree` does (`├── `, `└── `, `│   ` under a sibling that follows); ASCII (`|-- `, `` `-- ``, `|   `)
+    /// when `ascii`.
+    pub fn tree(nodes: &[InventoryNode], ascii: bool) -> Vec<(String, &InventoryNode)> {
+        let (mid, last, bar) = if ascii {
+            ("|-- ", "`-- ", "|   ")
+        } else {
+            ("├── ", "└── ", "│   ")
+        };
+        fn go<'a>(
+            n: &'a [InventoryNode],
+            indent: &str,
+            glyphs: (&str, &str, &str),
+            out: &mut Vec<(String, &'a InventoryNode)>,
+        ) {
+            let (mid, last, bar) = glyphs;
+            for (i, node) in n.iter().enumerate() {
+                let is_last = i + 1 == n.len();
+                out.push((format!("{indent}{}", if is_last { last } else { mid }), node));
+                let below = format!("{indent}{}", if is_last { "    " } else { bar });
+                go(&node.children, &below, glyphs, out);
             }
         }
         let mut out = Vec::new();
-        go(nodes, 0, &mut out);
+        go(nodes, "", (mid, last, bar), &mut out);
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::InventoryNode;
+
+    fn node(name: &str, children: Vec<InventoryNode>) -> InventoryNode {
+        InventoryNode {
+            kind: "ConfigMap".into(),
+            group: String::new(),
+            namespace: "apps".into(),
+            name: name.into(),
+            children,
+            note: None,
+        }
+    }
+
+    #[test]
+    fn the_tree_draws_branches_and_continues_the_bar_under_a_sibling_that_follows() {
+        let nodes = vec![node("a", vec![node("a1", vec![]), node("a2", vec![])]), node("b", vec![])];
+        let drawn: Vec<String> = InventoryNode::tree(&nodes, false)
+            .into_iter()
+            .map(|(p, n)| format!("{p}{}", n.name))
+            .collect();
+        assert_eq!(drawn, ["├── a", "│   ├── a1", "│   └── a2", "└── b"]);
+        let ascii: Vec<String> = InventoryNode::tree(&nodes, true)
+            .into_iter()
+            .map(|(p, n)| format!("{p}{}", n.name))
+            .collect();
+        assert_eq!(ascii, ["|-- a", "|   |-- a1", "|   `-- a2", "`-- b"]);
     }
 }
 

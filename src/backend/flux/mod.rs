@@ -65,8 +65,10 @@ pub struct FluxBackend {
     rediscover_every: Duration,
 }
 
-/// How long the headless commands' snapshot waits for the source mirrors' fetches in all.
-pub const MIRROR_BUDGET: Duration = Duration::from_secs(10);
+/// How long the headless commands' snapshot waits for the source mirrors' fetches in all: well within the
+/// composite's [`MEMBER_TIMEOUT`](crate::backend::MEMBER_TIMEOUT), so that a slow fetch leaves commits
+/// behind unknown (said so) instead of making the whole context fail to answer.
+pub const MIRROR_BUDGET: Duration = Duration::from_secs(4);
 
 impl FluxBackend {
     /// The context `context` (or the current context) of the kubeconfig that `KUBECONFIG` names, or of

@@ -63,12 +63,11 @@ pub fn render(frame: &mut Frame, app: &App, area: Rect) {
 fn inventory_lines(app: &App, width: usize) -> Option<Vec<Line<'static>>> {
     let d = app.detail.info.as_ref()?.ready()?;
     let t = &app.setup.theme;
-    let branch = if app.setup.ascii { "`- " } else { "└ " };
-    let mut lines: Vec<Line<'static>> = InventoryNode::walk(&d.inventory)
+    let mut lines: Vec<Line<'static>> = InventoryNode::tree(&d.inventory, app.setup.ascii)
         .into_iter()
-        .map(|(depth, n)| {
+        .map(|(branch, n)| {
             let mut spans = vec![
-                Span::styled(format!("{}{branch}", "  ".repeat(depth)), t.style("muted")),
+                Span::styled(branch, t.style("muted")),
                 Span::raw(n.label()),
             ];
             if let Some(note) = &n.note {
