@@ -499,3 +499,27 @@ fn flux_resource(group: &str, kind: &str, plural: &str) -> kube::api::ApiResourc
     let gvk = kube::api::GroupVersionKind::gvk(group, "v1", kind);
     kube::api::ApiResource::from_gvk_with_plural(&gvk, plural)
 }
+
+// ---------------------------------------------------------------------------------------------------------
+// Argo CD on the tier (scripts/k8s-tier starts its application-controller, repo-server and API server)
+
+/// The namespace of the tier's Argo CD (its Applications, AppProjects and settings).
+pub const ARGOCD_NAMESPACE: &str = "argocd";
+
+/// The destination server of Argo CD's in-cluster cluster: the tier's API server itself.
+pub const ARGOCD_IN_CLUSTER: &str = "https://kubernetes.default.svc";
+
+/// Argo CD's Application (application-controller), as the tier serves it.
+pub fn application() -> kube::api::ApiResource {
+    argo_resource("Application", "applications")
+}
+
+/// Argo CD's AppProject, as the tier serves it.
+pub fn app_project() -> kube::api::ApiResource {
+    argo_resource("AppProject", "appprojects")
+}
+
+fn argo_resource(kind: &str, plural: &str) -> kube::api::ApiResource {
+    let gvk = kube::api::GroupVersionKind::gvk("argoproj.io", "v1alpha1", kind);
+    kube::api::ApiResource::from_gvk_with_plural(&gvk, plural)
+}
