@@ -16,7 +16,7 @@
 //! is gone.
 //!
 //! `SETPOINT_K8S_TIER=skip` skips the tier (with a loud message); any other value, or none, runs it and
-//! builds missing binaries first (`scripts/k8s-tier build`, ~20 minutes when nothing is cached).
+//! builds missing binaries first (`scripts/k8s-tier build`, about an hour on 2 busy cores when nothing is cached, Argo CD included).
 
 #![allow(dead_code)] // each test binary uses a different subset
 
@@ -72,8 +72,18 @@ pub struct Tier {
 }
 
 impl Tier {
-    /// Start a tier for this test binary, or `Ok(None)` when `SETPOINT_K8S_TIER=skip`.
+    /// Start a tier for this test binary (Flux only: Argo CD is not started, which saves each Flux test
+    /// binary ~20 s and ~330 MB), or `Ok(None)` when `SETPOINT_K8S_TIER=skip`.
     pub fn start() -> Result<Option<Tier>, BoxError> {
+        Self::start_with(false)
+    }
+
+    /// Start a tier with Argo CD as well (its application-controller, repo-server, API server and redis).
+    pub fn start_with_argo() -> Result<Option<Tier>, BoxError> {
+        Self::start_with(true)
+    }
+
+    fn start_with(argo: bool) -> Result<Option<Tier>, BoxError> {
         if std::env::var("SETPOINT_K8S_TIER").as_deref() == Ok("skip") {
             let banner = "!".repeat(100);
             let msg = format!(
@@ -118,6 +128,7 @@ impl Tier {
             .arg("up")
             .env("SETPOINT_K8S_STATE", state.path())
             .env("SETPOINT_K8S_OWNER_PID", std::process::id().to_string())
+            .env("SETPOINT_K8S_ARGO", if argo { "on" } else { "off" })
             .stdin(Stdio::null())
             .output()
             .map_err(|e| err(format!("running scripts/k8s-tier up: {e}")))?;
@@ -440,11 +451,21 @@ impl Repo {
 pub type Steps =
     for<'a> fn(&'a Tier) -> std::pin::Pin<Box<dyn Future<Output = Result<(), BoxError>> + 'a>>;
 
-/// Runs one test's `steps` on a freshly started tier (skipped, loudly, when `SETPOINT_K8S_TIER=skip`) and
-/// stops the tier on every path; a failure shows the tier's last log lines, then fails the test.
-#[allow(clippy::panic)] // it is the test's verdict
+/// Runs one test's `steps` on a freshly started tier, Flux only (skipped, loudly, when
+/// `SETPOINT_K8S_TIER=skip`), and stops the tier on every path; a failure shows the tier's last log lines,
+/// then fails the test.
 pub fn run_on_tier(what: &str, steps: Steps) {
-    let mut tier = match Tier::start() {
+    run_on(what, Tier::start(), steps)
+}
+
+/// As [`run_on_tier`], on a tier with Argo CD too.
+pub fn run_on_tier_with_argo(what: &str, steps: Steps) {
+    run_on(what, Tier::start_with_argo(), steps)
+}
+
+#[allow(clippy::panic)] // it is the test's verdict
+fn run_on(what: &str, started: Result<Option<Tier>, BoxError>, steps: Steps) {
+    let mut tier = match started {
         Ok(Some(tier)) => tier,
         Ok(None) => return,
         Err(e) => panic!("starting the Kubernetes test tier failed: {e}"),
@@ -507,5 +528,29 @@ pub fn kustomization() -> kube::api::ApiResource {
 
 fn flux_resource(group: &str, kind: &str, plural: &str) -> kube::api::ApiResource {
     let gvk = kube::api::GroupVersionKind::gvk(group, "v1", kind);
+    kube::api::ApiResource::from_gvk_with_plural(&gvk, plural)
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Argo CD on the tier (scripts/k8s-tier starts its application-controller, repo-server and API server)
+
+/// The namespace of the tier's Argo CD (its Applications, AppProjects and settings).
+pub const ARGOCD_NAMESPACE: &str = "argocd";
+
+/// The destination server of Argo CD's in-cluster cluster: the tier's API server itself.
+pub const ARGOCD_IN_CLUSTER: &str = "https://kubernetes.default.svc";
+
+/// Argo CD's Application (application-controller), as the tier serves it.
+pub fn application() -> kube::api::ApiResource {
+    argo_resource("Application", "applications")
+}
+
+/// Argo CD's AppProject, as the tier serves it.
+pub fn app_project() -> kube::api::ApiResource {
+    argo_resource("AppProject", "appprojects")
+}
+
+fn argo_resource(kind: &str, plural: &str) -> kube::api::ApiResource {
+    let gvk = kube::api::GroupVersionKind::gvk("argoproj.io", "v1alpha1", kind);
     kube::api::ApiResource::from_gvk_with_plural(&gvk, plural)
 }
