@@ -21,9 +21,10 @@ use kube::config::Kubeconfig;
 use serde_json::{Value, json};
 use setpoint::backend::flux::{FluxBackend, KindState};
 use setpoint::backend::{Backend, BackendError, Update};
-use setpoint::model::{Action, Permission, Snapshot, StatusKind, Unit};
+use setpoint::model::{Action, Permission, StatusKind};
 use tokio::sync::mpsc;
 
+use k8s_tier::watching::{next_snapshot, str_at, unit};
 use k8s_tier::{
     BoxError, Check, Repo, Tier, TimedOut, config_map, err, git_repository, kustomization, wait_for,
 };
@@ -40,53 +41,10 @@ fn flux_backend_on_the_tier() {
     k8s_tier::run_on_tier("flux test", |tier| Box::pin(run(tier)));
 }
 
-fn str_at<'a>(obj: &'a DynamicObject, pointer: &str) -> &'a str {
-    obj.data
-        .pointer(pointer)
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-}
-
 fn backend(tier: &Tier, context: &str) -> Result<FluxBackend, BoxError> {
     let kubeconfig = Kubeconfig::read_from(tier.kubeconfig())?;
     Ok(FluxBackend::with_kubeconfig(kubeconfig, Some(context))?
         .with_sync_timeout(Duration::from_secs(90)))
-}
-
-fn unit<'a>(snap: &'a Snapshot, id: &str) -> Option<&'a Unit> {
-    snap.units.iter().find(|u| u.id == id)
-}
-
-/// Reads the watch until a snapshot satisfies `ok`; an `Unavailable` on the way is an error unless allowed.
-async fn next_snapshot(
-    rx: &mut mpsc::Receiver<Update>,
-    what: &str,
-    allow_unavailable: bool,
-    ok: impl Fn(&Snapshot) -> bool,
-) -> Result<Snapshot, BoxError> {
-    let deadline = tokio::time::Instant::now() + LONG;
-    let mut last = String::from("(nothing)");
-    loop {
-        let update = tokio::time::timeout_at(deadline, rx.recv())
-            .await
-            .map_err(|_| err(format!("timed out waiting for {what}; last update: {last}")))?
-            .ok_or_else(|| err(format!("the watch ended while waiting for {what}")))?;
-        match update {
-            Update::Snapshot(s) if ok(&s) => return Ok(s),
-            Update::Snapshot(s) => {
-                last = format!(
-                    "{:?}",
-                    unit(&s, UNIT).map(|u| (&u.status, &u.applied_revision))
-                );
-            }
-            Update::Unavailable(r) if !allow_unavailable => {
-                return Err(err(format!(
-                    "the watch said unavailable while waiting for {what}: {r}"
-                )));
-            }
-            other => last = format!("{other:?}"),
-        }
-    }
 }
 
 async fn run(tier: &Tier) -> Result<(), BoxError> {
@@ -178,14 +136,20 @@ async fn run(tier: &Tier) -> Result<(), BoxError> {
             "the watch made LIST requests: {lists_before} before, {lists_after} after"
         )));
     }
-    next_snapshot(&mut rx, "the unit ready at the first commit", false, |s| {
-        unit(s, UNIT).is_some_and(|u| {
-            u.status.kind == StatusKind::Ready
-                && u.applied_revision.as_ref().map(ToString::to_string) == Some(rev1.clone())
-                && u.latest_revision == u.applied_revision
-                && u.commits_behind == Some(0)
-        })
-    })
+    next_snapshot(
+        &mut rx,
+        UNIT,
+        "the unit ready at the first commit",
+        false,
+        |s| {
+            unit(s, UNIT).is_some_and(|u| {
+                u.status.kind == StatusKind::Ready
+                    && u.applied_revision.as_ref().map(ToString::to_string) == Some(rev1.clone())
+                    && u.latest_revision == u.applied_revision
+                    && u.commits_behind == Some(0)
+            })
+        },
+    )
     .await?;
     eprintln!("flux: watch shows {UNIT} ready at {rev1}");
 
@@ -217,7 +181,7 @@ async fn run(tier: &Tier) -> Result<(), BoxError> {
             ks.data.get("spec")
         )));
     }
-    next_snapshot(&mut rx, "the unit suspended", false, |s| {
+    next_snapshot(&mut rx, UNIT, "the unit suspended", false, |s| {
         unit(s, UNIT).is_some_and(|u| {
             u.status.kind == StatusKind::Suspended
                 && u.suspend_reason
@@ -245,11 +209,17 @@ async fn run(tier: &Tier) -> Result<(), BoxError> {
             ),
         )
         .await?;
-    next_snapshot(&mut rx, "the source at the second commit", false, |s| {
-        s.sources.iter().any(|x| {
-            x.id == SOURCE && x.revision.as_ref().map(ToString::to_string) == Some(rev2.clone())
-        })
-    })
+    next_snapshot(
+        &mut rx,
+        UNIT,
+        "the source at the second commit",
+        false,
+        |s| {
+            s.sources.iter().any(|x| {
+                x.id == SOURCE && x.revision.as_ref().map(ToString::to_string) == Some(rev2.clone())
+            })
+        },
+    )
     .await?;
     kustomizations
         .patch(
@@ -342,7 +312,7 @@ async fn run(tier: &Tier) -> Result<(), BoxError> {
     if str_at(&ks, "/status/lastAppliedRevision") != rev3 {
         return Err(err("the broken commit was applied"));
     }
-    next_snapshot(&mut rx, "the unit failed", false, |s| {
+    next_snapshot(&mut rx, UNIT, "the unit failed", false, |s| {
         unit(s, UNIT).is_some_and(|u| u.status.kind == StatusKind::Failed)
     })
     .await?;
@@ -418,9 +388,15 @@ async fn run(tier: &Tier) -> Result<(), BoxError> {
     if cm.data.and_then(|d| d.get("revision").cloned()).as_deref() != Some("1") {
         return Err(err("after rollback fx-cm is not at revision 1"));
     }
-    next_snapshot(&mut rx, "the unit pinned at the first commit", false, |s| {
-        unit(s, UNIT).is_some_and(|u| u.pinned_revision.as_ref().is_some_and(|p| p.sha() == c1))
-    })
+    next_snapshot(
+        &mut rx,
+        UNIT,
+        "the unit pinned at the first commit",
+        false,
+        |s| {
+            unit(s, UNIT).is_some_and(|u| u.pinned_revision.as_ref().is_some_and(|p| p.sha() == c1))
+        },
+    )
     .await?;
     if flux.capabilities(UNIT).await?.resume != Permission::Allowed {
         return Err(err("a pinned unit cannot be resumed"));

@@ -16,10 +16,11 @@ use kube::api::{Api, DynamicObject, Patch, PatchParams, PostParams};
 use kube::config::Kubeconfig;
 use serde_json::{Value, json};
 use setpoint::backend::flux::FluxBackend;
-use setpoint::backend::{Backend, Update};
-use setpoint::model::{Action, InventoryNode, Snapshot, StatusKind, Unit};
+use setpoint::backend::Backend;
+use setpoint::model::{Action, InventoryNode, Snapshot, StatusKind};
 use tokio::sync::mpsc;
 
+use k8s_tier::watching::{next_snapshot, str_at, unit};
 use k8s_tier::{
     BoxError, Check, Repo, Tier, config_map, err, git_repository, kustomization, wait_for,
 };
@@ -33,17 +34,6 @@ const LONG: Duration = Duration::from_secs(120);
 #[test]
 fn flux_detail_on_the_tier() {
     k8s_tier::run_on_tier("flux detail test", |tier| Box::pin(run(tier)));
-}
-
-fn str_at<'a>(obj: &'a DynamicObject, pointer: &str) -> &'a str {
-    obj.data
-        .pointer(pointer)
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-}
-
-fn unit<'a>(snap: &'a Snapshot, id: &str) -> Option<&'a Unit> {
-    snap.units.iter().find(|u| u.id == id)
 }
 
 /// The manifests the root Kustomization applies: the GitRepository `app` and the Kustomization `app`.
@@ -91,37 +81,6 @@ async fn wait_field(
         },
     )
     .await
-}
-
-/// Reads the watch until a snapshot satisfies `ok`.
-async fn next_snapshot(
-    rx: &mut mpsc::Receiver<Update>,
-    what: &str,
-    ok: impl Fn(&Snapshot) -> bool,
-) -> Result<Snapshot, BoxError> {
-    let deadline = tokio::time::Instant::now() + LONG;
-    let mut last = String::from("(nothing)");
-    loop {
-        let update = tokio::time::timeout_at(deadline, rx.recv())
-            .await
-            .map_err(|_| err(format!("timed out waiting for {what}; last: {last}")))?
-            .ok_or_else(|| err(format!("the watch ended while waiting for {what}")))?;
-        if let Update::Snapshot(s) = update {
-            if ok(&s) {
-                return Ok(s);
-            }
-            last = format!(
-                "{:?}",
-                unit(&s, APP).map(|u| (
-                    &u.status,
-                    &u.applied_revision,
-                    &u.latest_revision,
-                    u.commits_behind,
-                    &u.commits_behind_unknown
-                ))
-            );
-        }
-    }
 }
 
 async fn run(tier: &Tier) -> Result<(), BoxError> {
@@ -211,9 +170,13 @@ async fn run(tier: &Tier) -> Result<(), BoxError> {
     let (tx, mut rx) = mpsc::channel(64);
     let watcher = flux.clone();
     let watch = tokio::spawn(async move { watcher.watch(tx).await });
-    next_snapshot(&mut rx, "app at the first commit, 0 behind", |s| {
-        unit(s, APP).is_some_and(|u| u.commits_behind == Some(0))
-    })
+    next_snapshot(
+        &mut rx,
+        APP,
+        "app at the first commit, 0 behind",
+        true,
+        |s| unit(s, APP).is_some_and(|u| u.commits_behind == Some(0)),
+    )
     .await?;
     flux.act(
         APP,
@@ -232,12 +195,18 @@ async fn run(tier: &Tier) -> Result<(), BoxError> {
     )?;
     let rev3 = format!("main@sha1:{c3}");
     request_reconcile(&gitrepos, "app").await?;
-    let snap = next_snapshot(&mut rx, "app 2 commits behind (from the mirror)", |s| {
-        unit(s, APP).is_some_and(|u| {
-            u.latest_revision.as_ref().map(ToString::to_string) == Some(rev3.clone())
-                && u.commits_behind == Some(2)
-        })
-    })
+    let snap = next_snapshot(
+        &mut rx,
+        APP,
+        "app 2 commits behind (from the mirror)",
+        true,
+        |s| {
+            unit(s, APP).is_some_and(|u| {
+                u.latest_revision.as_ref().map(ToString::to_string) == Some(rev3.clone())
+                    && u.commits_behind == Some(2)
+            })
+        },
+    )
     .await?;
     let u = unit(&snap, APP).ok_or("no app")?;
     if u.commits_behind_unknown.is_some() {
@@ -254,12 +223,18 @@ async fn run(tier: &Tier) -> Result<(), BoxError> {
     }
     let out = flux.act(APP, &Action::Resume).await?;
     eprintln!("flux detail: {}", out.message);
-    next_snapshot(&mut rx, "app at the third commit, 0 behind", |s| {
-        unit(s, APP).is_some_and(|u| {
-            u.applied_revision.as_ref().map(ToString::to_string) == Some(rev3.clone())
-                && u.commits_behind == Some(0)
-        })
-    })
+    next_snapshot(
+        &mut rx,
+        APP,
+        "app at the third commit, 0 behind",
+        true,
+        |s| {
+            unit(s, APP).is_some_and(|u| {
+                u.applied_revision.as_ref().map(ToString::to_string) == Some(rev3.clone())
+                    && u.commits_behind == Some(0)
+            })
+        },
+    )
     .await?;
 
     // --- which commit broke it: a commit that does not build; the failing unit names it
@@ -271,13 +246,19 @@ async fn run(tier: &Tier) -> Result<(), BoxError> {
         )],
     )?;
     let _ = flux.act(APP, &Action::Sync { with_source: true }).await;
-    let snap = next_snapshot(&mut rx, "app failed, broken by the fourth commit", |s| {
-        unit(s, APP).is_some_and(|u| {
-            u.status.kind == StatusKind::Failed
-                && u.broken_by.len() == 1
-                && u.broken_by[0].revision.sha() == c4
-        })
-    })
+    let snap = next_snapshot(
+        &mut rx,
+        APP,
+        "app failed, broken by the fourth commit",
+        true,
+        |s| {
+            unit(s, APP).is_some_and(|u| {
+                u.status.kind == StatusKind::Failed
+                    && u.broken_by.len() == 1
+                    && u.broken_by[0].revision.sha() == c4
+            })
+        },
+    )
     .await?;
     let u = unit(&snap, APP).ok_or("no app")?;
     if u.broken_by[0].summary != "break the config map" || u.broken_by[0].author.is_empty() {
@@ -433,7 +414,14 @@ async fn rediscovery(tier: &Tier) -> Result<(), BoxError> {
                 .is_some_and(|m| m.contains("HelmRelease"))
         })
     };
-    next_snapshot(&mut rx, "HelmRelease not installed", says_missing).await?;
+    next_snapshot(
+        &mut rx,
+        APP,
+        "HelmRelease not installed",
+        true,
+        says_missing,
+    )
+    .await?;
     let crd: CustomResourceDefinition = serde_json::from_value(json!({
         "metadata": {"name": "helmreleases.helm.toolkit.fluxcd.io"},
         "spec": {
@@ -450,7 +438,9 @@ async fn rediscovery(tier: &Tier) -> Result<(), BoxError> {
     crds.create(&PostParams::default(), &crd).await?;
     next_snapshot(
         &mut rx,
+        APP,
         "HelmRelease served after discovery ran again",
+        true,
         |s| !says_missing(s),
     )
     .await?;

@@ -20,6 +20,8 @@
 
 #![allow(dead_code)] // each test binary uses a different subset
 
+pub mod watching;
+
 use std::collections::BTreeMap;
 use std::fmt;
 use std::future::Future;
