@@ -19,6 +19,7 @@
 //! | `Ready=Unknown`, `Reconciling=True` or reason `Progressing` | `progressing` | Reconciling's or Ready's message |
 //! | `Ready=Unknown`                                          | `unknown`     | Ready's message                  |
 
+use std::borrow::Borrow;
 use std::collections::BTreeMap;
 
 use jiff::Timestamp;
@@ -402,23 +403,32 @@ pub fn snapshot<'a>(
     let (unit_objs, source_objs): (Vec<_>, Vec<_>) = objects
         .into_iter()
         .partition(|(k, _)| k.role == kinds::Role::Unit);
-    let pins: BTreeMap<String, Revision> = source_objs
-        .iter()
-        .filter_map(|(k, o)| {
-            let r = ObjectRef::new(*k, namespace(o), name(o));
-            Some((r.id(context), pin(o)?))
-        })
-        .collect();
+    snapshot_of(context, source_objs, unit_objs)
+}
+
+/// [`snapshot`] from the sources and the units apart, each object looked at once and in turn, so they can
+/// be made one at a time (the watch keeps them serialized, not parsed).
+pub fn snapshot_of<S: Borrow<DynamicObject>, U: Borrow<DynamicObject>>(
+    context: &str,
+    source_objs: impl IntoIterator<Item = (FluxKind, S)>,
+    unit_objs: impl IntoIterator<Item = (FluxKind, U)>,
+) -> Snapshot {
+    let mut pins: BTreeMap<String, Revision> = BTreeMap::new();
     let sources: BTreeMap<String, Source> = source_objs
         .into_iter()
         .map(|(k, o)| {
+            let o = o.borrow();
             let s = source(context, k, o);
+            if let Some(p) = pin(o) {
+                pins.insert(s.id.clone(), p);
+            }
             (s.id.clone(), s)
         })
         .collect();
     let units = unit_objs
         .into_iter()
         .map(|(k, o)| {
+            let o = o.borrow();
             let mut u = unit(context, k, o, &sources);
             let src_id = source_ref(k, o).map(|r| r.id(context));
             u.pinned_revision = src_id.as_ref().and_then(|id| pins.get(id).cloned());
