@@ -15,8 +15,8 @@ use k8s_openapi::api::core::v1::Namespace;
 use kube::api::{Api, DynamicObject, Patch, PatchParams, PostParams};
 use kube::config::Kubeconfig;
 use serde_json::{Value, json};
-use setpoint::backend::flux::FluxBackend;
 use setpoint::backend::Backend;
+use setpoint::backend::flux::FluxBackend;
 use setpoint::model::{Action, InventoryNode, Snapshot, StatusKind};
 use tokio::sync::mpsc;
 

@@ -121,6 +121,9 @@ pub async fn connect(kubeconfig: Kubeconfig, context: &str) -> Result<Conn, Back
     Ok(Conn { client, kinds })
 }
 
+/// How often discovery asks again when a group vanished between its requests.
+const DISCOVERY_RETRIES: u32 = 3;
+
 /// The served version of every Flux kind (one list of the API groups, then only Flux's groups are queried;
 /// never a list of Flux objects).
 pub async fn discover(
@@ -132,11 +135,23 @@ pub async fn discover(
         kinds::HELM_RELEASE.group,
         kinds::GIT_REPOSITORY.group,
     ];
-    let discovered = Discovery::new(client.clone())
-        .filter(&groups)
-        .run()
-        .await
-        .map_err(|e| from_kube(&format!("kube context {context}: discovery"), &e))?;
+    let mut retries = 0;
+    let discovered = loop {
+        match Discovery::new(client.clone()).filter(&groups).run().await {
+            Ok(d) => break d,
+            // a group listed a moment ago is gone (a CRD being deleted): what is served changed between
+            // two requests, so ask again, a few times
+            Err(kube::Error::Api(s)) if s.code == 404 && retries < DISCOVERY_RETRIES => {
+                tracing::debug!(
+                    context,
+                    "discovery raced a change of the served groups: {}",
+                    s.message
+                );
+                retries += 1;
+            }
+            Err(e) => return Err(from_kube(&format!("kube context {context}: discovery"), &e)),
+        }
+    };
     let mut out = Vec::new();
     for kind in kinds::ALL {
         let state = match discovered
