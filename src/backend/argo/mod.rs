@@ -276,7 +276,13 @@ impl Backend for ArgoBackend {
             } else {
                 deny("not suspended or rolled back by setpoint")
             },
-            sync: if busy { op() } else { Permission::Allowed },
+            sync: if busy {
+                op()
+            } else if map::annotation(&obj, map::PINNED_AT_REVISION).is_some() {
+                deny("rolled back and held: resume it first")
+            } else {
+                Permission::Allowed
+            },
             rollback: if busy { op() } else { Permission::Allowed },
         })
     }
@@ -298,6 +304,14 @@ impl Backend for ArgoBackend {
                 act::suspend(&client, &app, &who, reason).await?
             }
             Action::Resume => act::resume(&client, &app, &who).await?,
+            Action::Sync { .. }
+                if map::annotation(&app.get().await?, map::PINNED_AT_REVISION).is_some() =>
+            {
+                return Err(BackendError::Invalid(format!(
+                    "{} is rolled back and held: resume it first (a sync would deploy targetRevision again)",
+                    app.label()
+                )));
+            }
             Action::Sync { with_source } => {
                 // with the source: a hard refresh (manifests generated again) in the same patch
                 let extra = if *with_source {
