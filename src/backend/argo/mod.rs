@@ -5,6 +5,7 @@
 
 mod act;
 pub mod map;
+mod sync;
 mod watch;
 
 use std::time::Duration;
@@ -319,7 +320,7 @@ impl Backend for ArgoBackend {
                 } else {
                     serde_json::json!({})
                 };
-                act::sync(
+                sync::sync(
                     &client,
                     &app,
                     None,
