@@ -11,7 +11,12 @@ use std::time::Duration;
 
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, DynamicObject, Patch, PatchParams, PostParams};
+use kube::config::Kubeconfig;
 use serde_json::{Value, json};
+use setpoint::backend::argo::ArgoBackend;
+use setpoint::backend::{Backend, Update};
+use setpoint::model::{Snapshot, StatusKind};
+use tokio::sync::mpsc;
 
 use k8s_tier::{
     ARGOCD_IN_CLUSTER, ARGOCD_NAMESPACE, BoxError, Check, Repo, Tier, application, config_map, err,
@@ -181,6 +186,28 @@ impl Cli<'_> {
     }
 }
 
+/// Reads the watch until a snapshot satisfies `ok` (bounded); an `Unavailable` on the way is an error.
+async fn next_snapshot(
+    rx: &mut mpsc::Receiver<Update>,
+    what: &str,
+    ok: impl Fn(&Snapshot) -> bool,
+) -> Result<Snapshot, BoxError> {
+    let deadline = tokio::time::Instant::now() + LONG;
+    loop {
+        let update = tokio::time::timeout_at(deadline, rx.recv())
+            .await
+            .map_err(|_| err(format!("timed out waiting for {what}")))?
+            .ok_or_else(|| err(format!("the watch ended while waiting for {what}")))?;
+        match update {
+            Update::Snapshot(s) if ok(&s) => return Ok(s),
+            Update::Unavailable(r) => {
+                return Err(err(format!("unavailable while waiting for {what}: {r}")));
+            }
+            _ => {}
+        }
+    }
+}
+
 fn unit(name: &str) -> String {
     format!("argo/admin/{ARGOCD_NAMESPACE}/Application/{name}")
 }
@@ -264,8 +291,29 @@ async fn steps(tier: &Tier) -> Result<(), BoxError> {
         return Err(err("the viewer's suspend changed the Application"));
     }
 
+    // the watch: a first whole snapshot, then the suspend below as it happens
+    let argo =
+        ArgoBackend::with_kubeconfig(Kubeconfig::read_from(tier.kubeconfig())?, Some("admin"))?;
+    let (tx, mut rx) = mpsc::channel(64);
+    let watch = tokio::spawn(async move { argo.watch(tx).await });
+    next_snapshot(&mut rx, "the first snapshot with both Applications", |s| {
+        s.units
+            .iter()
+            .filter(|u| u.id == unit(AUTO) || u.id == unit(MANUAL))
+            .count()
+            == 2
+    })
+    .await?;
+
     // suspend: the controller does not auto-sync the next commit
     cli.ok(&["suspend", "--reason", "incident 42", &unit(AUTO)])?;
+    next_snapshot(&mut rx, "the watch showing web suspended", |s| {
+        s.units
+            .iter()
+            .any(|u| u.id == unit(AUTO) && u.suspended && u.status.kind == StatusKind::Suspended)
+    })
+    .await?;
+    watch.abort();
     let c2 = repo.commit("second", &[("auto/web.yaml", Some(&cm("web", "2")))])?;
     let seen = compared_with(&apps, AUTO, &c2).await?;
     if at(&seen, "/status/sync/status") != "OutOfSync"

@@ -59,6 +59,14 @@ impl ArgoBackend {
     pub fn open(context: Option<&str>) -> Result<Self, BackendError> {
         let kubeconfig = Kubeconfig::read()
             .map_err(|e| BackendError::Invalid(format!("reading the kubeconfig: {e}")))?;
+        Self::with_kubeconfig(kubeconfig, context)
+    }
+
+    /// The context `context` (or the current context) of `kubeconfig`.
+    pub fn with_kubeconfig(
+        kubeconfig: Kubeconfig,
+        context: Option<&str>,
+    ) -> Result<Self, BackendError> {
         let context = connect::context_name(&kubeconfig, context)?;
         Ok(Self {
             context,
