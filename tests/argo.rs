@@ -186,6 +186,18 @@ impl Cli<'_> {
     }
 }
 
+/// How many LIST requests of Applications the API server has served (its own metrics).
+async fn list_requests(admin: &kube::Client) -> Result<f64, BoxError> {
+    let req = http::Request::get("/metrics").body(Vec::new())?;
+    let text = admin.request_text(req).await?;
+    Ok(text
+        .lines()
+        .filter(|l| l.starts_with("apiserver_request_total{"))
+        .filter(|l| l.contains("verb=\"LIST\"") && l.contains("resource=\"applications\""))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum())
+}
+
 /// Reads the watch until a snapshot satisfies `ok` (bounded); an `Unavailable` on the way is an error.
 async fn next_snapshot(
     rx: &mut mpsc::Receiver<Update>,
@@ -291,7 +303,9 @@ async fn steps(tier: &Tier) -> Result<(), BoxError> {
         return Err(err("the viewer's suspend changed the Application"));
     }
 
-    // the watch: a first whole snapshot, then the suspend below as it happens
+    // the watch: a first whole snapshot (its initial list over the watch: no LIST of Applications), then the
+    // suspend below as it happens
+    let lists_before = list_requests(&admin).await?;
     let argo =
         ArgoBackend::with_kubeconfig(Kubeconfig::read_from(tier.kubeconfig())?, Some("admin"))?;
     let (tx, mut rx) = mpsc::channel(64);
@@ -304,6 +318,13 @@ async fn steps(tier: &Tier) -> Result<(), BoxError> {
             == 2
     })
     .await?;
+    let lists_after = list_requests(&admin).await?;
+    // `status` above listed them: the metric is there, so an unchanged count means something
+    if lists_before < 1.0 || lists_after != lists_before {
+        return Err(err(format!(
+            "LIST requests of applications went from {lists_before} to {lists_after} while the watch started"
+        )));
+    }
 
     // suspend: the controller does not auto-sync the next commit
     cli.ok(&["suspend", "--reason", "incident 42", &unit(AUTO)])?;
