@@ -398,6 +398,14 @@ async fn steps(tier: &Tier) -> Result<(), BoxError> {
     if code == 0 || !stderr.contains("sync Failed") || !stderr.contains("Not_Valid") {
         return Err(err(format!("failing sync: exit {code}: {stderr}")));
     }
+    // detail: the failed operation and the objects Argo CD compared (the comparison with the new commit may
+    // not have happened yet: the object synced before is the one always there)
+    let out = cli.ok(&["detail", &unit(MANUAL)])?;
+    let failed_op =
+        |l: &str| l.starts_with("Operation") && l.contains("Failed") && l.contains("Not_Valid");
+    if !out.lines().any(failed_op) || !out.contains(&format!("ConfigMap/{DEST_NS}/hand")) {
+        return Err(err(format!("detail: {out}")));
+    }
     // the Events setpoint recorded
     let out = cli.ok(&["events", &unit(AUTO)])?;
     for reason in ["SetpointSuspend", "SetpointResume", "SetpointRollback"] {

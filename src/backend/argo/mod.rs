@@ -4,6 +4,7 @@
 //! README, "Argo CD", and `map.rs` for the status table.
 
 mod act;
+mod detail;
 pub mod map;
 mod sync;
 mod watch;
@@ -263,6 +264,11 @@ impl Backend for ArgoBackend {
             .collect();
         out.sort_by_key(|e| std::cmp::Reverse(e.time));
         Ok(out)
+    }
+
+    /// Sync, health, the last operation and Argo CD's conditions; `status.resources` as the inventory.
+    async fn detail(&self, unit: &str) -> Result<crate::model::Detail, BackendError> {
+        Ok(detail::detail(unit, &self.app(unit).await?.get().await?))
     }
 
     async fn capabilities(&self, unit: &str) -> Result<Capabilities, BackendError> {
