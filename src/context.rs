@@ -212,6 +212,11 @@ impl Context {
         }
         let context = FluxBackend::current_context().ok()?;
         let mut out = Vec::new();
+        // both discoveries at once: an unreachable cluster costs one AUTO_DISCOVERY, not two
+        let argo_probe = {
+            let context = context.clone();
+            std::thread::spawn(move || ArgoBackend::serves_argo(&context, AUTO_DISCOVERY))
+        };
         match FluxBackend::serves_flux(&context, AUTO_DISCOVERY) {
             Ok(kinds) => {
                 tracing::info!(
@@ -229,7 +234,10 @@ impl Context {
                 tracing::info!(context, %why, "auto: no Flux in the current kube context");
             }
         }
-        match ArgoBackend::serves_argo(&context, AUTO_DISCOVERY) {
+        let argo = argo_probe
+            .join()
+            .unwrap_or_else(|_| Err("the discovery thread failed".to_owned()));
+        match argo {
             Ok(()) => {
                 tracing::info!(
                     context,

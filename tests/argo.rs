@@ -280,6 +280,23 @@ async fn steps(tier: &Tier) -> Result<(), BoxError> {
         return Err(err(format!("hand: {hand}")));
     }
 
+    // --backend auto (the default) outside any workspace: the current kube context, where Argo CD is served
+    let empty = tempfile::tempdir()?;
+    let out = Command::new(env!("CARGO_BIN_EXE_setpoint"))
+        .args(["status", "--output", "json"])
+        .current_dir(empty.path())
+        .env("KUBECONFIG", tier.kubeconfig())
+        .env("SETPOINT_CONFIG_DIR", cli.dirs.path().join("config"))
+        .env("SETPOINT_DATA_DIR", cli.dirs.path().join("data"))
+        .output()?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    if !out.status.success() || !stdout.contains(&format!("\"{}\"", unit(AUTO))) {
+        return Err(err(format!(
+            "--backend auto: {stdout} {}",
+            String::from_utf8_lossy(&out.stderr)
+        )));
+    }
+
     // the viewer is refused before anything is sent
     let (code, _, stderr) = cli.run(
         "viewer",
