@@ -4,8 +4,8 @@ use jiff::Timestamp;
 use serde_json::json;
 
 use super::print_json;
-use crate::backend::Backend;
 use crate::backend::local;
+use crate::backend::Backend;
 use crate::cli::Output;
 use crate::diff::unified;
 use crate::error::CliError;
@@ -325,7 +325,10 @@ fn detail_text(d: &crate::model::Detail, tree_only: bool) -> String {
             .as_deref()
             .map(|w| format!("  ({w})"))
             .unwrap_or_default();
-        out.push_str(&format!("{branch}{}{note}\n", n.label()));
+        out.push_str(&format!(
+            "{branch}{}{note}\n",
+            n.label()
+        ));
     }
     if let Some(why) = &d.inventory_note {
         out.push_str(&format!("({why})\n"));

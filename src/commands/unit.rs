@@ -18,9 +18,10 @@ pub fn find<'a>(snap: &'a Snapshot, query: &str) -> Result<&'a Unit, CliError> {
             })
             .collect();
         match e {
-            ResolveError::Unknown { .. } if !unread.is_empty() => {
-                CliError::backend(format!("{e}; could not read context {}", unread.join(", ")))
-            }
+            ResolveError::Unknown { .. } if !unread.is_empty() => CliError::backend(format!(
+                "{e}; could not read context {}",
+                unread.join(", ")
+            )),
             _ => CliError::usage(e.to_string()),
         }
     })
@@ -54,17 +55,12 @@ mod tests {
         };
         snap.contexts = vec![
             context("ws", ContextHealth::Live, None),
-            context(
-                "admin",
-                ContextHealth::Failed,
-                Some("no answer within 10.0 s"),
-            ),
+            context("admin", ContextHealth::Failed, Some("no answer within 10.0 s")),
         ];
         let e = find(&snap, "root").unwrap_err();
         assert_eq!(e.code, EXIT_BACKEND);
         assert!(
-            e.message
-                .contains("could not read context admin (no answer within 10.0 s)"),
+            e.message.contains("could not read context admin (no answer within 10.0 s)"),
             "{}",
             e.message
         );

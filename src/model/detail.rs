@@ -62,10 +62,7 @@ impl InventoryNode {
             let (mid, last, bar) = glyphs;
             for (i, node) in n.iter().enumerate() {
                 let is_last = i + 1 == n.len();
-                out.push((
-                    format!("{indent}{}", if is_last { last } else { mid }),
-                    node,
-                ));
+                out.push((format!("{indent}{}", if is_last { last } else { mid }), node));
                 let below = format!("{indent}{}", if is_last { "    " } else { bar });
                 go(&node.children, &below, glyphs, out);
             }
@@ -93,10 +90,7 @@ mod tests {
 
     #[test]
     fn the_tree_draws_branches_and_continues_the_bar_under_a_sibling_that_follows() {
-        let nodes = vec![
-            node("a", vec![node("a1", vec![]), node("a2", vec![])]),
-            node("b", vec![]),
-        ];
+        let nodes = vec![node("a", vec![node("a1", vec![]), node("a2", vec![])]), node("b", vec![])];
         let drawn: Vec<String> = InventoryNode::tree(&nodes, false)
             .into_iter()
             .map(|(p, n)| format!("{p}{}", n.name))

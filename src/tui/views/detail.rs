@@ -66,7 +66,10 @@ fn inventory_lines(app: &App, width: usize) -> Option<Vec<Line<'static>>> {
     let mut lines: Vec<Line<'static>> = InventoryNode::tree(&d.inventory, app.setup.ascii)
         .into_iter()
         .map(|(branch, n)| {
-            let mut spans = vec![Span::styled(branch, t.style("muted")), Span::raw(n.label())];
+            let mut spans = vec![
+                Span::styled(branch, t.style("muted")),
+                Span::raw(n.label()),
+            ];
             if let Some(note) = &n.note {
                 spans.push(Span::styled(format!(" ({note})"), t.style("muted")));
             }
