@@ -4,6 +4,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::audit::AuditLog;
+use crate::backend::argo::ArgoBackend;
 use crate::backend::flux::FluxBackend;
 use crate::backend::local::LocalBackend;
 use crate::backend::{Audited, Backend, Composite, ReadOnly};
@@ -146,15 +147,11 @@ impl Context {
     /// else the workspace (`--workspace`, `workspace`, or the current directory).
     pub fn selected_contexts(&self) -> Result<Vec<ContextSpec>, CliError> {
         match self.backend_choice() {
-            BackendChoice::Flux => return self.flux_contexts(),
-            other @ BackendChoice::Argo => {
-                return Err(CliError::backend(format!(
-                    "the {other} backend is not available in this build yet; use --backend local or flux"
-                )));
-            }
+            BackendChoice::Flux => return self.kube_contexts(BackendKind::Flux),
+            BackendChoice::Argo => return self.kube_contexts(BackendKind::Argo),
             BackendChoice::Auto => {
-                if let Some(flux) = self.auto_flux() {
-                    return Ok(flux);
+                if let Some(kube) = self.auto_kube() {
+                    return Ok(kube);
                 }
             }
             BackendChoice::Local => {}
@@ -196,10 +193,11 @@ impl Context {
     }
 
     /// `--backend auto` (the default) without `--context`, `--workspace` or `contexts = [...]`, where no workspace
-    /// file is found: the kubeconfig's current context, when discovery finds Flux's kinds served there (within
-    /// [`AUTO_DISCOVERY`]). Otherwise `None`: the local workspace, as before (whose error says what is missing).
-    /// A workspace found here always wins, with no request to any cluster.
-    fn auto_flux(&self) -> Option<Vec<ContextSpec>> {
+    /// file is found: the kubeconfig's current context, as Flux when discovery finds Flux's kinds served there,
+    /// as Argo CD when it finds Argo CD's Application kind (both when both; each within [`AUTO_DISCOVERY`]).
+    /// Otherwise `None`: the local workspace, as before (whose error says what is missing). A workspace found
+    /// here always wins, with no request to any cluster.
+    fn auto_kube(&self) -> Option<Vec<ContextSpec>> {
         if !self.opts.contexts.is_empty()
             || self.opts.workspace.is_some()
             || self.settings.workspace.is_some()
@@ -213,6 +211,12 @@ impl Context {
             return None;
         }
         let context = FluxBackend::current_context().ok()?;
+        let mut out = Vec::new();
+        // both discoveries at once: an unreachable cluster costs one AUTO_DISCOVERY, not two
+        let argo_probe = {
+            let context = context.clone();
+            std::thread::spawn(move || ArgoBackend::serves_argo(&context, AUTO_DISCOVERY))
+        };
         match FluxBackend::serves_flux(&context, AUTO_DISCOVERY) {
             Ok(kinds) => {
                 tracing::info!(
@@ -220,22 +224,41 @@ impl Context {
                     ?kinds,
                     "auto: Flux is served; showing this kube context"
                 );
-                Some(vec![ContextSpec {
-                    name: context,
+                out.push(ContextSpec {
+                    name: context.clone(),
                     kind: BackendKind::Flux,
                     workspace: None,
-                }])
+                });
             }
             Err(why) => {
                 tracing::info!(context, %why, "auto: no Flux in the current kube context");
-                None
             }
         }
+        let argo = argo_probe
+            .join()
+            .unwrap_or_else(|_| Err("the discovery thread failed".to_owned()));
+        match argo {
+            Ok(()) => {
+                tracing::info!(
+                    context,
+                    "auto: Argo CD is served; showing this kube context"
+                );
+                out.push(ContextSpec {
+                    name: context,
+                    kind: BackendKind::Argo,
+                    workspace: None,
+                });
+            }
+            Err(why) => {
+                tracing::info!(context, %why, "auto: no Argo CD in the current kube context");
+            }
+        }
+        (!out.is_empty()).then_some(out)
     }
 
-    /// With `--backend flux`: the kube contexts `--context` names (repeatable), else the kubeconfig's
-    /// current context.
-    fn flux_contexts(&self) -> Result<Vec<ContextSpec>, CliError> {
+    /// With `--backend flux` or `argo` (`kind`): the kube contexts `--context` names (repeatable), else the
+    /// kubeconfig's current context.
+    fn kube_contexts(&self, kind: BackendKind) -> Result<Vec<ContextSpec>, CliError> {
         let names = if self.opts.contexts.is_empty() {
             vec![FluxBackend::current_context()?]
         } else {
@@ -245,7 +268,7 @@ impl Context {
         for name in names {
             let spec = ContextSpec {
                 name,
-                kind: BackendKind::Flux,
+                kind,
                 workspace: None,
             };
             if !out.contains(&spec) {
@@ -262,6 +285,7 @@ impl Context {
                 Arc::new(FluxBackend::open(Some(&spec.name))?.with_data_dir(&self.dirs.data)),
                 None,
             ),
+            BackendKind::Argo => (Arc::new(ArgoBackend::open(Some(&spec.name))?), None),
             _ => {
                 let dir = spec.workspace.clone().unwrap_or_else(|| PathBuf::from("."));
                 let local = LocalBackend::open(&dir, &self.settings)

@@ -2,6 +2,7 @@
 //!
 //! Nothing here knows the console; the console and the CLI only know this trait.
 
+pub mod argo;
 mod audited;
 mod composite;
 mod error;

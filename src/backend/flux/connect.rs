@@ -105,6 +105,13 @@ pub fn context_name(kubeconfig: &Kubeconfig, wanted: Option<&str>) -> Result<Str
 
 /// Connects to `context` and finds the served version of every Flux kind.
 pub async fn connect(kubeconfig: Kubeconfig, context: &str) -> Result<Conn, BackendError> {
+    let client = client(kubeconfig, context).await?;
+    let kinds = discover(&client, context).await?;
+    Ok(Conn { client, kinds })
+}
+
+/// A client of kube context `context` (no request sent yet); shared with the Argo CD backend.
+pub async fn client(kubeconfig: Kubeconfig, context: &str) -> Result<Client, BackendError> {
     // gix and kube enable different rustls providers, so rustls cannot pick one by itself; an Err means one
     // is installed already, which is fine.
     let _ = rustls::crypto::ring::default_provider().install_default();
@@ -116,9 +123,7 @@ pub async fn connect(kubeconfig: Kubeconfig, context: &str) -> Result<Conn, Back
     let config = kube::Config::from_custom_kubeconfig(kubeconfig, &options)
         .await
         .map_err(|e| BackendError::Invalid(format!("{what}: {e}")))?;
-    let client = Client::try_from(config).map_err(|e| from_kube(&what, &e))?;
-    let kinds = discover(&client, context).await?;
-    Ok(Conn { client, kinds })
+    Client::try_from(config).map_err(|e| from_kube(&what, &e))
 }
 
 /// How often discovery asks again when a group vanished between its requests.

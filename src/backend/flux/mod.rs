@@ -3,20 +3,20 @@
 //! "Flux", for the status mapping, and `map.rs` for its table.
 
 mod act;
-mod connect;
+pub(crate) mod connect;
 mod detail;
 mod diff;
 mod enrich;
-mod error;
-mod events;
+pub(crate) mod error;
+pub(crate) mod events;
 mod history;
 mod ids;
 pub mod kinds;
 pub mod map;
 mod mirror;
-mod rbac;
+pub(crate) mod rbac;
 mod rollback;
-mod watch;
+pub(crate) mod watch;
 
 pub use act::FIELD_MANAGER;
 pub use connect::KindState;

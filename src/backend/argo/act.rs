@@ -1,0 +1,273 @@
+//! Actions on one Application, through the Kubernetes API alone (no Argo CD token): merge patches under the
+//! field manager `setpoint`, each with the resourceVersion read just before (a conflict is refused, never
+//! overwritten), then an Event on the Application saying who did what and why.
+//!
+//! - sync: see `sync.rs`.
+//! - suspend: `spec.syncPolicy.automated` removed, the previous policy kept in an annotation; resume restores.
+//! - rollback: automation removed (kept as for suspend) and a sync to the history revision, in one patch,
+//!   held until resume.
+
+use std::time::Duration;
+
+use jiff::Timestamp;
+use kube::api::{Api, ApiResource, DynamicObject, Patch, PatchParams};
+use serde_json::{Value, json};
+
+use super::map::{
+    self, PIN_REASON, PINNED_AT_REVISION, SAVED_AUTOMATED, SUSPEND_REASON, SUSPENDED_AT,
+    SUSPENDED_BY,
+};
+use crate::backend::BackendError;
+use crate::backend::flux::FIELD_MANAGER;
+use crate::backend::flux::error::from_kube;
+use crate::backend::flux::events;
+
+/// One Application, ready to be patched.
+pub struct App {
+    pub api: Api<DynamicObject>,
+    pub ar: ApiResource,
+    pub namespace: String,
+    pub name: String,
+}
+
+impl App {
+    pub fn label(&self) -> String {
+        format!("Application {}/{}", self.namespace, self.name)
+    }
+
+    pub async fn get(&self) -> Result<DynamicObject, BackendError> {
+        self.api
+            .get(&self.name)
+            .await
+            .map_err(|e| from_kube(&self.label(), &e))
+    }
+
+    /// A merge patch of `body` with `obj`'s resourceVersion as precondition.
+    pub(super) async fn patch(
+        &self,
+        what: &str,
+        obj: &DynamicObject,
+        mut body: Value,
+    ) -> Result<DynamicObject, BackendError> {
+        if let Some(meta) = body
+            .as_object_mut()
+            .map(|b| b.entry("metadata").or_insert_with(|| json!({})))
+        {
+            meta["resourceVersion"] = json!(obj.metadata.resource_version);
+        }
+        let params = PatchParams {
+            field_manager: Some(FIELD_MANAGER.to_owned()),
+            ..Default::default()
+        };
+        self.api
+            .patch(&self.name, &params, &Patch::Merge(&body))
+            .await
+            .map_err(|e| from_kube(&format!("{what} {}", self.label()), &e))
+    }
+
+    /// Records the action as an Event on the Application; a failure to record is said, never fatal.
+    pub(super) async fn record(
+        &self,
+        client: &kube::Client,
+        obj: &DynamicObject,
+        action: &str,
+        message: &str,
+    ) -> String {
+        match events::record(
+            client,
+            obj,
+            &self.ar.api_version,
+            &self.ar.kind,
+            action,
+            message,
+        )
+        .await
+        {
+            Ok(()) => String::new(),
+            Err(e) => {
+                tracing::warn!(app = %self.label(), error = %e, "event not recorded");
+                format!(" (the Event was not recorded: {e})")
+            }
+        }
+    }
+}
+
+/// A warning when an ApplicationSet owns the Application (it reverts spec edits such as syncPolicy).
+pub fn owner_warning(obj: &DynamicObject) -> Option<String> {
+    let owner = obj
+        .metadata
+        .owner_references
+        .as_ref()?
+        .iter()
+        .find(|o| o.kind == "ApplicationSet")?;
+    Some(format!(
+        "warning: ApplicationSet {} owns this Application and may revert its syncPolicy edit",
+        owner.name
+    ))
+}
+
+pub(super) fn merge(into: &mut Value, from: Value) {
+    match (into, from) {
+        (Value::Object(a), Value::Object(b)) => {
+            for (k, v) in b {
+                merge(a.entry(k).or_insert(Value::Null), v);
+            }
+        }
+        (slot, v) => *slot = v,
+    }
+}
+
+/// The patch that turns automation off and remembers the policy (unless already remembered).
+pub(super) fn hold(obj: &DynamicObject, annotations: Value) -> Value {
+    let saved = map::annotation(obj, SAVED_AUTOMATED)
+        .map(str::to_owned)
+        .unwrap_or_else(|| {
+            obj.data
+                .pointer("/spec/syncPolicy/automated")
+                .cloned()
+                .unwrap_or(Value::Null)
+                .to_string()
+        });
+    let mut body = json!({
+        "metadata": {"annotations": {SAVED_AUTOMATED: saved}},
+        "spec": {"syncPolicy": {"automated": null}},
+    });
+    merge(&mut body, json!({"metadata": {"annotations": annotations}}));
+    body
+}
+
+pub async fn suspend(
+    client: &kube::Client,
+    app: &App,
+    who: &str,
+    reason: &str,
+) -> Result<String, BackendError> {
+    let obj = app.get().await?;
+    if map::is_suspended(&obj) {
+        return Err(BackendError::Invalid(format!(
+            "{} is already suspended",
+            app.label()
+        )));
+    }
+    let was = map::auto_sync(&obj);
+    let body = hold(
+        &obj,
+        json!({SUSPENDED_BY: who, SUSPEND_REASON: reason, SUSPENDED_AT: Timestamp::now().to_string()}),
+    );
+    let after = app.patch("suspend", &obj, body).await?;
+    if map::auto_sync(&after) {
+        return Err(BackendError::Failed(format!(
+            "{}: auto-sync is still on after the patch",
+            app.label()
+        )));
+    }
+    let note = app
+        .record(
+            client,
+            &after,
+            "suspend",
+            &format!("suspended by {who}: {reason}"),
+        )
+        .await;
+    let warn = owner_warning(&after)
+        .map(|w| format!("; {w}"))
+        .unwrap_or_default();
+    Ok(format!(
+        "suspended: auto-sync {} (policy kept for resume){warn}{note}",
+        if was { "turned off" } else { "was already off" }
+    ))
+}
+
+/// Restores the remembered automation and drops setpoint's suspend and pin annotations.
+pub async fn resume(client: &kube::Client, app: &App, who: &str) -> Result<String, BackendError> {
+    let obj = app.get().await?;
+    let Some(saved) = map::annotation(&obj, SAVED_AUTOMATED) else {
+        return Err(BackendError::Invalid(format!(
+            "{} is not suspended or pinned by setpoint",
+            app.label()
+        )));
+    };
+    let automated: Value = serde_json::from_str(saved).map_err(|e| {
+        BackendError::Invalid(format!(
+            "{}: annotation {SAVED_AUTOMATED}: {e}",
+            app.label()
+        ))
+    })?;
+    let on = !automated.is_null();
+    let body = json!({
+        "metadata": {"annotations": {SAVED_AUTOMATED: null, SUSPENDED_BY: null, SUSPEND_REASON: null,
+            SUSPENDED_AT: null, PINNED_AT_REVISION: null, PIN_REASON: null}},
+        "spec": {"syncPolicy": {"automated": automated}},
+    });
+    let after = app.patch("resume", &obj, body).await?;
+    if map::auto_sync(&after) != on {
+        return Err(BackendError::Failed(format!(
+            "{}: auto-sync was not restored",
+            app.label()
+        )));
+    }
+    let note = app
+        .record(client, &after, "resume", &format!("resumed by {who}"))
+        .await;
+    Ok(format!(
+        "resumed: {}{note}",
+        if on {
+            "auto-sync restored"
+        } else {
+            "auto-sync stays off (it was off before)"
+        }
+    ))
+}
+
+/// Auto-sync off (remembered) and a sync to `sha`, one patch; the result of that sync.
+pub async fn rollback(
+    client: &kube::Client,
+    app: &App,
+    sha: &str,
+    who: &str,
+    reason: &str,
+    timeout: Duration,
+) -> Result<String, BackendError> {
+    let obj = app.get().await?;
+    let entry = obj
+        .data
+        .pointer("/status/history")
+        .and_then(Value::as_array)
+        .and_then(|h| {
+            h.iter().rev().find(|e| {
+                e.get("revision").and_then(Value::as_str) == Some(sha)
+                    || e.pointer("/revisions/0").and_then(Value::as_str) == Some(sha)
+            })
+        });
+    let Some(entry) = entry else {
+        return Err(BackendError::Invalid(format!(
+            "{}: {sha} is not in status.history (rollback goes to a revision Argo CD deployed before)",
+            app.label()
+        )));
+    };
+    let revisions: Vec<String> = match entry.get("revisions").and_then(Value::as_array) {
+        Some(r) if !r.is_empty() => r
+            .iter()
+            .filter_map(|v| v.as_str().map(str::to_owned))
+            .collect(),
+        _ => vec![sha.to_owned()],
+    };
+    let extra = hold(&obj, json!({PINNED_AT_REVISION: sha, PIN_REASON: reason}));
+    let warn = owner_warning(&obj)
+        .map(|w| format!("; {w}"))
+        .unwrap_or_default();
+    let done = super::sync::sync(
+        client,
+        app,
+        Some(&revisions),
+        extra,
+        who,
+        reason,
+        "rollback",
+        timeout,
+    )
+    .await?;
+    Ok(format!(
+        "rolled back, auto-sync off until resume: {done}{warn}"
+    ))
+}
