@@ -13,11 +13,12 @@ use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, DynamicObject, Patch, PatchParams, PostParams};
 use kube::config::Kubeconfig;
 use serde_json::{Value, json};
+use setpoint::backend::Backend;
 use setpoint::backend::argo::ArgoBackend;
-use setpoint::backend::{Backend, Update};
-use setpoint::model::{Snapshot, StatusKind};
+use setpoint::model::StatusKind;
 use tokio::sync::mpsc;
 
+use k8s_tier::watching::{next_snapshot, str_at};
 use k8s_tier::{
     ARGOCD_IN_CLUSTER, ARGOCD_NAMESPACE, BoxError, Check, Repo, Tier, application, config_map, err,
     wait_for,
@@ -34,22 +35,15 @@ fn argo_backend_on_the_real_controller() {
     k8s_tier::run_on_tier_with_argo("Argo CD backend", |tier| Box::pin(steps(tier)));
 }
 
-fn at<'a>(app: &'a DynamicObject, pointer: &str) -> &'a str {
-    app.data
-        .pointer(pointer)
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-}
-
 fn describe(app: &DynamicObject) -> String {
     format!(
         "sync={} rev={} health={} op={} ({}) result={} automated={:?}",
-        at(app, "/status/sync/status"),
-        at(app, "/status/sync/revision"),
-        at(app, "/status/health/status"),
-        at(app, "/status/operationState/phase"),
-        at(app, "/status/operationState/message"),
-        at(app, "/status/operationState/syncResult/revision"),
+        str_at(app, "/status/sync/status"),
+        str_at(app, "/status/sync/revision"),
+        str_at(app, "/status/health/status"),
+        str_at(app, "/status/operationState/phase"),
+        str_at(app, "/status/operationState/message"),
+        str_at(app, "/status/operationState/syncResult/revision"),
         app.data.pointer("/spec/syncPolicy/automated"),
     )
 }
@@ -82,10 +76,10 @@ async fn synced_at(
         POLL,
         || async {
             let a = apps.get(name).await?;
-            let ok = at(&a, "/status/sync/status") == "Synced"
-                && at(&a, "/status/sync/revision") == commit
-                && at(&a, "/status/operationState/phase") == "Succeeded"
-                && at(&a, "/status/operationState/syncResult/revision") == commit;
+            let ok = str_at(&a, "/status/sync/status") == "Synced"
+                && str_at(&a, "/status/sync/revision") == commit
+                && str_at(&a, "/status/operationState/phase") == "Succeeded"
+                && str_at(&a, "/status/operationState/syncResult/revision") == commit;
             Ok(if ok {
                 Check::Done(a)
             } else {
@@ -111,7 +105,7 @@ async fn compared_with(
         POLL,
         || async {
             let a = apps.get(name).await?;
-            let ok = at(&a, "/status/sync/revision") == commit
+            let ok = str_at(&a, "/status/sync/revision") == commit
                 && a.metadata
                     .annotations
                     .as_ref()
@@ -196,28 +190,6 @@ async fn list_requests(admin: &kube::Client) -> Result<f64, BoxError> {
         .filter(|l| l.contains("verb=\"LIST\"") && l.contains("resource=\"applications\""))
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
         .sum())
-}
-
-/// Reads the watch until a snapshot satisfies `ok` (bounded); an `Unavailable` on the way is an error.
-async fn next_snapshot(
-    rx: &mut mpsc::Receiver<Update>,
-    what: &str,
-    ok: impl Fn(&Snapshot) -> bool,
-) -> Result<Snapshot, BoxError> {
-    let deadline = tokio::time::Instant::now() + LONG;
-    loop {
-        let update = tokio::time::timeout_at(deadline, rx.recv())
-            .await
-            .map_err(|_| err(format!("timed out waiting for {what}")))?
-            .ok_or_else(|| err(format!("the watch ended while waiting for {what}")))?;
-        match update {
-            Update::Snapshot(s) if ok(&s) => return Ok(s),
-            Update::Unavailable(r) => {
-                return Err(err(format!("unavailable while waiting for {what}: {r}")));
-            }
-            _ => {}
-        }
-    }
 }
 
 fn unit(name: &str) -> String {
@@ -327,13 +299,19 @@ async fn steps(tier: &Tier) -> Result<(), BoxError> {
         ArgoBackend::with_kubeconfig(Kubeconfig::read_from(tier.kubeconfig())?, Some("admin"))?;
     let (tx, mut rx) = mpsc::channel(64);
     let watch = tokio::spawn(async move { argo.watch(tx).await });
-    next_snapshot(&mut rx, "the first snapshot with both Applications", |s| {
-        s.units
-            .iter()
-            .filter(|u| u.id == unit(AUTO) || u.id == unit(MANUAL))
-            .count()
-            == 2
-    })
+    next_snapshot(
+        &mut rx,
+        &unit(AUTO),
+        "the first snapshot with both Applications",
+        false,
+        |s| {
+            s.units
+                .iter()
+                .filter(|u| u.id == unit(AUTO) || u.id == unit(MANUAL))
+                .count()
+                == 2
+        },
+    )
     .await?;
     let lists_after = list_requests(&admin).await?;
     // `status` above listed them: the metric is there, so an unchanged count means something
@@ -345,17 +323,23 @@ async fn steps(tier: &Tier) -> Result<(), BoxError> {
 
     // suspend: the controller does not auto-sync the next commit
     cli.ok(&["suspend", "--reason", "incident 42", &unit(AUTO)])?;
-    next_snapshot(&mut rx, "the watch showing web suspended", |s| {
-        s.units
-            .iter()
-            .any(|u| u.id == unit(AUTO) && u.suspended && u.status.kind == StatusKind::Suspended)
-    })
+    next_snapshot(
+        &mut rx,
+        &unit(AUTO),
+        "the watch showing web suspended",
+        false,
+        |s| {
+            s.units.iter().any(|u| {
+                u.id == unit(AUTO) && u.suspended && u.status.kind == StatusKind::Suspended
+            })
+        },
+    )
     .await?;
     watch.abort();
     let c2 = repo.commit("second", &[("auto/web.yaml", Some(&cm("web", "2")))])?;
     let seen = compared_with(&apps, AUTO, &c2).await?;
-    if at(&seen, "/status/sync/status") != "OutOfSync"
-        || at(&seen, "/status/operationState/syncResult/revision") != c1
+    if str_at(&seen, "/status/sync/status") != "OutOfSync"
+        || str_at(&seen, "/status/operationState/syncResult/revision") != c1
     {
         return Err(err(format!(
             "suspended, after comparing {c2}: {}",
@@ -388,7 +372,7 @@ async fn steps(tier: &Tier) -> Result<(), BoxError> {
     expect_revision(&cms, "rolled back", "web", "1").await?;
     let c3 = repo.commit("third", &[("auto/web.yaml", Some(&cm("web", "3")))])?;
     let seen = compared_with(&apps, AUTO, &c3).await?;
-    if at(&seen, "/status/operationState/syncResult/revision") != c1 {
+    if str_at(&seen, "/status/operationState/syncResult/revision") != c1 {
         return Err(err(format!(
             "rolled back, after comparing {c3}: {}",
             describe(&seen)
