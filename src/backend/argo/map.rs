@@ -29,14 +29,12 @@ use crate::model::{
 };
 
 pub const KIND: &str = "Application";
-pub const SUSPENDED_BY: &str = "setpoint.dev/suspended-by";
-pub const SUSPEND_REASON: &str = "setpoint.dev/suspend-reason";
-pub const SUSPENDED_AT: &str = "setpoint.dev/suspended-at";
+// who suspended it, why and when: the same annotations as on Flux objects
+pub use crate::backend::flux::map::{PIN_REASON, SUSPEND_REASON, SUSPENDED_AT, SUSPENDED_BY};
 /// The `spec.syncPolicy.automated` that suspend removed (JSON), restored by resume.
 pub const SAVED_AUTOMATED: &str = "setpoint.dev/saved-automated";
 /// The revision a rollback synced to, held (auto-sync off) until resume.
 pub const PINNED_AT_REVISION: &str = "setpoint.dev/pinned-revision";
-pub const PIN_REASON: &str = "setpoint.dev/pin-reason";
 
 /// `argo/<context>/<namespace>/Application/<name>`.
 pub fn unit_id(context: &str, namespace: &str, name: &str) -> String {

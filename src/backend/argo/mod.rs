@@ -33,7 +33,6 @@ use watch::Refused;
 pub const SYNC_TIMEOUT: Duration = Duration::from_secs(180);
 const GROUP: &str = "argoproj.io";
 const PLURAL: &str = "applications";
-const MAX_RECONNECT: Duration = Duration::from_secs(30);
 
 /// Argo CD in the cluster of one kube context; connects on first use.
 pub struct ArgoBackend {
@@ -209,7 +208,7 @@ impl Backend for ArgoBackend {
     }
 
     async fn watch(&self, tx: mpsc::Sender<Update>) -> Result<(), BackendError> {
-        let mut delay = Duration::from_millis(500);
+        let mut delay = connect::FIRST_RECONNECT;
         loop {
             match self.client().await {
                 Ok(client) => {
@@ -222,14 +221,9 @@ impl Backend for ArgoBackend {
                     return Ok(());
                 }
                 Err(e) => {
-                    if tx.send(Update::Unavailable(e.to_string())).await.is_err() {
+                    if !connect::unreachable(&tx, &e, &mut delay).await {
                         return Ok(());
                     }
-                    tokio::select! {
-                        _ = tokio::time::sleep(delay) => {}
-                        _ = tx.closed() => return Ok(()),
-                    }
-                    delay = (delay * 2).min(MAX_RECONNECT);
                 }
             }
         }

@@ -1,12 +1,15 @@
 //! The client of one kube context, and which Flux kinds that cluster serves (discovery, per API group).
 
+use std::time::Duration;
+
 use kube::Client;
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::discovery::{ApiResource, Discovery};
+use tokio::sync::mpsc;
 
 use super::error::from_kube;
 use super::kinds::{self, FluxKind};
-use crate::backend::BackendError;
+use crate::backend::{BackendError, Update};
 use crate::model::{BackendKind, ContextHealth, ContextState, Snapshot};
 
 /// Whether the cluster serves a kind, and at which version.
@@ -124,6 +127,29 @@ pub async fn client(kubeconfig: Kubeconfig, context: &str) -> Result<Client, Bac
         .await
         .map_err(|e| BackendError::Invalid(format!("{what}: {e}")))?;
     Client::try_from(config).map_err(|e| from_kube(&what, &e))
+}
+
+/// The first wait before trying again to reach an API server that could not be reached.
+pub(crate) const FIRST_RECONNECT: Duration = Duration::from_millis(500);
+/// The longest wait between attempts to reach an API server that cannot be reached.
+const MAX_RECONNECT: Duration = Duration::from_secs(30);
+
+/// Says the cluster cannot be reached (`why`) and waits `delay` before the next attempt, doubling it up to
+/// [`MAX_RECONNECT`]; `false` once nobody listens any more (the watch should end).
+pub(crate) async fn unreachable(
+    tx: &mpsc::Sender<Update>,
+    why: &BackendError,
+    delay: &mut Duration,
+) -> bool {
+    if tx.send(Update::Unavailable(why.to_string())).await.is_err() {
+        return false;
+    }
+    tokio::select! {
+        _ = tokio::time::sleep(*delay) => {}
+        _ = tx.closed() => return false,
+    }
+    *delay = (*delay * 2).min(MAX_RECONNECT);
+    true
 }
 
 /// How often discovery asks again when a group vanished between its requests.

@@ -46,8 +46,6 @@ use rbac::{Access, AccessCache};
 pub const SYNC_TIMEOUT: Duration = Duration::from_secs(180);
 /// How often discovery runs again while a Flux kind is not served (a CRD installed later appears).
 pub const REDISCOVER: Duration = Duration::from_secs(60);
-/// The longest wait between attempts to reach an API server that cannot be reached.
-const MAX_RECONNECT: Duration = Duration::from_secs(30);
 
 /// Flux in the cluster of one kube context. Connects on first use, so opening never blocks and an
 /// unreachable cluster shows as unavailable rather than failing to open.
@@ -332,7 +330,7 @@ impl Backend for FluxBackend {
     }
 
     async fn watch(&self, tx: mpsc::Sender<Update>) -> Result<(), BackendError> {
-        let mut delay = Duration::from_millis(500);
+        let mut delay = connect::FIRST_RECONNECT;
         loop {
             match self.conn().await {
                 Ok(conn) => {
@@ -353,18 +351,13 @@ impl Backend for FluxBackend {
                     tokio::select! {
                         () = watching => return Ok(()),
                         // other kinds are served now: the watch starts again with them
-                        _ = self.rediscover(&conn) => delay = Duration::from_millis(500),
+                        _ = self.rediscover(&conn) => delay = connect::FIRST_RECONNECT,
                     }
                 }
                 Err(e) => {
-                    if tx.send(Update::Unavailable(e.to_string())).await.is_err() {
+                    if !connect::unreachable(&tx, &e, &mut delay).await {
                         return Ok(());
                     }
-                    tokio::select! {
-                        _ = tokio::time::sleep(delay) => {}
-                        _ = tx.closed() => return Ok(()),
-                    }
-                    delay = (delay * 2).min(MAX_RECONNECT);
                 }
             }
         }
