@@ -73,22 +73,7 @@ impl App {
         action: &str,
         message: &str,
     ) -> String {
-        match events::record(
-            client,
-            obj,
-            &self.ar.api_version,
-            &self.ar.kind,
-            action,
-            message,
-        )
-        .await
-        {
-            Ok(()) => String::new(),
-            Err(e) => {
-                tracing::warn!(app = %self.label(), error = %e, "event not recorded");
-                format!(" (the Event was not recorded: {e})")
-            }
-        }
+        events::record_said(client, obj, &self.ar, &self.label(), action, message).await
     }
 }
 

@@ -72,22 +72,7 @@ impl Target {
         action: &str,
         message: &str,
     ) -> String {
-        match events::record(
-            &conn.client,
-            obj,
-            &self.ar.api_version,
-            &self.ar.kind,
-            action,
-            message,
-        )
-        .await
-        {
-            Ok(()) => String::new(),
-            Err(e) => {
-                tracing::warn!(target = %self.label(), error = %e, "event not recorded");
-                format!(" (the Event was not recorded: {e})")
-            }
-        }
+        events::record_said(&conn.client, obj, &self.ar, &self.label(), action, message).await
     }
 }
 

@@ -66,6 +66,25 @@ pub async fn of_object(client: &Client, obj: &ObjectRef) -> Result<Vec<KubeEvent
     Ok(list.items)
 }
 
+/// Records the action as an Event on `target` (of resource `ar`, named `label` in the log): the words to add to
+/// the outcome, empty when it was recorded; a failure to record is said, never fatal.
+pub async fn record_said(
+    client: &Client,
+    target: &DynamicObject,
+    ar: &kube::api::ApiResource,
+    label: &str,
+    action: &str,
+    message: &str,
+) -> String {
+    match record(client, target, &ar.api_version, &ar.kind, action, message).await {
+        Ok(()) => String::new(),
+        Err(e) => {
+            tracing::warn!(target = %label, error = %e, "event not recorded");
+            format!(" (the Event was not recorded: {e})")
+        }
+    }
+}
+
 /// Records on `target` that `who` did `action` (`reason` says why); the Event's reason is `Setpoint<Action>`.
 pub async fn record(
     client: &Client,
