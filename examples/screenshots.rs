@@ -23,8 +23,8 @@ use setpoint::backend::{Backend, DiffBase, Reconciler, Update};
 use setpoint::config::Settings;
 use setpoint::config::keymap::{Key, Keymap};
 use setpoint::config::theme::{ColorDepth, Theme};
-use setpoint::model::{Action, ContextHealth, ContextState, Revision};
-use setpoint::tui::app::{App, Effect, Msg, Setup};
+use setpoint::model::{Action, BackendKind, ContextHealth, ContextState, DiffReport, Revision};
+use setpoint::tui::app::{App, Effect, Loadable, Msg, Setup};
 use setpoint::tui::compare::Compared;
 use setpoint::tui::diffdoc::DiffDoc;
 use setpoint::tui::views;
@@ -82,9 +82,9 @@ impl Shots {
                     seq,
                     result: self
                         .backend
-                        .diff(&unit)
+                        .diff_report(&unit)
                         .await
-                        .map(|o| DiffDoc::build(&o))
+                        .map(|r| DiffDoc::from_report(&r))
                         .map_err(|e| e.to_string()),
                 },
                 Effect::LoadHistory { seq, unit } => Msg::History {
@@ -242,7 +242,125 @@ async fn main() {
         "contexts",
         &two_contexts(&made.dir, &tmp.path().join("ops-eu")).await,
     );
+
+    // A diff that could not cover everything says so above the panes, as the Flux backend reports it (the
+    // demo's objects with a Flux-shaped coverage: there is no cluster here).
+    let mut app = s.app(false).await;
+    s.keys(&mut app, &["end", "d"]).await;
+    let objects = s.backend.diff("local/staging").await.unwrap();
+    let report = DiffReport {
+        objects,
+        desired_from: Some(
+            "applied revision main@sha1:5f2c9e1 (the source-controller artifact)".into(),
+        ),
+        uncovered: vec!["postBuild.substituteFrom Secret/apps/vars cannot be read (403)".into()],
+        notes: vec!["skipped ConfigMap/apps/legacy: annotated reconcile: disabled".into()],
+    };
+    if let Loadable::Ready(doc) = &mut app.diff.doc {
+        *doc = DiffDoc::from_report(&report);
+    }
+    s.save("diff-coverage", &app);
+
+    let (units, detail) = flux_console();
+    s.save("flux-units", &units);
+    s.save("flux-detail", &detail);
     drop(tmp);
+}
+
+/// Kustomizations and their GitRepository as the Flux backend maps them, from objects dumped from the test
+/// tier's real controllers (`src/backend/flux/fixtures`): the units view, and the detail of the one that is
+/// ready with its conditions and inventory.
+fn flux_console() -> (App, App) {
+    use kube::api::DynamicObject;
+    use setpoint::backend::flux::{detail, kinds, map};
+    let parse = |json: &str| serde_json::from_str::<DynamicObject>(json).unwrap();
+    let ks: Vec<DynamicObject> = [
+        include_str!("../src/backend/flux/fixtures/ks-ready.json"),
+        include_str!("../src/backend/flux/fixtures/ks-suspended.json"),
+        include_str!("../src/backend/flux/fixtures/ks-dependent.json"),
+        include_str!("../src/backend/flux/fixtures/ks-badpath.json"),
+    ]
+    .into_iter()
+    .map(parse)
+    .collect();
+    let repo = parse(include_str!(
+        "../src/backend/flux/fixtures/gitrepo-apps.json"
+    ));
+    let objects = ks
+        .iter()
+        .map(|o| (kinds::KUSTOMIZATION, o))
+        .chain([(kinds::GIT_REPOSITORY, &repo)]);
+    let mut snap = map::snapshot("kind-tier", objects);
+    snap.contexts = vec![ContextState {
+        name: "kind-tier".into(),
+        backend: BackendKind::Flux,
+        workspace: None,
+        read_only: false,
+        health: ContextHealth::Live,
+        since: None,
+        message: None,
+        reconciler: None,
+    }];
+    let setup = || Setup {
+        theme: Theme::load("default", None, ColorDepth::Ansi16).unwrap(),
+        keymap: Keymap::load("default", None).unwrap(),
+        ascii: false,
+        read_only: false,
+        backend: "flux".into(),
+        context: "kind-tier".into(),
+        contexts: vec!["kind-tier".into()],
+        themes: vec!["default".into()],
+    };
+    let now = Timestamp::now();
+    let mut units = App::new(setup(), (W, H), now);
+    units.update(Msg::Backend(Update::Snapshot(snap.clone())), now);
+    let mut app = App::new(setup(), (W, H), now);
+    app.update(Msg::Backend(Update::Snapshot(snap)), now);
+    let ready = &ks[0];
+    let id = format!(
+        "flux/kind-tier/{}/Kustomization/{}",
+        ready.metadata.namespace.as_deref().unwrap(),
+        ready.metadata.name.as_deref().unwrap()
+    );
+    while app.current_unit().map(|u| u.id.as_str()) != Some(id.as_str()) {
+        let before = app.current_unit().map(|u| u.id.clone());
+        press_key(&mut app, "down");
+        assert_ne!(
+            app.current_unit().map(|u| u.id.clone()),
+            before,
+            "{id} not in the units view"
+        );
+    }
+    // the detail and nothing drifted; no cluster here for Events
+    for e in press_key(&mut app, "enter") {
+        let msg = match e {
+            Effect::LoadDetail { seq, unit } => Msg::Detail {
+                seq,
+                result: Ok(setpoint::model::Detail {
+                    unit,
+                    conditions: detail::conditions(ready),
+                    inventory: detail::inventory(ready).unwrap(),
+                    inventory_note: None,
+                }),
+            },
+            Effect::LoadEvents { seq, .. } => Msg::Events {
+                seq,
+                result: Ok(Vec::new()),
+            },
+            Effect::LoadDiff { seq, .. } => Msg::Diff {
+                seq,
+                result: Ok(DiffDoc::from_report(&DiffReport::default())),
+            },
+            _ => continue,
+        };
+        app.update(msg, now);
+    }
+    (units, app)
+}
+
+fn press_key(app: &mut App, key: &str) -> Vec<Effect> {
+    let k = Key::parse(key).unwrap();
+    app.update(Msg::Key(KeyEvent::new(k.code, k.mods)), Timestamp::now())
 }
 
 /// The demo beside a second, read-only demo workspace `ops-eu` with the same environments, as one console

@@ -4,7 +4,7 @@
 
 mod act;
 pub(crate) mod connect;
-mod detail;
+pub mod detail;
 mod diff;
 mod enrich;
 pub(crate) mod error;

@@ -469,6 +469,15 @@ fn events(frame: &mut Frame, app: &App, area: Rect) {
         Some(other) => vec![loading_line(app, other)],
         None => vec![],
     };
-    let title = "Events (journal, newest first)".to_owned();
+    // the local agent's events come from its journal; a cluster's are its Events
+    let local = app
+        .current_unit()
+        .is_some_and(|u| u.backend == crate::model::BackendKind::Local);
+    let title = if local {
+        "Events (journal, newest first)"
+    } else {
+        "Events (newest first)"
+    }
+    .to_owned();
     panel(frame, app, area, title, focused, lines);
 }
