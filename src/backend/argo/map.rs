@@ -29,6 +29,8 @@ use crate::model::{
 };
 
 pub const KIND: &str = "Application";
+pub use crate::backend::flux::map::annotation;
+use crate::backend::flux::map::{str_at, time_at};
 // who suspended it, why and when: the same annotations as on Flux objects
 pub use crate::backend::flux::map::{PIN_REASON, SUSPEND_REASON, SUSPENDED_AT, SUSPENDED_BY};
 /// The `spec.syncPolicy.automated` that suspend removed (JSON), restored by resume.
@@ -51,24 +53,6 @@ pub fn parse_id<'a>(context: &str, id: &'a str) -> Option<(&'a str, &'a str)> {
     let (ns, kind, name) = (parts.next()?, parts.next()?, parts.next()?);
     (kind == KIND && !ns.is_empty() && !name.is_empty() && !name.contains('/'))
         .then_some((ns, name))
-}
-
-fn str_at<'a>(v: &'a Value, pointer: &str) -> Option<&'a str> {
-    v.pointer(pointer)
-        .and_then(Value::as_str)
-        .filter(|s| !s.is_empty())
-}
-
-fn time_at(v: &Value, pointer: &str) -> Option<Timestamp> {
-    str_at(v, pointer).and_then(|s| s.parse().ok())
-}
-
-pub fn annotation<'a>(obj: &'a DynamicObject, key: &str) -> Option<&'a str> {
-    obj.metadata
-        .annotations
-        .as_ref()
-        .and_then(|a| a.get(key))
-        .map(String::as_str)
 }
 
 /// Whether auto-sync is on: `spec.syncPolicy.automated` is set and not `enabled: false` (Argo CD 3.1+).

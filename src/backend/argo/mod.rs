@@ -251,13 +251,7 @@ impl Backend for ArgoBackend {
             .list(&ListParams::default().fields(&selector))
             .await
             .map_err(|e| from_kube(&format!("events of {}", app.label()), &e))?;
-        let mut out: Vec<Event> = list
-            .items
-            .iter()
-            .filter_map(|e| events::to_event(unit, e))
-            .collect();
-        out.sort_by_key(|e| std::cmp::Reverse(e.time));
-        Ok(out)
+        Ok(events::newest_first(unit, &list.items))
     }
 
     /// Sync, health, the last operation and Argo CD's conditions; `status.resources` as the inventory.

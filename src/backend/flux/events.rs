@@ -16,6 +16,13 @@ use crate::model::{Event, Severity};
 pub const COMPONENT: &str = "setpoint";
 
 /// A core/v1 Event as one of the unit's events. Pure.
+/// `raw` as the unit's events, newest first.
+pub fn newest_first(unit_id: &str, raw: &[KubeEvent]) -> Vec<Event> {
+    let mut out: Vec<Event> = raw.iter().filter_map(|e| to_event(unit_id, e)).collect();
+    out.sort_by_key(|e| std::cmp::Reverse(e.time));
+    out
+}
+
 pub fn to_event(unit_id: &str, e: &KubeEvent) -> Option<Event> {
     let time = e
         .last_timestamp

@@ -78,13 +78,15 @@ impl Condition {
     }
 }
 
-fn str_at<'a>(v: &'a Value, pointer: &str) -> Option<&'a str> {
+/// The non-empty string at `pointer`.
+pub(crate) fn str_at<'a>(v: &'a Value, pointer: &str) -> Option<&'a str> {
     v.pointer(pointer)
         .and_then(Value::as_str)
         .filter(|s| !s.is_empty())
 }
 
-fn time_at(v: &Value, pointer: &str) -> Option<Timestamp> {
+/// The time at `pointer` (RFC 3339).
+pub(crate) fn time_at(v: &Value, pointer: &str) -> Option<Timestamp> {
     str_at(v, pointer).and_then(|s| s.parse().ok())
 }
 
@@ -104,7 +106,8 @@ pub fn condition(obj: &DynamicObject, kind: &str) -> Option<Condition> {
     })
 }
 
-fn annotation<'a>(obj: &'a DynamicObject, key: &str) -> Option<&'a str> {
+/// The value of annotation `key`.
+pub fn annotation<'a>(obj: &'a DynamicObject, key: &str) -> Option<&'a str> {
     obj.metadata
         .annotations
         .as_ref()?

@@ -437,12 +437,7 @@ impl Backend for FluxBackend {
                 Err(e) => tracing::warn!(error = %e, "events of the source"),
             }
         }
-        let mut out: Vec<Event> = raw
-            .iter()
-            .filter_map(|e| events::to_event(unit, e))
-            .collect();
-        out.sort_by_key(|e| std::cmp::Reverse(e.time));
-        Ok(out)
+        Ok(events::newest_first(unit, &raw))
     }
 
     async fn detail(&self, unit: &str) -> Result<crate::model::Detail, BackendError> {
