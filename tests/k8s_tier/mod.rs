@@ -270,6 +270,30 @@ impl Tier {
         }
     }
 
+    /// Kill one component (SIGKILL to its process group, as a crash) and wait until it is gone
+    /// (`scripts/k8s-tier kill-component`), e.g. `argocd-application-controller`.
+    pub fn kill_component(&self, name: &str) -> Result<(), BoxError> {
+        self.script_ok(&["kill-component", name])
+    }
+
+    /// Start a killed component again with the command `up` used (`scripts/k8s-tier start-again`).
+    pub fn start_again(&self, name: &str) -> Result<(), BoxError> {
+        self.script_ok(&["start-again", name])
+    }
+
+    fn script_ok(&self, args: &[&str]) -> Result<(), BoxError> {
+        let out = self.script_args(args)?;
+        if out.status.success() {
+            Ok(())
+        } else {
+            Err(err(format!(
+                "scripts/k8s-tier {args:?} failed ({}): {}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr)
+            )))
+        }
+    }
+
     fn script_cmd(&self, sub: &str) -> Result<std::process::Output, BoxError> {
         self.script_args(&[sub])
     }
