@@ -156,6 +156,23 @@ pub enum Command {
         #[command(flatten)]
         confirm: Confirm,
     },
+    /// Argo CD: stop the operation an Application runs now (as `argocd app terminate-op`), and report how
+    /// the controller ended it
+    Terminate {
+        unit: String,
+        #[command(flatten)]
+        confirm: Confirm,
+    },
+    /// Argo CD: ask the controller to compare an Application again, nothing applied; returns once the
+    /// controller has done it (its refresh annotation removed and status.reconciledAt advanced)
+    Refresh {
+        unit: String,
+        /// Generate the manifests again (the repo-server's cache is skipped)
+        #[arg(long)]
+        hard: bool,
+        #[command(flatten)]
+        confirm: Confirm,
+    },
     /// Show the audit log of operator actions
     Audit {
         /// Show only the newest N records

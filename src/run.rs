@@ -115,6 +115,22 @@ async fn dispatch(ctx: Context, command: Option<Command>) -> Result<u8, CliError
             )
             .await
         }
+        Command::Terminate { unit, confirm } => {
+            act(&ctx, &unit, Action::Terminate, confirm.confirm.as_deref()).await
+        }
+        Command::Refresh {
+            unit,
+            hard,
+            confirm,
+        } => {
+            act(
+                &ctx,
+                &unit,
+                Action::Refresh { hard },
+                confirm.confirm.as_deref(),
+            )
+            .await
+        }
         Command::Rollback {
             unit,
             to,

@@ -62,6 +62,7 @@ pub fn units_in(n: usize, contexts: usize) -> Snapshot {
             pinned_revision: None,
             drifted_objects: vec![],
             last_reconcile_at: Some(now),
+            parent: None,
             depends_on: vec![],
         })
         .collect();

@@ -52,6 +52,7 @@ pub(crate) fn unit(id: &str) -> Unit {
         pinned_revision: None,
         drifted_objects: vec![],
         last_reconcile_at: Some(ts(-30)),
+        parent: None,
         depends_on: vec![],
     }
 }
@@ -203,7 +204,7 @@ impl Backend for Scripted {
                     target.suspended = false;
                     target.pinned_revision = None;
                 }
-                Action::Sync { .. } => {}
+                Action::Sync { .. } | Action::Terminate | Action::Refresh { .. } => {}
                 Action::Rollback { to, .. } => target.pinned_revision = Some(to.clone()),
             }
         }

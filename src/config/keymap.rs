@@ -120,6 +120,8 @@ commands! {
     Sync => "sync", "reconcile now", [Units, Detail];
     SyncWithSource => "sync_with_source", "fetch the source, then reconcile", [Units, Detail, Sources];
     Rollback => "rollback", "roll back to the selected commit", [History];
+    Terminate => "terminate", "Argo CD: stop the running operation", [Units, Detail];
+    RefreshUnit => "refresh_unit", "Argo CD: compare again now, nothing applied", [Units, Detail];
     NextPane => "next_pane", "next pane", [Detail, Diff];
     NextFile => "next_file", "next file", [Diff];
     PrevFile => "prev_file", "previous file", [Diff];

@@ -26,6 +26,11 @@ pub enum Action {
         #[serde(default)]
         suspend_parent: bool,
     },
+    /// Stop the operation that runs now (Argo CD: `argocd app terminate-op`).
+    Terminate,
+    /// Ask the controller to compare again without applying anything (Argo CD's refresh; `hard` also
+    /// regenerates the manifests).
+    Refresh { hard: bool },
 }
 
 /// The action names, for capabilities and keymaps.
@@ -36,14 +41,18 @@ pub enum ActionKind {
     Resume,
     Sync,
     Rollback,
+    Terminate,
+    Refresh,
 }
 
 impl ActionKind {
-    pub const ALL: [ActionKind; 4] = [
+    pub const ALL: [ActionKind; 6] = [
         ActionKind::Suspend,
         ActionKind::Resume,
         ActionKind::Sync,
         ActionKind::Rollback,
+        ActionKind::Terminate,
+        ActionKind::Refresh,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -52,6 +61,8 @@ impl ActionKind {
             ActionKind::Resume => "resume",
             ActionKind::Sync => "sync",
             ActionKind::Rollback => "rollback",
+            ActionKind::Terminate => "terminate",
+            ActionKind::Refresh => "refresh",
         }
     }
 }
@@ -64,6 +75,8 @@ impl ActionKind {
             ActionKind::Resume => "resumed",
             ActionKind::Sync => "sync ran",
             ActionKind::Rollback => "pinned",
+            ActionKind::Terminate => "terminated",
+            ActionKind::Refresh => "refreshed",
         }
     }
 }
@@ -81,6 +94,8 @@ impl Action {
             Action::Resume => ActionKind::Resume,
             Action::Sync { .. } => ActionKind::Sync,
             Action::Rollback { .. } => ActionKind::Rollback,
+            Action::Terminate => ActionKind::Terminate,
+            Action::Refresh { .. } => ActionKind::Refresh,
         }
     }
 
@@ -88,7 +103,9 @@ impl Action {
     pub fn reason(&self) -> Option<&str> {
         match self {
             Action::Suspend { reason } | Action::Rollback { reason, .. } => Some(reason),
-            Action::Resume | Action::Sync { .. } => None,
+            Action::Resume | Action::Sync { .. } | Action::Terminate | Action::Refresh { .. } => {
+                None
+            }
         }
     }
 }
@@ -102,6 +119,11 @@ impl fmt::Display for Action {
             Action::Sync { with_source: true } => f.write_str("sync (fetch source first)"),
             Action::Sync { with_source: false } => f.write_str("sync"),
             Action::Rollback { to, .. } => write!(f, "rollback to {}", to.short()),
+            Action::Terminate => f.write_str("terminate the running operation"),
+            Action::Refresh { hard: true } => {
+                f.write_str("hard refresh (manifests generated again)")
+            }
+            Action::Refresh { hard: false } => f.write_str("refresh"),
         }
     }
 }
@@ -114,6 +136,13 @@ pub enum Permission {
 }
 
 impl Permission {
+    /// Terminate and refresh, on a backend other than Argo CD.
+    pub fn argo_only(action: ActionKind) -> Self {
+        Permission::Denied {
+            reason: format!("{action} is an Argo CD action (Applications only)"),
+        }
+    }
+
     /// The reason it is not allowed, if it is not.
     pub fn denial(&self) -> Option<&str> {
         match self {
@@ -130,6 +159,10 @@ pub struct Capabilities {
     pub resume: Permission,
     pub sync: Permission,
     pub rollback: Permission,
+    /// Stop the running operation (Argo CD only).
+    pub terminate: Permission,
+    /// Compare again without applying (Argo CD only).
+    pub refresh: Permission,
 }
 
 impl Capabilities {
@@ -148,7 +181,9 @@ impl Capabilities {
             suspend: p.clone(),
             resume: p.clone(),
             sync: p.clone(),
-            rollback: p,
+            rollback: p.clone(),
+            terminate: p.clone(),
+            refresh: p,
         }
     }
 
@@ -158,6 +193,8 @@ impl Capabilities {
             ActionKind::Resume => &self.resume,
             ActionKind::Sync => &self.sync,
             ActionKind::Rollback => &self.rollback,
+            ActionKind::Terminate => &self.terminate,
+            ActionKind::Refresh => &self.refresh,
         }
     }
 }

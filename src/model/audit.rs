@@ -48,6 +48,7 @@ impl AuditRecord {
     pub fn options_of(action: &super::Action) -> Option<String> {
         match action {
             super::Action::Sync { with_source: true } => Some("withSource".into()),
+            super::Action::Refresh { hard: true } => Some("hard".into()),
             _ => None,
         }
     }

@@ -77,6 +77,9 @@ pub struct Unit {
     pub drifted_objects: Vec<String>,
     pub last_reconcile_at: Option<Timestamp>,
     pub depends_on: Vec<String>,
+    /// What owns the unit and reverts edits of its spec (an Argo CD ApplicationSet: `ApplicationSet ns/name`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent: Option<String>,
 }
 
 impl Unit {

@@ -999,7 +999,9 @@ impl App {
             | Command::Resume
             | Command::Sync
             | Command::SyncWithSource
-            | Command::Rollback => return self.start_action(command),
+            | Command::Rollback
+            | Command::Terminate
+            | Command::RefreshUnit => return self.start_action(command),
             Command::Confirm | Command::Cancel | Command::Submit | Command::Complete => {}
         }
         Vec::new()

@@ -65,6 +65,42 @@ impl App {
             .map_err(|e| from_kube(&format!("{what} {}", self.label()), &e))
     }
 
+    /// A merge patch built from the object as read now, with its resourceVersion as precondition; on a
+    /// conflict (the controller wrote the object meanwhile) read and build again, at most 5 times in all.
+    pub(super) async fn patch_retrying(
+        &self,
+        what: &str,
+        build: impl Fn(&DynamicObject) -> Result<Value, BackendError>,
+    ) -> Result<DynamicObject, BackendError> {
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            let obj = self.get().await?;
+            let mut body = build(&obj)?;
+            if let Some(meta) = body
+                .as_object_mut()
+                .map(|b| b.entry("metadata").or_insert_with(|| json!({})))
+            {
+                meta["resourceVersion"] = json!(obj.metadata.resource_version);
+            }
+            let params = PatchParams {
+                field_manager: Some(FIELD_MANAGER.to_owned()),
+                ..Default::default()
+            };
+            match self
+                .api
+                .patch(&self.name, &params, &Patch::Merge(&body))
+                .await
+            {
+                Ok(o) => return Ok(o),
+                Err(kube::Error::Api(s)) if s.code == 409 && tries < 5 => {
+                    tracing::debug!(app = %self.label(), what, "conflict, reading again");
+                }
+                Err(e) => return Err(from_kube(&format!("{what} {}", self.label()), &e)),
+            }
+        }
+    }
+
     /// Records the action as an Event on the Application; a failure to record is said, never fatal.
     pub(super) async fn record(
         &self,
@@ -79,16 +115,9 @@ impl App {
 
 /// A warning when an ApplicationSet owns the Application (it reverts spec edits such as syncPolicy).
 pub fn owner_warning(obj: &DynamicObject) -> Option<String> {
-    let owner = obj
-        .metadata
-        .owner_references
-        .as_ref()?
-        .iter()
-        .find(|o| o.kind == "ApplicationSet")?;
-    Some(format!(
-        "warning: ApplicationSet {} owns this Application and may revert its syncPolicy edit",
-        owner.name
-    ))
+    map::application_set(obj).map(|set| {
+        format!("warning: {set} owns this Application and may revert its syncPolicy edit")
+    })
 }
 
 pub(super) fn merge(into: &mut Value, from: Value) {
@@ -102,23 +131,43 @@ pub(super) fn merge(into: &mut Value, from: Value) {
     }
 }
 
-/// The patch that turns automation off and remembers the policy (unless already remembered).
-pub(super) fn hold(obj: &DynamicObject, annotations: Value) -> Value {
+/// The patch that turns automation off and remembers the policy (unless already remembered): with
+/// `enabled_field` (the served CRD has `automated.enabled`), `enabled: false` keeping prune and selfHeal in
+/// the spec; else `automated` removed.
+pub(super) fn hold(obj: &DynamicObject, annotations: Value, enabled_field: bool) -> Value {
+    let current = obj
+        .data
+        .pointer("/spec/syncPolicy/automated")
+        .cloned()
+        .unwrap_or(Value::Null);
     let saved = map::annotation(obj, SAVED_AUTOMATED)
         .map(str::to_owned)
-        .unwrap_or_else(|| {
-            obj.data
-                .pointer("/spec/syncPolicy/automated")
-                .cloned()
-                .unwrap_or(Value::Null)
-                .to_string()
-        });
+        .unwrap_or_else(|| current.to_string());
+    let off = if enabled_field && current.is_object() {
+        json!({"enabled": false})
+    } else if enabled_field {
+        current // already off: nothing to turn off
+    } else {
+        Value::Null
+    };
     let mut body = json!({
         "metadata": {"annotations": {SAVED_AUTOMATED: saved}},
-        "spec": {"syncPolicy": {"automated": null}},
+        "spec": {"syncPolicy": {"automated": off}},
     });
     merge(&mut body, json!({"metadata": {"annotations": annotations}}));
     body
+}
+
+/// The `automated` a resume patches in: the remembered policy, with an `enabled: false` left by suspend
+/// removed unless the policy had it.
+pub(super) fn restored(saved: Value) -> Value {
+    match saved {
+        Value::Object(mut m) => {
+            m.entry("enabled").or_insert(Value::Null);
+            Value::Object(m)
+        }
+        other => other,
+    }
 }
 
 pub async fn suspend(
@@ -126,6 +175,7 @@ pub async fn suspend(
     app: &App,
     who: &str,
     reason: &str,
+    enabled_field: bool,
 ) -> Result<String, BackendError> {
     let obj = app.get().await?;
     if map::is_suspended(&obj) {
@@ -138,6 +188,7 @@ pub async fn suspend(
     let body = hold(
         &obj,
         json!({SUSPENDED_BY: who, SUSPEND_REASON: reason, SUSPENDED_AT: Timestamp::now().to_string()}),
+        enabled_field,
     );
     let after = app.patch("suspend", &obj, body).await?;
     if map::auto_sync(&after) {
@@ -157,9 +208,15 @@ pub async fn suspend(
     let warn = owner_warning(&after)
         .map(|w| format!("; {w}"))
         .unwrap_or_default();
+    let how = if enabled_field && was {
+        "turned off (automated.enabled: false, prune and selfHeal kept)"
+    } else if was {
+        "turned off (automated removed)"
+    } else {
+        "was already off"
+    };
     Ok(format!(
-        "suspended: auto-sync {} (policy kept for resume){warn}{note}",
-        if was { "turned off" } else { "was already off" }
+        "suspended: auto-sync {how} (policy kept for resume){warn}{note}"
     ))
 }
 
@@ -178,11 +235,11 @@ pub async fn resume(client: &kube::Client, app: &App, who: &str) -> Result<Strin
             app.label()
         ))
     })?;
-    let on = !automated.is_null();
+    let on = automated.is_object() && automated.get("enabled") != Some(&Value::Bool(false));
     let body = json!({
         "metadata": {"annotations": {SAVED_AUTOMATED: null, SUSPENDED_BY: null, SUSPEND_REASON: null,
             SUSPENDED_AT: null, PINNED_AT_REVISION: null, PIN_REASON: null}},
-        "spec": {"syncPolicy": {"automated": automated}},
+        "spec": {"syncPolicy": {"automated": restored(automated)}},
     });
     let after = app.patch("resume", &obj, body).await?;
     if map::auto_sync(&after) != on {
@@ -212,6 +269,7 @@ pub async fn rollback(
     who: &str,
     reason: &str,
     timeout: Duration,
+    enabled_field: bool,
 ) -> Result<String, BackendError> {
     let obj = app.get().await?;
     let entry = obj
@@ -237,7 +295,11 @@ pub async fn rollback(
             .collect(),
         _ => vec![sha.to_owned()],
     };
-    let extra = hold(&obj, json!({PINNED_AT_REVISION: sha, PIN_REASON: reason}));
+    let extra = hold(
+        &obj,
+        json!({PINNED_AT_REVISION: sha, PIN_REASON: reason}),
+        enabled_field,
+    );
     let warn = owner_warning(&obj)
         .map(|w| format!("; {w}"))
         .unwrap_or_default();

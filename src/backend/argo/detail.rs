@@ -94,6 +94,34 @@ pub fn detail(unit: &str, obj: &DynamicObject) -> Detail {
     }
 }
 
+/// The sync windows' verdict as a condition: `Denied`, `ManualOnly`, `Allowed`, or `None` when no window of
+/// the project applies.
+pub fn window(v: Option<&super::windows::Verdict>) -> Condition {
+    let (status, message) = match v {
+        None => ("None", "no sync window of the project applies".to_owned()),
+        Some(v) if !v.manual => ("Denied", v.message.clone()),
+        Some(v) if !v.automatic => ("ManualOnly", v.message.clone()),
+        Some(v) => ("Allowed", v.message.clone()),
+    };
+    Condition {
+        kind: "SyncWindow".into(),
+        status: status.into(),
+        reason: String::new(),
+        message,
+        since: None,
+    }
+}
+
+pub fn window_unknown(why: &str) -> Condition {
+    Condition {
+        kind: "SyncWindow".into(),
+        status: "Unknown".into(),
+        reason: String::new(),
+        message: format!("the project could not be read: {why}"),
+        since: None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -78,6 +78,22 @@ pub fn operation_in_progress(obj: &DynamicObject) -> bool {
         || matches!(operation_phase(obj), Some("Running" | "Terminating"))
 }
 
+/// The ApplicationSet that owns the Application (`ApplicationSet <namespace>/<name>`), which regenerates its
+/// spec: edits such as a syncPolicy toggle are reverted unless the set ignores them.
+pub fn application_set(obj: &DynamicObject) -> Option<String> {
+    let owner = obj
+        .metadata
+        .owner_references
+        .as_ref()?
+        .iter()
+        .find(|o| o.kind == "ApplicationSet")?;
+    Some(format!(
+        "ApplicationSet {}/{}",
+        obj.metadata.namespace.as_deref().unwrap_or_default(),
+        owner.name
+    ))
+}
+
 /// Each source: (repoURL, targetRevision, path or chart), `spec.sources` or else `spec.source`.
 pub fn sources(obj: &DynamicObject) -> Vec<(String, String, String)> {
     let one = |s: &Value| {
@@ -273,6 +289,7 @@ pub fn unit(context: &str, obj: &DynamicObject) -> Unit {
         drifted_objects: out_of_sync(obj),
         last_reconcile_at: time_at(&obj.data, "/status/reconciledAt"),
         depends_on: Vec::new(),
+        parent: application_set(obj),
     }
 }
 

@@ -156,3 +156,58 @@ fn automated_enabled_false_is_auto_sync_off() {
         serde_json::json!({"enabled": false, "prune": true});
     assert!(!auto_sync(&app));
 }
+
+/// The tier runs no applicationset-controller: the owner reference it would set is added to a real
+/// Application dumped from the tier.
+#[test]
+fn an_application_set_is_the_parent_and_suspend_warns_of_it() {
+    let mut app = fixture("auto");
+    assert_eq!(unit("admin", &app).parent, None);
+    app.metadata.owner_references = Some(vec![
+        k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference {
+            api_version: "argoproj.io/v1alpha1".into(),
+            kind: "ApplicationSet".into(),
+            name: "guestbook".into(),
+            uid: "5c1a0e4e-0000-4000-8000-000000000001".into(),
+            controller: Some(true),
+            block_owner_deletion: Some(true),
+        },
+    ]);
+    let u = unit("admin", &app);
+    assert_eq!(u.parent.as_deref(), Some("ApplicationSet argocd/guestbook"));
+    let json = serde_json::to_value(&u).unwrap();
+    assert_eq!(json["parent"], "ApplicationSet argocd/guestbook");
+    assert_eq!(
+        crate::backend::argo::act::owner_warning(&app).as_deref(),
+        Some(
+            "warning: ApplicationSet argocd/guestbook owns this Application and may revert its syncPolicy edit"
+        )
+    );
+}
+
+#[test]
+fn suspend_with_the_enabled_field_keeps_prune_and_self_heal_and_resume_restores() {
+    use crate::backend::argo::act::{hold, restored};
+    let app = fixture("auto");
+    let before = app
+        .data
+        .pointer("/spec/syncPolicy/automated")
+        .cloned()
+        .unwrap();
+    let with = hold(&app, serde_json::json!({}), true);
+    assert_eq!(
+        with["spec"]["syncPolicy"]["automated"],
+        serde_json::json!({"enabled": false})
+    );
+    assert_eq!(
+        with["metadata"]["annotations"][SAVED_AUTOMATED],
+        before.to_string()
+    );
+    let without = hold(&app, serde_json::json!({}), false);
+    assert_eq!(without["spec"]["syncPolicy"]["automated"], Value::Null);
+    // resume: the remembered policy, and `enabled` removed when it had none
+    let back = restored(before.clone());
+    assert_eq!(back["enabled"], Value::Null);
+    assert_eq!(back["prune"], before["prune"]);
+    assert_eq!(restored(Value::Null), Value::Null);
+}

@@ -6,8 +6,11 @@
 mod act;
 mod detail;
 pub mod map;
+mod ops;
+mod schema;
 mod sync;
 mod watch;
+pub mod windows;
 
 use std::time::Duration;
 
@@ -21,6 +24,7 @@ use super::{Backend, BackendError, BackendInfo, Update};
 use crate::backend::flux::connect;
 use crate::backend::flux::error::from_kube;
 use crate::backend::flux::events;
+use crate::backend::flux::map::str_at;
 use crate::backend::flux::rbac::{Access, AccessCache};
 use crate::model::{
     Action, BackendKind, Capabilities, ContextHealth, ContextState, Event, HistoryEntry,
@@ -31,6 +35,8 @@ use watch::Refused;
 
 /// How long a sync or rollback waits for the operation's result by default.
 pub const SYNC_TIMEOUT: Duration = Duration::from_secs(180);
+/// How often discovery runs again while Applications are not served (a CRD installed later appears).
+pub const REDISCOVER: Duration = crate::backend::flux::REDISCOVER;
 const GROUP: &str = "argoproj.io";
 const PLURAL: &str = "applications";
 
@@ -41,6 +47,9 @@ pub struct ArgoBackend {
     client: OnceCell<kube::Client>,
     access: AccessCache,
     sync_timeout: Duration,
+    rediscover_every: Duration,
+    /// Whether the served Application CRD has `spec.syncPolicy.automated.enabled`, read once.
+    automated_enabled: OnceCell<bool>,
 }
 
 fn resource() -> ApiResource {
@@ -74,12 +83,20 @@ impl ArgoBackend {
             client: OnceCell::new(),
             access: AccessCache::default(),
             sync_timeout: SYNC_TIMEOUT,
+            rediscover_every: REDISCOVER,
+            automated_enabled: OnceCell::new(),
         })
     }
 
     /// How long sync and rollback wait for the operation's result.
     pub fn with_sync_timeout(mut self, timeout: Duration) -> Self {
         self.sync_timeout = timeout;
+        self
+    }
+
+    /// How often discovery runs again while Applications are not served (default [`REDISCOVER`]).
+    pub fn with_rediscover(mut self, every: Duration) -> Self {
+        self.rediscover_every = every;
         self
     }
 
@@ -153,6 +170,99 @@ impl ArgoBackend {
         self.access.check(&self.client().await?, &access).await
     }
 
+    /// Whether suspend can set `automated.enabled: false` (the served CRD has the field), read once per
+    /// context from the OpenAPI document; when it cannot be read, `automated` is removed (and remembered).
+    async fn enabled_field(&self) -> Result<bool, BackendError> {
+        let client = self.client().await?;
+        Ok(*self
+            .automated_enabled
+            .get_or_init(|| async {
+                match schema::fetch(&client).await {
+                    Ok(doc) => schema::has_automated_enabled(&doc),
+                    Err(e) => {
+                        tracing::warn!(context = %self.context, error = %e,
+                            "the Application schema could not be read: suspend removes spec.syncPolicy.automated");
+                        false
+                    }
+                }
+            })
+            .await)
+    }
+
+    /// The sync windows of the Application's AppProject (read in the Application's namespace), judged now;
+    /// `Ok(None)` when none applies.
+    async fn windows(
+        &self,
+        app: &App,
+        obj: &DynamicObject,
+    ) -> Result<Option<windows::Verdict>, String> {
+        let project = str_at(&obj.data, "/spec/project").unwrap_or("default");
+        let gvk = GroupVersionKind::gvk(GROUP, "v1alpha1", "AppProject");
+        let ar = ApiResource::from_gvk_with_plural(&gvk, "appprojects");
+        let client = self.client().await.map_err(|e| e.to_string())?;
+        let api: Api<DynamicObject> = Api::namespaced_with(client, &app.namespace, &ar);
+        let proj = api
+            .get(project)
+            .await
+            .map_err(|e| format!("AppProject {}/{project}: {e}", app.namespace))?;
+        let Some(list) = proj
+            .data
+            .pointer("/spec/syncWindows")
+            .and_then(serde_json::Value::as_array)
+        else {
+            return Ok(None);
+        };
+        let s = |p: &str| str_at(&obj.data, p).unwrap_or_default();
+        let target = windows::Target {
+            name: &app.name,
+            dest_name: s("/spec/destination/name"),
+            dest_server: s("/spec/destination/server"),
+            dest_namespace: s("/spec/destination/namespace"),
+        };
+        Ok(windows::verdict(list, &target, jiff::Timestamp::now()))
+    }
+
+    /// Returns once discovery (of the argoproj.io group only, never a list of Applications), run every
+    /// `rediscover_every`, finds the Application kind served.
+    async fn until_served(&self, client: &kube::Client) {
+        loop {
+            tokio::time::sleep(self.rediscover_every).await;
+            let found = kube::discovery::Discovery::new(client.clone())
+                .filter(&[GROUP])
+                .run()
+                .await;
+            match found {
+                Ok(d)
+                    if d.get(GROUP)
+                        .and_then(|g| g.recommended_kind(map::KIND))
+                        .is_some() =>
+                {
+                    tracing::info!(context = %self.context, "discovery: Applications served now");
+                    return;
+                }
+                Ok(_) => {}
+                Err(e) => tracing::debug!(context = %self.context, error = %e, "discovery again"),
+            }
+        }
+    }
+
+    /// Why a manual sync may not run now by the sync windows, if it may not. A project that cannot be read
+    /// is no refusal (the controller still judges the windows; its hold shows as the operation's message).
+    async fn window_refusal(&self, app: &App) -> Result<Option<String>, BackendError> {
+        let obj = app.get().await?;
+        if map::operation_in_progress(&obj) {
+            return Ok(None); // refused as busy, with the offer to terminate
+        }
+        Ok(match self.windows(app, &obj).await {
+            Ok(Some(v)) if !v.manual => Some(v.message),
+            Ok(_) => None,
+            Err(e) => {
+                tracing::info!(app = %app.label(), error = %e, "sync windows not read");
+                None
+            }
+        })
+    }
+
     /// The context's note when Applications cannot be seen at all.
     fn noted(&self, why: &str) -> Snapshot {
         Snapshot {
@@ -211,15 +321,30 @@ impl Backend for ArgoBackend {
         let mut delay = connect::FIRST_RECONNECT;
         loop {
             match self.client().await {
-                Ok(client) => {
-                    if let Some(refused) = watch::run(&self.context, client, &resource(), &tx).await
+                Ok(client) => loop {
+                    let Some(refused) =
+                        watch::run(&self.context, client.clone(), &resource(), &tx).await
+                    else {
+                        return Ok(());
+                    };
+                    tracing::warn!(context = %self.context, ?refused, "Applications not watched");
+                    if tx
+                        .send(Update::Snapshot(self.refused_note(&refused)))
+                        .await
+                        .is_err()
                     {
-                        tracing::warn!(context = %self.context, ?refused, "Applications not watched");
-                        let _ = tx.send(Update::Snapshot(self.refused_note(&refused))).await;
-                        tx.closed().await;
+                        return Ok(());
                     }
-                    return Ok(());
-                }
+                    if refused != Refused::NotInstalled {
+                        tx.closed().await;
+                        return Ok(());
+                    }
+                    // not installed: discovery again every `rediscover_every` until the kind is served
+                    tokio::select! {
+                        () = self.until_served(&client) => {}
+                        () = tx.closed() => return Ok(()),
+                    }
+                },
                 Err(e) => {
                     if !connect::unreachable(&tx, &e, &mut delay).await {
                         return Ok(());
@@ -256,7 +381,14 @@ impl Backend for ArgoBackend {
 
     /// Sync, health, the last operation and Argo CD's conditions; `status.resources` as the inventory.
     async fn detail(&self, unit: &str) -> Result<crate::model::Detail, BackendError> {
-        Ok(detail::detail(unit, &self.app(unit).await?.get().await?))
+        let app = self.app(unit).await?;
+        let obj = app.get().await?;
+        let mut d = detail::detail(unit, &obj);
+        d.conditions.push(match self.windows(&app, &obj).await {
+            Ok(v) => detail::window(v.as_ref()),
+            Err(e) => detail::window_unknown(&e),
+        });
+        Ok(d)
     }
 
     async fn capabilities(&self, unit: &str) -> Result<Capabilities, BackendError> {
@@ -267,7 +399,21 @@ impl Backend for ArgoBackend {
         }
         let held = map::annotation(&obj, map::SAVED_AUTOMATED).is_some();
         let busy = map::operation_in_progress(&obj);
-        let op = || deny("an operation is running: wait for it to finish");
+        let op = || {
+            deny(format!(
+                "an operation is already {}: terminate it (setpoint terminate) or wait for it to finish",
+                map::operation_phase(&obj).unwrap_or("requested")
+            ))
+        };
+        // a sync window that denies a manual sync now (one that cannot be read is said, not enforced)
+        let window = match self.windows(&app, &obj).await {
+            Ok(Some(v)) if !v.manual => Some(v.message),
+            Ok(_) => None,
+            Err(e) => {
+                tracing::debug!(unit, error = %e, "sync windows not read");
+                None
+            }
+        };
         Ok(Capabilities {
             suspend: if map::is_suspended(&obj) {
                 deny("already suspended")
@@ -283,10 +429,23 @@ impl Backend for ArgoBackend {
                 op()
             } else if map::annotation(&obj, map::PINNED_AT_REVISION).is_some() {
                 deny("rolled back and held: resume it first")
+            } else if let Some(w) = &window {
+                deny(w.clone())
             } else {
                 Permission::Allowed
             },
-            rollback: if busy { op() } else { Permission::Allowed },
+            rollback: if busy {
+                op()
+            } else if let Some(w) = window {
+                deny(w)
+            } else {
+                Permission::Allowed
+            },
+            terminate: match ops::nothing_to_terminate(&obj) {
+                Some(why) => deny(why),
+                None => Permission::Allowed,
+            },
+            refresh: Permission::Allowed,
         })
     }
 
@@ -304,7 +463,7 @@ impl Backend for ArgoBackend {
                 if reason.trim().is_empty() {
                     return Err(BackendError::Invalid("suspend needs a reason".into()));
                 }
-                act::suspend(&client, &app, &who, reason).await?
+                act::suspend(&client, &app, &who, reason, self.enabled_field().await?).await?
             }
             Action::Resume => act::resume(&client, &app, &who).await?,
             Action::Sync { .. }
@@ -312,6 +471,14 @@ impl Backend for ArgoBackend {
             {
                 return Err(BackendError::Invalid(format!(
                     "{} is rolled back and held: resume it first (a sync would deploy targetRevision again)",
+                    app.label()
+                )));
+            }
+            Action::Sync { .. } | Action::Rollback { .. }
+                if let Some(why) = self.window_refusal(&app).await? =>
+            {
+                return Err(BackendError::Invalid(format!(
+                    "{}: {why} (the controller would hold the operation until the window allows it)",
                     app.label()
                 )));
             }
@@ -338,8 +505,11 @@ impl Backend for ArgoBackend {
                 if reason.trim().is_empty() {
                     return Err(BackendError::Invalid("rollback needs a reason".into()));
                 }
-                act::rollback(&client, &app, to.sha(), &who, reason, timeout).await?
+                let enabled = self.enabled_field().await?;
+                act::rollback(&client, &app, to.sha(), &who, reason, timeout, enabled).await?
             }
+            Action::Terminate => ops::terminate(&client, &app, &who, timeout).await?,
+            Action::Refresh { hard } => ops::refresh(&client, &app, &who, *hard, timeout).await?,
         };
         Ok(Outcome {
             unit: unit.to_owned(),

@@ -20,7 +20,7 @@ const TOKEN: &str = "setpoint-request";
 fn refuse_if_busy(app: &App, obj: &DynamicObject) -> Result<(), BackendError> {
     if map::operation_in_progress(obj) {
         return Err(BackendError::Invalid(format!(
-            "{}: an operation is already {} ({}); wait for it to finish (terminate is not offered by setpoint yet)",
+            "{}: an operation is already {} ({}); terminate it (setpoint terminate) or wait for it to finish",
             app.label(),
             map::operation_phase(obj).unwrap_or("requested"),
             obj.data
@@ -207,7 +207,7 @@ mod tests {
             json!({"prune": true, "syncOptions": ["X=y"], "revision": "main"})
         );
         assert_eq!(op["initiatedBy"]["username"], "me@h");
-        let held = hold(&o, json!({"k": "v"}));
+        let held = hold(&o, json!({"k": "v"}), false);
         assert_eq!(held["spec"]["syncPolicy"]["automated"], Value::Null);
         assert_eq!(
             held["metadata"]["annotations"][SAVED_AUTOMATED],

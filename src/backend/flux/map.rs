@@ -332,6 +332,7 @@ pub fn unit(
         pinned_revision: None,
         drifted_objects: Vec::new(),
         last_reconcile_at,
+        parent: None,
         depends_on,
     }
 }

@@ -33,8 +33,8 @@ use tokio::sync::{RwLock, mpsc};
 
 use super::{Backend, BackendError, BackendInfo, Update};
 use crate::model::{
-    Action, BackendKind, Capabilities, Event, HistoryEntry, ObjectDiff, Outcome, Permission,
-    Snapshot,
+    Action, ActionKind, BackendKind, Capabilities, Event, HistoryEntry, ObjectDiff, Outcome,
+    Permission, Snapshot,
 };
 use act::Target;
 use connect::Conn;
@@ -491,10 +491,18 @@ impl Backend for FluxBackend {
                 Permission::Allowed
             },
             rollback,
+            terminate: Permission::argo_only(ActionKind::Terminate),
+            refresh: Permission::argo_only(ActionKind::Refresh),
         })
     }
 
     async fn act(&self, unit: &str, action: &Action) -> Result<Outcome, BackendError> {
+        if matches!(action, Action::Terminate | Action::Refresh { .. }) {
+            return Err(BackendError::Invalid(format!(
+                "{} is an Argo CD action (Applications only); on Flux, sync reconciles now",
+                action.kind()
+            )));
+        }
         let shared = self.conn().await?;
         let conn = &*shared;
         let t = Target::new(conn, self.object(unit)?)?;
@@ -575,6 +583,12 @@ impl Backend for FluxBackend {
             }
             (Action::Rollback { .. }, None) => {
                 return Err(BackendError::Invalid("the unit names no source".into()));
+            }
+            (Action::Terminate | Action::Refresh { .. }, _) => {
+                return Err(BackendError::Invalid(format!(
+                    "{} is an Argo CD action",
+                    action.kind()
+                )));
             }
         };
         Ok(Outcome {

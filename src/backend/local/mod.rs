@@ -237,6 +237,8 @@ impl LocalBackend {
                     resume: deny(why.clone()),
                     sync: deny(why.clone()),
                     rollback: deny(why),
+                    terminate: Permission::argo_only(ActionKind::Terminate),
+                    refresh: Permission::argo_only(ActionKind::Refresh),
                 };
             }
         };
@@ -262,6 +264,8 @@ impl LocalBackend {
                 None => Permission::Allowed,
             },
             rollback: Permission::Allowed,
+            terminate: Permission::argo_only(ActionKind::Terminate),
+            refresh: Permission::argo_only(ActionKind::Refresh),
         }
     }
 
@@ -356,6 +360,8 @@ impl LocalBackend {
                 });
                 format!("pinned at {short} until resumed ({reason})")
             }
+            // refused by the capabilities above (Argo CD actions)
+            Action::Terminate | Action::Refresh { .. } => String::new(),
         };
         let message = ws
             .update_control(&env.name, change)

@@ -236,6 +236,7 @@ impl Workspace {
             pinned_revision: control.pin.map(|p| p.revision),
             drifted_objects: st.drifted,
             last_reconcile_at: st.last_reconcile_at,
+            parent: None,
             depends_on: env.depends_on.clone(),
         }
     }

@@ -163,6 +163,7 @@ pub(crate) fn unit(name: &str) -> Unit {
         pinned_revision: None,
         drifted_objects: drift,
         last_reconcile_at: Some(ts(RECONCILED_AT)),
+        parent: None,
         depends_on: match name {
             "staging" => vec!["dev".into()],
             "prod" => vec!["staging".into()],

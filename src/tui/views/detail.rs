@@ -251,6 +251,9 @@ fn summary_lines(app: &App, u: &Unit, width: usize) -> Vec<Line<'static>> {
     if !u.depends_on.is_empty() {
         target.push_str(&format!("; depends on {}", u.depends_on.join(", ")));
     }
+    if let Some(p) = &u.parent {
+        target.push_str(&format!("; parent {p}"));
+    }
     lines.push(Line::from(vec![label("target"), Span::raw(target)]));
     let drift = if u.drifted_objects.is_empty() {
         Span::styled("none", t.style("muted"))

@@ -167,6 +167,8 @@ fn action_kind(command: Command) -> Option<ActionKind> {
         Command::Resume => Some(ActionKind::Resume),
         Command::Sync | Command::SyncWithSource => Some(ActionKind::Sync),
         Command::Rollback => Some(ActionKind::Rollback),
+        Command::Terminate => Some(ActionKind::Terminate),
+        Command::RefreshUnit => Some(ActionKind::Refresh),
         _ => None,
     }
 }
@@ -180,6 +182,8 @@ fn acts(command: Command) -> bool {
             | Command::Sync
             | Command::SyncWithSource
             | Command::Rollback
+            | Command::Terminate
+            | Command::RefreshUnit
     )
 }
 
