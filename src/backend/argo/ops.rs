@@ -6,7 +6,8 @@
 //!   controller writes the status while it runs. The controller then stops the sync (running hooks deleted) and
 //!   ends the operation; its final phase and message are the result.
 //! - refresh: the annotation `argocd.argoproj.io/refresh: normal|hard`; done when the controller has removed it
-//!   and written a `status.reconciledAt` not older than the request.
+//!   and written a `status.reconciledAt` later than the one before the request (or, within the same second,
+//!   not older than the request).
 
 use std::time::Duration;
 
@@ -132,6 +133,7 @@ pub async fn refresh(
     let asked = Timestamp::from_second(Timestamp::now().as_second())
         .map_err(|e| BackendError::Failed(e.to_string()))?;
     let kind = if hard { "hard" } else { "normal" };
+    let before = time_at(&app.get().await?.data, "/status/reconciledAt");
     let sent = app
         .patch_retrying("refresh", |_| {
             Ok(json!({"metadata": {"annotations": {REFRESH: kind}}}))
@@ -146,8 +148,11 @@ pub async fn refresh(
         )
         .await;
     let done = wait(app, timeout, "the controller's refresh", move |o| {
+        // advanced past the comparison before the request, or (same second) not older than the request by
+        // this host's clock: a controller whose clock is behind still passes the first
         annotation(o, REFRESH).is_none()
-            && time_at(&o.data, "/status/reconciledAt").is_some_and(|t| t >= asked)
+            && time_at(&o.data, "/status/reconciledAt")
+                .is_some_and(|t| before.is_none_or(|b| t > b) || t >= asked)
     })
     .await?;
     let rev = str_at(&done.data, "/status/sync/revision").unwrap_or_default();
