@@ -1,6 +1,7 @@
 //! Actions on one Application, through the Kubernetes API alone (no Argo CD token): merge patches under the
-//! field manager `setpoint`, each with the resourceVersion read just before (a conflict is refused, never
-//! overwritten), then an Event on the Application saying who did what and why.
+//! field manager `setpoint`, each built from the object as read just before and carrying its resourceVersion
+//! (a concurrent change is never overwritten: on a conflict the object is read again and the patch built again
+//! from it, a few times), then an Event on the Application saying who did what and why.
 //!
 //! - sync: see `sync.rs`.
 //! - suspend: `spec.syncPolicy.automated` removed, the previous policy kept in an annotation; resume restores.
@@ -40,29 +41,6 @@ impl App {
             .get(&self.name)
             .await
             .map_err(|e| from_kube(&self.label(), &e))
-    }
-
-    /// A merge patch of `body` with `obj`'s resourceVersion as precondition.
-    pub(super) async fn patch(
-        &self,
-        what: &str,
-        obj: &DynamicObject,
-        mut body: Value,
-    ) -> Result<DynamicObject, BackendError> {
-        if let Some(meta) = body
-            .as_object_mut()
-            .map(|b| b.entry("metadata").or_insert_with(|| json!({})))
-        {
-            meta["resourceVersion"] = json!(obj.metadata.resource_version);
-        }
-        let params = PatchParams {
-            field_manager: Some(FIELD_MANAGER.to_owned()),
-            ..Default::default()
-        };
-        self.api
-            .patch(&self.name, &params, &Patch::Merge(&body))
-            .await
-            .map_err(|e| from_kube(&format!("{what} {}", self.label()), &e))
     }
 
     /// A merge patch built from the object as read now, with its resourceVersion as precondition; on a
@@ -177,20 +155,25 @@ pub async fn suspend(
     reason: &str,
     enabled_field: bool,
 ) -> Result<String, BackendError> {
-    let obj = app.get().await?;
-    if map::is_suspended(&obj) {
-        return Err(BackendError::Invalid(format!(
-            "{} is already suspended",
-            app.label()
-        )));
-    }
-    let was = map::auto_sync(&obj);
-    let body = hold(
-        &obj,
-        json!({SUSPENDED_BY: who, SUSPEND_REASON: reason, SUSPENDED_AT: Timestamp::now().to_string()}),
-        enabled_field,
-    );
-    let after = app.patch("suspend", &obj, body).await?;
+    let at = Timestamp::now().to_string();
+    let was = std::sync::atomic::AtomicBool::new(false);
+    let after = app
+        .patch_retrying("suspend", |obj| {
+            if map::is_suspended(obj) {
+                return Err(BackendError::Invalid(format!(
+                    "{} is already suspended",
+                    app.label()
+                )));
+            }
+            was.store(map::auto_sync(obj), std::sync::atomic::Ordering::Relaxed);
+            Ok(hold(
+                obj,
+                json!({SUSPENDED_BY: who, SUSPEND_REASON: reason, SUSPENDED_AT: at}),
+                enabled_field,
+            ))
+        })
+        .await?;
+    let was = was.load(std::sync::atomic::Ordering::Relaxed);
     if map::auto_sync(&after) {
         return Err(BackendError::Failed(format!(
             "{}: auto-sync is still on after the patch",
@@ -222,26 +205,33 @@ pub async fn suspend(
 
 /// Restores the remembered automation and drops setpoint's suspend and pin annotations.
 pub async fn resume(client: &kube::Client, app: &App, who: &str) -> Result<String, BackendError> {
-    let obj = app.get().await?;
-    let Some(saved) = map::annotation(&obj, SAVED_AUTOMATED) else {
-        return Err(BackendError::Invalid(format!(
-            "{} is not suspended or pinned by setpoint",
-            app.label()
-        )));
-    };
-    let automated: Value = serde_json::from_str(saved).map_err(|e| {
-        BackendError::Invalid(format!(
-            "{}: annotation {SAVED_AUTOMATED}: {e}",
-            app.label()
-        ))
-    })?;
-    let on = automated.is_object() && automated.get("enabled") != Some(&Value::Bool(false));
-    let body = json!({
-        "metadata": {"annotations": {SAVED_AUTOMATED: null, SUSPENDED_BY: null, SUSPEND_REASON: null,
-            SUSPENDED_AT: null, PINNED_AT_REVISION: null, PIN_REASON: null}},
-        "spec": {"syncPolicy": {"automated": restored(automated)}},
-    });
-    let after = app.patch("resume", &obj, body).await?;
+    let on = std::sync::atomic::AtomicBool::new(false);
+    let after = app
+        .patch_retrying("resume", |obj| {
+            let Some(saved) = map::annotation(obj, SAVED_AUTOMATED) else {
+                return Err(BackendError::Invalid(format!(
+                    "{} is not suspended or pinned by setpoint",
+                    app.label()
+                )));
+            };
+            let automated: Value = serde_json::from_str(saved).map_err(|e| {
+                BackendError::Invalid(format!(
+                    "{}: annotation {SAVED_AUTOMATED}: {e}",
+                    app.label()
+                ))
+            })?;
+            on.store(
+                automated.is_object() && automated.get("enabled") != Some(&Value::Bool(false)),
+                std::sync::atomic::Ordering::Relaxed,
+            );
+            Ok(json!({
+                "metadata": {"annotations": {SAVED_AUTOMATED: null, SUSPENDED_BY: null, SUSPEND_REASON: null,
+                    SUSPENDED_AT: null, PINNED_AT_REVISION: null, PIN_REASON: null}},
+                "spec": {"syncPolicy": {"automated": restored(automated)}},
+            }))
+        })
+        .await?;
+    let on = on.load(std::sync::atomic::Ordering::Relaxed);
     if map::auto_sync(&after) != on {
         return Err(BackendError::Failed(format!(
             "{}: auto-sync was not restored",
@@ -295,11 +285,14 @@ pub async fn rollback(
             .collect(),
         _ => vec![sha.to_owned()],
     };
-    let extra = hold(
-        &obj,
-        json!({PINNED_AT_REVISION: sha, PIN_REASON: reason}),
-        enabled_field,
-    );
+    // built from the Application as the sync's patch reads it (again after a conflict)
+    let extra = |o: &DynamicObject| {
+        hold(
+            o,
+            json!({PINNED_AT_REVISION: sha, PIN_REASON: reason}),
+            enabled_field,
+        )
+    };
     let warn = owner_warning(&obj)
         .map(|w| format!("; {w}"))
         .unwrap_or_default();
@@ -307,7 +300,7 @@ pub async fn rollback(
         client,
         app,
         Some(&revisions),
-        extra,
+        &extra,
         who,
         reason,
         "rollback",

@@ -484,16 +484,19 @@ impl Backend for ArgoBackend {
             }
             Action::Sync { with_source } => {
                 // with the source: a hard refresh (manifests generated again) in the same patch
-                let extra = if *with_source {
-                    serde_json::json!({"metadata": {"annotations": {"argocd.argoproj.io/refresh": "hard"}}})
-                } else {
-                    serde_json::json!({})
+                let hard = *with_source;
+                let extra = move |_: &DynamicObject| {
+                    if hard {
+                        serde_json::json!({"metadata": {"annotations": {ops::REFRESH: "hard"}}})
+                    } else {
+                        serde_json::json!({})
+                    }
                 };
                 sync::sync(
                     &client,
                     &app,
                     None,
-                    extra,
+                    &extra,
                     &who,
                     "sync requested",
                     "sync",

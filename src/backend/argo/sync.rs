@@ -98,28 +98,33 @@ fn finished(obj: &DynamicObject, token: &str) -> bool {
         .is_some_and(|f| !f.is_null())
 }
 
-/// Sends a sync (to `revision`, else the targetRevision; with `extra` merged into the same patch) and waits
-/// for the controller's result: Ok(message) when it Succeeded, Err with its message otherwise.
+/// Sends a sync (to `revisions`, else the targetRevision; with `extra(obj)` merged into the same patch) and
+/// waits for the controller's result: Ok(message) when it Succeeded, Err with its message otherwise. A
+/// conflict (the controller wrote the Application meanwhile, e.g. right after an operation ended) reads it
+/// again and builds the patch again from what it holds now, as the API server's SetAppOperation retries.
 #[allow(clippy::too_many_arguments)]
 pub async fn sync(
     client: &kube::Client,
     app: &App,
     revisions: Option<&[String]>,
-    extra: Value,
+    extra: &(dyn Fn(&DynamicObject) -> Value + Send + Sync),
     who: &str,
     reason: &str,
     action: &str,
     timeout: Duration,
 ) -> Result<String, BackendError> {
-    let obj = app.get().await?;
-    refuse_if_busy(app, &obj)?;
     let token = format!("{who} {}", Timestamp::now());
-    let mut body = json!({
-        "operation": operation(&obj, revisions, who, &token, reason),
-        "status": {"operationState": null},
-    });
-    merge(&mut body, extra);
-    let sent = app.patch(action, &obj, body).await?;
+    let sent = app
+        .patch_retrying(action, |obj| {
+            refuse_if_busy(app, obj)?;
+            let mut body = json!({
+                "operation": operation(obj, revisions, who, &token, reason),
+                "status": {"operationState": null},
+            });
+            merge(&mut body, extra(obj));
+            Ok(body)
+        })
+        .await?;
     let note = app
         .record(
             client,
