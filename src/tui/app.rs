@@ -795,7 +795,9 @@ impl App {
                         c @ (Command::Suspend
                         | Command::Resume
                         | Command::Sync
-                        | Command::SyncWithSource),
+                        | Command::SyncWithSource
+                        | Command::Terminate
+                        | Command::RefreshUnit),
                     ) => self.command(c),
                     _ => Vec::new(),
                 }
