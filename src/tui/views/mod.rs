@@ -80,6 +80,19 @@ pub fn render(frame: &mut Frame, app: &App) {
     if app.dialog.is_some() {
         dialog::render(frame, app, body);
     }
+    if app.setup.ascii {
+        ascii_only(frame.buffer_mut());
+    }
+}
+
+/// ASCII mode draws only ASCII, whatever the text holds (a cut marked `…` by a shared helper, a commit
+/// message or an object name in another script): `…` becomes `~`, any other character `?`.
+fn ascii_only(buf: &mut ratatui::buffer::Buffer) {
+    for cell in &mut buf.content {
+        if !cell.symbol().is_ascii() {
+            cell.set_symbol(if cell.symbol() == "…" { "~" } else { "?" });
+        }
+    }
 }
 
 /// The header at `width`: the total of units goes first when it does not fit, then the line is cut with `…`.
