@@ -1083,6 +1083,8 @@ fn views_at(size: (u16, u16)) -> Vec<(&'static str, App)> {
     type_text(&mut a, "ctx ops-eu");
     press(&mut a, "enter");
     out.push(("units_one_context_of_two", a));
+    out.push(("units_argo", argo::app_argo(size)));
+    out.push(("detail_argo", argo::detail_argo(size)));
     out
 }
 
@@ -1167,6 +1169,7 @@ mod sizes {
     }
 }
 
+mod argo;
 mod contexts;
 mod promises;
 mod truth;

@@ -239,6 +239,9 @@ fn out_of_sync(obj: &DynamicObject) -> Vec<String> {
         .collect()
 }
 
+/// The API server URL of the cluster Argo CD runs in, which Argo CD calls `in-cluster`.
+const IN_CLUSTER_URL: &str = "https://kubernetes.default.svc";
+
 pub fn unit(context: &str, obj: &DynamicObject) -> Unit {
     let ns = obj.metadata.namespace.as_deref().unwrap_or_default();
     let name = obj.metadata.name.as_deref().unwrap_or_default();
@@ -259,8 +262,12 @@ pub fn unit(context: &str, obj: &DynamicObject) -> Unit {
     };
     let suspended = is_suspended(obj);
     let dest_ns = str_at(&obj.data, "/spec/destination/namespace").unwrap_or_default();
+    // the name Argo CD itself gives the cluster it runs in, instead of a URL cut to its prefix in a column
     let dest = str_at(&obj.data, "/spec/destination/name")
-        .or_else(|| str_at(&obj.data, "/spec/destination/server"))
+        .or_else(|| {
+            str_at(&obj.data, "/spec/destination/server")
+                .map(|s| if s == IN_CLUSTER_URL { "in-cluster" } else { s })
+        })
         .unwrap_or_default();
     Unit {
         id: unit_id(context, ns, name),

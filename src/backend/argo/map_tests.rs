@@ -39,7 +39,7 @@ fn out_of_sync_with_auto_sync_is_progressing_not_failed() {
     assert_eq!(u.latest_revision.as_ref().map(|r| r.sha()), Some(C2));
     assert_eq!(u.commits_behind, Some(0));
     assert_eq!(u.drifted_objects, vec!["ConfigMap fx/settings"]);
-    assert_eq!(u.environment, "https://kubernetes.default.svc/fx");
+    assert_eq!(u.environment, "in-cluster/fx");
     assert!(!u.suspended);
     let h = history(&app);
     assert_eq!(h.len(), 2);

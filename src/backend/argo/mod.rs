@@ -4,7 +4,7 @@
 //! README, "Argo CD", and `map.rs` for the status table.
 
 mod act;
-mod detail;
+pub mod detail;
 pub mod map;
 mod ops;
 mod schema;
