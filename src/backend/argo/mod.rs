@@ -4,11 +4,15 @@
 //! README, "Argo CD", and `map.rs` for the status table.
 
 mod act;
+mod commits;
 mod detail;
+pub mod diff;
 pub mod map;
 mod sync;
 mod watch;
 
+use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -19,8 +23,10 @@ use tokio::sync::{OnceCell, mpsc};
 
 use super::{Backend, BackendError, BackendInfo, Update};
 use crate::backend::flux::connect;
+use crate::backend::flux::enrich;
 use crate::backend::flux::error::from_kube;
 use crate::backend::flux::events;
+use crate::backend::flux::mirror::Mirrors;
 use crate::backend::flux::rbac::{Access, AccessCache};
 use crate::model::{
     Action, BackendKind, Capabilities, ContextHealth, ContextState, Event, HistoryEntry,
@@ -41,7 +47,12 @@ pub struct ArgoBackend {
     client: OnceCell<kube::Client>,
     access: AccessCache,
     sync_timeout: Duration,
+    /// Mirrors of the Applications' git sources, when a data directory was given.
+    mirrors: Option<Arc<Mirrors>>,
 }
+
+/// How long the headless commands wait for the source mirrors' fetches in all.
+const MIRROR_BUDGET: Duration = Duration::from_secs(20);
 
 fn resource() -> ApiResource {
     let gvk = GroupVersionKind::gvk(GROUP, "v1alpha1", map::KIND);
@@ -74,7 +85,15 @@ impl ArgoBackend {
             client: OnceCell::new(),
             access: AccessCache::default(),
             sync_timeout: SYNC_TIMEOUT,
+            mirrors: None,
         })
+    }
+
+    /// Keeps mirrors of the Applications' git sources under `data_dir/argo-mirrors/` (commits behind, the
+    /// source's commits in `history`, the checkout a local diff renders).
+    pub fn with_data_dir(mut self, data_dir: &Path) -> Self {
+        self.mirrors = Some(commits::mirrors(data_dir));
+        self
     }
 
     /// How long sync and rollback wait for the operation's result.
@@ -193,7 +212,16 @@ impl Backend for ArgoBackend {
     async fn snapshot(&self) -> Result<Snapshot, BackendError> {
         let api: Api<DynamicObject> = Api::all_with(self.client().await?, &resource());
         match api.list(&ListParams::default()).await {
-            Ok(list) => Ok(map::snapshot(&self.context, list.items.iter())),
+            Ok(list) => {
+                let snap = map::snapshot(&self.context, list.items.iter());
+                Ok(match &self.mirrors {
+                    Some(m) => {
+                        enrich::fetch_wanted(m, &snap, MIRROR_BUDGET).await;
+                        enrich::enriched(m, snap).await
+                    }
+                    None => snap,
+                })
+            }
             Err(kube::Error::Api(s)) if s.code == 404 => {
                 Ok(self.refused_note(&Refused::NotInstalled))
             }
@@ -212,8 +240,19 @@ impl Backend for ArgoBackend {
         loop {
             match self.client().await {
                 Ok(client) => {
-                    if let Some(refused) = watch::run(&self.context, client, &resource(), &tx).await
-                    {
+                    let refused = match &self.mirrors {
+                        None => watch::run(&self.context, client, &resource(), &tx).await,
+                        Some(mirrors) => {
+                            // the watch's snapshots pass through the mirrors' relay (fetches off the watch path)
+                            let (inner_tx, inner_rx) = mpsc::channel(16);
+                            let watch = async move {
+                                watch::run(&self.context, client, &resource(), &inner_tx).await
+                            };
+                            let relay = enrich::relay(Arc::clone(mirrors), inner_rx, &tx);
+                            tokio::join!(watch, relay).0
+                        }
+                    };
+                    if let Some(refused) = refused {
                         tracing::warn!(context = %self.context, ?refused, "Applications not watched");
                         let _ = tx.send(Update::Snapshot(self.refused_note(&refused))).await;
                         tx.closed().await;
@@ -229,14 +268,47 @@ impl Backend for ArgoBackend {
         }
     }
 
-    async fn diff(&self, _unit: &str) -> Result<Vec<ObjectDiff>, BackendError> {
-        Err(BackendError::Invalid(
-            "argo: diffs are not supported yet (status.resources lists the OutOfSync objects: see status)".into(),
-        ))
+    async fn diff(&self, unit: &str) -> Result<Vec<ObjectDiff>, BackendError> {
+        Ok(self.diff_report(unit).await?.objects)
     }
 
+    /// From the Argo CD API server when the argocd CLI is logged in to one serving this Application, else
+    /// rendered here; see `diff/mod.rs`.
+    async fn diff_report(&self, unit: &str) -> Result<crate::model::DiffReport, BackendError> {
+        let app = self.app(unit).await?;
+        let obj = app.get().await?;
+        diff::report(&self.client().await?, &obj, self.mirrors.as_ref()).await
+    }
+
+    /// `status.history`, merged into the source's commits when the mirrors can read them.
     async fn history(&self, unit: &str) -> Result<Vec<HistoryEntry>, BackendError> {
-        Ok(map::history(&self.app(unit).await?.get().await?))
+        let obj = self.app(unit).await?.get().await?;
+        let reported = map::history(&obj);
+        let Some(mirrors) = &self.mirrors else {
+            return Ok(reported);
+        };
+        let u = map::unit(&self.context, &obj);
+        if let Some(w) = u
+            .latest_revision
+            .as_ref()
+            .and_then(|l| mirrors.want(&u.source, l.sha()))
+        {
+            enrich::fetch(Arc::clone(mirrors), w).await;
+        }
+        let failed = u
+            .attempted_revision
+            .clone()
+            .filter(|_| u.status.kind == crate::model::StatusKind::Failed);
+        let (m, fallback) = (Arc::clone(mirrors), reported.clone());
+        match tokio::task::spawn_blocking(move || commits::history(&m, &u, reported, failed)).await
+        {
+            Ok(Ok(merged)) => Ok(merged),
+            Ok(Err(why)) => {
+                tracing::warn!(unit, %why, "history without the source's commits");
+                Ok(fallback)
+            }
+            Err(e) => Err(BackendError::Invalid(format!("reading the history: {e}"))),
+        }
     }
 
     async fn events(&self, unit: &str) -> Result<Vec<Event>, BackendError> {
