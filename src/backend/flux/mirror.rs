@@ -209,6 +209,12 @@ impl Mirrors {
         }
     }
 
+    /// Why the last fetch of `url` failed, if it did.
+    pub fn failure(&self, url: &str) -> Option<String> {
+        let state = self.state.lock().ok()?;
+        state.get(url)?.failed.as_ref().map(|(e, _)| e.clone())
+    }
+
     /// Why the mirror of `url` cannot tell `sha`'s history now, or `None` when it can.
     fn gap(&self, url: &str, sha: &str) -> Option<String> {
         if !fetchable(url) {

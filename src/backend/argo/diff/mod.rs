@@ -124,6 +124,9 @@ fn checkout(
                     url: url.to_owned(),
                     commit: c.clone(),
                 });
+                if let Some(why) = m.failure(url) {
+                    return Err(format!("fetching {url}: {why}"));
+                }
                 c.clone()
             }
             None => {
@@ -347,7 +350,7 @@ impl Tracking {
         Self {
             app,
             annotation: method.contains("annotation"),
-            label: (method == "label" || method.contains("label")).then_some(label_key),
+            label: method.contains("label").then_some(label_key),
             installation: data.get("installationID").cloned(),
         }
     }
@@ -407,37 +410,18 @@ async fn removed(
         if rendered.contains(&format!("{group}/{kind}/{ns}/{name}")) {
             continue;
         }
-        let api_version = if group.is_empty() {
-            version.to_owned()
-        } else {
-            format!("{group}/{version}")
-        };
-        let label = if ns.is_empty() {
-            format!("{kind}/{name}")
-        } else {
-            format!("{kind}/{ns}/{name}")
-        };
-        let (ar, namespaced) = match kinds.get(client, &api_version, kind).await {
-            Ok(v) => v,
-            Err(err) => {
-                report
-                    .uncovered
-                    .push(format!("{label} (no longer rendered): {err}"));
-                continue;
-            }
-        };
-        let current = match dryrun::api_for(client, &ar, namespaced, ns)
-            .get_opt(name)
-            .await
-        {
-            Ok(Some(o)) => serde_json::to_value(o).unwrap_or(Value::Null),
-            Ok(None) => continue,
-            Err(err) => {
-                report.uncovered.push(format!(
-                    "{label} (no longer rendered): cannot be read: {err}"
-                ));
-                continue;
-            }
+        let Some((label, current)) = dryrun::no_longer_desired(
+            client,
+            kinds,
+            (group, version, kind),
+            ns,
+            name,
+            "no longer rendered",
+            report,
+        )
+        .await
+        else {
+            continue;
         };
         let mut live_side = Some(live::normalise(&current));
         let secret = live::mask_secrets(live_side.as_mut(), None);

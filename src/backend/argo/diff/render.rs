@@ -202,20 +202,12 @@ async fn kustomize(dir: &Path, source: &Value) -> Result<Rendered, String> {
     })
 }
 
-fn on_path(name: &str) -> Option<PathBuf> {
-    std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|d| d.join(name))
-            .find(|p| p.is_file())
-    })
-}
-
 /// `$SETPOINT_HELM`, else `helm` on PATH.
 pub fn helm_program() -> Option<PathBuf> {
     std::env::var_os(HELM_ENV)
         .filter(|p| !p.is_empty())
         .map(PathBuf::from)
-        .or_else(|| on_path("helm"))
+        .or_else(|| build::on_path("helm"))
 }
 
 async fn helm(

@@ -143,6 +143,48 @@ pub(crate) async fn compare(
     Some(text_diff(t.label, change, desired, live_side, secret))
 }
 
+/// An object the controller manages that is no longer desired, by group, version, kind, namespace and name:
+/// its label and live state, `None` when it is gone or cannot be read (said in the report, with `why` naming
+/// the case: "to be pruned", "no longer rendered").
+pub(crate) async fn no_longer_desired(
+    client: &kube::Client,
+    kinds: &mut KindCache,
+    gvk: (&str, &str, &str),
+    ns: &str,
+    name: &str,
+    why: &str,
+    report: &mut DiffReport,
+) -> Option<(String, Value)> {
+    let (group, version, kind) = gvk;
+    let api_version = if group.is_empty() {
+        version.to_owned()
+    } else {
+        format!("{group}/{version}")
+    };
+    let label = if ns.is_empty() {
+        format!("{kind}/{name}")
+    } else {
+        format!("{kind}/{ns}/{name}")
+    };
+    let (ar, namespaced) = match kinds.get(client, &api_version, kind).await {
+        Ok(v) => v,
+        Err(err) => {
+            report.uncovered.push(format!("{label} ({why}): {err}"));
+            return None;
+        }
+    };
+    match api_for(client, &ar, namespaced, ns).get_opt(name).await {
+        Ok(Some(o)) => Some((label, serde_json::to_value(o).unwrap_or(Value::Null))),
+        Ok(None) => None,
+        Err(err) => {
+            report
+                .uncovered
+                .push(format!("{label} ({why}): cannot be read: {err}"));
+            None
+        }
+    }
+}
+
 /// The object diff as shown: both sides as YAML, Secret values masked.
 pub(crate) fn text_diff(
     object: String,

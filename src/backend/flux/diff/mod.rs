@@ -19,7 +19,7 @@ use super::connect::Conn;
 use super::kinds;
 use crate::backend::BackendError;
 use crate::model::{Change, DiffReport, ObjectDiff};
-use dryrun::{KindCache, api_for, text_diff};
+use dryrun::{KindCache, text_diff};
 
 /// The field manager kustomize-controller applies with; the dry run uses it so that what it would take
 /// over is what the controller takes over.
@@ -351,38 +351,12 @@ async fn pruned(
         else {
             continue;
         };
-        let version = str_at(&e, &["v"]);
-        let api_version = if group.is_empty() {
-            version.to_owned()
-        } else {
-            format!("{group}/{version}")
-        };
-        let label = if ns.is_empty() {
-            format!("{kind}/{name}")
-        } else {
-            format!("{kind}/{ns}/{name}")
-        };
-        let (ar, namespaced) = match kinds.get(&conn.client, &api_version, kind).await {
-            Ok(v) => v,
-            Err(err) => {
-                report
-                    .uncovered
-                    .push(format!("{label} (to be pruned): {err}"));
-                continue;
-            }
-        };
-        let current = match api_for(&conn.client, &ar, namespaced, ns)
-            .get_opt(name)
-            .await
-        {
-            Ok(Some(o)) => serde_json::to_value(o).unwrap_or(Value::Null),
-            Ok(None) => continue,
-            Err(err) => {
-                report
-                    .uncovered
-                    .push(format!("{label} (to be pruned): cannot be read: {err}"));
-                continue;
-            }
+        let gvk = (group, str_at(&e, &["v"]), kind);
+        let Some((label, current)) =
+            dryrun::no_longer_desired(&conn.client, kinds, gvk, ns, name, "to be pruned", report)
+                .await
+        else {
+            continue;
         };
         if build::marked(&current, &format!("{GROUP}/prune"), "disabled") {
             report.notes.push(format!(
