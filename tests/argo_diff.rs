@@ -2,7 +2,8 @@
 //! server), through the real binary. An Application synced, then a live object edited by hand and a commit
 //! pushed that changes one object, adds one and deletes one: `diff` shows exactly those objects, rendered
 //! locally (no argocd CLI config) and from the API server (the argocd CLI's config, logged in as admin),
-//! and both ways agree. A Helm app without helm: the header says so, exit 2. `history` lists the source's
+//! and both ways agree. A Helm app without helm: the header says so, exit 2. A multi-source app: its directory
+//! rendered, its Helm repository chart listed as not covered. `history` lists the source's
 //! commits marked with what was deployed, `status` the commits behind.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -204,6 +205,7 @@ async fn steps(tier: &Tier) -> Result<(), BoxError> {
                 Some("apiVersion: v2\nname: chart\nversion: 0.1.0\n"),
             ),
             ("chart/templates/cm.yaml", Some(&cm("from-chart", "1"))),
+            ("multi/m.yaml", Some(&cm("m", "1"))),
         ],
     )?;
     let apps: Api<DynamicObject> =
@@ -355,6 +357,30 @@ async fn steps(tier: &Tier) -> Result<(), BoxError> {
     if code != 2 || !changed.is_empty() || !v["uncovered"].to_string().contains("helm not on PATH")
     {
         return Err(err(format!("helm missing: exit {code}: {v}")));
+    }
+
+    // multi-source: the directory source rendered (Argo CD reports no revision: the head of main), the chart
+    // from a Helm repository listed as not covered
+    let multi: DynamicObject = serde_json::from_value(json!({
+        "apiVersion": "argoproj.io/v1alpha1", "kind": "Application",
+        "metadata": {"name": "multi", "namespace": ARGOCD_NAMESPACE},
+        "spec": {"project": "default",
+            "sources": [
+                {"repoURL": repo.url, "targetRevision": "main", "path": "multi"},
+                {"repoURL": "http://127.0.0.1:9/charts", "chart": "nothing", "targetRevision": "1.0.0"}],
+            "destination": {"server": ARGOCD_IN_CLUSTER, "namespace": NS}}
+    }))?;
+    apps.create(&post, &multi).await?;
+    let (code, v, changed) = cli.diff(none.path(), "multi")?;
+    let from = v["desiredFrom"].as_str().unwrap_or_default();
+    let uncovered = v["uncovered"].to_string();
+    if code != 1
+        || changed != BTreeSet::from([format!("ConfigMap/{NS}/m added")])
+        || !from.contains(&format!("{} multi at {}", repo.url, &c2[..12]))
+        || !uncovered
+            .contains("source 2 (http://127.0.0.1:9/charts): chart nothing from a Helm repository")
+    {
+        return Err(err(format!("multi-source: exit {code}: {v}")));
     }
 
     // history: the source's commits, c1 deployed, c2 not yet; status: one commit behind
