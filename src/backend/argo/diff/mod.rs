@@ -435,3 +435,54 @@ async fn removed(
             .push(text_diff(label, Change::Removed, None, live_side, secret));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_source_with_the_revision_argo_cd_compared() {
+        let app = json!({"spec": {"sources": [{"repoURL": "a"}, {"repoURL": "b"}]},
+            "status": {"sync": {"revisions": ["1111111", "2222222"]}}});
+        let got: Vec<(String, String)> = sources(&app)
+            .into_iter()
+            .map(|(s, r)| (text(&s, "/repoURL").to_owned(), r))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("a".into(), "1111111".into()),
+                ("b".into(), "2222222".into())
+            ]
+        );
+        let one = json!({"spec": {"source": {"repoURL": "a"}}, "status": {"sync": {"revision": "3333333"}}});
+        assert_eq!(sources(&one)[0].1, "3333333");
+        let none = json!({"spec": {"source": {"repoURL": "a"}}});
+        assert_eq!(sources(&none)[0].1, "");
+    }
+
+    #[test]
+    fn tracking_marks_as_argo_cd_does() {
+        let t = Tracking {
+            app: "plain".into(),
+            annotation: true,
+            label: Some("app.kubernetes.io/instance".into()),
+            installation: None,
+        };
+        let mut obj = json!({"apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": "web", "namespace": "n"}});
+        t.mark(&mut obj);
+        assert_eq!(
+            obj["metadata"]["annotations"][TRACKING_ID],
+            "plain:apps/Deployment:n/web"
+        );
+        assert_eq!(
+            obj["metadata"]["labels"]["app.kubernetes.io/instance"],
+            "plain"
+        );
+        assert!(hook(
+            &json!({"metadata": {"annotations": {"argocd.argoproj.io/hook": "PreSync"}}})
+        ));
+        assert_eq!(resource_id(&obj), "apps/Deployment/n/web");
+    }
+}
