@@ -285,7 +285,10 @@ impl Context {
                 Arc::new(FluxBackend::open(Some(&spec.name))?.with_data_dir(&self.dirs.data)),
                 None,
             ),
-            BackendKind::Argo => (Arc::new(ArgoBackend::open(Some(&spec.name))?), None),
+            BackendKind::Argo => (
+                Arc::new(ArgoBackend::open(Some(&spec.name))?.with_data_dir(&self.dirs.data)),
+                None,
+            ),
             _ => {
                 let dir = spec.workspace.clone().unwrap_or_else(|| PathBuf::from("."));
                 let local = LocalBackend::open(&dir, &self.settings)

@@ -4,7 +4,9 @@
 //! README, "Argo CD", and `map.rs` for the status table.
 
 mod act;
+mod commits;
 pub mod detail;
+pub mod diff;
 pub mod map;
 mod ops;
 mod schema;
@@ -12,6 +14,8 @@ mod sync;
 mod watch;
 pub mod windows;
 
+use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -22,9 +26,11 @@ use tokio::sync::{OnceCell, mpsc};
 
 use super::{Backend, BackendError, BackendInfo, Update};
 use crate::backend::flux::connect;
+use crate::backend::flux::enrich;
 use crate::backend::flux::error::from_kube;
 use crate::backend::flux::events;
 use crate::backend::flux::map::str_at;
+use crate::backend::flux::mirror::Mirrors;
 use crate::backend::flux::rbac::{Access, AccessCache};
 use crate::model::{
     Action, BackendKind, Capabilities, ContextHealth, ContextState, Event, HistoryEntry,
@@ -50,7 +56,12 @@ pub struct ArgoBackend {
     rediscover_every: Duration,
     /// Whether the served Application CRD has `spec.syncPolicy.automated.enabled`, read once.
     automated_enabled: OnceCell<bool>,
+    /// Mirrors of the Applications' git sources, when a data directory was given.
+    mirrors: Option<Arc<Mirrors>>,
 }
+
+/// How long the headless commands wait for the source mirrors' fetches in all.
+const MIRROR_BUDGET: Duration = Duration::from_secs(20);
 
 fn resource() -> ApiResource {
     let gvk = GroupVersionKind::gvk(GROUP, "v1alpha1", map::KIND);
@@ -85,7 +96,15 @@ impl ArgoBackend {
             sync_timeout: SYNC_TIMEOUT,
             rediscover_every: REDISCOVER,
             automated_enabled: OnceCell::new(),
+            mirrors: None,
         })
+    }
+
+    /// Keeps mirrors of the Applications' git sources under `data_dir/argo-mirrors/` (commits behind, the
+    /// source's commits in `history`, the checkout a local diff renders).
+    pub fn with_data_dir(mut self, data_dir: &Path) -> Self {
+        self.mirrors = Some(commits::mirrors(data_dir));
+        self
     }
 
     /// How long sync and rollback wait for the operation's result.
@@ -280,6 +299,20 @@ impl ArgoBackend {
         }
     }
 
+    /// One watch of Applications until the receiver is gone (`None`) or the watch is refused; with mirrors,
+    /// its snapshots pass through their relay (fetches stay off the watch path).
+    async fn watch_once(&self, client: &kube::Client, tx: &mpsc::Sender<Update>) -> Option<Refused> {
+        let Some(mirrors) = &self.mirrors else {
+            return watch::run(&self.context, client.clone(), &resource(), tx).await;
+        };
+        let (inner_tx, inner_rx) = mpsc::channel(16);
+        let watch = async move {
+            watch::run(&self.context, client.clone(), &resource(), &inner_tx).await
+        };
+        let relay = enrich::relay(Arc::clone(mirrors), inner_rx, tx);
+        tokio::join!(watch, relay).0
+    }
+
     fn refused_note(&self, r: &Refused) -> Snapshot {
         match r {
             Refused::NotInstalled => self.noted("not installed: Application (argoproj.io)"),
@@ -303,7 +336,16 @@ impl Backend for ArgoBackend {
     async fn snapshot(&self) -> Result<Snapshot, BackendError> {
         let api: Api<DynamicObject> = Api::all_with(self.client().await?, &resource());
         match api.list(&ListParams::default()).await {
-            Ok(list) => Ok(map::snapshot(&self.context, list.items.iter())),
+            Ok(list) => {
+                let snap = map::snapshot(&self.context, list.items.iter());
+                Ok(match &self.mirrors {
+                    Some(m) => {
+                        enrich::fetch_wanted(m, &snap, MIRROR_BUDGET).await;
+                        enrich::enriched(m, snap).await
+                    }
+                    None => snap,
+                })
+            }
             Err(kube::Error::Api(s)) if s.code == 404 => {
                 Ok(self.refused_note(&Refused::NotInstalled))
             }
@@ -322,9 +364,7 @@ impl Backend for ArgoBackend {
         loop {
             match self.client().await {
                 Ok(client) => loop {
-                    let Some(refused) =
-                        watch::run(&self.context, client.clone(), &resource(), &tx).await
-                    else {
+                    let Some(refused) = self.watch_once(&client, &tx).await else {
                         return Ok(());
                     };
                     tracing::warn!(context = %self.context, ?refused, "Applications not watched");
@@ -354,14 +394,47 @@ impl Backend for ArgoBackend {
         }
     }
 
-    async fn diff(&self, _unit: &str) -> Result<Vec<ObjectDiff>, BackendError> {
-        Err(BackendError::Invalid(
-            "argo: diffs are not supported yet (status.resources lists the OutOfSync objects: see status)".into(),
-        ))
+    async fn diff(&self, unit: &str) -> Result<Vec<ObjectDiff>, BackendError> {
+        Ok(self.diff_report(unit).await?.objects)
     }
 
+    /// From the Argo CD API server when the argocd CLI is logged in to one serving this Application, else
+    /// rendered here; see `diff/mod.rs`.
+    async fn diff_report(&self, unit: &str) -> Result<crate::model::DiffReport, BackendError> {
+        let app = self.app(unit).await?;
+        let obj = app.get().await?;
+        diff::report(&self.client().await?, &obj, self.mirrors.as_ref()).await
+    }
+
+    /// `status.history`, merged into the source's commits when the mirrors can read them.
     async fn history(&self, unit: &str) -> Result<Vec<HistoryEntry>, BackendError> {
-        Ok(map::history(&self.app(unit).await?.get().await?))
+        let obj = self.app(unit).await?.get().await?;
+        let reported = map::history(&obj);
+        let Some(mirrors) = &self.mirrors else {
+            return Ok(reported);
+        };
+        let u = map::unit(&self.context, &obj);
+        if let Some(w) = u
+            .latest_revision
+            .as_ref()
+            .and_then(|l| mirrors.want(&u.source, l.sha()))
+        {
+            enrich::fetch(Arc::clone(mirrors), w).await;
+        }
+        let failed = u
+            .attempted_revision
+            .clone()
+            .filter(|_| u.status.kind == crate::model::StatusKind::Failed);
+        let (m, fallback) = (Arc::clone(mirrors), reported.clone());
+        match tokio::task::spawn_blocking(move || commits::history(&m, &u, reported, failed)).await
+        {
+            Ok(Ok(merged)) => Ok(merged),
+            Ok(Err(why)) => {
+                tracing::warn!(unit, %why, "history without the source's commits");
+                Ok(fallback)
+            }
+            Err(e) => Err(BackendError::Invalid(format!("reading the history: {e}"))),
+        }
     }
 
     async fn events(&self, unit: &str) -> Result<Vec<Event>, BackendError> {

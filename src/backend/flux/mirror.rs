@@ -53,6 +53,16 @@ pub struct Mirrors {
     behind: Mutex<HashMap<(String, String, String), Option<u32>>>,
     /// `(url, sha)` → whether the mirror has that commit; forgotten for a URL when a fetch of it ends.
     has: Mutex<HashMap<(String, String), bool>>,
+    /// Which sources of a snapshot are mirrored and how its units are enriched: Flux's by default, another
+    /// backend's through [`Mirrors::with`].
+    sources: SourcesOf,
+}
+
+/// What a backend's snapshots mean to the mirrors: the fetches a snapshot wants, and its units enriched.
+#[derive(Debug, Clone, Copy)]
+pub struct SourcesOf {
+    pub wanted: fn(&Mirrors, &Snapshot) -> Vec<Wanted>,
+    pub enrich: fn(&Mirrors, &mut Snapshot),
 }
 
 /// Entries of the caches above at most; past that they start again empty.
@@ -67,50 +77,91 @@ pub struct Wanted {
 
 impl Mirrors {
     pub fn new(root: PathBuf) -> Arc<Self> {
+        Self::with(
+            root,
+            SourcesOf {
+                wanted: Self::flux_wanted,
+                enrich: Self::flux_enrich,
+            },
+        )
+    }
+
+    /// Mirrors under `root` for a backend whose snapshots `sources` reads.
+    pub fn with(root: PathBuf, sources: SourcesOf) -> Arc<Self> {
         Arc::new(Self {
             root,
             state: Mutex::new(HashMap::new()),
             behind: Mutex::new(HashMap::new()),
             has: Mutex::new(HashMap::new()),
+            sources,
         })
     }
 
-    fn mirror(&self, url: &str) -> Mirror {
+    /// The fetches `snap` wants (see [`Mirrors::want`]).
+    pub fn wanted(&self, snap: &Snapshot) -> Vec<Wanted> {
+        (self.sources.wanted)(self, snap)
+    }
+
+    /// `snap`'s units with what the mirrors know now. Blocking (reads git objects).
+    pub fn enrich(&self, snap: &mut Snapshot) {
+        (self.sources.enrich)(self, snap)
+    }
+
+    pub fn mirror(&self, url: &str) -> Mirror {
         let hash = blake3::hash(url.as_bytes()).to_hex();
         Mirror::new(self.root.join(format!("{}.git", &hash[..16])))
     }
 
     /// The git sources of `snap` whose mirror lacks the revision the cluster reports and that are not being
     /// fetched or waiting to be retried; each returned URL is marked as being fetched.
-    pub fn wanted(&self, snap: &Snapshot) -> Vec<Wanted> {
-        let Ok(mut state) = self.state.lock() else {
-            return Vec::new();
-        };
-        let mut out = Vec::new();
-        for s in &snap.sources {
-            if !is_git(&s.id) || !fetchable(&s.url) {
-                continue;
-            }
-            let Some(rev) = &s.revision else { continue };
-            if !state.contains_key(&s.url) && state.len() >= MAX_MIRRORS {
-                continue;
-            }
-            let st = state.entry(s.url.clone()).or_default();
-            let have = st.fetched.as_deref() == Some(rev.sha());
-            let resting = st
-                .failed
-                .as_ref()
-                .is_some_and(|(_, at)| at.elapsed() < RETRY_AFTER);
-            if st.fetching || have || resting {
-                continue;
-            }
-            st.fetching = true;
-            out.push(Wanted {
-                url: s.url.clone(),
-                commit: rev.sha().to_owned(),
-            });
+    fn flux_wanted(&self, snap: &Snapshot) -> Vec<Wanted> {
+        snap.sources
+            .iter()
+            .filter(|s| is_git(&s.id))
+            .filter_map(|s| self.want(&s.url, s.revision.as_ref()?.sha()))
+            .collect()
+    }
+
+    /// `url` when its mirror lacks `commit` and it is not being fetched or waiting to be retried (then marked
+    /// as being fetched).
+    pub fn want(&self, url: &str, commit: &str) -> Option<Wanted> {
+        if !fetchable(url) {
+            return None;
         }
-        out
+        let mut state = self.state.lock().ok()?;
+        if !state.contains_key(url) && state.len() >= MAX_MIRRORS {
+            return None;
+        }
+        let st = state.entry(url.to_owned()).or_default();
+        let have = st.fetched.as_deref() == Some(commit);
+        let resting = st
+            .failed
+            .as_ref()
+            .is_some_and(|(_, at)| at.elapsed() < RETRY_AFTER);
+        if st.fetching || have || resting {
+            return None;
+        }
+        st.fetching = true;
+        Some(Wanted {
+            url: url.to_owned(),
+            commit: commit.to_owned(),
+        })
+    }
+
+    /// The commit the branch or tag `reference` names in the mirror of `url` as last fetched (`None`: the
+    /// mirror has no such reference, or no mirror yet).
+    pub fn head(&self, url: &str, reference: &str) -> Option<String> {
+        let mirror = self.mirror(url);
+        if !mirror.exists() {
+            return None;
+        }
+        [
+            GitRef::Branch(reference.to_owned()),
+            GitRef::Tag(reference.to_owned()),
+        ]
+        .iter()
+        .find_map(|r| mirror.resolve(r).ok())
+        .map(|id| id.to_string())
     }
 
     /// Fetches one wanted URL (blocking: run it on a blocking thread) and records what came of it. A lock
@@ -151,11 +202,17 @@ impl Mirrors {
                     st.failed = None;
                 }
                 Err(e) => {
-                    tracing::info!(url, error = %e, "mirror of a Flux source");
+                    tracing::info!(url, error = %e, "mirror of a source");
                     st.failed = Some((e, Instant::now()));
                 }
             }
         }
+    }
+
+    /// Why the last fetch of `url` failed, if it did.
+    pub fn failure(&self, url: &str) -> Option<String> {
+        let state = self.state.lock().ok()?;
+        state.get(url)?.failed.as_ref().map(|(e, _)| e.clone())
     }
 
     /// Why the mirror of `url` cannot tell `sha`'s history now, or `None` when it can.
@@ -200,7 +257,7 @@ impl Mirrors {
 
     /// Sets `commits_behind` (or says why it is unknown) and `broken_by` of every unit of `snap` whose source
     /// is a GitRepository, from the mirrors as they are now. Blocking (reads git objects).
-    pub fn enrich(&self, snap: &mut Snapshot) {
+    fn flux_enrich(&self, snap: &mut Snapshot) {
         let urls: HashMap<(String, String), String> = snap
             .sources
             .iter()
@@ -247,7 +304,8 @@ impl Mirrors {
         };
     }
 
-    fn count(&self, url: &str, applied: &Revision, latest: &Revision) -> Result<u32, String> {
+    /// First-parent commits from `applied` to `latest` in the mirror of `url`, or why that is unknown.
+    pub fn count(&self, url: &str, applied: &Revision, latest: &Revision) -> Result<u32, String> {
         let key = (url.to_owned(), applied.sha().into(), latest.sha().into());
         if let Some(known) = self.behind.lock().ok().and_then(|m| m.get(&key).copied()) {
             return known.ok_or_else(|| not_on_line(applied, latest));

@@ -238,7 +238,8 @@ impl Kustomize {
     }
 }
 
-fn on_path(name: &str) -> Option<PathBuf> {
+/// The program `name` in a directory of PATH.
+pub fn on_path(name: &str) -> Option<PathBuf> {
     std::env::var_os("PATH").and_then(|paths| {
         std::env::split_paths(&paths)
             .map(|d| d.join(name))

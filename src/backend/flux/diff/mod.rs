@@ -3,22 +3,23 @@
 //! manager and compared with live (`live.rs`), inventory objects no longer desired shown as removed when
 //! prune is on. What it cannot cover is said in the report, never a silent "in sync".
 
-mod build;
-mod live;
-mod source;
+pub(crate) mod build;
+pub(crate) mod dryrun;
+pub(crate) mod live;
+pub(crate) mod source;
 mod subst;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::path::{Component, Path};
 
-use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams};
-use kube::discovery::Scope;
+use kube::api::{Api, DynamicObject};
 use serde_json::Value;
 
 use super::connect::Conn;
 use super::kinds;
 use crate::backend::BackendError;
 use crate::model::{Change, DiffReport, ObjectDiff};
+use dryrun::{KindCache, text_diff};
 
 /// The field manager kustomize-controller applies with; the dry run uses it so that what it would take
 /// over is what the controller takes over.
@@ -77,7 +78,7 @@ pub async fn report(conn: &Conn, ks: &DynamicObject) -> Result<DiffReport, Backe
     Ok(report)
 }
 
-fn str_at<'a>(v: &'a Value, path: &[&str]) -> &'a str {
+pub(crate) fn str_at<'a>(v: &'a Value, path: &[&str]) -> &'a str {
     path.iter()
         .try_fold(v, |v, k| v.get(*k))
         .and_then(Value::as_str)
@@ -281,42 +282,6 @@ async fn variables(
     vars
 }
 
-#[derive(Default)]
-struct KindCache(HashMap<(String, String), Result<(ApiResource, bool), String>>);
-
-impl KindCache {
-    async fn get(
-        &mut self,
-        conn: &Conn,
-        api_version: &str,
-        kind: &str,
-    ) -> Result<(ApiResource, bool), String> {
-        let key = (api_version.to_owned(), kind.to_owned());
-        if let Some(v) = self.0.get(&key) {
-            return v.clone();
-        }
-        let (group, version) = match api_version.split_once('/') {
-            Some((g, v)) => (g, v),
-            None => ("", api_version),
-        };
-        let gvk = GroupVersionKind::gvk(group, version, kind);
-        let v = kube::discovery::pinned_kind(&conn.client, &gvk)
-            .await
-            .map(|(ar, caps)| (ar, caps.scope == Scope::Namespaced))
-            .map_err(|e| format!("{api_version} {kind} is not served: {e}"));
-        self.0.insert(key, v.clone());
-        v
-    }
-}
-
-fn api_for(conn: &Conn, ar: &ApiResource, namespaced: bool, ns: &str) -> Api<DynamicObject> {
-    if namespaced {
-        Api::namespaced_with(conn.client.clone(), ns, ar)
-    } else {
-        Api::all_with(conn.client.clone(), ar)
-    }
-}
-
 /// One desired object dry-run applied and compared with live; `None` when skipped or not covered (said in
 /// the report).
 async fn compare_one(
@@ -326,103 +291,25 @@ async fn compare_one(
     default_ns: &str,
     report: &mut DiffReport,
 ) -> Option<ObjectDiff> {
-    let api_version = str_at(obj, &["apiVersion"]).to_owned();
-    let kind = str_at(obj, &["kind"]).to_owned();
-    let (ar, namespaced) = match kinds.get(conn, &api_version, &kind).await {
-        Ok(v) => v,
-        Err(e) => {
-            report
-                .uncovered
-                .push(format!("{}: {e}", live::object_name(obj)));
-            return None;
-        }
-    };
-    if namespaced && str_at(obj, &["metadata", "namespace"]).is_empty() {
-        obj["metadata"]["namespace"] = Value::String(default_ns.to_owned());
-    }
-    let name = str_at(obj, &["metadata", "name"]).to_owned();
-    let ns = str_at(obj, &["metadata", "namespace"]).to_owned();
-    let label = live::object_name(obj);
-    let api = api_for(conn, &ar, namespaced, &ns);
-    let current = match api.get_opt(&name).await {
-        Ok(o) => o.and_then(|o| serde_json::to_value(o).ok()),
-        Err(e) => {
-            report
-                .uncovered
-                .push(format!("{label}: live object cannot be read: {e}"));
-            return None;
-        }
-    };
+    let t = dryrun::target(&conn.client, kinds, obj, default_ns, report).await?;
+    let label = t.label.clone();
     let skipped = |o: &Value| {
         build::marked(o, &format!("{GROUP}/reconcile"), "disabled")
             || build::marked(o, &format!("{GROUP}/ssa"), "ignore")
     };
-    if skipped(obj) || current.as_ref().is_some_and(skipped) {
+    if skipped(obj) || t.current.as_ref().is_some_and(skipped) {
         report.notes.push(format!(
             "skipped {label}: annotated reconcile: disabled or ssa: ignore (the controller leaves it alone)"
         ));
         return None;
     }
-    if current.is_some() && build::marked(obj, &format!("{GROUP}/ssa"), "ifnotpresent") {
+    if t.current.is_some() && build::marked(obj, &format!("{GROUP}/ssa"), "ifnotpresent") {
         report.notes.push(format!(
             "skipped {label}: annotated ssa: IfNotPresent and it exists"
         ));
         return None;
     }
-    let params = PatchParams::apply(CONTROLLER_MANAGER).force().dry_run();
-    let dry = match api.patch(&name, &params, &Patch::Apply(&*obj)).await {
-        Ok(o) => serde_json::to_value(o).unwrap_or(Value::Null),
-        Err(e) => {
-            report.uncovered.push(format!(
-                "{label}: the server-side apply dry run failed: {e}"
-            ));
-            return None;
-        }
-    };
-    let (change, mut desired, mut live_side) = match &current {
-        None => (Change::Added, Some(live::normalise(&dry)), None),
-        Some(cur) => {
-            let change = if live::drifted(cur, &dry) {
-                Change::Modified
-            } else {
-                Change::Unchanged
-            };
-            (
-                change,
-                Some(live::normalise(&dry)),
-                Some(live::normalise(cur)),
-            )
-        }
-    };
-    let secret = live::mask_secrets(live_side.as_mut(), desired.as_mut());
-    Some(text_diff(label, change, desired, live_side, secret))
-}
-
-fn text_diff(
-    object: String,
-    change: Change,
-    desired: Option<Value>,
-    live_side: Option<Value>,
-    secret: bool,
-) -> ObjectDiff {
-    let mut masked = secret;
-    let mut text = |v: Option<Value>| {
-        v.map(|v| {
-            let (t, m) = crate::diff::mask::mask_secrets(&live::to_yaml(&v));
-            masked |= m;
-            t
-        })
-    };
-    let desired = text(desired);
-    let live = text(live_side);
-    ObjectDiff {
-        object,
-        change,
-        desired,
-        live,
-        masked,
-        note: None,
-    }
+    dryrun::compare(t, obj, CONTROLLER_MANAGER, report).await
 }
 
 /// `namespace_name_group_kind`, the id of status.inventory entries.
@@ -464,35 +351,12 @@ async fn pruned(
         else {
             continue;
         };
-        let version = str_at(&e, &["v"]);
-        let api_version = if group.is_empty() {
-            version.to_owned()
-        } else {
-            format!("{group}/{version}")
-        };
-        let label = if ns.is_empty() {
-            format!("{kind}/{name}")
-        } else {
-            format!("{kind}/{ns}/{name}")
-        };
-        let (ar, namespaced) = match kinds.get(conn, &api_version, kind).await {
-            Ok(v) => v,
-            Err(err) => {
-                report
-                    .uncovered
-                    .push(format!("{label} (to be pruned): {err}"));
-                continue;
-            }
-        };
-        let current = match api_for(conn, &ar, namespaced, ns).get_opt(name).await {
-            Ok(Some(o)) => serde_json::to_value(o).unwrap_or(Value::Null),
-            Ok(None) => continue,
-            Err(err) => {
-                report
-                    .uncovered
-                    .push(format!("{label} (to be pruned): cannot be read: {err}"));
-                continue;
-            }
+        let gvk = (group, str_at(&e, &["v"]), kind);
+        let Some((label, current)) =
+            dryrun::no_longer_desired(&conn.client, kinds, gvk, ns, name, "to be pruned", report)
+                .await
+        else {
+            continue;
         };
         if build::marked(&current, &format!("{GROUP}/prune"), "disabled") {
             report.notes.push(format!(

@@ -136,18 +136,31 @@ pub fn checkout(url: &str, commit: &str, scratch: &Path, dir: &Path) -> Result<b
     mirror
         .fetch(url, &GitRef::Commit(commit.to_owned()))
         .map_err(|e| format!("cloning {url}: {}", e.0))?;
+    let files = write_tree(&mirror, commit, dir, ignored_by_default)?;
+    Ok(files
+        .iter()
+        .any(|rel| rel == ".sourceignore" || rel.ends_with("/.sourceignore")))
+}
+
+/// Writes the files of `commit`'s tree in `mirror` into `dir` (blocking), but those `skip` names (by their
+/// `/`-separated path); returns the paths written.
+pub fn write_tree(
+    mirror: &Mirror,
+    commit: &str,
+    dir: &Path,
+    skip: fn(&str) -> bool,
+) -> Result<Vec<String>, String> {
     let id = mirror.resolve_commit(commit).map_err(|e| e.0)?;
     let reader = mirror.reader().map_err(|e| e.0)?;
-    let mut sourceignore = false;
+    let mut written = Vec::new();
     for entry in mirror.tree(id).map_err(|e| e.0)? {
         if !matches!(entry.kind, EntryKind::File | EntryKind::Executable) {
             continue;
         }
         let rel = String::from_utf8_lossy(&entry.path).into_owned();
-        if rel.split('/').any(|p| p == ".." || p.is_empty()) || ignored_by_default(&rel) {
+        if rel.split('/').any(|p| p == ".." || p.is_empty()) || skip(&rel) {
             continue;
         }
-        sourceignore |= rel == ".sourceignore" || rel.ends_with("/.sourceignore");
         let path = dir.join(&rel);
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent).map_err(|e| format!("{}: {e}", parent.display()))?;
@@ -156,8 +169,9 @@ pub fn checkout(url: &str, commit: &str, scratch: &Path, dir: &Path) -> Result<b
             .read(entry.oid, MAX_ARTIFACT)
             .map_err(|e| format!("reading {rel}: {e:?}"))?;
         std::fs::write(&path, data).map_err(|e| format!("{}: {e}", path.display()))?;
+        written.push(rel);
     }
-    Ok(sourceignore)
+    Ok(written)
 }
 
 #[cfg(test)]

@@ -1,0 +1,102 @@
+//! What the mirrors of the Applications' git sources add (the Flux backend's mirrors, `flux/mirror.rs`, with
+//! Argo CD's reading of a snapshot): how many commits a unit is behind — first-parent commits from what the
+//! last sync deployed to the head of `targetRevision` in the mirror (the branch or tag as last fetched; the
+//! mirror is fetched whenever Argo CD reports a revision it lacks) — and the source's commits in `history`,
+//! marked with what `status.history` says of them. What the mirror cannot say is said
+//! (`commitsBehindUnknown`), never a 0.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use crate::backend::flux::history::{Marks, merge};
+use crate::backend::flux::mirror::{Mirrors, SourcesOf, Wanted};
+use crate::model::{HistoryEntry, Revision, Snapshot, Unit};
+
+/// Commits of the source listed in `history` at most.
+pub const HISTORY_COMMITS: usize = 50;
+
+/// The mirrors of the Applications' sources under `data_dir/argo-mirrors/`.
+pub fn mirrors(data_dir: &Path) -> Arc<Mirrors> {
+    Mirrors::with(data_dir.join("argo-mirrors"), SourcesOf { wanted, enrich })
+}
+
+fn is_app_source(id: &str) -> bool {
+    id.starts_with("argo/")
+}
+
+/// The git sources whose mirror lacks the revision Argo CD reports (a Helm repository's chart version is
+/// not a commit, and is not fetched).
+fn wanted(m: &Mirrors, snap: &Snapshot) -> Vec<Wanted> {
+    snap.sources
+        .iter()
+        .filter(|s| is_app_source(&s.id))
+        .filter_map(|s| m.want(&s.url, s.revision.as_ref()?.sha()))
+        .collect()
+}
+
+fn enrich(m: &Mirrors, snap: &mut Snapshot) {
+    for u in snap.units.iter_mut().filter(|u| is_app_source(&u.id)) {
+        let behind = behind(m, u);
+        match behind {
+            Ok(n) => {
+                u.commits_behind = Some(n);
+                u.commits_behind_unknown = None;
+            }
+            Err(why) => {
+                u.commits_behind = None;
+                u.commits_behind_unknown = Some(why);
+            }
+        }
+    }
+}
+
+/// The head of the unit's `targetRevision` in the mirror: a commit id names itself; a branch or tag is read
+/// from the mirror; `HEAD` (the remote's default branch) is what Argo CD resolved last.
+pub fn head(m: &Mirrors, u: &Unit) -> Result<Revision, String> {
+    let latest = u
+        .latest_revision
+        .as_ref()
+        .ok_or("Argo CD has not resolved the target revision yet")?;
+    let target = latest.reference().unwrap_or("HEAD");
+    let is_commit = target.len() >= 7 && target.chars().all(|c| c.is_ascii_hexdigit());
+    if is_commit || target == "HEAD" {
+        return Ok(latest.clone());
+    }
+    if m.mirror(&u.source).resolve_commit(latest.sha()).is_err() {
+        // the mirror is behind what Argo CD resolved: the count waits for the fetch
+        return Ok(latest.clone());
+    }
+    let sha = m
+        .head(&u.source, target)
+        .ok_or_else(|| format!("{} has no branch or tag {target}", u.source))?;
+    Revision::new(Some(target), &sha).map_err(|e| e.to_string())
+}
+
+fn behind(m: &Mirrors, u: &Unit) -> Result<u32, String> {
+    if u.pinned_revision.is_some() {
+        return Err(
+            "rolled back and held by setpoint: its revision is the pin, not its branch".into(),
+        );
+    }
+    let applied = u.applied_revision.as_ref().ok_or("nothing deployed yet")?;
+    let head = head(m, u)?;
+    m.count(&u.source, applied, &head)
+}
+
+/// `status.history` (`reported`, newest first) merged into the source's commits from the mirror, the
+/// deployed, failed and pinned commits marked. Blocking.
+pub fn history(
+    m: &Mirrors,
+    u: &Unit,
+    reported: Vec<HistoryEntry>,
+    failed_attempt: Option<Revision>,
+) -> Result<Vec<HistoryEntry>, String> {
+    let head = head(m, u)?;
+    let commits = m.commits(&u.source, &head, HISTORY_COMMITS)?;
+    let marks = Marks {
+        applied: u.applied_revision.clone(),
+        failed_attempt,
+        pin: u.pinned_revision.clone(),
+    };
+    Ok(merge(reported, commits, &marks))
+}
