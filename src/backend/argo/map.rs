@@ -290,7 +290,7 @@ pub fn unit(context: &str, obj: &DynamicObject) -> Unit {
         commits_behind,
         commits_behind_unknown: commits_behind
             .is_none()
-            .then(|| "the source's git history is not read by the Argo CD backend yet".to_owned()),
+            .then(|| "the source has not been fetched into a mirror here".to_owned()),
         broken_by: Vec::new(),
         pinned_revision: revision(None, annotation(obj, PINNED_AT_REVISION)),
         drifted_objects: out_of_sync(obj),
