@@ -132,13 +132,21 @@ impl App {
     pub(super) fn caps_loaded(&mut self, unit: String, result: Result<Capabilities, String>) {
         match result {
             Ok(caps) => {
-                if self.caps.as_ref() != Some(&(unit.clone(), caps.clone())) {
+                // Drawn again only when the screen changes: an answer that allows what was shown as
+                // allowed (the usual one, for a new selection) is no frame.
+                let shown = self.denials();
+                self.caps = Some((unit, caps));
+                if self.denials() != shown {
                     self.dirty = true;
                 }
-                self.caps = Some((unit, caps));
             }
             Err(e) => tracing::debug!("capabilities of {unit}: {e}"),
         }
+    }
+
+    /// Every action's denial for the selected unit, as the views show them.
+    fn denials(&self) -> [Option<String>; 4] {
+        ActionKind::ALL.map(|k| self.denial(k).map(str::to_owned))
     }
 
     /// Why the selected unit cannot take `kind` now, when the backend said so.

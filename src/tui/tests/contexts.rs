@@ -371,3 +371,22 @@ fn a_sync_with_source_whose_fetch_failed_after_the_request_is_a_failure_not_a_su
         o.text
     );
 }
+
+#[test]
+fn an_answer_about_capabilities_that_changes_nothing_on_screen_draws_no_frame() {
+    let mut app = app_two((120, 40));
+    select(&mut app, "local/demo/dev");
+    let caps = |app: &mut App, result| {
+        app.dirty = false;
+        let unit = "local/demo/dev".into();
+        app.update(Msg::Caps { unit, result }, now());
+        app.dirty
+    };
+    // what was shown (nothing denied) is what the answer says: no second frame for a new selection
+    assert!(!caps(&mut app, Ok(Capabilities::all_allowed())));
+    assert!(!caps(&mut app, Err("no answer".into())));
+    // a denial changes the key hints: drawn
+    assert!(caps(&mut app, Ok(Capabilities::all_denied("RBAC: no"))));
+    assert!(!caps(&mut app, Ok(Capabilities::all_denied("RBAC: no"))));
+    assert!(caps(&mut app, Ok(Capabilities::all_allowed())));
+}
