@@ -171,7 +171,7 @@ impl App {
             _ => {}
         }
         // The backend said it cannot be done now (RBAC, a corrupt control file, …): say why, ask nothing.
-        if let Some(why) = self.denial(action.kind()) {
+        if let Some(why) = self.denial_answered(action.kind()) {
             let text = format!("{} {}: not possible now: {why}", action, unit.id);
             self.error(text);
             return Vec::new();
