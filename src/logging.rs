@@ -2,9 +2,24 @@
 
 use std::fs::OpenOptions;
 use std::path::Path;
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
+use std::time::Instant;
 
 use tracing_subscriber::EnvFilter;
+
+static STARTED: OnceLock<Instant> = OnceLock::new();
+
+/// Remembers when the process started (the first thing `main` does), for [`since_start_ms`].
+pub fn mark_start() {
+    let _ = STARTED.set(Instant::now());
+}
+
+/// Milliseconds since [`mark_start`], for the startup phases in the log (`startup` events).
+pub fn since_start_ms() -> f64 {
+    STARTED
+        .get()
+        .map_or(0.0, |t| t.elapsed().as_secs_f64() * 1000.0)
+}
 
 /// Sends `tracing` output to `file` (append), at the level in `SETPOINT_LOG` (default `info`).
 /// Logging is best effort: a file that cannot be opened leaves logging off rather than failing the command.

@@ -13,6 +13,7 @@ use crate::model::{Action, Revision};
 
 /// Runs setpoint and turns every outcome into an exit code.
 pub fn main() -> ExitCode {
+    crate::logging::mark_start();
     let cli = Cli::parse();
     match run(cli) {
         Ok(code) => ExitCode::from(code),
@@ -31,7 +32,7 @@ fn run(cli: Cli) -> Result<u8, CliError> {
     }
     let ctx = Context::load(&cli.global)?;
     crate::logging::init(&ctx.dirs.log_file());
-    tracing::info!(command = ?cli.command, "start");
+    tracing::info!(command = ?cli.command, ms = crate::logging::since_start_ms(), "start");
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

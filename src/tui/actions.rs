@@ -180,11 +180,13 @@ impl App {
             _ => {}
         }
         // The backend said it cannot be done now (RBAC, a corrupt control file, …): say why, ask nothing.
-        if let Some(why) = self.denial(action.kind()) {
+        if let Some(why) = self.denial_answered(action.kind()) {
             let mut text = format!("{} {}: not possible now: {why}", action, unit.id);
             // a sync refused while an operation runs: offer to terminate it
             if matches!(action, Action::Sync { .. } | Action::Rollback { .. })
-                && self.denial(crate::model::ActionKind::Terminate).is_none()
+                && self
+                    .denial_answered(crate::model::ActionKind::Terminate)
+                    .is_none()
                 && let Some(key) = self.setup.keymap.hint(Mode::Units, Command::Terminate)
             {
                 text.push_str(&format!("; {key} terminates it"));

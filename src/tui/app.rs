@@ -187,6 +187,8 @@ pub struct App {
     pub caps: Option<(String, crate::model::Capabilities)>,
     /// The unit whose capabilities were asked for last (asked again when the snapshot changes).
     pub(super) caps_asked: Option<String>,
+    /// What the unit of `caps` looked like when the answer came (see `App::denial`).
+    pub(super) caps_like: Option<super::contexts::Like>,
     pub detail: DetailState,
     pub diff: DiffState,
     pub history: HistoryState,
@@ -369,6 +371,7 @@ impl App {
             context_counts: Vec::new(),
             caps: None,
             caps_asked: None,
+            caps_like: None,
             detail: DetailState::default(),
             diff: DiffState {
                 doc: Loadable::Idle,

@@ -132,17 +132,56 @@ impl App {
     pub(super) fn caps_loaded(&mut self, unit: String, result: Result<Capabilities, String>) {
         match result {
             Ok(caps) => {
-                if self.caps.as_ref() != Some(&(unit.clone(), caps.clone())) {
+                // Drawn again only when the screen changes: an answer that says what was shown (the
+                // usual one, for a new selection) is no frame.
+                let shown = self.denials();
+                self.caps_like = self.snapshot.units.iter().find(|u| u.id == unit).map(like);
+                self.caps = Some((unit, caps));
+                if self.denials() != shown {
                     self.dirty = true;
                 }
-                self.caps = Some((unit, caps));
             }
-            Err(e) => tracing::debug!("capabilities of {unit}: {e}"),
+            Err(e) => {
+                tracing::debug!("capabilities of {unit}: {e}");
+                // no answer about this unit: another unit's answer is not shown for it any longer
+                let shown = self.denials();
+                if self.caps.as_ref().is_some_and(|(id, _)| *id != unit) {
+                    self.caps = None;
+                }
+                if self.denials() != shown {
+                    self.dirty = true;
+                }
+            }
         }
     }
 
-    /// Why the selected unit cannot take `kind` now, when the backend said so.
+    /// Every action's denial for the selected unit, as the views show them.
+    fn denials(&self) -> [Option<String>; ActionKind::ALL.len()] {
+        ActionKind::ALL.map(|k| self.denial(k).map(str::to_owned))
+    }
+
+    /// Why the selected unit cannot take `kind` now, as the hints show it: the backend's answer about this
+    /// unit; while that answer is on its way (one round trip after the cursor moved), the answer about the
+    /// unit before when the snapshot says the two are alike ([`Like`]: same context, kind and namespace,
+    /// so the same RBAC, and the same suspended and pinned state), so paging through alike units draws one
+    /// frame per key, not a second one when the answer comes. The answer corrects it when it differs.
     pub fn denial(&self, kind: ActionKind) -> Option<&str> {
+        if self.view() == super::app::View::Sources {
+            return None;
+        }
+        let unit = self.current_unit()?;
+        let (id, caps) = self.caps.as_ref()?;
+        let pending = self.caps_asked.as_deref() == Some(unit.id.as_str());
+        if *id == unit.id || (pending && self.caps_like.as_ref() == Some(&like(unit))) {
+            caps.get(kind).denial()
+        } else {
+            None
+        }
+    }
+
+    /// Why the selected unit cannot take `kind` now, by the backend's answer about this very unit (what an
+    /// action is refused by before it is confirmed; the backend checks again when it acts).
+    pub fn denial_answered(&self, kind: ActionKind) -> Option<&str> {
         if self.view() == super::app::View::Sources {
             return None;
         }
@@ -151,5 +190,26 @@ impl App {
             Some((id, caps)) if *id == unit.id => caps.get(kind).denial(),
             _ => None,
         }
+    }
+}
+
+/// What decides a unit's capabilities that the snapshot shows: where it is (its id up to the name: backend,
+/// context, namespace, kind) and whether it is suspended or pinned.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct Like {
+    scope: String,
+    suspended: bool,
+    pinned: bool,
+}
+
+pub(super) fn like(u: &Unit) -> Like {
+    Like {
+        scope: u
+            .id
+            .rsplit_once('/')
+            .map_or(u.id.as_str(), |(scope, _)| scope)
+            .to_owned(),
+        suspended: u.suspended,
+        pinned: u.pinned_revision.is_some(),
     }
 }

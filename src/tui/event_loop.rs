@@ -374,7 +374,8 @@ where
             if first_frame || (first_data_frame && app.loaded) {
                 tracing::info!(
                     data = app.loaded,
-                    "frame after {:.1} ms",
+                    ms = crate::logging::since_start_ms(),
+                    "startup: frame after {:.1} ms",
                     started.elapsed().as_secs_f64() * 1000.0
                 );
                 first_frame = false;

@@ -332,9 +332,13 @@ pub fn app_sources(context: &str, obj: &DynamicObject) -> Vec<Source> {
         .collect()
 }
 
-pub fn snapshot<'a>(context: &str, apps: impl IntoIterator<Item = &'a DynamicObject>) -> Snapshot {
+pub fn snapshot(
+    context: &str,
+    apps: impl IntoIterator<Item = impl std::borrow::Borrow<DynamicObject>>,
+) -> Snapshot {
     let mut snap = Snapshot::default();
     for app in apps {
+        let app = app.borrow();
         snap.units.push(unit(context, app));
         snap.sources.extend(app_sources(context, app));
     }

@@ -301,14 +301,17 @@ impl ArgoBackend {
 
     /// One watch of Applications until the receiver is gone (`None`) or the watch is refused; with mirrors,
     /// its snapshots pass through their relay (fetches stay off the watch path).
-    async fn watch_once(&self, client: &kube::Client, tx: &mpsc::Sender<Update>) -> Option<Refused> {
+    async fn watch_once(
+        &self,
+        client: &kube::Client,
+        tx: &mpsc::Sender<Update>,
+    ) -> Option<Refused> {
         let Some(mirrors) = &self.mirrors else {
             return watch::run(&self.context, client.clone(), &resource(), tx).await;
         };
         let (inner_tx, inner_rx) = mpsc::channel(16);
-        let watch = async move {
-            watch::run(&self.context, client.clone(), &resource(), &inner_tx).await
-        };
+        let watch =
+            async move { watch::run(&self.context, client.clone(), &resource(), &inner_tx).await };
         let relay = enrich::relay(Arc::clone(mirrors), inner_rx, tx);
         tokio::join!(watch, relay).0
     }

@@ -109,7 +109,17 @@ pub fn context_name(kubeconfig: &Kubeconfig, wanted: Option<&str>) -> Result<Str
 /// Connects to `context` and finds the served version of every Flux kind.
 pub async fn connect(kubeconfig: Kubeconfig, context: &str) -> Result<Conn, BackendError> {
     let client = client(kubeconfig, context).await?;
+    tracing::info!(
+        context,
+        ms = crate::logging::since_start_ms(),
+        "startup: client"
+    );
     let kinds = discover(&client, context).await?;
+    tracing::info!(
+        context,
+        ms = crate::logging::since_start_ms(),
+        "startup: discovered"
+    );
     Ok(Conn { client, kinds })
 }
 
@@ -155,21 +165,16 @@ pub(crate) async fn unreachable(
 /// How often discovery asks again when a group vanished between its requests.
 const DISCOVERY_RETRIES: u32 = 3;
 
-/// The served version of every Flux kind (one list of the API groups, then only Flux's groups are queried;
-/// never a list of Flux objects).
-pub async fn discover(
+/// Discovery of `groups` one request at a time (servers without aggregated discovery).
+async fn per_group(
     client: &Client,
     context: &str,
-) -> Result<Vec<(FluxKind, KindState)>, BackendError> {
-    let groups = [
-        kinds::KUSTOMIZATION.group,
-        kinds::HELM_RELEASE.group,
-        kinds::GIT_REPOSITORY.group,
-    ];
+    groups: &[&str],
+) -> Result<Discovery, BackendError> {
     let mut retries = 0;
-    let discovered = loop {
-        match Discovery::new(client.clone()).filter(&groups).run().await {
-            Ok(d) => break d,
+    loop {
+        match Discovery::new(client.clone()).filter(groups).run().await {
+            Ok(d) => return Ok(d),
             // a group listed a moment ago is gone (a CRD being deleted): what is served changed between
             // two requests, so ask again, a few times
             Err(kube::Error::Api(s)) if s.code == 404 && retries < DISCOVERY_RETRIES => {
@@ -181,6 +186,32 @@ pub async fn discover(
                 retries += 1;
             }
             Err(e) => return Err(from_kube(&format!("kube context {context}: discovery"), &e)),
+        }
+    }
+}
+
+/// The served version of every Flux kind (aggregated discovery, or one list of the API groups and then only
+/// Flux's groups; never a list of Flux objects).
+pub async fn discover(
+    client: &Client,
+    context: &str,
+) -> Result<Vec<(FluxKind, KindState)>, BackendError> {
+    let groups = [
+        kinds::KUSTOMIZATION.group,
+        kinds::HELM_RELEASE.group,
+        kinds::GIT_REPOSITORY.group,
+    ];
+    // One request where the server has aggregated discovery (Kubernetes 1.26+): every group with its
+    // resources in the answer to /apis; else the per-group requests, one round trip after another.
+    let discovered = match Discovery::new(client.clone())
+        .filter(&groups)
+        .run_aggregated()
+        .await
+    {
+        Ok(d) => d,
+        Err(e) => {
+            tracing::debug!(context, "aggregated discovery: {e}; asking each group");
+            per_group(client, context, &groups).await?
         }
     };
     let mut out = Vec::new();

@@ -242,6 +242,27 @@ fn an_action_the_unit_cannot_take_now_is_shown_unavailable_and_refused_with_the_
         effects.iter().any(|e| matches!(e, Effect::LoadCaps(_))),
         "{effects:?}"
     );
+    // the old answer is not what the new unit's action is refused by; the hints keep it while the new
+    // answer is on its way only when the snapshot says the two units are alike
+    assert_eq!(app.denial_answered(ActionKind::Sync), None);
+    let (dev, now_on) = (
+        app.snapshot
+            .units
+            .iter()
+            .find(|u| u.id == "local/demo/dev")
+            .unwrap(),
+        app.current_unit().unwrap(),
+    );
+    let alike = crate::tui::contexts::like(dev) == crate::tui::contexts::like(now_on);
+    assert_eq!(app.denial(ActionKind::Sync).is_some(), alike);
+    let other = now_on.id.clone();
+    app.update(
+        Msg::Caps {
+            unit: other,
+            result: Ok(Capabilities::all_allowed()),
+        },
+        now(),
+    );
     assert_eq!(app.denial(ActionKind::Sync), None);
 }
 
@@ -416,4 +437,23 @@ fn a_sync_with_source_whose_fetch_failed_after_the_request_is_a_failure_not_a_su
         "{}",
         o.text
     );
+}
+
+#[test]
+fn an_answer_about_capabilities_that_changes_nothing_on_screen_draws_no_frame() {
+    let mut app = app_two((120, 40));
+    select(&mut app, "local/demo/dev");
+    let caps = |app: &mut App, result| {
+        app.dirty = false;
+        let unit = "local/demo/dev".into();
+        app.update(Msg::Caps { unit, result }, now());
+        app.dirty
+    };
+    // what was shown (nothing denied) is what the answer says: no second frame
+    assert!(!caps(&mut app, Ok(Capabilities::all_allowed())));
+    assert!(!caps(&mut app, Err("no answer".into())));
+    // a denial changes the key hints: drawn
+    assert!(caps(&mut app, Ok(Capabilities::all_denied("RBAC: no"))));
+    assert!(!caps(&mut app, Ok(Capabilities::all_denied("RBAC: no"))));
+    assert!(caps(&mut app, Ok(Capabilities::all_allowed())));
 }

@@ -151,26 +151,31 @@ fn header_line(app: &App) -> Line<'static> {
             single.and_then(|c| c.reconciler.as_ref()),
         ));
     }
-    let units = &app.snapshot.units;
-    for kind in StatusKind::ALL {
-        let n = units
-            .iter()
-            .filter(|u| shown(u) == Shown::Kind(kind))
-            .count();
+    // one pass over the units for every count (this line is drawn with each frame)
+    let mut by_kind = [0usize; StatusKind::ALL.len()];
+    let mut held = 0;
+    for u in &app.snapshot.units {
+        match shown(u) {
+            Shown::Kind(kind) => {
+                if let Some(i) = StatusKind::ALL.iter().position(|k| *k == kind) {
+                    by_kind[i] += 1;
+                }
+            }
+            Shown::Pinned => held += 1,
+        }
+    }
+    for (kind, n) in StatusKind::ALL.into_iter().zip(by_kind) {
         if n > 0 {
             spans.push(Span::styled(
                 format!(" {} {n} {kind}", status_mark(kind, app.setup.ascii)),
                 status_style(app, kind),
             ));
         }
-        if kind == StatusKind::Suspended {
-            let held = units.iter().filter(|u| shown(u) == Shown::Pinned).count();
-            if held > 0 {
-                spans.push(Span::styled(
-                    format!(" {} {held} pinned", pinned_mark(app.setup.ascii)),
-                    t.style("badge.held"),
-                ));
-            }
+        if kind == StatusKind::Suspended && held > 0 {
+            spans.push(Span::styled(
+                format!(" {} {held} pinned", pinned_mark(app.setup.ascii)),
+                t.style("badge.held"),
+            ));
         }
     }
     let failed_sources = app
@@ -280,11 +285,12 @@ pub(super) fn unit_state(app: &App, u: &Unit) -> Span<'static> {
 
 /// The unit's source, when its last fetch failed.
 pub(super) fn failed_source<'a>(app: &'a App, u: &Unit) -> Option<&'a crate::model::Source> {
+    // the status first: most sources are not failed, and it is the cheapest comparison
     app.snapshot.sources.iter().find(|s| {
-        s.name == u.source
+        s.status.kind.is_bad()
+            && s.name == u.source
             && s.backend == u.backend
             && s.context == u.context
-            && s.status.kind.is_bad()
     })
 }
 
