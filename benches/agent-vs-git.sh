@@ -10,14 +10,21 @@
 # order, so that a slow stretch of the machine or the disk hits both; the ranges and the load average are
 # printed too (the figures mean little on a busy machine).
 #
-# Run: benches/agent-vs-git.sh [path/to/setpoint]   (default: target/release/setpoint; build it with
-#      `cargo build --release` first). RUNS=N sets the number of timed runs (default 15).
+# Run: benches/agent-vs-git.sh [path/to/setpoint [path/to/other/setpoint]]   (default: target/release/setpoint;
+#      build it with `cargo build --release` first). RUNS=N sets the number of timed runs (default 15). A second
+#      binary (an older build, say) is timed too, in the same runs: each full apply is then a triple (this
+#      binary, the other, git clone, in rotating order), and each no-op run times both binaries.
 set -euo pipefail
 
 bin="${1:-${CARGO_TARGET_DIR:-target}/release/setpoint}"
+other="${2:-}"
 runs="${RUNS:-15}"
 [ -x "$bin" ] || { echo "no binary at $bin: cargo build --release first, or pass its path" >&2; exit 2; }
 bin="$(cd "$(dirname "$bin")" && pwd)/$(basename "$bin")"
+if [ -n "$other" ]; then
+    [ -x "$other" ] || { echo "no binary at $other" >&2; exit 2; }
+    other="$(cd "$(dirname "$other")" && pwd)/$(basename "$other")"
+fi
 
 load_before="$(cut -d' ' -f1-3 /proc/loadavg)"
 work="$(mktemp -d)"
@@ -69,34 +76,48 @@ median() { sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
 # discards after an earlier delete, writeback) falls on both sides alike; medians of each side.
 # Full apply vs clone: each run in a fresh directory holding both the workspace and the clone. An untimed
 # pair first warms the page cache (the repository, both binaries).
-pair() { # R: the full apply and the clone of run R, in the order R says; sets $a and $c (ms)
-    local r="$1"
+pair() { # R: the full apply and the clone of run R, in the order R says; sets $a and $c (ms), and $o
+    local r="$1" step
     mkdir -p "$work/run$r"
     workspace "$work/run$r/ws"
+    [ -z "$other" ] || workspace "$work/run$r/other"
     sync
-    if [ $((r % 2)) -eq 1 ]; then
-        a=$(ms "$bin" --workspace "$work/run$r/ws" agent --once); sync
-        c=$(ms git clone -q --no-hardlinks "file://$repo" "$work/run$r/clone"); sync
-    else
-        c=$(ms git clone -q --no-hardlinks "file://$repo" "$work/run$r/clone"); sync
-        a=$(ms "$bin" --workspace "$work/run$r/ws" agent --once); sync
+    local order=(apply clone)
+    [ $((r % 2)) -eq 1 ] || order=(clone apply)
+    if [ -n "$other" ]; then
+        case $((r % 3)) in
+            0) order=(apply other clone) ;;
+            1) order=(other clone apply) ;;
+            *) order=(clone apply other) ;;
+        esac
     fi
+    for step in "${order[@]}"; do
+        case "$step" in
+            apply) a=$(ms "$bin" --workspace "$work/run$r/ws" agent --once) ;;
+            other) o=$(ms "$other" --workspace "$work/run$r/other" agent --once) ;;
+            clone) c=$(ms git clone -q --no-hardlinks "file://$repo" "$work/run$r/clone") ;;
+        esac
+        sync
+    done
     [ -f "$work/run$r/ws/live/a/d000/f00000.conf" ] || { echo "the agent did not apply" >&2; exit 2; }
+    [ -z "$other" ] || [ -f "$work/run$r/other/live/a/d000/f00000.conf" ] || { echo "the other did not apply" >&2; exit 2; }
     [ -f "$work/run$r/clone/base/d000/f00000.conf" ] || { echo "git did not clone" >&2; exit 2; }
 }
 pair 0
-apply_times=(); clone_times=()
+apply_times=(); clone_times=(); other_times=()
 for r in $(seq "$runs"); do
     pair "$r"
     apply_times+=("$a"); clone_times+=("$c")
+    [ -z "$other" ] || other_times+=("$o")
 done
 full_apply=$(printf '%s\n' "${apply_times[@]}" | median)
 full_clone=$(printf '%s\n' "${clone_times[@]}" | median)
 
 # No-op pass vs status: on the first applied workspace and its clone, warm, in alternating order.
-noop_times=(); status_times=()
+noop_times=(); status_times=(); other_noop_times=()
 "$bin" --workspace "$work/run1/ws" agent --once > /dev/null
 git -C "$work/run1/clone" status --porcelain > /dev/null
+[ -z "$other" ] || "$other" --workspace "$work/run1/other" agent --once > /dev/null
 for r in $(seq "$runs"); do
     if [ $((r % 2)) -eq 1 ]; then
         noop_times+=("$(ms "$bin" --workspace "$work/run1/ws" agent --once)")
@@ -105,6 +126,7 @@ for r in $(seq "$runs"); do
         status_times+=("$(ms git -C "$work/run1/clone" status)")
         noop_times+=("$(ms "$bin" --workspace "$work/run1/ws" agent --once)")
     fi
+    [ -z "$other" ] || other_noop_times+=("$(ms "$other" --workspace "$work/run1/other" agent --once)")
 done
 noop=$(printf '%s\n' "${noop_times[@]}" | median)
 status=$(printf '%s\n' "${status_times[@]}" | median)
@@ -117,6 +139,12 @@ echo "no-op pass: setpoint agent --once ${noop} ms, git status ${status} ms: ${n
 echo "full apply: setpoint agent --once ${full_apply} ms, git clone ${full_clone} ms: ${full_ratio}x (budget 1.5x)"
 echo "medians of $runs runs, each pair side by side in alternating order; ranges (ms): no-op $(range "${noop_times[@]}"),"
 echo "  git status $(range "${status_times[@]}"), full apply $(range "${apply_times[@]}"), git clone $(range "${clone_times[@]}")"
+if [ -n "$other" ]; then
+    other_apply=$(printf '%s\n' "${other_times[@]}" | median)
+    other_noop=$(printf '%s\n' "${other_noop_times[@]}" | median)
+    echo "other binary ($other): full apply ${other_apply} ms ($(ratio "$other_apply" "$full_clone")x git clone;" \
+        "range $(range "${other_times[@]}")), no-op ${other_noop} ms (range $(range "${other_noop_times[@]}"))"
+fi
 echo "$(nproc) cores; $(git --version); load average before: $load_before, after: $(cut -d' ' -f1-3 /proc/loadavg)"
 fail=0
 awk -v r="$noop_ratio" 'BEGIN { exit !(r > 2) }' && { echo "no-op pass over budget" >&2; fail=1; }

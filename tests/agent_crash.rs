@@ -204,3 +204,152 @@ fn kill_9_during_an_apply_never_leaves_a_half_written_file_nor_a_false_inventory
     eprintln!("{landed} kills landed during an apply, in {attempts} attempts");
     assert_eq!(landed, ROUNDS);
 }
+
+/// Generation `g` of the tree: `FILES` files, all under `g<g>/`, so that each apply of a new generation
+/// only creates files at paths that hold nothing (and prunes the previous generation).
+fn gen_rel(i: usize, g: usize) -> String {
+    format!("g{g}/d{:02}/f{i:04}.txt", i % 24)
+}
+
+fn write_generation(ws: &Ws, g: usize) {
+    if g > 0 {
+        std::fs::remove_dir_all(ws.repo().join(format!("envs/a/g{}", g - 1))).unwrap();
+    }
+    for i in 0..FILES {
+        ws.write(&format!("envs/a/{}", gen_rel(i, g)), &content(i, g));
+    }
+    ws.commit(&format!("generation {g}"));
+}
+
+/// Checks every file of generation `old` is whole or gone and every file of `new` whole or absent, and
+/// that no temporary file is left; returns the paths of `new` still absent and how many of `old` remain.
+fn check_generations(ws: &Ws, old: usize, new: usize) -> (Vec<String>, usize) {
+    let mut absent = Vec::new();
+    let mut left = 0;
+    for i in 0..FILES {
+        let (was, now) = (gen_rel(i, old), gen_rel(i, new));
+        if let Some(l) = ws.read_live("a", &was) {
+            assert_eq!(l, content(i, old), "{was} is not whole");
+            left += 1;
+        }
+        match ws.read_live("a", &now) {
+            Some(l) => assert_eq!(l, content(i, new), "{now} is not whole"),
+            None => absent.push(now),
+        }
+    }
+    let temps: Vec<String> = files_below(&ws.live("a"))
+        .into_iter()
+        .filter(|f| f.contains(".setpoint-tmp."))
+        .collect();
+    assert_eq!(
+        temps,
+        Vec::<String>::new(),
+        "new files leave no temporary file"
+    );
+    (absent, left)
+}
+
+#[test]
+fn kill_9_during_an_apply_of_new_files_leaves_no_partial_file_and_adopts_no_users_file() {
+    const LANDED: usize = 20;
+    const ATTEMPTS: usize = 80;
+    let ws = Ws::new();
+    ws.simple_spec(&[("a", "envs/a", "    interval: 1h\n")]);
+    write_generation(&ws, 0);
+    ws.ok(&["agent", "--once"]);
+    assert_eq!(check_generations(&ws, 0, 0), (vec![], FILES));
+
+    write_generation(&ws, 1);
+    ws.ok(&["agent", "--once"]);
+    assert_eq!(check_generations(&ws, 0, 1), (vec![], 0));
+    let journal = std::fs::read_to_string(ws.path().join(".setpoint/journal.jsonl")).unwrap();
+    let apply_ms = journal
+        .lines()
+        .rev()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|v| v["kind"] == "reconcile")
+        .and_then(|v| v["durationMs"].as_u64())
+        .unwrap_or(50);
+
+    let inventory_path = ws.path().join(".setpoint/environments/a/inventory.json");
+    let (mut landed, mut attempts, mut users) = (0, 0, 0);
+    let mut g = 1;
+    while landed < LANDED {
+        attempts += 1;
+        assert!(
+            attempts <= ATTEMPTS,
+            "only {landed} of {attempts} kills landed during an apply"
+        );
+        let old = g;
+        g += 1;
+        write_generation(&ws, g);
+        let mut child = ws
+            .cmd()
+            .arg("agent")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let started = wait_for_apply(&inventory_path, &ws.live("a"), Duration::from_secs(30));
+        // A random moment within the apply (a deliberate delay: the point is *when* the kill lands).
+        std::thread::sleep(Duration::from_millis(apply_ms).mul_f64(fastrand::f64() * 0.8));
+        child.kill().unwrap();
+        child.wait().unwrap();
+        assert!(started, "the agent never started applying generation {g}");
+        let in_progress = inventory(&ws).get("staging").is_some();
+        let (absent, left) = check_generations(&ws, old, g);
+        check_inventory(&ws, g);
+        if in_progress {
+            landed += 1;
+        }
+
+        // A user's file appears at a path the interrupted apply had not created yet.
+        let user = absent.first().cloned();
+        if let Some(rel) = &user {
+            let p = ws.live("a").join(rel);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(&p, "the user's own\n").unwrap();
+            users += 1;
+        }
+        ws.ok(&["agent", "--once"]);
+        let to_do = absent.len() + left - usize::from(user.is_some());
+        assert_eq!(
+            last_files_changed(&ws),
+            to_do as u64,
+            "generation {g}: the recovery pass wrote or pruned exactly what was left to do (no false drift)"
+        );
+        let u = ws.unit("a");
+        assert_eq!(u["driftedObjects"], serde_json::json!([]), "{u}");
+        assert!(inventory(&ws).get("staging").is_none());
+        if let Some(rel) = &user {
+            assert_eq!(
+                ws.read_live("a", rel).as_deref(),
+                Some("the user's own\n"),
+                "generation {g}: the user's file is left as it is"
+            );
+            assert!(
+                inventory(&ws)["files"].get(rel).is_none(),
+                "generation {g}: the user's file {rel} is not adopted"
+            );
+            assert_eq!(u["status"], "failed", "{u}");
+            let msg = u["message"].as_str().unwrap();
+            assert!(
+                msg.contains(rel.as_str()) && msg.contains("conflict"),
+                "{msg}"
+            );
+            std::fs::remove_file(ws.live("a").join(rel)).unwrap();
+            ws.ok(&["agent", "--once"]);
+        }
+        assert_eq!(
+            check_generations(&ws, old, g),
+            (vec![], 0),
+            "generation {g}: the next pass converges and prunes everything"
+        );
+        assert_eq!(ws.unit("a")["status"], "ready");
+    }
+    eprintln!(
+        "{landed} kills landed during an apply of new files, in {attempts} attempts; {users} user files"
+    );
+    assert_eq!(landed, LANDED);
+}

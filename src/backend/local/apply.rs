@@ -351,9 +351,11 @@ fn apply_in(
         }
     }
     save(inventory)?;
-    // Stage every file beside its final path, make them durable with one filesystem sync, then rename
-    // each into place: at every instant a file is either its old or its new version. Both steps run on a
-    // few threads when there are many files (each thread with its own handle on the same opened target).
+    // A path that holds nothing yet is created whole (written unnamed, then linked under its name only if
+    // nothing appeared there); a file that replaces another is staged beside its final path, and the staged
+    // files are made durable with one filesystem sync before they are renamed into place, so that no old
+    // content is ever replaced by new content a power loss could lose. Both steps run on a few threads
+    // when there are many files (each thread with its own handle on the same opened target).
     let jobs: Vec<(usize, String, String, bool, &RenderedFile)> = to_write
         .into_iter()
         .enumerate()
@@ -361,7 +363,7 @@ fn apply_in(
             desired.get(&rel).map(|f| (n, rel, hash, replace, f))
         })
         .collect();
-    let (tried, stopped) = stage_all(t, &jobs, &token, stop);
+    let (tried, stopped) = place_all(t, &jobs, &token, stop);
     report.interrupted |= stopped;
     let mut staged: Vec<(String, String, &RenderedFile, bool, Staged)> =
         Vec::with_capacity(tried.len());
@@ -372,12 +374,21 @@ fn apply_in(
             None => continue,
             // A file in the way: the agent's own no longer desired one is removed here, one at a time.
             Some(Err(Blocked::FileInTheWay(_))) => {
-                stage_or_clear_the_way(t, &rel, &temp, file, inventory, desired)
+                place_or_clear_the_way(t, &rel, &temp, file, replace, inventory, desired)
             }
             Some(other) => other,
         };
         match result {
-            Ok(s) => staged.push((rel, hash, file, replace, s)),
+            Ok(Placed::Whole(st)) => {
+                let entry = entry_for(hash, file.executable, st);
+                inventory.files.insert(rel.clone(), entry);
+                report.written.push(rel);
+            }
+            Ok(Placed::Staged(s)) => staged.push((rel, hash, file, replace, s)),
+            Err(Blocked::Taken(why)) => {
+                forget_next(inventory, &rel);
+                report.conflicts.push(why);
+            }
             Err(Blocked::FileInTheWay(p)) => {
                 forget_next(inventory, &rel);
                 report.conflicts.push(format!(
@@ -395,7 +406,9 @@ fn apply_in(
         }
         staged.clear();
     }
-    if !staged.is_empty() {
+    // Only replacing old content needs the sync (a new path has nothing a power loss could take).
+    let replacing = staged.iter().any(|(_, _, _, replace, _)| *replace);
+    if replacing {
         t.sync()?;
     }
     let renamed = commit_all(t, staged, stop)?;
@@ -425,10 +438,11 @@ fn apply_in(
     if let Some(e) = failed {
         return Err(e);
     }
-    if !report.written.is_empty() {
-        // The renames themselves are made durable too.
+    if replacing {
+        // The renames themselves are made durable too, before the inventory records them.
         t.sync()?;
     }
+    report.written.sort_unstable();
     inventory.staging = None;
     inventory.files.retain(|_, e| {
         e.next = None;
@@ -453,30 +467,47 @@ fn threads_for(files: usize) -> usize {
 
 type Job<'a> = (usize, String, String, bool, &'a RenderedFile);
 
-/// Stages each job beside its final path as `<TEMP_PREFIX><token>.<n>`, on a few threads for many files;
-/// returns, in the jobs' order, what staging each one gave (`None`: not tried, because of a shutdown
-/// request or an earlier error on the same thread), and whether a shutdown request stopped it.
-fn stage_all(
+/// A desired file on its way: written whole under its name, or staged for a rename.
+enum Placed {
+    Whole(FileStat),
+    Staged(Staged),
+}
+
+/// Creates a new path whole ([`TargetDir::create_new`]), or stages the file as `temp` beside its final
+/// path: when it replaces a file, or when the filesystem cannot create it whole.
+fn place(
+    t: &TargetDir,
+    rel: &str,
+    temp: &str,
+    file: &RenderedFile,
+    replace: bool,
+) -> Result<Placed, Blocked> {
+    if !replace && let Some(st) = t.create_new(rel, &file.content, file.executable)? {
+        return Ok(Placed::Whole(st));
+    }
+    t.stage(rel, temp, &file.content, file.executable)
+        .map(Placed::Staged)
+}
+
+/// Places each job ([`place`]; temporary names `<TEMP_PREFIX><token>.<n>`), on a few threads for many
+/// files; returns, in the jobs' order, what placing each one gave (`None`: not tried, because of a
+/// shutdown request or an earlier error on the same thread), and whether a shutdown request stopped it.
+fn place_all(
     t: &TargetDir,
     jobs: &[Job<'_>],
     token: &str,
     stop: &AtomicBool,
-) -> (Vec<Option<Result<Staged, Blocked>>>, bool) {
+) -> (Vec<Option<Result<Placed, Blocked>>>, bool) {
     let stage_part = |t: &TargetDir, part: &[Job<'_>]| {
-        let mut out: Vec<Option<Result<Staged, Blocked>>> = Vec::with_capacity(part.len());
+        let mut out: Vec<Option<Result<Placed, Blocked>>> = Vec::with_capacity(part.len());
         let mut stopped = false;
-        for (n, rel, _, _, file) in part {
+        for (n, rel, _, replace, file) in part {
             if stopped || stop.load(Ordering::SeqCst) {
                 stopped = true;
                 out.push(None);
                 continue;
             }
-            let r = t.stage(
-                rel,
-                &format!("{TEMP_PREFIX}{token}.{n}"),
-                &file.content,
-                file.executable,
-            );
+            let r = place(t, rel, &format!("{TEMP_PREFIX}{token}.{n}"), file, *replace);
             let give_up = matches!(r, Err(Blocked::Other(_)));
             out.push(Some(r));
             if give_up {
@@ -594,17 +625,18 @@ fn forget_next(inventory: &mut Inventory, rel: &str) {
     }
 }
 
-/// Stages `rel`; when a file is in the way of one of its directories and that file is the agent's own,
+/// Places `rel`; when a file is in the way of one of its directories and that file is the agent's own,
 /// unchanged and no longer desired (a file that became a directory in the repository), removes it first.
-fn stage_or_clear_the_way(
+fn place_or_clear_the_way(
     t: &TargetDir,
     rel: &str,
     temp: &str,
     file: &RenderedFile,
+    replace: bool,
     inventory: &mut Inventory,
     desired: &Rendered,
-) -> Result<Staged, Blocked> {
-    match t.stage(rel, temp, &file.content, file.executable) {
+) -> Result<Placed, Blocked> {
+    match place(t, rel, temp, file, replace) {
         Err(Blocked::FileInTheWay(p)) => {
             let own = inventory
                 .files
@@ -615,7 +647,7 @@ fn stage_or_clear_the_way(
             }
             t.remove_file(&p).map_err(Blocked::Other)?;
             inventory.files.remove(&p);
-            t.stage(rel, temp, &file.content, file.executable)
+            place(t, rel, temp, file, replace)
         }
         other => other,
     }

@@ -7,9 +7,11 @@ use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
 use std::fs::File;
 use std::io::{Read, Write};
+use std::os::fd::AsRawFd;
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 
 use rustix::fs::{AtFlags, CWD, FileType, Mode, OFlags, RenameFlags, Stat};
 use rustix::io::Errno;
@@ -49,6 +51,9 @@ impl FileStat {
 pub enum Blocked {
     /// `prefix` (relative) is a regular file where a directory is needed.
     FileInTheWay(String),
+    /// Something appeared at the final name of a new file while it was being written: left as it is
+    /// (said in full; not an error of the apply).
+    Taken(String),
     /// Anything else: a symlink, a missing directory, an I/O error; said in full.
     Other(String),
 }
@@ -60,7 +65,7 @@ impl Blocked {
                 "{}: a file is in the way of a directory",
                 root.join(p).display()
             ),
-            Blocked::Other(m) => m.clone(),
+            Blocked::Taken(m) | Blocked::Other(m) => m.clone(),
         }
     }
 }
@@ -93,6 +98,43 @@ pub struct TargetDir {
     /// Directories this handle created: nothing of anyone else's can be in the way in them, so staging a
     /// file there does not first look at its final name.
     created: RefCell<HashSet<String>>,
+    /// Set once the filesystem refused an unnamed file (`O_TMPFILE`): new files are staged and renamed.
+    no_tmpfile: Arc<AtomicBool>,
+}
+
+/// How an unnamed file is given its name, learnt on first use: `linkat` with `AT_EMPTY_PATH` (Linux 6.10
+/// on for a file the caller opened, any kernel with CAP_DAC_READ_SEARCH), through `/proc/self/fd`, or not
+/// at all (new files are then staged and renamed).
+static LINK_WAY: AtomicU8 = AtomicU8::new(LINK_EMPTY_PATH);
+const LINK_EMPTY_PATH: u8 = 0;
+const LINK_PROC: u8 = 1;
+const LINK_NONE: u8 = 2;
+
+/// Gives the unnamed file `file` the name `name` in `dir`; fails with `EEXIST` when anything (a file, a
+/// directory, a symlink) is there, never following it. `Ok(false)` when this system offers no way.
+fn link_unnamed(file: &OwnedFd, dir: &OwnedFd, name: &str) -> Result<bool, Errno> {
+    let way = LINK_WAY.load(Ordering::Relaxed);
+    if way == LINK_EMPTY_PATH {
+        match rustix::fs::linkat(file, "", dir, name, AtFlags::EMPTY_PATH) {
+            Ok(()) => return Ok(true),
+            // Without the capability, older kernels answer ENOENT (or EPERM).
+            Err(Errno::NOENT | Errno::PERM) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    if way <= LINK_PROC {
+        let proc = format!("/proc/self/fd/{}", file.as_raw_fd());
+        match rustix::fs::linkat(CWD, proc.as_str(), dir, name, AtFlags::SYMLINK_FOLLOW) {
+            Ok(()) => {
+                LINK_WAY.store(LINK_PROC, Ordering::Relaxed);
+                return Ok(true);
+            }
+            Err(Errno::NOENT) if !Path::new("/proc/self/fd").is_dir() => {}
+            Err(e) => return Err(e),
+        }
+    }
+    LINK_WAY.store(LINK_NONE, Ordering::Relaxed);
+    Ok(false)
 }
 
 fn dir_flags() -> OFlags {
@@ -157,6 +199,7 @@ impl TargetDir {
             dirs: RefCell::new(HashMap::new()),
             missing: RefCell::new(HashSet::new()),
             created: RefCell::new(HashSet::new()),
+            no_tmpfile: Arc::new(AtomicBool::new(false)),
         }))
     }
 
@@ -171,6 +214,7 @@ impl TargetDir {
             dirs: RefCell::new(HashMap::new()),
             missing: RefCell::new(HashSet::new()),
             created: RefCell::new(HashSet::new()),
+            no_tmpfile: self.no_tmpfile.clone(),
         }
     }
 
@@ -317,6 +361,57 @@ impl TargetDir {
         };
         File::from(file).write_all(content).map_err(err)?;
         Ok(staged)
+    }
+
+    /// Creates the new file `rel` whole: its content is written to an unnamed file (`O_TMPFILE`) in its
+    /// directory, which is then given its name only if nothing is there (`linkat`), so the name never shows
+    /// a partial file, and a process killed before the link leaves nothing behind. Returns the stat of the
+    /// new file, or `Ok(None)` when this filesystem or system cannot do it (then [`Self::stage`] it).
+    /// Something at the name is [`Blocked::Taken`] and left as it is.
+    pub fn create_new(
+        &self,
+        rel: &str,
+        content: &[u8],
+        executable: bool,
+    ) -> Result<Option<FileStat>, Blocked> {
+        if self.no_tmpfile.load(Ordering::Relaxed) || LINK_WAY.load(Ordering::Relaxed) == LINK_NONE
+        {
+            return Ok(None);
+        }
+        let (dir, name) = split(rel);
+        check_name(rel, name).map_err(Blocked::Other)?;
+        let fd = self.dir(dir, true)?.ok_or_else(|| {
+            Blocked::Other(format!("{}: cannot create", self.path.join(dir).display()))
+        })?;
+        let shown = || self.path.join(rel).display().to_string();
+        let err = |e: std::io::Error| Blocked::Other(format!("cannot write {}: {e}", shown()));
+        let mode = if executable { 0o777 } else { 0o666 };
+        let flags = OFlags::WRONLY | OFlags::TMPFILE | OFlags::CLOEXEC;
+        let file = match rustix::fs::openat(&*fd, ".", flags, Mode::from_raw_mode(mode)) {
+            Ok(f) => f,
+            // No O_TMPFILE on this filesystem (or kernel).
+            Err(Errno::OPNOTSUPP | Errno::ISDIR | Errno::INVAL) => {
+                self.no_tmpfile.store(true, Ordering::Relaxed);
+                return Ok(None);
+            }
+            Err(e) => return Err(err(e.into())),
+        };
+        let mut writer = File::from(file);
+        writer.write_all(content).map_err(err)?;
+        let file = OwnedFd::from(writer);
+        match link_unnamed(&file, &fd, name) {
+            Ok(true) => {}
+            Ok(false) => return Ok(None),
+            Err(Errno::EXIST) => {
+                return Err(Blocked::Taken(format!(
+                    "{}: appeared while it was being written; left as it is",
+                    shown()
+                )));
+            }
+            Err(e) => return Err(err(e.into())),
+        }
+        let st = rustix::fs::fstat(&file).map_err(|e| err(e.into()))?;
+        Ok(Some(FileStat::of(&st)))
     }
 
     /// Renames a staged file over its final name and returns the stat of what is now there. With
@@ -499,5 +594,43 @@ mod tests {
             std::fs::read_dir(dir.path().join("live")).unwrap().count(),
             0
         );
+    }
+
+    #[test]
+    fn creates_new_files_whole_and_never_over_anything() {
+        let dir = tempfile::tempdir().unwrap();
+        let live = dir.path().join("live");
+        let t = TargetDir::open(&live).unwrap();
+        let Some(st) = t.create_new("a/b/new.sh", b"#!/bin/sh\n", true).unwrap() else {
+            // This filesystem has no O_TMPFILE: new files are staged (tested above).
+            return;
+        };
+        assert_eq!(st.size, 10);
+        assert!(st.executable());
+        assert_eq!(t.read("a/b/new.sh").unwrap(), (b"#!/bin/sh\n".to_vec(), st));
+        let plain = t.create_new("plain", b"x", false).unwrap().unwrap();
+        assert!(!plain.executable());
+
+        // A file, a directory or a symlink at the name is left as it is, and nothing is created through it.
+        let outside = dir.path().join("outside");
+        std::fs::create_dir_all(&outside).unwrap();
+        std::os::unix::fs::symlink(outside.join("target"), live.join("link")).unwrap();
+        std::fs::create_dir_all(live.join("dir")).unwrap();
+        for taken in ["a/b/new.sh", "dir", "link"] {
+            let e = t.create_new(taken, b"other", false).unwrap_err();
+            assert!(
+                matches!(&e, Blocked::Taken(m) if m.contains("appeared")),
+                "{taken}: {e:?}"
+            );
+        }
+        assert_eq!(t.read("a/b/new.sh").unwrap().0, b"#!/bin/sh\n");
+        assert_eq!(std::fs::read_dir(&outside).unwrap().count(), 0);
+        // An unnamed file that was never linked leaves nothing behind.
+        let mut names: Vec<String> = std::fs::read_dir(live.join("a/b"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        assert_eq!(names, ["new.sh"]);
     }
 }
