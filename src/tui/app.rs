@@ -660,10 +660,8 @@ impl App {
         match self.base_view() {
             View::History => vec![self.load(Load::History, unit, false)],
             View::Detail => {
-                let mut out = vec![
-                    self.load(Load::Events, unit, false),
-                    self.load(Load::Diff, unit, false),
-                ];
+                let mut out = vec![self.load(Load::Events, unit, false)];
+                out.extend(self.load_objects(unit, false));
                 out.extend(self.load_detail(unit, false));
                 out
             }
@@ -1083,10 +1081,8 @@ impl App {
         match view {
             View::Detail => {
                 self.detail = DetailState::default();
-                let mut out = vec![
-                    self.load(Load::Events, &id, true),
-                    self.load(Load::Diff, &id, !same),
-                ];
+                let mut out = vec![self.load(Load::Events, &id, true)];
+                out.extend(self.load_objects(&id, !same));
                 out.extend(self.load_detail(&id, true));
                 out
             }
@@ -1140,14 +1136,31 @@ impl App {
         }
     }
 
-    /// Conditions and the inventory tree, for units of backends that have them (not the local agent's).
-    fn load_detail(&mut self, unit: &str, clear: bool) -> Option<Effect> {
-        let has = self
-            .snapshot
+    /// The detail's Objects panel: the local agent's diff (files in a directory: cheap, so it is always
+    /// there). A cluster unit's diff renders its source and dry-runs every object against the API server, so
+    /// the detail does not ask for it: `d` does, and the panel then keeps what it showed.
+    fn load_objects(&mut self, unit: &str, clear: bool) -> Option<Effect> {
+        if self.is_local(unit) {
+            return Some(self.load(Load::Diff, unit, clear));
+        }
+        if clear {
+            self.want.diff = 0;
+            self.diff.doc = Loadable::Idle;
+        }
+        None
+    }
+
+    fn is_local(&self, unit: &str) -> bool {
+        self.snapshot
             .units
             .iter()
             .find(|u| u.id == unit)
-            .is_some_and(|u| u.backend != crate::model::BackendKind::Local);
+            .is_none_or(|u| u.backend == crate::model::BackendKind::Local)
+    }
+
+    /// Conditions and the inventory tree, for units of backends that have them (not the local agent's).
+    fn load_detail(&mut self, unit: &str, clear: bool) -> Option<Effect> {
+        let has = self.snapshot.units.iter().any(|u| u.id == unit) && !self.is_local(unit);
         has.then(|| self.load(Load::Detail, unit, clear))
     }
 

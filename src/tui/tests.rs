@@ -518,6 +518,34 @@ fn rollback_from_history_on_the_selected_commit() {
 }
 
 #[test]
+fn a_cluster_units_detail_asks_for_its_diff_only_when_d_is_pressed() {
+    let mut a = app_with(false, (120, 40));
+    let mut snap = demo_snapshot();
+    snap.units.push(flux_unit());
+    a.update(Msg::Backend(Update::Snapshot(snap)), now());
+    select(&mut a, FLUX_UNIT);
+    let e = press(&mut a, "enter");
+    assert!(
+        !e.iter().any(|e| matches!(e, Effect::LoadDiff { .. })),
+        "opening the detail renders nothing on the cluster: {e:?}"
+    );
+    assert!(
+        screen(&a, 120, 40).contains("d: the diff (the source rendered"),
+        "{}",
+        screen(&a, 120, 40)
+    );
+    // a new status of the unit does not ask for it either
+    let mut snap = a.snapshot.clone();
+    for u in snap.units.iter_mut().filter(|u| u.id == FLUX_UNIT) {
+        u.applied_revision = Some(rev(9));
+    }
+    let e = a.update(Msg::Backend(Update::Snapshot(snap)), now());
+    assert!(!e.iter().any(|e| matches!(e, Effect::LoadDiff { .. })), "{e:?}");
+    let e = press(&mut a, "d");
+    assert!(matches!(e.as_slice(), [Effect::LoadDiff { .. }]), "{e:?}");
+}
+
+#[test]
 fn a_flux_rollback_names_the_sharing_units_and_offers_to_suspend_the_parent() {
     let mut app = app();
     let mut snap = demo_snapshot();

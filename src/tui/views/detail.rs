@@ -6,6 +6,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
 use super::{block, muted, offset, panel, short};
+use crate::config::keymap::{Command, Mode};
 use crate::format::{age, truncate};
 use crate::model::{Change, Event, InventoryNode, STATUS_CHANGED, Severity, Unit};
 use crate::tui::app::{App, Loadable};
@@ -295,6 +296,21 @@ fn objects(frame: &mut Frame, app: &App, unit: &Unit, area: Rect) {
                 area,
             ),
         ),
+        // a cluster unit's diff is asked for with `d` only (it renders the source and dry-runs every object)
+        Loadable::Idle => {
+            let key = app
+                .setup
+                .keymap
+                .hint(Mode::Detail, Command::Diff)
+                .unwrap_or_else(|| ":diff".into());
+            let hint = format!("{key}: the diff (the source rendered, each object dry-run on the cluster)");
+            let width = usize::from(area.width.saturating_sub(2));
+            let lines = crate::format::wrap_words(&hint, width)
+                .iter()
+                .map(|l| muted(app, l))
+                .collect();
+            ("Objects".into(), lines)
+        }
         other => ("Objects".into(), vec![loading_line(app, other)]),
     };
     legend_panel(frame, app, area, title, focused, lines, LIVE_LEGEND);
