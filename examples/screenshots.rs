@@ -12,6 +12,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use jiff::Timestamp;
+use kube::api::DynamicObject;
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use ratatui::buffer::Buffer;
@@ -264,6 +265,9 @@ async fn main() {
     let (units, detail) = flux_console();
     s.save("flux-units", &units);
     s.save("flux-detail", &detail);
+    let (units, detail) = argo_console();
+    s.save("argo-units", &units);
+    s.save("argo-detail", &detail);
     drop(tmp);
 }
 
@@ -271,9 +275,7 @@ async fn main() {
 /// tier's real controllers (`src/backend/flux/fixtures`): the units view, and the detail of the one that is
 /// ready with its conditions and inventory.
 fn flux_console() -> (App, App) {
-    use kube::api::DynamicObject;
     use setpoint::backend::flux::{detail, kinds, map};
-    let parse = |json: &str| serde_json::from_str::<DynamicObject>(json).unwrap();
     let ks: Vec<DynamicObject> = [
         include_str!("../src/backend/flux/fixtures/ks-ready.json"),
         include_str!("../src/backend/flux/fixtures/ks-suspended.json"),
@@ -290,10 +292,74 @@ fn flux_console() -> (App, App) {
         .iter()
         .map(|o| (kinds::KUSTOMIZATION, o))
         .chain([(kinds::GIT_REPOSITORY, &repo)]);
-    let mut snap = map::snapshot("kind-tier", objects);
+    let ready = &ks[0];
+    let id = format!(
+        "flux/kind-tier/{}/Kustomization/{}",
+        ready.metadata.namespace.as_deref().unwrap(),
+        ready.metadata.name.as_deref().unwrap()
+    );
+    let detail = setpoint::model::Detail {
+        unit: id.clone(),
+        conditions: detail::conditions(ready),
+        inventory: detail::inventory(ready).unwrap(),
+        inventory_note: None,
+    };
+    cluster_console(
+        BackendKind::Flux,
+        map::snapshot(CLUSTER, objects),
+        &id,
+        detail,
+    )
+}
+
+/// Applications as the Argo CD backend maps them, from objects dumped from the tier's real
+/// application-controller (`src/backend/argo/fixtures`): the units view, and the detail of the one whose last
+/// sync the controller failed.
+fn argo_console() -> (App, App) {
+    use setpoint::backend::argo::{detail, map};
+    let apps: Vec<DynamicObject> = [
+        include_str!("../src/backend/argo/fixtures/auto.json"),
+        include_str!("../src/backend/argo/fixtures/manual.json"),
+        include_str!("../src/backend/argo/fixtures/broken.json"),
+        include_str!("../src/backend/argo/fixtures/multi.json"),
+        include_str!("../src/backend/argo/fixtures/rejected.json"),
+    ]
+    .into_iter()
+    .map(parse)
+    .collect();
+    let rejected = &apps[4];
+    let id = map::unit_id(
+        CLUSTER,
+        rejected.metadata.namespace.as_deref().unwrap(),
+        rejected.metadata.name.as_deref().unwrap(),
+    );
+    let detail = detail::detail(&id, rejected);
+    cluster_console(
+        BackendKind::Argo,
+        map::snapshot(CLUSTER, &apps),
+        &id,
+        detail,
+    )
+}
+
+/// The kube context of the cluster screenshots.
+const CLUSTER: &str = "kind-tier";
+
+fn parse(json: &str) -> DynamicObject {
+    serde_json::from_str(json).unwrap()
+}
+
+/// The console on one kube context showing `snap`: the units view, and the detail of `id` answered with
+/// `detail` (no cluster here for Events: none).
+fn cluster_console(
+    backend: BackendKind,
+    mut snap: setpoint::model::Snapshot,
+    id: &str,
+    detail: setpoint::model::Detail,
+) -> (App, App) {
     snap.contexts = vec![ContextState {
-        name: "kind-tier".into(),
-        backend: BackendKind::Flux,
+        name: CLUSTER.into(),
+        backend,
         workspace: None,
         read_only: false,
         health: ContextHealth::Live,
@@ -306,9 +372,9 @@ fn flux_console() -> (App, App) {
         keymap: Keymap::load("default", None).unwrap(),
         ascii: false,
         read_only: false,
-        backend: "flux".into(),
-        context: "kind-tier".into(),
-        contexts: vec!["kind-tier".into()],
+        backend: backend.to_string(),
+        context: CLUSTER.into(),
+        contexts: vec![CLUSTER.into()],
         themes: vec!["default".into()],
     };
     let now = Timestamp::now();
@@ -316,13 +382,7 @@ fn flux_console() -> (App, App) {
     units.update(Msg::Backend(Update::Snapshot(snap.clone())), now);
     let mut app = App::new(setup(), (W, H), now);
     app.update(Msg::Backend(Update::Snapshot(snap)), now);
-    let ready = &ks[0];
-    let id = format!(
-        "flux/kind-tier/{}/Kustomization/{}",
-        ready.metadata.namespace.as_deref().unwrap(),
-        ready.metadata.name.as_deref().unwrap()
-    );
-    while app.current_unit().map(|u| u.id.as_str()) != Some(id.as_str()) {
+    while app.current_unit().map(|u| u.id.as_str()) != Some(id) {
         let before = app.current_unit().map(|u| u.id.clone());
         press_key(&mut app, "down");
         assert_ne!(
@@ -331,25 +391,15 @@ fn flux_console() -> (App, App) {
             "{id} not in the units view"
         );
     }
-    // the detail and nothing drifted; no cluster here for Events
     for e in press_key(&mut app, "enter") {
         let msg = match e {
-            Effect::LoadDetail { seq, unit } => Msg::Detail {
+            Effect::LoadDetail { seq, .. } => Msg::Detail {
                 seq,
-                result: Ok(setpoint::model::Detail {
-                    unit,
-                    conditions: detail::conditions(ready),
-                    inventory: detail::inventory(ready).unwrap(),
-                    inventory_note: None,
-                }),
+                result: Ok(detail.clone()),
             },
             Effect::LoadEvents { seq, .. } => Msg::Events {
                 seq,
                 result: Ok(Vec::new()),
-            },
-            Effect::LoadDiff { seq, .. } => Msg::Diff {
-                seq,
-                result: Ok(DiffDoc::from_report(&DiffReport::default())),
             },
             _ => continue,
         };

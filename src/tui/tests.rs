@@ -540,7 +540,10 @@ fn a_cluster_units_detail_asks_for_its_diff_only_when_d_is_pressed() {
         u.applied_revision = Some(rev(9));
     }
     let e = a.update(Msg::Backend(Update::Snapshot(snap)), now());
-    assert!(!e.iter().any(|e| matches!(e, Effect::LoadDiff { .. })), "{e:?}");
+    assert!(
+        !e.iter().any(|e| matches!(e, Effect::LoadDiff { .. })),
+        "{e:?}"
+    );
     let e = press(&mut a, "d");
     assert!(matches!(e.as_slice(), [Effect::LoadDiff { .. }]), "{e:?}");
 }

@@ -324,12 +324,39 @@ pub fn app_sources(context: &str, obj: &DynamicObject) -> Vec<Source> {
                 url,
                 reference: format!("revision:{target}"),
                 revision: revision(Some(&target), sha),
-                status: u.status.clone(),
+                status: source_status(obj, &u, sha),
                 last_fetch_at: u.last_reconcile_at,
                 applied_by: None,
             }
         })
         .collect()
+}
+
+/// What Argo CD says of reading a source: failed when it could not generate the manifests
+/// (`ComparisonError`: the repository unreachable, the path missing, a file that does not parse), ready with
+/// the commit it resolved, unknown before its first comparison. A failed sync or an unhealthy object is the
+/// Application's state, not its source's.
+fn source_status(obj: &DynamicObject, u: &Unit, sha: Option<&str>) -> Status {
+    let since = u.last_reconcile_at.unwrap_or(u.status.since);
+    let comparison_error = obj
+        .data
+        .pointer("/status/conditions")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .find(|c| str_at(c, "/type") == Some("ComparisonError"));
+    match (comparison_error, sha) {
+        (Some(c), _) => Status::new(
+            StatusKind::Failed,
+            format!(
+                "ComparisonError: {}",
+                str_at(c, "/message").unwrap_or_default()
+            ),
+            since,
+        ),
+        (None, Some(sha)) => Status::new(StatusKind::Ready, format!("resolved {sha}"), since),
+        (None, None) => Status::new(StatusKind::Unknown, "not compared yet", since),
+    }
 }
 
 pub fn snapshot(

@@ -211,3 +211,21 @@ fn suspend_with_the_enabled_field_keeps_prune_and_self_heal_and_resume_restores(
     assert_eq!(back["prune"], before["prune"]);
     assert_eq!(restored(Value::Null), Value::Null);
 }
+
+#[test]
+fn a_source_fails_only_when_argo_cd_could_not_generate_its_manifests() {
+    let source_of = |name: &str| {
+        let app = fixture(name);
+        snapshot("admin", [&app]).sources.remove(0).status
+    };
+    let broken = source_of("broken");
+    assert_eq!(broken.kind, StatusKind::Failed);
+    assert!(
+        broken.message.starts_with("ComparisonError: "),
+        "{broken:?}"
+    );
+    // a sync the controller failed is the Application's, not its source's
+    let rejected = source_of("rejected");
+    assert_eq!(rejected.kind, StatusKind::Ready, "{rejected:?}");
+    assert!(rejected.message.starts_with("resolved "), "{rejected:?}");
+}

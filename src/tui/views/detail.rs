@@ -303,7 +303,9 @@ fn objects(frame: &mut Frame, app: &App, unit: &Unit, area: Rect) {
                 .keymap
                 .hint(Mode::Detail, Command::Diff)
                 .unwrap_or_else(|| ":diff".into());
-            let hint = format!("{key}: the diff (the source rendered, each object dry-run on the cluster)");
+            let hint = format!(
+                "{key}: the diff (the source rendered, each object dry-run on the cluster)"
+            );
             let width = usize::from(area.width.saturating_sub(2));
             let lines = crate::format::wrap_words(&hint, width)
                 .iter()
