@@ -357,16 +357,7 @@ fn cluster_console(
     id: &str,
     detail: setpoint::model::Detail,
 ) -> (App, App) {
-    snap.contexts = vec![ContextState {
-        name: CLUSTER.into(),
-        backend,
-        workspace: None,
-        read_only: false,
-        health: ContextHealth::Live,
-        since: None,
-        message: None,
-        reconciler: None,
-    }];
+    snap.contexts = vec![ContextState::live_cluster(CLUSTER, backend)];
     let setup = || Setup {
         theme: Theme::load("default", None, ColorDepth::Ansi16).unwrap(),
         keymap: Keymap::load("default", None).unwrap(),

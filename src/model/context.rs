@@ -55,3 +55,19 @@ pub struct ContextState {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reconciler: Option<Reconciler>,
 }
+
+impl ContextState {
+    /// A kube context of `backend` that is live, writable and says nothing of itself.
+    pub fn live_cluster(name: &str, backend: BackendKind) -> Self {
+        Self {
+            name: name.to_owned(),
+            backend,
+            workspace: None,
+            read_only: false,
+            health: ContextHealth::Live,
+            since: None,
+            message: None,
+            reconciler: None,
+        }
+    }
+}

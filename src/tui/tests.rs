@@ -178,6 +178,16 @@ fn flux_unit() -> Unit {
     u
 }
 
+/// The demo with [`flux_unit`] added, selected.
+fn flux_selected(size: (u16, u16)) -> App {
+    let mut a = app_with(false, size);
+    let mut snap = demo_snapshot();
+    snap.units.push(flux_unit());
+    a.update(Msg::Backend(Update::Snapshot(snap)), now());
+    select(&mut a, FLUX_UNIT);
+    a
+}
+
 /// What the Flux backend's detail says of [`flux_unit`]: its conditions and a two-level inventory tree.
 fn flux_detail(unit: &str) -> crate::model::Detail {
     let node = |kind: &str, group: &str, ns: &str, name: &str, children: Vec<InventoryNode>| {
@@ -519,11 +529,7 @@ fn rollback_from_history_on_the_selected_commit() {
 
 #[test]
 fn a_cluster_units_detail_asks_for_its_diff_only_when_d_is_pressed() {
-    let mut a = app_with(false, (120, 40));
-    let mut snap = demo_snapshot();
-    snap.units.push(flux_unit());
-    a.update(Msg::Backend(Update::Snapshot(snap)), now());
-    select(&mut a, FLUX_UNIT);
+    let mut a = flux_selected((120, 40));
     let e = press(&mut a, "enter");
     assert!(
         !e.iter().any(|e| matches!(e, Effect::LoadDiff { .. })),
@@ -1045,11 +1051,7 @@ fn views_at(size: (u16, u16)) -> Vec<(&'static str, App)> {
     let e = press(&mut a, "enter");
     answer(&mut a, e);
     out.push(("detail", a));
-    let mut a = app_with(false, size);
-    let mut snap = demo_snapshot();
-    snap.units.push(flux_unit());
-    a.update(Msg::Backend(Update::Snapshot(snap)), now());
-    select(&mut a, FLUX_UNIT);
+    let mut a = flux_selected(size);
     let e = press(&mut a, "enter");
     assert!(
         e.iter().any(|e| matches!(e, Effect::LoadDetail { .. })),

@@ -33,8 +33,8 @@ use crate::backend::flux::map::str_at;
 use crate::backend::flux::mirror::Mirrors;
 use crate::backend::flux::rbac::{Access, AccessCache};
 use crate::model::{
-    Action, BackendKind, Capabilities, ContextHealth, ContextState, Event, HistoryEntry,
-    ObjectDiff, Outcome, Permission, Snapshot,
+    Action, BackendKind, Capabilities, ContextState, Event, HistoryEntry, ObjectDiff, Outcome,
+    Permission, Snapshot,
 };
 use act::App;
 use watch::Refused;
@@ -286,14 +286,8 @@ impl ArgoBackend {
     fn noted(&self, why: &str) -> Snapshot {
         Snapshot {
             contexts: vec![ContextState {
-                name: self.context.clone(),
-                backend: BackendKind::Argo,
-                workspace: None,
-                read_only: false,
-                health: ContextHealth::Live,
-                since: None,
                 message: Some(why.to_owned()),
-                reconciler: None,
+                ..ContextState::live_cluster(&self.context, BackendKind::Argo)
             }],
             ..Snapshot::default()
         }

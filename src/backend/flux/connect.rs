@@ -10,7 +10,7 @@ use tokio::sync::mpsc;
 use super::error::from_kube;
 use super::kinds::{self, FluxKind};
 use crate::backend::{BackendError, Update};
-use crate::model::{BackendKind, ContextHealth, ContextState, Snapshot};
+use crate::model::{BackendKind, ContextState, Snapshot};
 
 /// Whether the cluster serves a kind, and at which version.
 #[derive(Debug, Clone, PartialEq)]
@@ -47,14 +47,8 @@ pub fn kinds_note(kinds: &[(FluxKind, KindState)]) -> Option<String> {
 pub fn with_note(mut snap: Snapshot, context: &str, kinds: &[(FluxKind, KindState)]) -> Snapshot {
     snap.contexts = kinds_note(kinds)
         .map(|note| ContextState {
-            name: context.to_owned(),
-            backend: BackendKind::Flux,
-            workspace: None,
-            read_only: false,
-            health: ContextHealth::Live,
-            since: None,
             message: Some(note),
-            reconciler: None,
+            ..ContextState::live_cluster(context, BackendKind::Flux)
         })
         .into_iter()
         .collect();

@@ -224,6 +224,16 @@ impl TargetDir {
 
     /// The directory `rel_dir` (relative, `/`-separated, "" for the target), walked one component at a
     /// time without following symlinks; created when `create`. `Ok(None)` when it does not exist.
+    /// The directory that will hold the file `rel` (created when missing), its path and the file's name.
+    fn parent_of<'r>(&self, rel: &'r str) -> Result<(Arc<OwnedFd>, &'r str, &'r str), Blocked> {
+        let (dir, name) = split(rel);
+        check_name(rel, name).map_err(Blocked::Other)?;
+        let fd = self.dir(dir, true)?.ok_or_else(|| {
+            Blocked::Other(format!("{}: cannot create", self.path.join(dir).display()))
+        })?;
+        Ok((fd, dir, name))
+    }
+
     fn dir(&self, rel_dir: &str, create: bool) -> Result<Option<Arc<OwnedFd>>, Blocked> {
         if rel_dir.is_empty() {
             return Ok(Some(self.root.clone()));
@@ -331,11 +341,7 @@ impl TargetDir {
         content: &[u8],
         executable: bool,
     ) -> Result<Staged, Blocked> {
-        let (dir, name) = split(rel);
-        check_name(rel, name).map_err(Blocked::Other)?;
-        let fd = self.dir(dir, true)?.ok_or_else(|| {
-            Blocked::Other(format!("{}: cannot create", self.path.join(dir).display()))
-        })?;
+        let (fd, dir, name) = self.parent_of(rel)?;
         let shown = || self.path.join(rel).display().to_string();
         // (Should a directory appear there after all, the rename fails and says so.)
         if !self.created.borrow().contains(dir)
@@ -378,11 +384,7 @@ impl TargetDir {
         {
             return Ok(None);
         }
-        let (dir, name) = split(rel);
-        check_name(rel, name).map_err(Blocked::Other)?;
-        let fd = self.dir(dir, true)?.ok_or_else(|| {
-            Blocked::Other(format!("{}: cannot create", self.path.join(dir).display()))
-        })?;
+        let (fd, _, name) = self.parent_of(rel)?;
         let shown = || self.path.join(rel).display().to_string();
         let err = |e: std::io::Error| Blocked::Other(format!("cannot write {}: {e}", shown()));
         let mode = if executable { 0o777 } else { 0o666 };

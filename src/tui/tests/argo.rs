@@ -27,16 +27,7 @@ pub(crate) fn applications() -> Vec<DynamicObject> {
 pub(crate) fn app_argo(size: (u16, u16)) -> App {
     let apps = applications();
     let mut snap = map::snapshot(CONTEXT, &apps);
-    snap.contexts = vec![ContextState {
-        name: CONTEXT.into(),
-        backend: BackendKind::Argo,
-        workspace: None,
-        read_only: false,
-        health: ContextHealth::Live,
-        since: None,
-        message: None,
-        reconciler: None,
-    }];
+    snap.contexts = vec![ContextState::live_cluster(CONTEXT, BackendKind::Argo)];
     let mut app = App::new(
         Setup {
             backend: "argo".into(),
