@@ -18,6 +18,7 @@ use setpoint::backend::argo::ArgoBackend;
 use setpoint::model::StatusKind;
 use tokio::sync::mpsc;
 
+use k8s_tier::objects::{config_map_revision, describe_application};
 use k8s_tier::watching::{next_snapshot, str_at};
 use k8s_tier::{
     ARGOCD_IN_CLUSTER, ARGOCD_NAMESPACE, BoxError, Check, Repo, Tier, application, config_map, err,
@@ -33,19 +34,6 @@ const LONG: Duration = Duration::from_secs(180);
 #[test]
 fn argo_backend_on_the_real_controller() {
     k8s_tier::run_on_tier_with_argo("Argo CD backend", |tier| Box::pin(steps(tier)));
-}
-
-fn describe(app: &DynamicObject) -> String {
-    format!(
-        "sync={} rev={} health={} op={} ({}) result={} automated={:?}",
-        str_at(app, "/status/sync/status"),
-        str_at(app, "/status/sync/revision"),
-        str_at(app, "/status/health/status"),
-        str_at(app, "/status/operationState/phase"),
-        str_at(app, "/status/operationState/message"),
-        str_at(app, "/status/operationState/syncResult/revision"),
-        app.data.pointer("/spec/syncPolicy/automated"),
-    )
 }
 
 fn app(name: &str, url: &str, path: &str, auto: bool) -> Result<DynamicObject, BoxError> {
@@ -83,7 +71,7 @@ async fn synced_at(
             Ok(if ok {
                 Check::Done(a)
             } else {
-                Check::Pending(describe(&a))
+                Check::Pending(describe_application(&a))
             })
         },
     )
@@ -113,18 +101,11 @@ async fn compared_with(
             Ok(if ok {
                 Check::Done(a)
             } else {
-                Check::Pending(describe(&a))
+                Check::Pending(describe_application(&a))
             })
         },
     )
     .await
-}
-
-async fn revision_of(cms: &Api<ConfigMap>, name: &str) -> Result<Option<String>, BoxError> {
-    Ok(cms
-        .get_opt(name)
-        .await?
-        .and_then(|c| c.data.and_then(|d| d.get("revision").cloned())))
 }
 
 async fn expect_revision(
@@ -133,7 +114,7 @@ async fn expect_revision(
     name: &str,
     want: &str,
 ) -> Result<(), BoxError> {
-    let got = revision_of(cms, name).await?;
+    let got = config_map_revision(cms, name).await?;
     if got.as_deref() != Some(want) {
         return Err(err(format!(
             "{when}: ConfigMap {name} has revision {got:?}, want {want}"
@@ -343,7 +324,7 @@ async fn steps(tier: &Tier) -> Result<(), BoxError> {
     {
         return Err(err(format!(
             "suspended, after comparing {c2}: {}",
-            describe(&seen)
+            describe_application(&seen)
         )));
     }
     expect_revision(&cms, "suspended", "web", "1").await?;
@@ -375,7 +356,7 @@ async fn steps(tier: &Tier) -> Result<(), BoxError> {
     if str_at(&seen, "/status/operationState/syncResult/revision") != c1 {
         return Err(err(format!(
             "rolled back, after comparing {c3}: {}",
-            describe(&seen)
+            describe_application(&seen)
         )));
     }
     expect_revision(&cms, "held", "web", "1").await?;

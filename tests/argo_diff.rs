@@ -19,6 +19,7 @@ use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, DynamicObject, Patch, PatchParams, PostParams};
 use serde_json::{Value, json};
 
+use k8s_tier::objects::describe_application;
 use k8s_tier::watching::str_at;
 use k8s_tier::{
     ARGOCD_IN_CLUSTER, ARGOCD_NAMESPACE, BoxError, Check, Repo, Tier, application, config_map, err,
@@ -49,20 +50,6 @@ fn app(name: &str, url: &str, path: &str) -> Result<DynamicObject, BoxError> {
     }))?)
 }
 
-fn describe(a: &DynamicObject) -> String {
-    format!(
-        "sync={} rev={} op={} ({}) resources={}",
-        str_at(a, "/status/sync/status"),
-        str_at(a, "/status/sync/revision"),
-        str_at(a, "/status/operationState/phase"),
-        str_at(a, "/status/operationState/message"),
-        a.data
-            .pointer("/status/resources")
-            .map(Value::to_string)
-            .unwrap_or_default(),
-    )
-}
-
 async fn until(
     apps: &Api<DynamicObject>,
     what: &str,
@@ -73,7 +60,7 @@ async fn until(
         Ok(if ok(&a) {
             Check::Done(a)
         } else {
-            Check::Pending(describe(&a))
+            Check::Pending(describe_application(&a))
         })
     })
     .await

@@ -22,6 +22,7 @@ use setpoint::backend::argo::ArgoBackend;
 use setpoint::backend::{Backend, Update};
 use tokio::sync::mpsc;
 
+use k8s_tier::objects::{config_map_revision, describe_application};
 use k8s_tier::watching::{next_snapshot, str_at};
 use k8s_tier::{
     ARGOCD_IN_CLUSTER, ARGOCD_NAMESPACE, BoxError, Check, Repo, Tier, app_project, application,
@@ -42,20 +43,6 @@ fn argo_operations_on_the_real_controller() {
 
 fn unit(name: &str) -> String {
     format!("argo/admin/{ARGOCD_NAMESPACE}/Application/{name}")
-}
-
-fn describe(app: &DynamicObject) -> String {
-    format!(
-        "sync={} rev={} health={} op={} ({}) started={} finished={:?} automated={:?}",
-        str_at(app, "/status/sync/status"),
-        str_at(app, "/status/sync/revision"),
-        str_at(app, "/status/health/status"),
-        str_at(app, "/status/operationState/phase"),
-        str_at(app, "/status/operationState/message"),
-        str_at(app, "/status/operationState/startedAt"),
-        app.data.pointer("/status/operationState/finishedAt"),
-        app.data.pointer("/spec/syncPolicy/automated"),
-    )
 }
 
 fn app(
@@ -99,7 +86,7 @@ async fn wait_app(
         Ok(if ok(&a) {
             Check::Done(a)
         } else {
-            Check::Pending(describe(&a))
+            Check::Pending(describe_application(&a))
         })
     })
     .await
@@ -275,13 +262,9 @@ async fn steps(tier: &Tier) -> Result<(), BoxError> {
         .is_some_and(|m| m.contains_key("argocd.argoproj.io/refresh"))
         || str_at(&a, "/status/operationState/syncResult/revision") != c1
     {
-        return Err(err(format!("after refresh: {}", describe(&a))));
+        return Err(err(format!("after refresh: {}", describe_application(&a))));
     }
-    let revision = cms
-        .get("web")
-        .await?
-        .data
-        .and_then(|d| d.get("revision").cloned());
+    let revision = config_map_revision(&cms, "web").await?;
     if revision.as_deref() != Some("1") {
         return Err(err(format!("suspended: web has revision {revision:?}")));
     }
@@ -392,7 +375,10 @@ async fn steps(tier: &Tier) -> Result<(), BoxError> {
     if str_at(&a, "/status/operationState/phase") != "Failed"
         || !str_at(&a, "/status/operationState/message").contains("terminated")
     {
-        return Err(err(format!("after terminate: {}", describe(&a))));
+        return Err(err(format!(
+            "after terminate: {}",
+            describe_application(&a)
+        )));
     }
     let (code, _, stderr) = finish(waiting, LONG).await?;
     if code == 0 || !stderr.contains("sync Failed") {
@@ -454,7 +440,10 @@ async fn steps(tier: &Tier) -> Result<(), BoxError> {
     if str_at(&a, "/status/operationState/startedAt") != started
         || !matches!(phase, "Succeeded" | "Failed" | "Error")
     {
-        return Err(err(format!("after the restart: {}", describe(&a))));
+        return Err(err(format!(
+            "after the restart: {}",
+            describe_application(&a)
+        )));
     }
     eprintln!("the operation across the restart ended {phase}: {message}");
     if phase == "Succeeded" {
@@ -463,11 +452,7 @@ async fn steps(tier: &Tier) -> Result<(), BoxError> {
                 "the sync across the restart (Succeeded): exit {code}: {out} {stderr}"
             )));
         }
-        let revision = cms
-            .get("hooked")
-            .await?
-            .data
-            .and_then(|d| d.get("revision").cloned());
+        let revision = config_map_revision(&cms, "hooked").await?;
         if revision.as_deref() != Some("1") {
             return Err(err(format!("after the restart: hooked has {revision:?}")));
         }

@@ -12,6 +12,8 @@ use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, DynamicObject, ListParams, Patch, PatchParams, PostParams};
 use serde_json::{Value, json};
 
+use k8s_tier::objects::{config_map_revision, describe_application};
+use k8s_tier::watching::str_at;
 use k8s_tier::{
     ARGOCD_IN_CLUSTER, ARGOCD_NAMESPACE, BoxError, Check, Repo, Tier, app_project, application,
     config_map, err, wait_for,
@@ -29,34 +31,10 @@ fn argocd_syncs_from_the_tier_git_server() {
     k8s_tier::run_on_tier_with_argo("Argo CD smoke test", |tier| Box::pin(smoke(tier)));
 }
 
-fn str_at<'a>(obj: &'a DynamicObject, pointer: &str) -> &'a str {
-    obj.data
-        .pointer(pointer)
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-}
-
 fn automated(app: &DynamicObject) -> Option<bool> {
     app.data
         .pointer("/status/operationState/operation/initiatedBy/automated")
         .and_then(Value::as_bool)
-}
-
-fn describe(app: &DynamicObject) -> String {
-    format!(
-        "sync={:?} revision={:?} health={:?} operation={:?} ({:?}) syncResult.revision={:?} automated={:?} conditions={}",
-        str_at(app, "/status/sync/status"),
-        str_at(app, "/status/sync/revision"),
-        str_at(app, "/status/health/status"),
-        str_at(app, "/status/operationState/phase"),
-        str_at(app, "/status/operationState/message"),
-        str_at(app, "/status/operationState/syncResult/revision"),
-        automated(app),
-        app.data
-            .pointer("/status/conditions")
-            .map(Value::to_string)
-            .unwrap_or_default(),
-    )
 }
 
 /// Wait until the application-controller reports the Application Synced and Healthy at `commit`, with a
@@ -77,17 +55,10 @@ async fn wait_synced_at(
         Ok(if ok {
             Check::Done(app)
         } else {
-            Check::Pending(describe(&app))
+            Check::Pending(describe_application(&app))
         })
     })
     .await
-}
-
-async fn config_map_revision(api: &Api<ConfigMap>, name: &str) -> Result<Option<String>, BoxError> {
-    Ok(api
-        .get_opt(name)
-        .await?
-        .and_then(|cm| cm.data.and_then(|d| d.get("revision").cloned())))
 }
 
 /// Every ConfigMap of `want` has that revision (`None`: does not exist).
@@ -189,7 +160,7 @@ async fn smoke(tier: &Tier) -> Result<(), BoxError> {
     .await?;
     eprintln!(
         "argo smoke: first commit {c1} synced: {}",
-        describe(&synced)
+        describe_application(&synced)
     );
 
     // 2. a new commit; a refresh (what a git webhook asks for) makes the controller look at the repository,
@@ -242,7 +213,7 @@ async fn smoke(tier: &Tier) -> Result<(), BoxError> {
     }
     eprintln!(
         "argo smoke: second commit {c2} auto-synced, `old` pruned: {}",
-        describe(&synced)
+        describe_application(&synced)
     );
 
     // 3. the viewer reads Applications (the tier's read-only ClusterRole covers every group)

@@ -13,6 +13,8 @@ use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomRe
 use kube::api::{Api, DynamicObject, ListParams, Patch, PatchParams, PostParams};
 use serde_json::{Value, json};
 
+use k8s_tier::objects::config_map_revision;
+use k8s_tier::watching::str_at;
 use k8s_tier::{
     BoxError, Check, Repo, Tier, TimedOut, config_map, err, git_repository, kustomization, wait_for,
 };
@@ -39,13 +41,6 @@ fn ready(obj: &DynamicObject) -> Option<(String, String, String)> {
             .to_owned()
     };
     Some((s("status"), s("reason"), s("message")))
-}
-
-fn str_at<'a>(obj: &'a DynamicObject, pointer: &str) -> &'a str {
-    obj.data
-        .pointer(pointer)
-        .and_then(Value::as_str)
-        .unwrap_or_default()
 }
 
 fn describe(obj: &DynamicObject) -> String {
@@ -86,13 +81,6 @@ async fn wait_ready_at(
         })
     })
     .await
-}
-
-async fn config_map_revision(api: &Api<ConfigMap>, name: &str) -> Result<Option<String>, BoxError> {
-    Ok(api
-        .get_opt(name)
-        .await?
-        .and_then(|cm| cm.data.and_then(|d| d.get("revision").cloned())))
 }
 
 /// Ask Flux to reconcile now, as `flux reconcile` does: a merge patch of the requestedAt annotation.

@@ -20,6 +20,7 @@
 
 #![allow(dead_code)] // each test binary uses a different subset
 
+pub mod objects;
 pub mod watching;
 
 use std::collections::BTreeMap;

@@ -300,14 +300,10 @@ impl ArgoBackend {
         client: &kube::Client,
         tx: &mpsc::Sender<Update>,
     ) -> Option<Refused> {
-        let Some(mirrors) = &self.mirrors else {
-            return watch::run(&self.context, client.clone(), &resource(), tx).await;
-        };
-        let (inner_tx, inner_rx) = mpsc::channel(16);
-        let watch =
-            async move { watch::run(&self.context, client.clone(), &resource(), &inner_tx).await };
-        let relay = enrich::relay(Arc::clone(mirrors), inner_rx, tx);
-        tokio::join!(watch, relay).0
+        enrich::relayed(self.mirrors.as_ref(), tx, async |tx| {
+            watch::run(&self.context, client.clone(), &resource(), tx).await
+        })
+        .await
     }
 
     fn refused_note(&self, r: &Refused) -> Snapshot {

@@ -43,6 +43,22 @@ pub async fn fetch(mirrors: Arc<Mirrors>, w: Wanted) {
     }
 }
 
+/// Runs `watch` with a sender whose snapshots pass through the mirrors' [`relay`] (their fetches stay off
+/// the watch path), or straight to `tx` without mirrors; returns what `watch` returns.
+pub async fn relayed<T>(
+    mirrors: Option<&Arc<Mirrors>>,
+    tx: &mpsc::Sender<Update>,
+    watch: impl AsyncFnOnce(&mpsc::Sender<Update>) -> T,
+) -> T {
+    let Some(mirrors) = mirrors else {
+        return watch(tx).await;
+    };
+    let (inner_tx, inner_rx) = mpsc::channel(16);
+    // the inner sender is dropped when the watch ends, which ends the relay
+    let run = async move { watch(&inner_tx).await };
+    tokio::join!(run, relay(Arc::clone(mirrors), inner_rx, tx)).0
+}
+
 /// Passes `inner`'s updates on to `tx`, snapshots enriched, until either side closes.
 pub async fn relay(
     mirrors: Arc<Mirrors>,

@@ -335,19 +335,9 @@ impl Backend for FluxBackend {
             match self.conn().await {
                 Ok(conn) => {
                     let stopped = |kind: FluxKind, state: KindState| self.note_refused(kind, state);
-                    let watching = async {
-                        let Some(mirrors) = &self.mirrors else {
-                            watch::run(&self.context, &conn, &tx, &stopped).await;
-                            return;
-                        };
-                        // the watch's snapshots pass through the mirrors' relay (fetches off the watch path)
-                        let (inner_tx, inner_rx) = mpsc::channel(16);
-                        let watch = async {
-                            let inner_tx = inner_tx;
-                            watch::run(&self.context, &conn, &inner_tx, &stopped).await;
-                        };
-                        tokio::join!(watch, enrich::relay(Arc::clone(mirrors), inner_rx, &tx));
-                    };
+                    let watching = enrich::relayed(self.mirrors.as_ref(), &tx, async |tx| {
+                        watch::run(&self.context, &conn, tx, &stopped).await
+                    });
                     tokio::select! {
                         () = watching => return Ok(()),
                         // other kinds are served now: the watch starts again with them
