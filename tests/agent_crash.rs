@@ -6,7 +6,6 @@
 mod support;
 
 use std::path::Path;
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use support::{Ws, files_below};
@@ -155,14 +154,7 @@ fn kill_9_during_an_apply_never_leaves_a_half_written_file_nor_a_false_inventory
         let old = version;
         version += 1;
         write_version(&ws, version);
-        let mut child = ws
-            .cmd()
-            .arg("agent")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
+        let mut child = ws.spawn_agent();
         let started = wait_for_apply(&inventory_path, &ws.live("a"), Duration::from_secs(30));
         // A random moment within the apply (a deliberate delay: the point is *when* the kill lands).
         let delay = Duration::from_millis(apply_ms).mul_f64(fastrand::f64() * 0.6);
@@ -283,14 +275,7 @@ fn kill_9_during_an_apply_of_new_files_leaves_no_partial_file_and_adopts_no_user
         let old = g;
         g += 1;
         write_generation(&ws, g);
-        let mut child = ws
-            .cmd()
-            .arg("agent")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
+        let mut child = ws.spawn_agent();
         let started = wait_for_apply(&inventory_path, &ws.live("a"), Duration::from_secs(30));
         // A random moment within the apply (a deliberate delay: the point is *when* the kill lands).
         std::thread::sleep(Duration::from_millis(apply_ms).mul_f64(fastrand::f64() * 0.8));

@@ -113,6 +113,17 @@ impl Ws {
         self.cmd_at(self.path())
     }
 
+    /// `setpoint agent` on this workspace in the background, its stdio closed.
+    pub fn spawn_agent(&self) -> std::process::Child {
+        self.cmd()
+            .arg("agent")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("agent starts")
+    }
+
     /// The binary with this workspace's config and data dirs, on the workspace at `dir`.
     pub fn cmd_at(&self, dir: &Path) -> Command {
         let mut c = Command::new(BIN);
@@ -226,15 +237,9 @@ pub struct RunningAgent {
 
 impl RunningAgent {
     pub fn start(ws: &Ws) -> Self {
-        let child = ws
-            .cmd()
-            .arg("agent")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("agent starts");
-        let agent = Self { child };
+        let agent = Self {
+            child: ws.spawn_agent(),
+        };
         let lock = ws.path().join(".setpoint/agent.lock");
         wait_for(
             Duration::from_secs(10),

@@ -300,11 +300,8 @@ pub fn unit(context: &str, obj: &DynamicObject) -> Unit {
     }
 }
 
-/// The Application's sources, ids `<unit id>/source/<i>`.
-pub fn app_sources(context: &str, obj: &DynamicObject) -> Vec<Source> {
-    let ns = obj.metadata.namespace.as_deref().unwrap_or_default();
-    let name = obj.metadata.name.as_deref().unwrap_or_default();
-    let u = unit(context, obj);
+/// The Application's sources, ids `<unit id>/source/<i>`; `u` is the Application as a [`unit`].
+fn app_sources(obj: &DynamicObject, u: &Unit) -> Vec<Source> {
     sources(obj)
         .into_iter()
         .enumerate()
@@ -312,19 +309,19 @@ pub fn app_sources(context: &str, obj: &DynamicObject) -> Vec<Source> {
             let sha = str_at(&obj.data, &format!("/status/sync/revisions/{i}"))
                 .or_else(|| (i == 0).then(|| sync_revision(obj)).flatten());
             Source {
-                id: format!("{}/source/{i}", unit_id(context, ns, name)),
+                id: format!("{}/source/{i}", u.id),
                 name: if path.is_empty() {
                     url.clone()
                 } else {
                     format!("{url} {path}")
                 },
                 backend: BackendKind::Argo,
-                context: context.to_owned(),
+                context: u.context.clone(),
                 workspace: None,
                 url,
                 reference: format!("revision:{target}"),
                 revision: revision(Some(&target), sha),
-                status: source_status(obj, &u, sha),
+                status: source_status(obj, u, sha),
                 last_fetch_at: u.last_reconcile_at,
                 applied_by: None,
             }
@@ -366,8 +363,9 @@ pub fn snapshot(
     let mut snap = Snapshot::default();
     for app in apps {
         let app = app.borrow();
-        snap.units.push(unit(context, app));
-        snap.sources.extend(app_sources(context, app));
+        let u = unit(context, app);
+        snap.sources.extend(app_sources(app, &u));
+        snap.units.push(u);
     }
     snap.sort();
     snap.sources.sort_by(|a, b| a.id.cmp(&b.id));
