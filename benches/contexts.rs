@@ -107,7 +107,7 @@ fn update_latency(rt: &tokio::runtime::Runtime, hung: bool, rounds: usize) -> (D
         let mut snaps: Vec<Snapshot> = (0..10)
             .map(|c| {
                 let mut s = units_in(1000, 1);
-                for u in &mut s.units {
+                for u in s.units.iter_mut().map(std::sync::Arc::make_mut) {
                     u.context = format!("ctx-{c}");
                     u.id = format!("local/ctx-{c}/{}", u.name);
                 }
@@ -123,7 +123,9 @@ fn update_latency(rt: &tokio::runtime::Runtime, hung: bool, rounds: usize) -> (D
         for round in 0..rounds {
             let c = 1 + round % 9;
             let marker = format!("round {round}");
-            snaps[c].units[0].status.message = marker.clone();
+            std::sync::Arc::make_mut(&mut snaps[c].units[0])
+                .status
+                .message = marker.clone();
             let t = Instant::now();
             pulses[c].send(snaps[c].clone()).await.unwrap();
             loop {

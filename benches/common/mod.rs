@@ -65,6 +65,7 @@ pub fn units_in(n: usize, contexts: usize) -> Snapshot {
             parent: None,
             depends_on: vec![],
         })
+        .map(std::sync::Arc::new)
         .collect();
     let mut snap = Snapshot {
         units,

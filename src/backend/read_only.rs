@@ -111,7 +111,7 @@ mod tests {
             .unwrap()
             .units
             .into_iter()
-            .map(|u| u.id)
+            .map(|u| u.id.clone())
             .collect();
         for unit in units.iter().map(String::as_str).chain(["no-such-unit", ""]) {
             for action in every_action() {

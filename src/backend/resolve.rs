@@ -1,5 +1,6 @@
 //! Addressing units by id or by an unambiguous suffix.
 
+use std::borrow::Borrow;
 use std::fmt;
 
 use crate::model::Unit;
@@ -40,23 +41,28 @@ impl std::error::Error for ResolveError {}
 /// Finds the unit whose id is `query`, or ends with `/query`; an exact id always wins. An id written
 /// without its context (`local/prod`, as ids were before contexts) matches that kind's units ending in
 /// the rest.
-pub fn resolve_unit<'a>(units: &'a [Unit], query: &str) -> Result<&'a Unit, ResolveError> {
+pub fn resolve_unit<'a, U: Borrow<Unit>>(
+    units: &'a [U],
+    query: &str,
+) -> Result<&'a Unit, ResolveError> {
+    let units: Vec<&'a Unit> = units.iter().map(Borrow::borrow).collect();
     let query = query.trim().trim_matches('/');
     if let Some(u) = units.iter().find(|u| u.id == query) {
-        return Ok(u);
+        return Ok(*u);
     }
     let ends = |u: &&Unit, q: &str| !q.is_empty() && u.id.ends_with(&format!("/{q}"));
-    let mut matches: Vec<&Unit> = units.iter().filter(|u| ends(u, query)).collect();
+    let mut matches: Vec<&Unit> = units.iter().copied().filter(|u| ends(u, query)).collect();
     if matches.is_empty()
         && let Some((kind, rest)) = query.split_once('/')
     {
         matches = units
             .iter()
+            .copied()
             .filter(|u| u.backend.as_str() == kind && ends(u, rest))
             .collect();
     }
     match matches.as_slice() {
-        [one] => Ok(one),
+        [one] => Ok(*one),
         [] => Err(ResolveError::Unknown {
             query: query.to_owned(),
             candidates: units.iter().map(|u| u.id.clone()).collect(),

@@ -1,5 +1,6 @@
 //! An in-memory backend for tests only: deterministic data, counts the actions it receives.
 
+use std::sync::Arc;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -76,8 +77,11 @@ pub(crate) fn every_action() -> Vec<Action> {
 /// qa suspended; one source at the newest commit.
 pub(crate) fn demo_snapshot() -> Snapshot {
     let mut snap = Snapshot {
-        units: world::UNITS.iter().map(|n| world::unit(n)).collect(),
-        sources: vec![world::source()],
+        units: world::UNITS
+            .iter()
+            .map(|n| Arc::new(world::unit(n)))
+            .collect(),
+        sources: vec![Arc::new(world::source())],
         contexts: Vec::new(),
     };
     snap.sort();
@@ -112,11 +116,11 @@ impl Scripted {
     /// The world of [`world`] in the context `name`: ids `local/<name>/…`.
     pub(crate) fn in_context(name: &str) -> Self {
         let mut snap = demo_snapshot();
-        for u in &mut snap.units {
+        for u in snap.units.iter_mut().map(Arc::make_mut) {
             u.id = u.id.replacen("local/demo/", &format!("local/{name}/"), 1);
             u.context = name.to_owned();
         }
-        for s in &mut snap.sources {
+        for s in snap.sources.iter_mut().map(Arc::make_mut) {
             s.id = s.id.replacen("local/demo/", &format!("local/{name}/"), 1);
             s.context = name.to_owned();
         }
@@ -194,7 +198,12 @@ impl Backend for Scripted {
         }
         let u = self.find(unit)?;
         let mut snap = self.snapshot.lock().unwrap();
-        if let Some(target) = snap.units.iter_mut().find(|x| x.id == u.id) {
+        if let Some(target) = snap
+            .units
+            .iter_mut()
+            .map(Arc::make_mut)
+            .find(|x| x.id == u.id)
+        {
             match action {
                 Action::Suspend { reason } => {
                     target.suspended = true;

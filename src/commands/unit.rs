@@ -49,7 +49,7 @@ mod tests {
     #[test]
     fn a_unit_not_found_while_a_context_could_not_be_read_names_that_context() {
         let mut snap = Snapshot {
-            units: vec![unit("local/ws/prod")],
+            units: vec![unit("local/ws/prod").into()],
             ..Snapshot::default()
         };
         snap.contexts = vec![

@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
@@ -166,8 +167,10 @@ pub struct HistoryEntry {
 /// Everything a backend knows at one instant.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Snapshot {
-    pub units: Vec<Unit>,
-    pub sources: Vec<Source>,
+    /// Shared, not copied: the watch, the composite backend and the console hold the same units; a unit
+    /// that changes is a new `Arc` (`Arc::make_mut`).
+    pub units: Vec<Arc<Unit>>,
+    pub sources: Vec<Arc<Source>>,
     /// The contexts the units come from and whether each could be read (filled by the composite backend).
     #[serde(default)]
     pub contexts: Vec<super::ContextState>,

@@ -441,12 +441,14 @@ impl App {
             View::Units => self
                 .units
                 .current()
-                .and_then(|i| self.snapshot.units.get(i)),
+                .and_then(|i| self.snapshot.units.get(i))
+                .map(|u| &**u),
             View::Sources => None,
             _ => self
                 .unit
                 .as_deref()
-                .and_then(|id| self.snapshot.units.iter().find(|u| u.id == id)),
+                .and_then(|id| self.snapshot.units.iter().find(|u| u.id == id))
+                .map(|u| &**u),
         }
     }
 

@@ -2,6 +2,7 @@
 //! that depends on A, else the one A depends on, else asked with completion), swapping, and reloading
 //! when either unit moves. Its lower pane is the diff pane (`App::diff`), so the diff keys work there.
 
+use std::borrow::Borrow;
 use std::sync::Arc;
 
 use super::app::{App, Effect, Flash, InputKind, Loadable, Msg, Tone, View};
@@ -62,12 +63,16 @@ pub async fn load(backend: Arc<Composite>, seq: u64, a: String, b: String) -> Ms
 
 /// The unit `u` is promoted to (the one unit of its source that depends on it) or, failing that, the one
 /// it is promoted from (the one unit it depends on): `(A, B)` in promotion order.
-fn promotion_pair<'a>(units: &'a [Unit], u: &'a Unit) -> Option<(&'a Unit, &'a Unit)> {
+fn promotion_pair<'a, U: Borrow<Unit>>(
+    units: &'a [U],
+    u: &'a Unit,
+) -> Option<(&'a Unit, &'a Unit)> {
     let same_source = |o: &&Unit| {
         o.source == u.source && o.backend == u.backend && o.context == u.context && o.id != u.id
     };
     let dependents: Vec<&Unit> = units
         .iter()
+        .map(Borrow::borrow)
         .filter(same_source)
         .filter(|o| o.depends_on.contains(&u.name))
         .collect();
@@ -76,6 +81,7 @@ fn promotion_pair<'a>(units: &'a [Unit], u: &'a Unit) -> Option<(&'a Unit, &'a U
     }
     let dependencies: Vec<&Unit> = units
         .iter()
+        .map(Borrow::borrow)
         .filter(same_source)
         .filter(|o| u.depends_on.contains(&o.name))
         .collect();

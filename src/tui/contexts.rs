@@ -135,7 +135,12 @@ impl App {
                 // Drawn again only when the screen changes: an answer that says what was shown (the
                 // usual one, for a new selection) is no frame.
                 let shown = self.denials();
-                self.caps_like = self.snapshot.units.iter().find(|u| u.id == unit).map(like);
+                self.caps_like = self
+                    .snapshot
+                    .units
+                    .iter()
+                    .find(|u| u.id == unit)
+                    .map(|u| like(u));
                 self.caps = Some((unit, caps));
                 if self.denials() != shown {
                     self.dirty = true;

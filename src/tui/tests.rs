@@ -4,6 +4,7 @@
 
 use jiff::Timestamp;
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use std::sync::Arc;
 
 use super::app::{App, Effect, InputKind, Loadable, Msg, Setup, View};
 use super::diffdoc::DiffDoc;
@@ -112,7 +113,7 @@ fn unit_of(app: &App, id: &str) -> Unit {
         .units
         .iter()
         .find(|u| u.id == id)
-        .cloned()
+        .map(|u| Unit::clone(u))
         .unwrap_or_else(|| panic!("no unit {id}"))
 }
 
@@ -182,7 +183,7 @@ fn flux_unit() -> Unit {
 fn flux_selected(size: (u16, u16)) -> App {
     let mut a = app_with(false, size);
     let mut snap = demo_snapshot();
-    snap.units.push(flux_unit());
+    snap.units.push(flux_unit().into());
     a.update(Msg::Backend(Update::Snapshot(snap)), now());
     select(&mut a, FLUX_UNIT);
     a
@@ -375,6 +376,7 @@ fn done(app: &mut App, id: u64, change: impl Fn(&mut Unit)) {
     let unit = snap
         .units
         .iter_mut()
+        .map(Arc::make_mut)
         .find(|u| Some(&u.id) == app.pending.as_ref().map(|p| &p.unit))
         .unwrap();
     change(unit);
@@ -542,7 +544,12 @@ fn a_cluster_units_detail_asks_for_its_diff_only_when_d_is_pressed() {
     );
     // a new status of the unit does not ask for it either
     let mut snap = a.snapshot.clone();
-    for u in snap.units.iter_mut().filter(|u| u.id == FLUX_UNIT) {
+    for u in snap
+        .units
+        .iter_mut()
+        .map(Arc::make_mut)
+        .filter(|u| u.id == FLUX_UNIT)
+    {
         u.applied_revision = Some(rev(9));
     }
     let e = a.update(Msg::Backend(Update::Snapshot(snap)), now());
@@ -569,8 +576,8 @@ fn a_flux_rollback_names_the_sharing_units_and_offers_to_suspend_the_parent() {
     src.backend = BackendKind::Flux;
     src.context = u.context.clone();
     src.applied_by = Some("flux-system/root".into());
-    snap.units.extend([u, sibling]);
-    snap.sources.push(src);
+    snap.units.extend([u.into(), sibling.into()]);
+    snap.sources.push(src.into());
     app.update(Msg::Backend(Update::Snapshot(snap)), now());
     select(&mut app, FLUX_UNIT);
     let effects = press(&mut app, "h");
@@ -759,7 +766,7 @@ fn an_unchanged_snapshot_does_not_redraw() {
     app.update(Msg::Backend(Update::Snapshot(demo_snapshot())), now());
     assert!(!app.dirty, "idle means no drawing");
     let mut changed = demo_snapshot();
-    changed.units[0].status.message = "new".into();
+    Arc::make_mut(&mut changed.units[0]).status.message = "new".into();
     app.update(Msg::Backend(Update::Snapshot(changed)), now());
     assert!(app.dirty);
 }
@@ -1018,13 +1025,21 @@ fn compare_follows_the_units_it_compares() {
     answer(&mut app, effects);
     // Nothing moved: no reload.
     let mut snap = demo_snapshot();
-    snap.units[0].status.message.push_str(" (again)");
+    Arc::make_mut(&mut snap.units[0])
+        .status
+        .message
+        .push_str(" (again)");
     assert!(
         app.update(Msg::Backend(Update::Snapshot(snap.clone())), now())
             .is_empty()
     );
     // prod applied the newest commit: the comparison is reloaded, the old one stays until it arrives.
-    for u in snap.units.iter_mut().filter(|u| u.id == prod) {
+    for u in snap
+        .units
+        .iter_mut()
+        .map(Arc::make_mut)
+        .filter(|u| u.id == prod)
+    {
         u.applied_revision = Some(rev(4));
     }
     let effects = app.update(Msg::Backend(Update::Snapshot(snap)), now());

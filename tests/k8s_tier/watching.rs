@@ -24,7 +24,7 @@ pub fn str_at<'a>(obj: &'a DynamicObject, pointer: &str) -> &'a str {
 
 /// The unit `id` of a snapshot.
 pub fn unit<'a>(snap: &'a Snapshot, id: &str) -> Option<&'a Unit> {
-    snap.units.iter().find(|u| u.id == id)
+    snap.units.iter().find(|u| u.id == id).map(|u| &**u)
 }
 
 /// Reads the watch until a snapshot satisfies `ok` (at most [`WATCH_TIMEOUT`]); an `Unavailable` on the way is

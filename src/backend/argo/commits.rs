@@ -36,16 +36,16 @@ fn wanted(m: &Mirrors, snap: &Snapshot) -> Vec<Wanted> {
 
 fn enrich(m: &Mirrors, snap: &mut Snapshot) {
     for u in snap.units.iter_mut().filter(|u| is_app_source(&u.id)) {
-        let behind = behind(m, u);
-        match behind {
-            Ok(n) => {
-                u.commits_behind = Some(n);
-                u.commits_behind_unknown = None;
-            }
-            Err(why) => {
-                u.commits_behind = None;
-                u.commits_behind_unknown = Some(why);
-            }
+        let (commits_behind, commits_behind_unknown) = match behind(m, u) {
+            Ok(n) => (Some(n), None),
+            Err(why) => (None, Some(why)),
+        };
+        // a unit that stays the same is not copied: it is shared with the console
+        if u.commits_behind != commits_behind || u.commits_behind_unknown != commits_behind_unknown
+        {
+            let u = std::sync::Arc::make_mut(u);
+            u.commits_behind = commits_behind;
+            u.commits_behind_unknown = commits_behind_unknown;
         }
     }
 }

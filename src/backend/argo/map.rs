@@ -20,6 +20,8 @@
 //! attempted = the last operation's revision. Multi-source apps: the unit carries the first source's
 //! revisions; each source is listed with its own (`status.sync.revisions[i]`).
 
+use std::sync::Arc;
+
 use jiff::Timestamp;
 use kube::api::DynamicObject;
 use serde_json::Value;
@@ -364,8 +366,9 @@ pub fn snapshot(
     for app in apps {
         let app = app.borrow();
         let u = unit(context, app);
-        snap.sources.extend(app_sources(app, &u));
-        snap.units.push(u);
+        snap.sources
+            .extend(app_sources(app, &u).into_iter().map(Arc::new));
+        snap.units.push(Arc::new(u));
     }
     snap.sort();
     snap.sources.sort_by(|a, b| a.id.cmp(&b.id));

@@ -216,7 +216,7 @@ fn suspend_with_the_enabled_field_keeps_prune_and_self_heal_and_resume_restores(
 fn a_source_fails_only_when_argo_cd_could_not_generate_its_manifests() {
     let source_of = |name: &str| {
         let app = fixture(name);
-        snapshot("admin", [&app]).sources.remove(0).status
+        snapshot("admin", [&app]).sources[0].status.clone()
     };
     let broken = source_of("broken");
     assert_eq!(broken.kind, StatusKind::Failed);

@@ -67,8 +67,11 @@ pub async fn relay(
 ) {
     let permits = Arc::new(Semaphore::new(MAX_FETCHES));
     let mut fetches: JoinSet<()> = JoinSet::new();
-    let mut raw: Option<Snapshot> = None;
+    // The last snapshot sent, enriched: its units are shared with the receivers (the composite, the
+    // console), and enriching is idempotent, so a fetch that ended enriches it again instead of a raw copy.
     let mut sent: Option<Snapshot> = None;
+    // the context recovered: the next snapshot is sent even when unchanged
+    let mut resend = false;
     loop {
         let update = tokio::select! {
             u = inner.recv() => match u {
@@ -87,30 +90,30 @@ pub async fn relay(
                         fetch(m, w).await;
                     });
                 }
-                raw = Some(s.clone());
                 s
             }
             Some(other) => {
-                if matches!(other, Update::Unavailable(_)) {
-                    sent = None; // the next snapshot is sent even when unchanged: the context recovered
-                }
+                resend |= matches!(other, Update::Unavailable(_));
                 if tx.send(other).await.is_err() {
                     return;
                 }
                 continue;
             }
             // a fetch ended: the last snapshot again, with what the mirror knows now
-            None => match &raw {
-                Some(s) => s.clone(),
-                None => continue,
+            // (not while the context is unavailable: that would show the old snapshot as live)
+            None => match &sent {
+                Some(s) if !resend => s.clone(),
+                _ => continue,
             },
         };
         let snap = enriched(&mirrors, snap).await;
-        if sent.as_ref() != Some(&snap) {
+        if resend || sent.as_ref() != Some(&snap) {
+            // a clone shares the units: a vector of pointers
             if tx.send(Update::Snapshot(snap.clone())).await.is_err() {
                 return;
             }
             sent = Some(snap);
+            resend = false;
         }
     }
 }

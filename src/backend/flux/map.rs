@@ -21,6 +21,7 @@
 
 use std::borrow::Borrow;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use jiff::Timestamp;
 use kube::api::DynamicObject;
@@ -454,12 +455,12 @@ pub fn snapshot_of<S: Borrow<DynamicObject>, U: Borrow<DynamicObject>>(
                         .into(),
                 );
             }
-            u
+            Arc::new(u)
         })
         .collect();
     let mut snap = Snapshot {
         units,
-        sources: sources.into_values().collect(),
+        sources: sources.into_values().map(Arc::new).collect(),
         ..Snapshot::default()
     };
     snap.sort();

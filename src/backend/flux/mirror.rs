@@ -272,25 +272,23 @@ impl Mirrors {
         }
     }
 
-    fn enrich_unit(&self, url: &str, u: &mut Unit) {
-        if u.commits_behind.is_none() {
-            u.commits_behind_unknown = match (&u.applied_revision, &u.latest_revision) {
-                (_, _) if u.pinned_revision.is_some() => Some(
-                    "the source is pinned by setpoint: its revision is the pin, not its branch"
-                        .into(),
-                ),
-                (None, _) => Some("nothing applied yet".into()),
-                (_, None) => Some("the source has no revision yet".into()),
-                (Some(a), Some(l)) => match self.count(url, a, l) {
-                    Ok(n) => {
-                        u.commits_behind = Some(n);
-                        None
-                    }
-                    Err(why) => Some(why),
-                },
-            };
-        }
-        u.broken_by = match (&u.applied_revision, &u.attempted_revision) {
+    /// Sets what the mirror of `url` says of `u`, from its revisions alone (so enriching an enriched unit
+    /// again changes nothing but what the mirror learnt since); a unit that stays the same is not copied.
+    fn enrich_unit(&self, url: &str, u: &mut Arc<Unit>) {
+        let behind = match (&u.applied_revision, &u.latest_revision) {
+            _ if u.pinned_revision.is_some() => Err(
+                "the source is pinned by setpoint: its revision is the pin, not its branch".into(),
+            ),
+            (None, _) => Err("nothing applied yet".into()),
+            (_, None) => Err("the source has no revision yet".into()),
+            (Some(a), Some(l)) if a.same_commit(l) => Ok(0),
+            (Some(a), Some(l)) => self.count(url, a, l),
+        };
+        let (commits_behind, commits_behind_unknown) = match behind {
+            Ok(n) => (Some(n), None),
+            Err(why) => (None, Some(why)),
+        };
+        let broken_by = match (&u.applied_revision, &u.attempted_revision) {
             (Some(a), Some(t)) if u.status.kind == StatusKind::Failed && !a.same_commit(t) => {
                 match self.introduced(url, a, t) {
                     Ok(commits) => commits,
@@ -302,6 +300,15 @@ impl Mirrors {
             }
             _ => Vec::new(),
         };
+        if u.commits_behind != commits_behind
+            || u.commits_behind_unknown != commits_behind_unknown
+            || u.broken_by != broken_by
+        {
+            let u = Arc::make_mut(u);
+            u.commits_behind = commits_behind;
+            u.commits_behind_unknown = commits_behind_unknown;
+            u.broken_by = broken_by;
+        }
     }
 
     /// First-parent commits from `applied` to `latest` in the mirror of `url`, or why that is unknown.

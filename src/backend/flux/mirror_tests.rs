@@ -1,6 +1,7 @@
 use super::*;
 use crate::backend::flux::map;
 use kube::api::DynamicObject;
+use std::sync::Arc;
 
 fn fixture(name: &str) -> DynamicObject {
     let path = format!(
@@ -34,14 +35,14 @@ fn an_unreachable_url_is_unknown_and_said_so_never_zero() {
         .unwrap()
         .port();
     let url = format!("http://127.0.0.1:{port}/apps.git");
-    snap.sources[0].url = url.clone();
+    Arc::make_mut(&mut snap.sources[0]).url = url.clone();
     // the cluster's source moved on: applied and latest differ
     let moved: Revision = "main@sha1:0123456789012345678901234567890123456789"
         .parse()
         .unwrap();
-    snap.sources[0].revision = Some(moved.clone());
-    snap.units[0].latest_revision = Some(moved);
-    snap.units[0].commits_behind = None;
+    Arc::make_mut(&mut snap.sources[0]).revision = Some(moved.clone());
+    Arc::make_mut(&mut snap.units[0]).latest_revision = Some(moved);
+    Arc::make_mut(&mut snap.units[0]).commits_behind = None;
     let wanted = mirrors.wanted(&snap);
     assert_eq!(wanted.len(), 1, "one fetch for the moved source");
     assert!(

@@ -194,6 +194,7 @@ impl LocalBackend {
         let ws = self.workspace();
         let mut snap = ws.snapshot();
         for s in &mut snap.sources {
+            let s = Arc::make_mut(s);
             s.id = self.id(&s.name);
             s.context = self.context.clone();
             s.workspace = Some(ws.spec.dir.clone());
@@ -203,6 +204,7 @@ impl LocalBackend {
             Err(poisoned) => poisoned.into_inner().1.clone(),
         };
         for u in &mut snap.units {
+            let u = Arc::make_mut(u);
             // Patterns written for the ids before contexts (`local/prod`) still protect.
             let old_id = u.id.clone();
             u.id = self.id(&u.name);

@@ -2,6 +2,7 @@
 //! sources of the model.
 
 use std::path::Path;
+use std::sync::Arc;
 
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
@@ -267,13 +268,13 @@ impl Workspace {
                 .spec
                 .environments
                 .iter()
-                .map(|e| self.unit(e, now))
+                .map(|e| Arc::new(self.unit(e, now)))
                 .collect(),
             sources: self
                 .spec
                 .sources
                 .iter()
-                .map(|s| self.source(s, now))
+                .map(|s| Arc::new(self.source(s, now)))
                 .collect(),
             contexts: Vec::new(),
         };

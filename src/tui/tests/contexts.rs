@@ -15,11 +15,11 @@ use crate::tui::event_loop::{Opener, Runner};
 pub(crate) fn two_contexts() -> Snapshot {
     let mut snap = demo_snapshot();
     let mut other = demo_snapshot();
-    for u in &mut other.units {
+    for u in other.units.iter_mut().map(Arc::make_mut) {
         u.id = u.id.replace("local/demo/", "local/ops-eu/");
         u.context = "ops-eu".into();
     }
-    for s in &mut other.sources {
+    for s in other.sources.iter_mut().map(Arc::make_mut) {
         s.id = s.id.replace("local/demo/", "local/ops-eu/");
         s.context = "ops-eu".into();
     }
@@ -296,7 +296,7 @@ fn a_sync_refused_while_an_operation_runs_offers_terminate() {
 fn suspending_an_application_of_an_application_set_warns_that_the_set_reverts_it() {
     let mut app = app_two((120, 40));
     select(&mut app, "local/demo/dev");
-    for u in &mut app.snapshot.units {
+    for u in app.snapshot.units.iter_mut().map(Arc::make_mut) {
         if u.id == "local/demo/dev" {
             u.backend = BackendKind::Argo;
             u.parent = Some("ApplicationSet argocd/envs".into());
@@ -421,10 +421,15 @@ fn a_sync_with_source_whose_fetch_failed_after_the_request_is_a_failure_not_a_su
     // The agent then reconciled dev (on its last good commit), and the fetch it made after the request
     // failed: the unit looks ready, the source says why it is not what was asked.
     let mut snap = demo_snapshot();
-    for u in snap.units.iter_mut().filter(|u| u.name == "dev") {
+    for u in snap
+        .units
+        .iter_mut()
+        .map(Arc::make_mut)
+        .filter(|u| u.name == "dev")
+    {
         u.last_reconcile_at = Some(ts(5));
     }
-    for s in &mut snap.sources {
+    for s in snap.sources.iter_mut().map(Arc::make_mut) {
         s.status = Status::new(StatusKind::Failed, "connection reset by peer", ts(2));
         s.last_fetch_at = Some(ts(2));
     }

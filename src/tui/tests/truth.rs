@@ -5,6 +5,7 @@ use super::*;
 use crate::tui::views;
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
+use std::sync::Arc;
 
 /// dev ready, staging drifted, prod failed and protected (the scripted demo).
 fn app_on(snap: Snapshot, size: (u16, u16)) -> App {
@@ -45,6 +46,7 @@ fn a_sync_whose_pass_fails_is_a_failed_action() {
     let dev = snap
         .units
         .iter_mut()
+        .map(Arc::make_mut)
         .find(|u| u.id == "local/demo/dev")
         .unwrap();
     dev.last_reconcile_at = Some(ts(1));
@@ -64,7 +66,7 @@ fn a_sync_whose_pass_fails_is_a_failed_action() {
 #[test]
 fn a_failed_source_shows_in_the_header_and_on_its_units() {
     let mut snap = scripted::demo_snapshot();
-    snap.sources[0].status = Status::new(
+    Arc::make_mut(&mut snap.sources[0]).status = Status::new(
         StatusKind::Failed,
         "connection refused; keeping last good commit main@0404040",
         ts(-5),
@@ -88,7 +90,7 @@ fn the_selection_follows_the_unit_across_a_resort() {
     let mut snap = app.snapshot.clone();
     let mut canary = scripted::unit("local/demo/canary");
     canary.status = Status::new(StatusKind::Failed, "render failed", ts(1));
-    snap.units.push(canary);
+    snap.units.push(canary.into());
     snapshot_with(&mut app, snap);
     assert_eq!(
         app.selected_unit_id().as_deref(),
@@ -122,6 +124,7 @@ fn a_pinned_unit_is_shown_and_counted_as_pinned_not_ready() {
     let dev = snap
         .units
         .iter_mut()
+        .map(Arc::make_mut)
         .find(|u| u.id == "local/demo/dev")
         .unwrap();
     dev.pinned_revision = Some(rev(2));
@@ -242,6 +245,7 @@ fn resume_warns_when_the_latest_commit_is_known_not_to_render() {
     let prod = snap
         .units
         .iter_mut()
+        .map(Arc::make_mut)
         .find(|u| u.id == "local/demo/prod")
         .unwrap();
     prod.suspended = true;
@@ -370,6 +374,7 @@ fn the_selected_units_whole_message_is_readable_and_cut_rows_end_in_an_ellipsis(
         let prod = snap
             .units
             .iter_mut()
+            .map(Arc::make_mut)
             .find(|u| u.id == "local/demo/prod")
             .unwrap();
         prod.status.message = long.into();
@@ -485,7 +490,7 @@ fn enter_on_a_history_commit_shows_the_files_it_changed() {
     assert!(s.contains("image: v2"), "{s}");
     // A new snapshot does not replace the commit's diff with the live one.
     let mut snap = app.snapshot.clone();
-    snap.units[0].status.message = "changed".into();
+    Arc::make_mut(&mut snap.units[0]).status.message = "changed".into();
     app.update(Msg::Backend(Update::Snapshot(snap)), now());
     assert!(app.diff.commit.is_some());
 }
@@ -520,6 +525,7 @@ fn detail_wraps_the_message_at_spaces() {
     let prod = snap
         .units
         .iter_mut()
+        .map(Arc::make_mut)
         .find(|u| u.id == "local/demo/prod")
         .unwrap();
     prod.status.message = "render failed: commit 516c044: environments/prod/app.patch.yaml:3:7: mapping values are not allowed in this context".into();
@@ -589,6 +595,7 @@ fn suspending_a_suspended_unit_says_so_before_asking_a_reason() {
     let dev = snap
         .units
         .iter_mut()
+        .map(Arc::make_mut)
         .find(|u| u.id == "local/demo/dev")
         .unwrap();
     dev.suspended = true;
@@ -766,10 +773,12 @@ fn a_header_too_long_for_80_columns_drops_the_total_then_ends_in_an_ellipsis() {
         now(),
     );
     let mut snap = scripted::demo_snapshot();
-    snap.sources[0].status = Status::new(StatusKind::Failed, "connection refused", ts(-5));
+    Arc::make_mut(&mut snap.sources[0]).status =
+        Status::new(StatusKind::Failed, "connection refused", ts(-5));
     let dev = snap
         .units
         .iter_mut()
+        .map(Arc::make_mut)
         .find(|u| u.id == "local/demo/dev")
         .unwrap();
     dev.pinned_revision = Some(rev(2));

@@ -286,7 +286,7 @@ pub(super) fn unit_state(app: &App, u: &Unit) -> Span<'static> {
 /// The unit's source, when its last fetch failed.
 pub(super) fn failed_source<'a>(app: &'a App, u: &Unit) -> Option<&'a crate::model::Source> {
     // the status first: most sources are not failed, and it is the cheapest comparison
-    app.snapshot.sources.iter().find(|s| {
+    app.snapshot.sources.iter().map(|s| &**s).find(|s| {
         s.status.kind.is_bad()
             && s.name == u.source
             && s.backend == u.backend

@@ -116,7 +116,7 @@ pub fn render(frame: &mut Frame, app: &App, area: Rect) {
         .iter()
         .skip(first)
         .take(height)
-        .filter_map(|&i| app.snapshot.units.get(i))
+        .filter_map(|&i| app.snapshot.units.get(i).map(|u| &**u))
         .collect();
     let longest = |f: fn(&Unit) -> usize, cap: usize, title: &str| {
         window
