@@ -18,6 +18,7 @@ use tokio::sync::mpsc;
 use super::map;
 use crate::backend::Update;
 use crate::backend::flux::error::{WatchFault, watch_fault};
+use crate::backend::flux::lean::{self, Lean};
 use crate::backend::flux::watch::{Store, fingerprint, watcher_config};
 
 const COALESCE: Duration = Duration::from_millis(60);
@@ -39,7 +40,7 @@ pub async fn run(
     ar: &ApiResource,
     tx: &mpsc::Sender<Update>,
 ) -> Option<Refused> {
-    let api: Api<DynamicObject> = Api::all_with(client, ar);
+    let api: Api<Lean> = Api::all_with(client, ar);
     let store = Store::default();
     let mut backoff = MIN_BACKOFF;
     let mut last: Option<u64> = None;
@@ -78,7 +79,7 @@ pub async fn run(
                             Event::Apply(_) | Event::Delete(_) if listed => changed = true,
                             _ => {}
                         }
-                        store.apply(ev.modify(trim));
+                        store.apply(lean::unwrap(ev).modify(trim));
                     }
                     Some(Err(e)) => match watch_fault(&e) {
                         WatchFault::Forbidden(m) => return Some(Refused::Forbidden(m)),
@@ -99,12 +100,14 @@ pub async fn run(
             }
             if changed && listed {
                 let snap = map::snapshot(context, store.parsed());
-                let digest = fingerprint(&snap);
-                if last != Some(digest) {
+                // nothing to compare the first with: it is sent at once, and its digest taken after
+                let digest = last.map(|_| fingerprint(&snap));
+                if last.is_none() || last != digest {
+                    let sent = snap.clone(); // shares the units
                     if tx.send(Update::Snapshot(snap)).await.is_err() {
                         return None;
                     }
-                    last = Some(digest);
+                    last = Some(digest.unwrap_or_else(|| fingerprint(&sent)));
                 }
             }
             if restart {

@@ -12,6 +12,7 @@ pub(crate) mod events;
 pub(crate) mod history;
 mod ids;
 pub mod kinds;
+pub(crate) mod lean;
 pub mod map;
 pub(crate) mod mirror;
 pub(crate) mod rbac;

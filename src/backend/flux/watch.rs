@@ -22,6 +22,7 @@ use tokio::task::JoinSet;
 use super::connect::{Conn, KindState};
 use super::error::{WatchFault, watch_fault};
 use super::kinds::{self, FluxKind};
+use super::lean::{self, Lean};
 use super::map;
 use crate::backend::Update;
 use crate::model::Snapshot;
@@ -101,7 +102,7 @@ pub async fn run(
         let store = Store::default();
         stores.push((*kind, store.clone()));
         phases.push(Phase::Listing);
-        let api: Api<DynamicObject> = Api::all_with(conn.client.clone(), ar);
+        let api: Api<Lean> = Api::all_with(conn.client.clone(), ar);
         tasks.spawn(watch_kind(idx, api, store, mtx.clone()));
     }
     drop(mtx);
@@ -118,7 +119,7 @@ pub async fn run(
         return;
     }
     let mut last: Option<u64> = None;
-    let mut first_sent = true;
+    let mut awaiting_first = true;
     let mut unavailable = false;
     loop {
         let first = tokio::select! {
@@ -131,15 +132,18 @@ pub async fn run(
             return;
         };
         apply(&mut phases, &stores, stopped, first);
-        let gather = tokio::time::sleep(COALESCE);
-        tokio::pin!(gather);
-        loop {
-            tokio::select! {
-                m = mrx.recv() => match m {
-                    Some(m) => apply(&mut phases, &stores, stopped, m),
-                    None => break,
-                },
-                _ = &mut gather => break,
+        // the first snapshot goes out the moment every list is complete; later bursts are gathered
+        if !(awaiting_first && next(&phases) == Next::Snapshot) {
+            let gather = tokio::time::sleep(COALESCE);
+            tokio::pin!(gather);
+            loop {
+                tokio::select! {
+                    m = mrx.recv() => match m {
+                        Some(m) => apply(&mut phases, &stores, stopped, m),
+                        None => break,
+                    },
+                    _ = &mut gather => break,
+                }
             }
         }
         match next(&phases) {
@@ -170,10 +174,12 @@ pub async fn run(
             }
         }
         let snap = super::connect::with_note(snap, context, &kinds);
-        let digest = fingerprint(&snap);
-        if last != Some(digest) {
-            if first_sent {
-                first_sent = false;
+        // nothing to compare the first with: it is sent at once, and its digest taken after
+        let digest = last.map(|_| fingerprint(&snap));
+        if last.is_none() || last != digest {
+            let sent = snap.clone(); // shares the units
+            if awaiting_first {
+                awaiting_first = false;
                 tracing::info!(
                     context,
                     units = snap.units.len(),
@@ -184,7 +190,7 @@ pub async fn run(
             if tx.send(Update::Snapshot(snap)).await.is_err() {
                 return;
             }
-            last = Some(digest);
+            last = Some(digest.unwrap_or_else(|| fingerprint(&sent)));
         }
     }
 }
@@ -329,12 +335,7 @@ pub fn build(context: &str, stores: &[(FluxKind, Store)]) -> Snapshot {
 }
 
 /// One kind: a watcher into the store, restarted after transient failures, stopped for good on 403/404.
-async fn watch_kind(
-    idx: usize,
-    api: Api<DynamicObject>,
-    store: Store,
-    msgs: mpsc::Sender<KindMsg>,
-) {
+async fn watch_kind(idx: usize, api: Api<Lean>, store: Store, msgs: mpsc::Sender<KindMsg>) {
     let mut backoff = MIN_BACKOFF;
     loop {
         let mut stream = watcher(api.clone()).boxed();
@@ -356,7 +357,7 @@ async fn watch_kind(
                         Event::Apply(_) | Event::Delete(_) if listed => Some(KindMsg::Changed(idx)),
                         _ => None,
                     };
-                    store.apply(ev);
+                    store.apply(lean::unwrap(ev));
                     msg
                 }
                 Err(e) => match watch_fault(&e) {
@@ -391,9 +392,7 @@ async fn watch_kind(
     }
 }
 
-fn watcher(
-    api: Api<DynamicObject>,
-) -> impl futures_util::Stream<Item = watcher::Result<Event<DynamicObject>>> {
+fn watcher(api: Api<Lean>) -> impl futures_util::Stream<Item = watcher::Result<Event<Lean>>> {
     watcher::watcher(api, watcher_config())
 }
 
