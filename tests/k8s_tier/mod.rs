@@ -1,5 +1,5 @@
 //! setpoint's Kubernetes test tier for integration tests: a real etcd, kube-apiserver and the Flux
-//! source-controller and kustomize-controller on 127.0.0.1, started by `scripts/k8s-tier up` in a temporary
+//! source-controller and kustomize-controller (helm-controller, Argo CD on request) on 127.0.0.1, started by `scripts/k8s-tier up` in a temporary
 //! state directory and stopped by `scripts/k8s-tier down`.
 //!
 //! Use it from one `#[test]` per test binary:
@@ -78,15 +78,21 @@ impl Tier {
     /// Start a tier for this test binary (Flux only: Argo CD is not started, which saves each Flux test
     /// binary ~20 s and ~330 MB), or `Ok(None)` when `SETPOINT_K8S_TIER=skip`.
     pub fn start() -> Result<Option<Tier>, BoxError> {
-        Self::start_with(false)
+        Self::start_with(false, false)
     }
 
     /// Start a tier with Argo CD as well (its application-controller, repo-server, API server and redis).
     pub fn start_with_argo() -> Result<Option<Tier>, BoxError> {
-        Self::start_with(true)
+        Self::start_with(true, false)
     }
 
-    fn start_with(argo: bool) -> Result<Option<Tier>, BoxError> {
+    /// Start a Flux tier with helm-controller (and the HelmRelease CRD) as well; the other tiers have neither,
+    /// so that a HelmRelease is not installed there and their start stays as fast as it was.
+    pub fn start_with_helm() -> Result<Option<Tier>, BoxError> {
+        Self::start_with(false, true)
+    }
+
+    fn start_with(argo: bool, helm: bool) -> Result<Option<Tier>, BoxError> {
         if std::env::var("SETPOINT_K8S_TIER").as_deref() == Ok("skip") {
             let banner = "!".repeat(100);
             let msg = format!(
@@ -132,6 +138,7 @@ impl Tier {
             .env("SETPOINT_K8S_STATE", state.path())
             .env("SETPOINT_K8S_OWNER_PID", std::process::id().to_string())
             .env("SETPOINT_K8S_ARGO", if argo { "on" } else { "off" })
+            .env("SETPOINT_K8S_HELM", if helm { "on" } else { "off" })
             .stdin(Stdio::null())
             .output()
             .map_err(|e| err(format!("running scripts/k8s-tier up: {e}")))?;
@@ -483,6 +490,11 @@ pub type Steps =
 /// then fails the test.
 pub fn run_on_tier(what: &str, steps: Steps) {
     run_on(what, Tier::start(), steps)
+}
+
+/// As [`run_on_tier`], on a tier with helm-controller too.
+pub fn run_on_tier_with_helm(what: &str, steps: Steps) {
+    run_on(what, Tier::start_with_helm(), steps)
 }
 
 /// As [`run_on_tier`], on a tier with Argo CD too.

@@ -2,7 +2,8 @@
 //!
 //! - suspend: `spec.suspend: true` plus who, why and when in annotations;
 //! - resume: `spec.suspend: false`, those annotations removed, and a reconcile request whose result is awaited;
-//! - sync: the `reconcile.fluxcd.io/requestedAt` token (on the source first with "with source"), then a
+//! - sync: the `reconcile.fluxcd.io/requestedAt` token (on the sources first with "with source": a
+//!   HelmRelease's GitRepository, then the HelmChart packaged from it), then a
 //!   watch of the object until `status.lastHandledReconcileAt` equals the token: ready, failed with the
 //!   condition's message, or timed out — never success for a reconcile that failed.
 
@@ -132,7 +133,7 @@ pub async fn resume(
 pub async fn sync(
     conn: &Conn,
     t: &Target,
-    source: Option<&Target>,
+    sources: &[&Target],
     who: &str,
     timeout: Duration,
 ) -> Result<String, BackendError> {
@@ -140,7 +141,7 @@ pub async fn sync(
     // after the source, the unit's reconcile must have used the source's new revision: kustomize-controller
     // may handle the request before its cache has that revision, and then reconciles again when it does
     let mut want_revision: Option<String> = None;
-    for target in source.into_iter().chain(std::iter::once(t)) {
+    for target in sources.iter().copied().chain(std::iter::once(t)) {
         let (result, artifact) =
             reconcile(conn, target, who, want_revision.as_deref(), timeout).await?;
         want_revision = artifact;
@@ -201,9 +202,13 @@ fn handled(obj: &DynamicObject, token: &str, revision: Option<&str>) -> bool {
     // at the last success)
     let ready = map::condition(obj, "Ready")
         .is_some_and(|c| c.status != "Unknown" && c.observed_generation >= obj.metadata.generation);
+    // a HelmChart says which revision of its source it packaged in observedSourceArtifactRevision
     text("/status/lastHandledReconcileAt") == Some(token)
         && ready
-        && revision.is_none_or(|r| text("/status/lastAttemptedRevision") == Some(r))
+        && revision.is_none_or(|r| {
+            text("/status/lastAttemptedRevision") == Some(r)
+                || text("/status/observedSourceArtifactRevision") == Some(r)
+        })
 }
 
 /// Watches the object until its controller has handled `token` (with `revision` as the one attempted, when

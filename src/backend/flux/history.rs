@@ -1,8 +1,12 @@
-//! A unit's `status.history` (Kustomization: at most five entries, newest first) as history entries. Pure.
+//! A unit's `status.history` as history entries. Pure. A Kustomization's lists the revisions it applied (at
+//! most five, newest first); a HelmRelease's lists its Helm releases (newest first: version, chart version,
+//! status, deployed times), which are history entries when the chart version names its commit
+//! ([`chart_commit`]).
 
 use kube::api::DynamicObject;
 use serde_json::Value;
 
+use super::map::{applied_revision, attempted_revision, chart_commit};
 use crate::model::{HistoryEntry, Revision};
 
 fn text<'a>(v: &'a Value, pointer: &str) -> &'a str {
@@ -22,14 +26,8 @@ pub struct Marks {
 
 impl Marks {
     pub fn of(obj: &DynamicObject, pin: Option<Revision>) -> Self {
-        let rev = |p: &str| {
-            obj.data
-                .pointer(p)
-                .and_then(Value::as_str)
-                .and_then(|s| s.parse::<Revision>().ok())
-        };
-        let applied = rev("/status/lastAppliedRevision");
-        let attempted = rev("/status/lastAttemptedRevision");
+        let applied = applied_revision(obj);
+        let attempted = attempted_revision(obj);
         let failing = super::map::status(obj).kind == crate::model::StatusKind::Failed;
         let failed_attempt =
             attempted.filter(|a| failing && !applied.as_ref().is_some_and(|p| p.same_commit(a)));
@@ -41,12 +39,32 @@ impl Marks {
     }
 }
 
+/// One Helm release of a HelmRelease's `status.history`, when its chart version names a commit.
+fn helm_release(h: &Value) -> Option<HistoryEntry> {
+    let chart_version = text(h, "/chartVersion");
+    let revision = chart_commit(chart_version)?;
+    let time = text(h, "/lastDeployed").parse().ok()?;
+    let status = text(h, "/status");
+    let version = h.get("version").and_then(Value::as_i64).unwrap_or(0);
+    Some(HistoryEntry {
+        applied: false, // the newest deployed one, below
+        revision,
+        author: String::new(),
+        time,
+        summary: format!(
+            "release v{version} {status}: chart {}@{chart_version}, first deployed {}, config {}",
+            text(h, "/chartName"),
+            text(h, "/firstDeployed"),
+            text(h, "/configDigest")
+        ),
+        last_good: false,
+        failed: status == "failed",
+        pinned: false,
+    })
+}
+
 pub fn entries(obj: &DynamicObject) -> Vec<HistoryEntry> {
-    let applied: Option<Revision> = obj
-        .data
-        .pointer("/status/lastAppliedRevision")
-        .and_then(Value::as_str)
-        .and_then(|s| s.parse().ok());
+    let applied = applied_revision(obj);
     let Some(list) = obj
         .data
         .pointer("/status/history")
@@ -54,6 +72,17 @@ pub fn entries(obj: &DynamicObject) -> Vec<HistoryEntry> {
     else {
         return Vec::new();
     };
+    if list.iter().any(|h| h.get("chartVersion").is_some()) {
+        let mut out: Vec<HistoryEntry> = list.iter().filter_map(helm_release).collect();
+        out.sort_by_key(|e| std::cmp::Reverse(e.time));
+        if let Some(deployed) = out.iter_mut().find(|e| !e.failed) {
+            deployed.last_good = true;
+            deployed.applied = applied
+                .as_ref()
+                .is_some_and(|a| a.same_commit(&deployed.revision));
+        }
+        return out;
+    }
     let mut out: Vec<HistoryEntry> = list
         .iter()
         .filter_map(|h| {

@@ -218,6 +218,36 @@ fn revision_at(obj: &DynamicObject, pointer: &str) -> Option<Revision> {
     str_at(&obj.data, pointer).and_then(|s| s.parse().ok())
 }
 
+/// The commit a chart version names: source-controller appends the first 12 hex digits of the commit to the
+/// version of a chart it packages from a GitRepository with `reconcileStrategy: Revision`
+/// (`0.2.0+1a2b3c4d5e6f`, `.<generation>` after it with values files). Other versions name no commit.
+pub fn chart_commit(version: &str) -> Option<Revision> {
+    let (_, meta) = version.split_once('+')?;
+    let hex = meta.split('.').next()?;
+    (hex.len() == 12).then(|| hex.parse().ok()).flatten()
+}
+
+/// A HelmRelease's applied revision: the commit of the chart of its deployed release (`status.history`,
+/// newest first), when the chart version names one (see [`chart_commit`]).
+fn helm_applied(obj: &DynamicObject) -> Option<Revision> {
+    let newest = obj.data.pointer("/status/history/0")?;
+    (str_at(newest, "/status") == Some("deployed"))
+        .then(|| str_at(newest, "/chartVersion").and_then(chart_commit))
+        .flatten()
+}
+
+/// The revision a unit applied last: a Kustomization's `status.lastAppliedRevision`, a HelmRelease's
+/// deployed chart's commit.
+pub fn applied_revision(obj: &DynamicObject) -> Option<Revision> {
+    revision_at(obj, "/status/lastAppliedRevision").or_else(|| helm_applied(obj))
+}
+
+/// The revision a unit attempted last (a HelmRelease's `lastAttemptedRevision` is a chart version).
+pub fn attempted_revision(obj: &DynamicObject) -> Option<Revision> {
+    let raw = str_at(&obj.data, "/status/lastAttemptedRevision")?;
+    raw.parse().ok().or_else(|| chart_commit(raw))
+}
+
 fn namespace(obj: &DynamicObject) -> &str {
     obj.metadata.namespace.as_deref().unwrap_or_default()
 }
@@ -258,6 +288,16 @@ pub fn source_ref(kind: FluxKind, obj: &DynamicObject) -> Option<ObjectRef> {
     obj.data.pointer("/spec/sourceRef").and_then(from)
 }
 
+/// The source a HelmChart is packaged from (`spec.sourceRef`, in the chart's namespace).
+pub fn chart_source_ref(obj: &DynamicObject) -> Option<ObjectRef> {
+    let k = kinds::by_name(str_at(&obj.data, "/spec/sourceRef/kind")?)?;
+    Some(ObjectRef::new(
+        k,
+        namespace(obj),
+        str_at(&obj.data, "/spec/sourceRef/name")?,
+    ))
+}
+
 /// How a source is named in units and tables: `<namespace>/<name>`.
 pub fn source_name(r: &ObjectRef) -> String {
     format!("{}/{}", r.namespace, r.name)
@@ -276,7 +316,7 @@ pub fn unit(
         .as_ref()
         .and_then(|r| sources.get(&r.id(context)))
         .and_then(|s| s.revision.clone());
-    let applied = revision_at(obj, "/status/lastAppliedRevision");
+    let applied = applied_revision(obj);
     let commits_behind = match (&applied, &latest) {
         (Some(a), Some(l)) if a.same_commit(l) => Some(0),
         _ => None, // unknown without the source's history (see `mirror.rs`)
@@ -284,7 +324,12 @@ pub fn unit(
     let commits_behind_unknown = match (&src, &applied, &latest) {
         _ if commits_behind.is_some() => None,
         (None, _, _) => Some("the unit names no source".to_owned()),
-        (Some(r), _, _) if r.kind.kind != "GitRepository" => Some(format!(
+        (Some(r), None, Some(_)) if r.kind.kind == "HelmChart" => Some(
+            "the deployed chart's version names no commit (a HelmChart from a GitRepository names it with \
+             reconcileStrategy: Revision)"
+                .to_owned(),
+        ),
+        (Some(r), _, _) if !matches!(r.kind.kind, "GitRepository" | "HelmChart") => Some(format!(
             "the source is a {}: its revisions are not git commits",
             r.kind.kind
         )),
@@ -309,6 +354,7 @@ pub fn unit(
         })
         .unwrap_or_default();
     let last_reconcile_at = time_at(&obj.data, "/status/history/0/lastReconciled")
+        .or_else(|| time_at(&obj.data, "/status/history/0/lastDeployed"))
         .or_else(|| condition(obj, "Ready").and_then(|c| c.since));
     let suspended = is_suspended(obj);
     Unit {
@@ -325,7 +371,7 @@ pub fn unit(
         suspend_reason: suspended.then(|| suspend_reason(obj)).flatten(),
         protected: annotation(obj, PROTECTED) == Some("true"),
         applied_revision: applied,
-        attempted_revision: revision_at(obj, "/status/lastAttemptedRevision"),
+        attempted_revision: attempted_revision(obj),
         latest_revision: latest,
         commits_behind,
         commits_behind_unknown,
@@ -393,7 +439,9 @@ pub fn source(context: &str, kind: FluxKind, obj: &DynamicObject) -> Source {
         workspace: None,
         url: url(kind, obj),
         reference: reference(kind, obj),
-        revision: revision_at(obj, "/status/artifact/revision"),
+        // a HelmChart's artifact revision is a chart version: the commit it was packaged from, if from git
+        revision: revision_at(obj, "/status/artifact/revision")
+            .or_else(|| revision_at(obj, "/status/observedSourceArtifactRevision")),
         status: status(obj),
         last_fetch_at: time_at(&obj.data, "/status/artifact/lastUpdateTime"),
         applied_by: applied_by(obj),
@@ -419,6 +467,8 @@ pub fn snapshot_of<S: Borrow<DynamicObject>, U: Borrow<DynamicObject>>(
     unit_objs: impl IntoIterator<Item = (FluxKind, U)>,
 ) -> Snapshot {
     let mut pins: BTreeMap<String, Revision> = BTreeMap::new();
+    // a HelmChart's id -> the id of the source it is packaged from (a pin of that source moves the chart)
+    let mut chart_from: BTreeMap<String, String> = BTreeMap::new();
     let sources: BTreeMap<String, Source> = source_objs
         .into_iter()
         .map(|(k, o)| {
@@ -426,6 +476,11 @@ pub fn snapshot_of<S: Borrow<DynamicObject>, U: Borrow<DynamicObject>>(
             let s = source(context, k, o);
             if let Some(p) = pin(o) {
                 pins.insert(s.id.clone(), p);
+            }
+            if k.kind == "HelmChart"
+                && let Some(from) = chart_source_ref(o)
+            {
+                chart_from.insert(s.id.clone(), from.id(context));
             }
             (s.id.clone(), s)
         })
@@ -436,7 +491,10 @@ pub fn snapshot_of<S: Borrow<DynamicObject>, U: Borrow<DynamicObject>>(
             let o = o.borrow();
             let mut u = unit(context, k, o, &sources);
             let src_id = source_ref(k, o).map(|r| r.id(context));
-            u.pinned_revision = src_id.as_ref().and_then(|id| pins.get(id).cloned());
+            u.pinned_revision = src_id
+                .as_ref()
+                .map(|id| chart_from.get(id).unwrap_or(id))
+                .and_then(|id| pins.get(id).cloned());
             // why it is not reconciling: a source that is not ready is named, with its message
             if let Some(s) = src_id.as_ref().and_then(|id| sources.get(id))
                 && !matches!(u.status.kind, StatusKind::Ready | StatusKind::Suspended)
@@ -470,3 +528,7 @@ pub fn snapshot_of<S: Borrow<DynamicObject>, U: Borrow<DynamicObject>>(
 #[cfg(test)]
 #[path = "map_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "map_helm_tests.rs"]
+mod helm_tests;

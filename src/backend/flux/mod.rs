@@ -276,6 +276,23 @@ impl FluxBackend {
         })?;
         Target::new(conn, src)
     }
+
+    /// The unit's source and, for a HelmRelease whose chart is packaged by a HelmChart, that HelmChart: the
+    /// source is then the one the HelmChart packages from (its GitRepository, HelmRepository or Bucket).
+    async fn sources_of(
+        &self,
+        conn: &Conn,
+        t: &Target,
+    ) -> Result<(Option<Target>, Target), BackendError> {
+        let direct = self.source_target(conn, t).await?;
+        if t.obj.kind != kinds::HELM_RELEASE || direct.obj.kind.kind != "HelmChart" {
+            return Ok((None, direct));
+        }
+        let chart = direct.get().await?;
+        let from = map::chart_source_ref(&chart)
+            .ok_or_else(|| BackendError::Invalid(format!("{} names no source", direct.label())))?;
+        Ok((Some(direct), Target::new(conn, from)?))
+    }
 }
 
 fn deny(reason: impl Into<String>) -> Permission {
@@ -382,10 +399,13 @@ impl Backend for FluxBackend {
         let Some(mirrors) = &self.mirrors else {
             return Ok(reported);
         };
-        // the source's commits when its mirror can be read
-        let Some(src) = map::source_ref(t.obj.kind, &obj)
-            .filter(|r| r.kind == kinds::GIT_REPOSITORY)
-            .and_then(|r| Target::new(conn, r).ok())
+        // the source's commits when its mirror can be read (a HelmRelease's: its chart's GitRepository)
+        let Some(src) = self
+            .sources_of(conn, &t)
+            .await
+            .ok()
+            .map(|(_, s)| s)
+            .filter(|s| s.obj.kind == kinds::GIT_REPOSITORY)
         else {
             return Ok(reported);
         };
@@ -447,7 +467,16 @@ impl Backend for FluxBackend {
         if let Permission::Denied { reason } = self.may_patch(conn, &t).await? {
             return Ok(Capabilities::all_denied(&reason));
         }
-        let source = map::source_ref(t.obj.kind, &obj).and_then(|r| Target::new(conn, r).ok());
+        let (chart, source) = match map::source_ref(t.obj.kind, &obj) {
+            Some(_) => match self.sources_of(conn, &t).await {
+                Ok((c, s)) => (c, Some(s)),
+                Err(e) => {
+                    tracing::warn!(unit, error = %e, "the unit's source");
+                    (None, None)
+                }
+            },
+            None => (None, None),
+        };
         let pinned = match &source {
             Some(s) => s.get().await.ok().and_then(|o| map::pin(&o)).is_some(),
             None => false,
@@ -456,7 +485,10 @@ impl Backend for FluxBackend {
             Some(s) => self.may_patch(conn, s).await?,
             None => deny("the unit names no source this backend can read"),
         };
-        let rollback = match source.as_ref().and_then(rollback::refusal) {
+        let rollback = match source
+            .as_ref()
+            .and_then(|s| rollback::refusal(s, chart.as_ref()))
+        {
             Some(why) => deny(why),
             None => source_perm.clone(),
         };
@@ -497,20 +529,25 @@ impl Backend for FluxBackend {
         let shared = self.conn().await?;
         let conn = &*shared;
         let t = Target::new(conn, self.object(unit)?)?;
-        // the source too, when the action patches it
-        let source = match action {
+        // the source too, when the action patches it (and a HelmRelease's HelmChart between them)
+        let (chart, source) = match action {
             Action::Sync { with_source: true } | Action::Rollback { .. } => {
-                Some(self.source_target(conn, &t).await?)
+                let (c, s) = self.sources_of(conn, &t).await?;
+                (c, Some(s))
             }
-            Action::Resume => {
-                let s = self.source_target(conn, &t).await.ok();
-                match &s {
-                    Some(src) if src.get().await.ok().and_then(|o| map::pin(&o)).is_some() => s,
-                    _ => None,
+            Action::Resume => match self.sources_of(conn, &t).await {
+                Ok((c, src)) if src.get().await.ok().and_then(|o| map::pin(&o)).is_some() => {
+                    (c, Some(src))
                 }
-            }
-            _ => None,
+                _ => (None, None),
+            },
+            _ => (None, None),
         };
+        if let (Action::Rollback { .. }, Some(src)) = (action, &source)
+            && let Some(why) = rollback::refusal(src, chart.as_ref())
+        {
+            return Err(BackendError::Invalid(why));
+        }
         // the parent Kustomization a rollback suspends, or a resume releases
         let parent = match (action, &source) {
             (
@@ -536,6 +573,7 @@ impl Backend for FluxBackend {
         // refused before anything is sent: RBAC for every object the action patches
         for target in std::iter::once(&t)
             .chain(source.as_ref())
+            .chain(chart.as_ref())
             .chain(parent.as_ref())
         {
             if let Permission::Denied { reason } = self.may_patch(conn, target).await? {
@@ -553,7 +591,14 @@ impl Backend for FluxBackend {
             }
             (Action::Resume, Some(src)) => {
                 // a pinned unit: the source's ref first, then the unit on the released revision
-                let (released, artifact) = rollback::release(conn, src, &who, timeout).await?;
+                let (mut released, mut artifact) =
+                    rollback::release(conn, src, &who, timeout).await?;
+                if let Some(c) = &chart {
+                    let (said, chart_artifact) =
+                        rollback::repackage(conn, c, &who, artifact.as_deref(), timeout).await?;
+                    released.push_str(&said);
+                    artifact = chart_artifact;
+                }
                 let unit_result = if map::is_suspended(&t.get().await?) {
                     act::resume(conn, &t, &who, artifact.as_deref(), timeout).await?
                 } else {
@@ -564,13 +609,26 @@ impl Backend for FluxBackend {
                 format!("{released}; {unit_result}")
             }
             (Action::Resume, None) => act::resume(conn, &t, &who, None, timeout).await?,
-            (Action::Sync { .. }, _) => act::sync(conn, &t, source.as_ref(), &who, timeout).await?,
+            (Action::Sync { .. }, _) => {
+                let sources: Vec<&Target> = source.iter().chain(chart.iter()).collect();
+                act::sync(conn, &t, &sources, &who, timeout).await?
+            }
             (Action::Rollback { to, reason, .. }, Some(src)) => {
                 if reason.trim().is_empty() {
                     return Err(BackendError::Invalid("rollback needs a reason".into()));
                 }
-                rollback::rollback(conn, &t, src, parent.as_ref(), to, &who, reason, timeout)
-                    .await?
+                rollback::rollback(
+                    conn,
+                    &t,
+                    src,
+                    chart.as_ref(),
+                    parent.as_ref(),
+                    to,
+                    &who,
+                    reason,
+                    timeout,
+                )
+                .await?
             }
             (Action::Rollback { .. }, None) => {
                 return Err(BackendError::Invalid("the unit names no source".into()));

@@ -1,7 +1,9 @@
 //! Rollback by pinning the unit's GitRepository at a commit (`spec.ref.commit`, which wins over branch, tag and
 //! semver), remembering the previous ref in an annotation; resume restores it. A pin moves every unit that
 //! shares the source, and a GitRepository that is itself applied by a Kustomization is reverted at that
-//! Kustomization's next apply: the outcome says both.
+//! Kustomization's next apply: the outcome says both. A HelmRelease's chart packaged from a GitRepository (its
+//! HelmChart) is rolled back the same way: the GitRepository is pinned, the HelmChart packages the chart of the
+//! pinned commit and the HelmRelease upgrades to it.
 
 use std::time::Duration;
 
@@ -21,13 +23,24 @@ use super::map::{
 use crate::backend::BackendError;
 use crate::model::Revision;
 
-/// Why rollback is not offered for this unit's source, if it is not.
-pub fn refusal(source: &Target) -> Option<String> {
-    (source.obj.kind != kinds::GIT_REPOSITORY).then(|| {
-        format!(
+/// Why rollback is not offered for this unit's source, if it is not; `chart` is the HelmChart (of a
+/// HelmRelease) that `source` packages the chart from.
+pub fn refusal(source: &Target, chart: Option<&Target>) -> Option<String> {
+    (source.obj.kind != kinds::GIT_REPOSITORY).then(|| match chart {
+        Some(c) => format!(
+            "rollback pins a GitRepository; this HelmRelease's chart ({} {}/{}) comes from a {} ({}/{}), not \
+             from git",
+            c.obj.kind.kind,
+            c.obj.namespace,
+            c.obj.name,
+            source.obj.kind.kind,
+            source.obj.namespace,
+            source.obj.name
+        ),
+        None => format!(
             "rollback pins a GitRepository; this unit's source is a {} ({}/{})",
             source.obj.kind.kind, source.obj.namespace, source.obj.name
-        )
+        ),
     })
 }
 
@@ -55,7 +68,7 @@ fn full_sha(
     )))
 }
 
-/// Other units of the same kind that take their desired state from `source`.
+/// Other units of the same kind that take their desired state from `source` (a HelmRelease: from `chart`).
 async fn sharing(conn: &Conn, unit: &Target, source: &Target) -> Vec<String> {
     let Ok(ar) = conn.resource(unit.obj.kind) else {
         return Vec::new();
@@ -112,20 +125,38 @@ pub fn suspended_parent(conn: &Conn, source: &DynamicObject) -> Option<Target> {
     kustomization(conn, p).ok()
 }
 
+/// Reconciles a HelmRelease's HelmChart on the source revision `artifact` (waiting until it packaged that
+/// revision); returns the chart's artifact revision (its chart version) for the HelmRelease to attempt.
+pub async fn repackage(
+    conn: &Conn,
+    chart: &Target,
+    who: &str,
+    artifact: Option<&str>,
+    timeout: Duration,
+) -> Result<(String, Option<String>), BackendError> {
+    let (result, chart_artifact) = act::reconcile(conn, chart, who, artifact, timeout).await?;
+    Ok((
+        format!("; chart {}: {result}", chart.label()),
+        chart_artifact,
+    ))
+}
+
 /// Pins `source` at `to`; with `parent` (see [`parent_to_suspend`]) suspends that Kustomization first, with
-/// the same reason, and records on the source that setpoint did (resume releases it).
+/// the same reason, and records on the source that setpoint did (resume releases it). `chart`: the HelmChart
+/// between the source and a HelmRelease, packaged again from the pinned commit before the HelmRelease runs.
 #[allow(clippy::too_many_arguments)]
 pub async fn rollback(
     conn: &Conn,
     unit: &Target,
     source: &Target,
+    chart: Option<&Target>,
     parent: Option<&Target>,
     to: &Revision,
     who: &str,
     reason: &str,
     timeout: Duration,
 ) -> Result<String, BackendError> {
-    if let Some(why) = refusal(source) {
+    if let Some(why) = refusal(source, chart) {
         return Err(BackendError::Invalid(why));
     }
     let unit_obj = unit.get().await?;
@@ -169,7 +200,7 @@ pub async fn rollback(
             &format!("pinned at {sha} by {who}: {reason}"),
         )
         .await;
-    let others = sharing(conn, unit, source).await;
+    let others = sharing(conn, unit, chart.unwrap_or(source)).await;
     if !others.is_empty() {
         notes.push_str(&format!("; the pin also moves {}", others.join(", ")));
     }
@@ -185,7 +216,11 @@ pub async fn rollback(
         .map_err(|e| {
             BackendError::Failed(format!("pinned at {sha}, but {e}; resume releases the pin"))
         })?;
-    let artifact = artifact_revision(&src_obj);
+    let mut artifact = artifact_revision(&src_obj);
+    let mut packaged = String::new();
+    if let Some(c) = chart {
+        (packaged, artifact) = repackage(conn, c, who, artifact.as_deref(), timeout).await?;
+    }
     let result = if map::is_suspended(&unit_obj) {
         "the unit is suspended: the pinned commit is applied when it is resumed".to_owned()
     } else {
@@ -194,7 +229,7 @@ pub async fn rollback(
             .0
     };
     Ok(format!(
-        "pinned {} at {}; source {fetched}; {result}{notes}",
+        "pinned {} at {}; source {fetched}{packaged}; {result}{notes}",
         source.label(),
         &sha[..sha.len().min(12)]
     ))
