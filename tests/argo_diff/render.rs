@@ -161,14 +161,14 @@ pub async fn steps(tier: &Tier, admin: &kube::Client) -> Result<(), BoxError> {
     sync(&apps, "kust").await?;
     in_sync(&cli, none.path(), "kust", "kustomize")?;
 
-    let Some(helm) = helm else {
+    if helm.is_none() {
         let banner = "!".repeat(100);
         eprintln!(
             "{banner}\n!!! the tier built no helm: the Argo CD diff's Helm render was NOT tested \
              (SETPOINT_K8S_HELM=on scripts/k8s-tier build)\n{banner}"
         );
         return Ok(());
-    };
+    }
     sync(&apps, "settings").await?;
     in_sync(&cli, none.path(), "settings", "helm template")?;
     // what Argo CD applied is what the chart rendered with its values: the ref value file, valuesObject,
