@@ -7,8 +7,10 @@
 //!    with Argo CD's tracking metadata added, then each object dry-run applied server-side as
 //!    `argocd-controller` (the field manager Argo CD applies with when it applies server-side) and compared
 //!    with live as the Flux diff does; objects in `status.resources` that are no longer rendered are shown
-//!    removed. What cannot be rendered (a Helm chart without helm, a Helm repository chart, a plugin,
-//!    jsonnet, a source at no commit) is listed in `uncovered`.
+//!    removed. Every source is checked out first (those with a `ref` too: Helm value files `$ref/...` are
+//!    read from them), then rendered (`render.rs`: plain directory, `kustomize.rs`, `helm.rs`). What cannot
+//!    be rendered or applied (a Helm chart without helm, a Helm repository chart, a plugin, a `.jsonnet`
+//!    file, a remote value file, a source at no commit) is listed in `uncovered`: never a silent "in sync".
 
 pub mod api;
 pub mod env;
