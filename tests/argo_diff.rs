@@ -4,11 +4,14 @@
 //! locally (no argocd CLI config) and from the API server (the argocd CLI's config, logged in as admin),
 //! and both ways agree. A Helm app without helm: the header says so, exit 2. A multi-source app: its directory
 //! rendered, its Helm repository chart listed as not covered. `history` lists the source's
-//! commits marked with what was deployed, `status` the commits behind.
+//! commits marked with what was deployed, `status` the commits behind. Then Helm (with the tier's helm, when
+//! built) and kustomize apps with overrides: in sync after a sync, a live edit shown (argo_diff/render.rs).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod k8s_tier;
+#[path = "argo_diff/render.rs"]
+mod render;
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -87,13 +90,20 @@ fn out_of_sync(a: &DynamicObject) -> BTreeSet<String> {
 struct Cli<'a> {
     tier: &'a Tier,
     dirs: tempfile::TempDir,
+    /// The helm program (`SETPOINT_HELM`); None: no helm (PATH has none).
+    helm: Option<String>,
 }
 
 impl Cli<'_> {
     /// The real binary with the argocd CLI config of `argocd_dir` (an empty directory: none): (exit code,
     /// stdout).
     fn run(&self, argocd_dir: &Path, args: &[&str]) -> Result<(i32, String), BoxError> {
-        let out = Command::new(env!("CARGO_BIN_EXE_setpoint"))
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_setpoint"));
+        match &self.helm {
+            Some(h) => cmd.env("SETPOINT_HELM", h),
+            None => cmd.env_remove("SETPOINT_HELM"),
+        };
+        let out = cmd
             .args(["--backend", "argo", "--context", "admin"])
             .args(args)
             .env("KUBECONFIG", self.tier.kubeconfig())
@@ -220,6 +230,7 @@ async fn steps(tier: &Tier) -> Result<(), BoxError> {
     let cli = Cli {
         tier,
         dirs: tempfile::tempdir()?,
+        helm: None,
     };
     let none = tempfile::tempdir()?; // no argocd CLI config
     let api_dir = tempfile::tempdir()?;
@@ -400,5 +411,7 @@ async fn steps(tier: &Tier) -> Result<(), BoxError> {
     if u["commitsBehind"] != 1 {
         return Err(err(format!("commits behind: {u}")));
     }
-    Ok(())
+
+    // Helm and kustomize apps rendered as the repo-server renders them (tests/argo_diff/render.rs)
+    render::steps(tier, &admin).await
 }

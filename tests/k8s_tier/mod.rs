@@ -212,6 +212,11 @@ impl Tier {
         self.var("FLUX_BIN")
     }
 
+    /// The helm CLI the tier built, if it did (opt-in: `SETPOINT_K8S_HELM_CLI=on scripts/k8s-tier build`).
+    pub fn helm_bin(&self) -> Option<&str> {
+        self.var("HELM_BIN").ok().filter(|p| !p.is_empty())
+    }
+
     /// A client for a context of the tier's kubeconfig: `admin` or `viewer`.
     pub async fn client(&self, context: &str) -> Result<kube::Client, BoxError> {
         // Both of rustls's providers are compiled in (gix's HTTP stack and kube enable different ones), so

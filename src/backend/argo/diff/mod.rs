@@ -7,13 +7,19 @@
 //!    with Argo CD's tracking metadata added, then each object dry-run applied server-side as
 //!    `argocd-controller` (the field manager Argo CD applies with when it applies server-side) and compared
 //!    with live as the Flux diff does; objects in `status.resources` that are no longer rendered are shown
-//!    removed. What cannot be rendered (a Helm chart without helm, a Helm repository chart, a plugin,
-//!    jsonnet, a source at no commit) is listed in `uncovered`.
+//!    removed. Every source is checked out first (those with a `ref` too: Helm value files `$ref/...` are
+//!    read from them), then rendered (`render.rs`: plain directory, `kustomize.rs`, `helm.rs`). What cannot
+//!    be rendered or applied (a Helm chart without helm, a Helm repository chart, a plugin, a `.jsonnet`
+//!    file, a remote value file, a source at no commit) is listed in `uncovered`: never a silent "in sync".
 
 pub mod api;
+pub mod env;
+pub mod helm;
+pub mod kustomize;
 pub mod render;
 
-use std::path::Path;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::ConfigMap;
@@ -27,6 +33,7 @@ use crate::backend::flux::mirror::{Mirrors, Wanted};
 use crate::backend::local::git::Mirror;
 use crate::backend::local::spec::GitRef;
 use crate::model::{Change, DiffReport, Revision};
+use env::BuildEnv;
 
 /// The field manager Argo CD's application-controller applies with (server-side apply); the dry run uses it
 /// so that what it would take over is what the controller takes over.
@@ -156,34 +163,43 @@ enum At {
     Head(String),
 }
 
-async fn local(
-    client: &kube::Client,
+/// One source checked out: where, at which commit, read how.
+struct Checked {
+    index: usize,
+    src: Value,
+    url: String,
+    rev: String,
+    root: std::path::PathBuf,
+    sha: String,
+    how: &'static str,
+}
+
+impl Checked {
+    fn what(&self) -> String {
+        format!("source {} ({})", self.index + 1, self.url)
+    }
+}
+
+/// Checks out every source that can be (each reported when it cannot): the sources with a `ref` too,
+/// whose files the Helm sources' `$ref/...` value files read.
+async fn check_out_all(
     app: &Value,
     mirrors: Option<&Arc<Mirrors>>,
-) -> Result<DiffReport, BackendError> {
-    let mut report = DiffReport::default();
-    let app_name = text(app, "/metadata/name").to_owned();
-    let app_ns = text(app, "/metadata/namespace").to_owned();
-    let dest_ns = text(app, "/spec/destination/namespace").to_owned();
-    let tmp = tempfile::tempdir().map_err(|e| BackendError::Invalid(format!("temp dir: {e}")))?;
-    let mut from = Vec::new();
-    let mut desired = Vec::new();
-    let mut every_source = true;
+    tmp: &Path,
+    report: &mut DiffReport,
+    every_source: &mut bool,
+) -> Result<Vec<Checked>, BackendError> {
+    let mut out = Vec::new();
     for (i, (src, rev)) in sources(app).into_iter().enumerate() {
         let url = text(&src, "/repoURL").to_owned();
         let what = format!("source {} ({url})", i + 1);
         if !text(&src, "/chart").is_empty() {
-            every_source = false;
+            *every_source = false;
             report.uncovered.push(format!(
-                "{what}: chart {} from a Helm repository is not fetched here",
-                text(&src, "/chart")
-            ));
-            continue;
-        }
-        if text(&src, "/path").is_empty() && !text(&src, "/ref").is_empty() {
-            report.notes.push(format!(
-                "{what}: a values reference ({}), no manifests of its own",
-                text(&src, "/ref")
+                "{what}: chart {} from a Helm repository (version {}) is not fetched here (that needs the network \
+                 to the chart repository; Argo CD's own diff through its API server covers it)",
+                text(&src, "/chart"),
+                text(&src, "/targetRevision"),
             ));
             continue;
         }
@@ -195,46 +211,123 @@ async fn local(
             Ok(c) => At::Commit(c.sha().to_owned()),
             Err(_) if target != "HEAD" => At::Head(target.to_owned()),
             Err(_) => {
-                every_source = false;
+                *every_source = false;
                 report.uncovered.push(format!(
                     "{what}: Argo CD reports no revision it compared with, and targetRevision is HEAD"
                 ));
                 continue;
             }
         };
-        let root = tmp.path().join(format!("source-{i}"));
+        let root = tmp.join(format!("source-{i}"));
         let (m, u, r, scratch) = (
             mirrors.cloned(),
             url.clone(),
             root.clone(),
-            tmp.path().join(format!("clone-{i}")),
+            tmp.join(format!("clone-{i}")),
         );
         let checked =
             tokio::task::spawn_blocking(move || checkout(m.as_ref(), &u, &at, &scratch, &r))
                 .await
                 .map_err(|e| BackendError::Invalid(format!("checkout: {e}")))?;
-        let (sha, how) = match checked {
-            Ok(c) => c,
+        match checked {
+            Ok((sha, how)) => out.push(Checked {
+                index: i,
+                src,
+                url,
+                rev,
+                root,
+                sha,
+                how,
+            }),
             Err(e) => {
-                every_source = false;
+                *every_source = false;
                 report
                     .uncovered
                     .push(format!("{what}: cannot be read: {e}"));
-                continue;
             }
+        }
+    }
+    Ok(out)
+}
+
+async fn local(
+    client: &kube::Client,
+    app: &Value,
+    mirrors: Option<&Arc<Mirrors>>,
+) -> Result<DiffReport, BackendError> {
+    let mut report = DiffReport::default();
+    let app_name = text(app, "/metadata/name").to_owned();
+    let app_ns = text(app, "/metadata/namespace").to_owned();
+    let dest_ns = text(app, "/spec/destination/namespace").to_owned();
+    let project = text(app, "/spec/project").to_owned();
+    let tmp = tempfile::tempdir().map_err(|e| BackendError::Invalid(format!("temp dir: {e}")))?;
+    let mut every_source = true;
+    let checked = check_out_all(app, mirrors, tmp.path(), &mut report, &mut every_source).await?;
+    let refs: BTreeMap<String, PathBuf> = checked
+        .iter()
+        .filter(|c| !text(&c.src, "/ref").is_empty())
+        .map(|c| (format!("${}", text(&c.src, "/ref")), c.root.clone()))
+        .collect();
+    let helm_sources = checked.iter().any(|c| {
+        !text(&c.src, "/path").is_empty()
+            && matches!(render::tool(&c.root, &c.src), Ok((_, render::Tool::Helm)))
+    });
+    let cluster = if helm_sources {
+        match helm::Cluster::read(client).await {
+            Ok(c) => Some(c),
+            Err(e) => {
+                report.notes.push(format!(
+                    "the cluster's version and API versions could not be read for helm template: {e}"
+                ));
+                None
+            }
+        }
+    } else {
+        None
+    };
+    let mut from = Vec::new();
+    let mut desired = Vec::new();
+    for c in &checked {
+        let what = c.what();
+        let path = text(&c.src, "/path");
+        let short = &c.sha[..c.sha.len().min(12)];
+        if path.is_empty() && !text(&c.src, "/ref").is_empty() {
+            report.notes.push(format!(
+                "{what}: a values reference (${}) at {short}, no manifests of its own",
+                text(&c.src, "/ref")
+            ));
+            continue;
+        }
+        let target = match text(&c.src, "/targetRevision") {
+            "" => "HEAD",
+            t => t,
         };
-        let short = &sha[..sha.len().min(12)];
-        let at_text = if rev.is_empty() {
+        let at_text = if c.rev.is_empty() {
             format!("{short}, the head of {target} (Argo CD reports no compared revision)")
         } else {
             short.to_owned()
         };
-        match render::render(&root, &src, &app_name, &dest_ns).await {
+        let build_env = BuildEnv::new(&env::Of {
+            app_name: &app_name,
+            dest_ns: &dest_ns,
+            project: &project,
+            revision: &c.sha,
+            repo_url: &c.url,
+            path,
+            target_revision: text(&c.src, "/targetRevision"),
+        });
+        let ctx = render::Ctx {
+            app_name: &app_name,
+            dest_ns: &dest_ns,
+            env: &build_env,
+            refs: &refs,
+            cluster: cluster.as_ref(),
+        };
+        match render::render(&c.root, &c.src, &ctx).await {
             Ok(r) => {
                 from.push(format!(
-                    "{url} {} at {at_text} ({}, from {how})",
-                    text(&src, "/path"),
-                    r.tool
+                    "{} {path} at {at_text} ({}, from {})",
+                    c.url, r.tool, c.how
                 ));
                 report
                     .uncovered
@@ -484,5 +577,33 @@ mod tests {
             &json!({"metadata": {"annotations": {"argocd.argoproj.io/hook": "PreSync"}}})
         ));
         assert_eq!(resource_id(&obj), "apps/Deployment/n/web");
+    }
+
+    #[tokio::test]
+    async fn a_helm_repository_chart_is_said_not_covered() {
+        let app = json!({"spec": {"sources": [
+            {"repoURL": "https://charts.example.com", "chart": "web", "targetRevision": "1.2.3"},
+            {"repoURL": "https://charts.example.com", "chart": "db", "targetRevision": "2.0.0",
+             "ref": "values"}]}});
+        let tmp = tempfile::tempdir().unwrap();
+        let mut report = DiffReport::default();
+        let mut every = true;
+        let checked = check_out_all(&app, None, tmp.path(), &mut report, &mut every)
+            .await
+            .unwrap();
+        assert!(checked.is_empty());
+        assert!(!every);
+        assert_eq!(report.uncovered.len(), 2, "{:?}", report.uncovered);
+        assert!(report.uncovered[0].starts_with(
+            "source 1 (https://charts.example.com): chart web from a Helm repository (version 1.2.3) is not fetched here"
+        ));
+        // no revision and HEAD: said, not guessed
+        let head =
+            json!({"spec": {"source": {"repoURL": "https://git.example.com/x.git", "path": "p"}}});
+        let mut report = DiffReport::default();
+        check_out_all(&head, None, tmp.path(), &mut report, &mut every)
+            .await
+            .unwrap();
+        assert!(report.uncovered[0].contains("reports no revision it compared with"));
     }
 }

@@ -1,20 +1,20 @@
 //! The manifests of one Application source at a commit, rendered here the way Argo CD's repo-server renders
 //! them: the tool named by the source (`helm`, `kustomize`, `directory`, `plugin`), else detected from the
-//! directory (a `Chart.yaml`: Helm; a kustomization file: kustomize; else a plain directory). Plain
+//! directory (a kustomization file: kustomize; a `Chart.yaml`: Helm; else a plain directory). Plain
 //! directories are read natively (YAML and JSON files, `recurse`, `include` and `exclude` globs); kustomize
-//! apps are built by the kustomize program the Flux diff uses; Helm apps by `helm template` when helm is on
-//! PATH (or `$SETPOINT_HELM`). What cannot be rendered is returned as the reason.
+//! apps are built with their `spec.source.kustomize` settings applied (`kustomize.rs`); Helm apps by
+//! `helm template` (`helm.rs`). What cannot be rendered is returned as the reason; what is rendered but
+//! not applied as gaps.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::backend::flux::diff::build::{self, Kustomize};
-
-/// The environment variable naming the helm program to run.
-pub const HELM_ENV: &str = "SETPOINT_HELM";
-const HELM_TIMEOUT: Duration = Duration::from_secs(120);
+use super::env::BuildEnv;
+use super::helm::{self, Cluster};
+use super::kustomize;
+use crate::backend::flux::diff::build;
 
 /// Manifests rendered, how, and what of the source's settings was not applied.
 #[derive(Debug, Default)]
@@ -22,6 +22,17 @@ pub struct Rendered {
     pub objects: Vec<Value>,
     pub tool: &'static str,
     pub gaps: Vec<String>,
+}
+
+/// What a render needs besides the source and its checkout.
+pub struct Ctx<'a> {
+    pub app_name: &'a str,
+    pub dest_ns: &'a str,
+    pub env: &'a BuildEnv,
+    /// `$name` of each source with a `ref`, and the root of its checkout.
+    pub refs: &'a BTreeMap<String, PathBuf>,
+    /// The cluster's version and API versions (for Helm); None when they could not be read.
+    pub cluster: Option<&'a Cluster>,
 }
 
 fn text<'a>(v: &'a Value, pointer: &str) -> &'a str {
@@ -32,13 +43,18 @@ fn set(v: &Value, key: &str) -> bool {
     v.get(key).is_some_and(|x| !x.is_null())
 }
 
-/// Renders `source` (one entry of `spec.sources`, or `spec.source`) from the checkout at `root`.
-pub async fn render(
-    root: &Path,
-    source: &Value,
-    app_name: &str,
-    dest_ns: &str,
-) -> Result<Rendered, String> {
+/// How a source is rendered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tool {
+    Helm,
+    Kustomize,
+    Directory,
+    Plugin,
+}
+
+/// The directory of `source` in the checkout at `root`, and its tool: the one the source names, else the
+/// one its files call for.
+pub fn tool(root: &Path, source: &Value) -> Result<(PathBuf, Tool), String> {
     let path = text(source, "/path");
     let rel = Path::new(path.trim_start_matches('/'));
     if rel
@@ -51,16 +67,38 @@ pub async fn render(
     if !dir.is_dir() {
         return Err(format!("path {path} is not a directory at this revision"));
     }
-    if set(source, "plugin") {
-        return Err("config management plugins are not run here".into());
+    let named: Vec<Tool> = [
+        ("helm", Tool::Helm),
+        ("kustomize", Tool::Kustomize),
+        ("directory", Tool::Directory),
+        ("plugin", Tool::Plugin),
+    ]
+    .into_iter()
+    .filter(|(k, _)| set(source, k))
+    .map(|(_, t)| t)
+    .collect();
+    let t = match named.as_slice() {
+        [t] => *t,
+        [] if build::kustomization_file(&dir).is_some() => Tool::Kustomize,
+        [] if dir.join("Chart.yaml").is_file() => Tool::Helm,
+        [] => Tool::Directory,
+        _ => return Err("more than one of helm, kustomize, directory and plugin is set".into()),
+    };
+    Ok((dir, t))
+}
+
+/// Renders `source` (one entry of `spec.sources`, or `spec.source`) from the checkout at `root`.
+pub async fn render(root: &Path, source: &Value, ctx: &Ctx<'_>) -> Result<Rendered, String> {
+    let (dir, t) = tool(root, source)?;
+    match t {
+        Tool::Plugin => Err("config management plugins are not run here".into()),
+        Tool::Helm => helm::render(&dir, root, source, ctx).await,
+        Tool::Kustomize => {
+            let opts = source.get("kustomize").cloned().unwrap_or(Value::Null);
+            kustomize::render(&dir, &opts, ctx.env).await
+        }
+        Tool::Directory => directory(&dir, source),
     }
-    if set(source, "helm") || (!set(source, "kustomize") && dir.join("Chart.yaml").is_file()) {
-        return helm(&dir, source, app_name, dest_ns).await;
-    }
-    if set(source, "kustomize") || build::kustomization_file(&dir).is_some() {
-        return kustomize(&dir, source).await;
-    }
-    directory(&dir, source)
 }
 
 /// The objects of YAML (multi-document) or JSON text; `kind: List` unwrapped.
@@ -106,10 +144,6 @@ fn directory(dir: &Path, source: &Value) -> Result<Rendered, String> {
         tool: "directory",
         ..Rendered::default()
     };
-    if set(&d, "jsonnet") {
-        out.gaps
-            .push("directory.jsonnet settings are not applied".into());
-    }
     for rel in files {
         if (!include.is_empty() && !glob(include, &rel))
             || (!exclude.is_empty() && glob(exclude, &rel))
@@ -117,9 +151,11 @@ fn directory(dir: &Path, source: &Value) -> Result<Rendered, String> {
             continue;
         }
         let ext = rel.rsplit('.').next().unwrap_or("");
-        if ext == "jsonnet" || ext == "libsonnet" {
-            out.gaps
-                .push(format!("{rel}: jsonnet is not rendered here"));
+        if ext == "jsonnet" {
+            // Argo CD evaluates it (with directory.jsonnet's settings); a .libsonnet is only imported
+            out.gaps.push(format!(
+                "{rel}: jsonnet is not evaluated here (its objects are not compared)"
+            ));
             continue;
         }
         if !matches!(ext, "yaml" | "yml" | "json") {
@@ -180,118 +216,6 @@ pub fn glob(pattern: &str, path: &str) -> bool {
     m(&p, &s)
 }
 
-async fn kustomize(dir: &Path, source: &Value) -> Result<Rendered, String> {
-    let k = Kustomize::find().map_err(|e| e.to_string())?;
-    let mut gaps = Vec::new();
-    if let Some(o) = source
-        .get("kustomize")
-        .and_then(Value::as_object)
-        .filter(|o| !o.is_empty())
-    {
-        let keys: Vec<&str> = o.keys().map(String::as_str).collect();
-        gaps.push(format!(
-            "spec.source.kustomize ({}) is not applied to the local build",
-            keys.join(", ")
-        ));
-    }
-    let yaml = k.build(dir).await?;
-    Ok(Rendered {
-        objects: parse(&yaml, false, "kustomize output")?,
-        tool: "kustomize",
-        gaps,
-    })
-}
-
-/// `$SETPOINT_HELM`, else `helm` on PATH.
-pub fn helm_program() -> Option<PathBuf> {
-    std::env::var_os(HELM_ENV)
-        .filter(|p| !p.is_empty())
-        .map(PathBuf::from)
-        .or_else(|| build::on_path("helm"))
-}
-
-async fn helm(
-    dir: &Path,
-    source: &Value,
-    app_name: &str,
-    dest_ns: &str,
-) -> Result<Rendered, String> {
-    let program = helm_program().ok_or_else(|| {
-        "a Helm chart, and helm not on PATH (install helm, or set SETPOINT_HELM)".to_owned()
-    })?;
-    let h = source.get("helm").cloned().unwrap_or(Value::Null);
-    let release = match text(&h, "/releaseName") {
-        "" => app_name,
-        r => r,
-    };
-    let mut gaps = Vec::new();
-    let mut cmd = tokio::process::Command::new(&program);
-    cmd.arg("template")
-        .arg(release)
-        .arg(dir)
-        .arg("--namespace")
-        .arg(dest_ns)
-        .arg("--include-crds")
-        .stdin(std::process::Stdio::null())
-        .kill_on_drop(true);
-    for f in h
-        .get("valueFiles")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter_map(Value::as_str)
-    {
-        if f.starts_with('$') || f.contains("://") {
-            gaps.push(format!(
-                "helm value file {f} (from another source or a URL) is not read"
-            ));
-            continue;
-        }
-        cmd.arg("--values").arg(dir.join(f));
-    }
-    let scratch = tempfile::tempdir().map_err(|e| format!("temp dir: {e}"))?;
-    let inline = match (h.get("valuesObject"), h.get("values")) {
-        (Some(o), _) if !o.is_null() => Some(serde_json::to_string(o).map_err(|e| e.to_string())?),
-        (_, Some(Value::String(s))) if !s.is_empty() => Some(s.clone()),
-        _ => None,
-    };
-    if let Some(values) = inline {
-        let f = scratch.path().join("values.yaml");
-        std::fs::write(&f, values).map_err(|e| format!("{}: {e}", f.display()))?;
-        cmd.arg("--values").arg(f);
-    }
-    for p in h
-        .get("parameters")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-    {
-        let flag = if p.get("forceString").and_then(Value::as_bool) == Some(true) {
-            "--set-string"
-        } else {
-            "--set"
-        };
-        cmd.arg(flag)
-            .arg(format!("{}={}", text(p, "/name"), text(p, "/value")));
-    }
-    let out = tokio::time::timeout(HELM_TIMEOUT, cmd.output())
-        .await
-        .map_err(|_| format!("helm template did not finish in {HELM_TIMEOUT:?}"))?
-        .map_err(|e| format!("running {}: {e}", program.display()))?;
-    if !out.status.success() {
-        return Err(format!(
-            "helm template failed: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        ));
-    }
-    let yaml = String::from_utf8(out.stdout).map_err(|_| "helm printed non-UTF-8 output")?;
-    Ok(Rendered {
-        objects: parse(&yaml, false, "helm template output")?,
-        tool: "helm template",
-        gaps,
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -346,5 +270,58 @@ mod tests {
         )
         .unwrap();
         assert_eq!(names(only), ["a", "b"]);
+    }
+
+    fn ctx_render(root: &Path, source: serde_json::Value) -> Result<Rendered, String> {
+        let (env, refs) = (BuildEnv::default(), BTreeMap::new());
+        let ctx = Ctx {
+            app_name: "a",
+            dest_ns: "n",
+            env: &env,
+            refs: &refs,
+            cluster: None,
+        };
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(render(root, &source, &ctx))
+    }
+
+    #[test]
+    fn what_cannot_be_rendered_is_said() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::create_dir(d.path().join("app")).unwrap();
+        std::fs::write(d.path().join("app/main.jsonnet"), "{}").unwrap();
+        std::fs::write(d.path().join("app/lib.libsonnet"), "{}").unwrap();
+        std::fs::write(
+            d.path().join("app/cm.yaml"),
+            "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n",
+        )
+        .unwrap();
+        let plugin = ctx_render(
+            d.path(),
+            serde_json::json!({"path": "app", "plugin": {"name": "cmp"}}),
+        );
+        assert!(plugin.unwrap_err().contains("plugins are not run here"));
+        let both = ctx_render(
+            d.path(),
+            serde_json::json!({"path": "app", "helm": {}, "directory": {}}),
+        );
+        assert!(both.unwrap_err().contains("more than one of"));
+        let jsonnet = ctx_render(
+            d.path(),
+            serde_json::json!({"path": "app", "directory": {"jsonnet": {"tlas": []}}}),
+        )
+        .unwrap();
+        assert_eq!(jsonnet.objects.len(), 1);
+        assert_eq!(
+            jsonnet.gaps,
+            ["main.jsonnet: jsonnet is not evaluated here (its objects are not compared)"]
+        );
+        let outside = ctx_render(d.path(), serde_json::json!({"path": "../x"}));
+        assert!(outside.unwrap_err().contains("leaves the repository"));
+        let gone = ctx_render(d.path(), serde_json::json!({"path": "nope"}));
+        assert!(gone.unwrap_err().contains("not a directory"));
     }
 }
