@@ -224,8 +224,15 @@ async fn steps(tier: &Tier) -> Result<(), BoxError> {
             }))?,
         )
         .await?;
-    apps.create(&post, &app(FENCED, "fenced", &repo.url, "web", false)?)
-        .await?;
+    // its own repository: no more work on the others' checkouts in the repo-server (seen once: a held sync
+    // of ops-window ended Error "Failed to checkout FETCH_HEAD" with a third Application on the same repository)
+    let fenced_repo = Repo::create(tier, scratch.path(), "argo-ops-fenced")?;
+    fenced_repo.commit("first", &[("web/web.yaml", Some(&cm("fenced", "1")))])?;
+    apps.create(
+        &post,
+        &app(FENCED, "fenced", &fenced_repo.url, "web", false)?,
+    )
+    .await?;
     apps.create(&post, &app(WEB, "default", &repo.url, "web", true)?)
         .await?;
     apps.create(&post, &app(WINDOWED, "frozen", &repo.url, "window", false)?)
