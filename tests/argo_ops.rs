@@ -2,7 +2,9 @@
 //! being the assertions: suspend with `automated.enabled: false` (the served CRD has it) keeps prune and
 //! selfHeal and stops auto-sync, resume restores; refresh (normal and hard) returns once the controller
 //! compared again; a deny sync window refuses setpoint's sync while the controller holds a sync written
-//! around setpoint, and its manualSync lets both through; terminate stops a sync waiting on a PreSync hook
+//! around setpoint, and its manualSync lets both through (`status` shows the window); an AppProject that does
+//! not permit the destination: setpoint refuses the sync before sending it (exit 3), the controller reports
+//! InvalidSpecError and the unit's status says so; terminate stops a sync waiting on a PreSync hook
 //! Job that never completes, and the waiting `sync` reports the controller's Failed; the application-controller
 //! killed mid-operation and started again: the waiting `sync` reports the operation's real end; the Application
 //! CRD deleted and installed again while setpoint watches: its Applications appear again (discovery again).
@@ -33,6 +35,7 @@ const NS: &str = "argo-ops";
 const WEB: &str = "ops-web";
 const WINDOWED: &str = "ops-window";
 const HOOKED: &str = "ops-hook";
+const FENCED: &str = "ops-fenced";
 const POLL: Duration = Duration::from_millis(500);
 const LONG: Duration = Duration::from_secs(180);
 
@@ -210,6 +213,26 @@ async fn steps(tier: &Tier) -> Result<(), BoxError> {
             }))?,
         )
         .await?;
+    // a project that does not permit the namespace its Application deploys to
+    projects
+        .create(
+            &post,
+            &serde_json::from_value(json!({
+                "apiVersion": "argoproj.io/v1alpha1", "kind": "AppProject",
+                "metadata": {"name": "fenced", "namespace": ARGOCD_NAMESPACE},
+                "spec": {"sourceRepos": ["*"], "destinations": [{"namespace": "elsewhere", "server": "*"}]}
+            }))?,
+        )
+        .await?;
+    // its own repository: no more work on the others' checkouts in the repo-server (seen once: a held sync
+    // of ops-window ended Error "Failed to checkout FETCH_HEAD" with a third Application on the same repository)
+    let fenced_repo = Repo::create(tier, scratch.path(), "argo-ops-fenced")?;
+    fenced_repo.commit("first", &[("web/web.yaml", Some(&cm("fenced", "1")))])?;
+    apps.create(
+        &post,
+        &app(FENCED, "fenced", &fenced_repo.url, "web", false)?,
+    )
+    .await?;
     apps.create(&post, &app(WEB, "default", &repo.url, "web", true)?)
         .await?;
     apps.create(&post, &app(WINDOWED, "frozen", &repo.url, "window", false)?)
@@ -305,6 +328,32 @@ async fn steps(tier: &Tier) -> Result<(), BoxError> {
     {
         return Err(err(format!("detail: {out}")));
     }
+    // `status` says it too: the unit's syncWindow in JSON, a marker in the table
+    let status: Value = serde_json::from_str(&cli.ok(&["status", "--output", "json"])?)?;
+    let unit_json = |id: &str| {
+        status["units"]
+            .as_array()
+            .and_then(|u| u.iter().find(|u| u["id"] == id))
+            .cloned()
+            .unwrap_or(Value::Null)
+    };
+    let w = &unit_json(&unit(WINDOWED))["syncWindow"];
+    if w["syncAllowed"] != json!(false)
+        || !w["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("change freeze")
+        || unit_json(&unit(WEB)).get("syncWindow").is_some()
+    {
+        return Err(err(format!("status --output json, windows: {status}")));
+    }
+    let table = cli.ok(&["status"])?;
+    if !table
+        .lines()
+        .any(|l| l.starts_with(&unit(WINDOWED)) && l.contains("[sync denied]"))
+    {
+        return Err(err(format!("status, windows: {table}")));
+    }
     // the controller agrees: a sync written around setpoint (as the API server would) is held
     let around = json!({"operation": {"sync": {"revision": "main", "prune": false},
         "initiatedBy": {"username": "someone-else"}}});
@@ -342,6 +391,55 @@ async fn steps(tier: &Tier) -> Result<(), BoxError> {
         .any(|l| l.starts_with("SyncWindow") && l.contains("ManualOnly"))
     {
         return Err(err(format!("detail, manualSync: {out}")));
+    }
+
+    // --- the AppProject: a destination it does not permit ---------------------------------------------
+    let (code, _, stderr) = cli.run(&["sync", &unit(FENCED)])?;
+    if code != 3
+        || !stderr.contains(&format!(
+            "project `fenced` does not permit destination {ARGOCD_IN_CLUSTER} namespace `{NS}`"
+        ))
+    {
+        return Err(err(format!(
+            "sync outside the project: exit {code}: {stderr}"
+        )));
+    }
+    if apps
+        .get(FENCED)
+        .await?
+        .data
+        .get("operation")
+        .is_some_and(|o| !o.is_null())
+    {
+        return Err(err("the sync refused by the project wrote an operation"));
+    }
+    let out = cli.ok(&["detail", &unit(FENCED)])?;
+    if !out
+        .lines()
+        .any(|l| l.starts_with("Project") && l.contains("Denied"))
+    {
+        return Err(err(format!("detail, project: {out}")));
+    }
+    // the controller agrees (InvalidSpecError), and the unit's status says its words
+    wait_app(&apps, FENCED, "InvalidSpecError", |a| {
+        a.data
+            .pointer("/status/conditions")
+            .and_then(Value::as_array)
+            .is_some_and(|c| c.iter().any(|c| c["type"] == "InvalidSpecError"))
+    })
+    .await?;
+    let status: Value = serde_json::from_str(&cli.ok(&["status", "--output", "json"])?)?;
+    let fenced = status["units"]
+        .as_array()
+        .and_then(|u| u.iter().find(|u| u["id"] == unit(FENCED).as_str()))
+        .cloned()
+        .unwrap_or(Value::Null);
+    let message = fenced["message"].as_str().unwrap_or_default();
+    if fenced["status"] != "failed"
+        || !message.contains("InvalidSpecError")
+        || !message.contains("project 'fenced'")
+    {
+        return Err(err(format!("status of {FENCED}: {fenced}")));
     }
 
     // --- terminate: a sync waiting on a hook Job that never completes ---------------------------------

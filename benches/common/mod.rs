@@ -63,6 +63,7 @@ pub fn units_in(n: usize, contexts: usize) -> Snapshot {
             drifted_objects: vec![],
             last_reconcile_at: Some(now),
             parent: None,
+            sync_window: None,
             depends_on: vec![],
         })
         .map(std::sync::Arc::new)

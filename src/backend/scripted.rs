@@ -54,6 +54,7 @@ pub(crate) fn unit(id: &str) -> Unit {
         drifted_objects: vec![],
         last_reconcile_at: Some(ts(-30)),
         parent: None,
+        sync_window: None,
         depends_on: vec![],
     }
 }

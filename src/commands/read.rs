@@ -58,12 +58,15 @@ pub fn status_table(snap: &Snapshot, now: Timestamp) -> String {
         .units
         .iter()
         .map(|u| {
-            let message = match u.hold_note() {
+            let mut message = match u.hold_note() {
                 Some(note) if !u.status.message.contains(&note) => {
                     format!("[{note}] {}", u.status.message)
                 }
                 _ => u.status.message.clone(),
             };
+            if let Some(w) = &u.sync_window {
+                message = format!("[{}] {message}", w.marker());
+            }
             vec![
                 u.id.clone(),
                 u.status.kind.to_string(),

@@ -20,4 +20,4 @@ pub use diff::{Change, DiffReport, NOT_RENDERED, ObjectDiff};
 pub use event::{Event, STATUS_CHANGED, Severity};
 pub use revision::{Revision, RevisionError};
 pub use status::{Status, StatusKind};
-pub use unit::{BackendKind, HistoryEntry, InventoryEntry, Snapshot, Source, Unit};
+pub use unit::{BackendKind, HistoryEntry, InventoryEntry, Snapshot, Source, SyncWindow, Unit};

@@ -81,6 +81,34 @@ pub struct Unit {
     /// What owns the unit and reverts edits of its spec (an Argo CD ApplicationSet: `ApplicationSet ns/name`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parent: Option<String>,
+    /// Argo CD: what the sync windows of the Application's project say now; absent when no window applies
+    /// (or not judged: the console's watch does not read projects).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sync_window: Option<SyncWindow>,
+}
+
+/// What the sync windows of an Argo CD Application's project say now (`argocd app get`'s "Sync Window").
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SyncWindow {
+    /// A manual sync (setpoint's, the API server's) may run now; `None` when the project could not be read.
+    pub sync_allowed: Option<bool>,
+    /// Auto-sync may run now; `None` when the project could not be read.
+    pub auto_sync_allowed: Option<bool>,
+    /// The windows that decide, in words (or why they could not be judged).
+    pub message: String,
+}
+
+impl SyncWindow {
+    /// A short marker for tables: `sync denied`, `manual only`, `sync allowed`, `window ?`.
+    pub fn marker(&self) -> &'static str {
+        match (self.sync_allowed, self.auto_sync_allowed) {
+            (Some(false), _) => "sync denied",
+            (Some(true), Some(false)) => "manual sync only",
+            (Some(true), _) => "sync allowed",
+            (None, _) => "sync window ?",
+        }
+    }
 }
 
 impl Unit {

@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use jiff::Timestamp;
 use kube::api::{Api, ApiResource, DynamicObject, Patch, PatchParams};
+use kube::runtime::wait::await_condition;
 use serde_json::{Value, json};
 
 use super::map::{
@@ -91,10 +92,61 @@ impl App {
     }
 }
 
-/// A warning when an ApplicationSet owns the Application (it reverts spec edits such as syncPolicy).
+/// A warning when an ApplicationSet owns the Application: what the real applicationset-controller (3.3.0,
+/// tested) does to setpoint's edits.
 pub fn owner_warning(obj: &DynamicObject) -> Option<String> {
     map::application_set(obj).map(|set| {
-        format!("warning: {set} owns this Application and may revert its syncPolicy edit")
+        format!(
+            "warning: {set} owns this Application: it reverts the syncPolicy edit unless its \
+             ignoreApplicationDifferences covers /spec/syncPolicy, and removes setpoint's annotations unless its \
+             preservedFields keep them"
+        )
+    })
+}
+
+/// How long suspend and rollback watch an Application an ApplicationSet owns for the set's reaction (the
+/// applicationset-controller watches the Applications it owns and answers within a second on the tier).
+const OWNER_WATCH: Duration = Duration::from_secs(5);
+
+/// What the owning ApplicationSet made of setpoint's hold, checked after the fact.
+pub(super) enum Owned {
+    /// The hold is undone: the message says how.
+    Reverted(String),
+    /// The hold stands (possibly without setpoint's annotations): the message says what was seen.
+    Kept(String),
+}
+
+/// Watches the Application (at most [`OWNER_WATCH`]) until its owning ApplicationSet undoes the hold (auto-sync
+/// on again, or setpoint's saved policy gone); `None` when no ApplicationSet owns it.
+pub(super) async fn owner_reaction(app: &App, obj: &DynamicObject) -> Option<Owned> {
+    let set = map::application_set(obj)?;
+    let undone =
+        |o: &DynamicObject| map::auto_sync(o) || map::annotation(o, SAVED_AUTOMATED).is_none();
+    let cond = move |o: Option<&DynamicObject>| o.is_none_or(undone);
+    let seen = tokio::time::timeout(
+        OWNER_WATCH,
+        await_condition(app.api.clone(), &app.name, cond),
+    )
+    .await;
+    Some(match seen {
+        Ok(Ok(Some(o))) if map::auto_sync(&o) => Owned::Reverted(format!(
+            "{set} reverted the edit: auto-sync is on again (the set regenerates the spec; an \
+             ignoreApplicationDifferences entry with /spec/syncPolicy keeps such an edit)"
+        )),
+        Ok(Ok(Some(_))) => Owned::Kept(format!(
+            "auto-sync stays off (the set ignores /spec/syncPolicy), but {set} removed setpoint's annotations \
+             (the saved policy, who and why): resume cannot restore the policy (the set's \
+             preservedFields.annotations keep them)"
+        )),
+        Ok(Ok(None)) => Owned::Reverted(format!("{set} deleted the Application")),
+        Ok(Err(e)) => Owned::Kept(format!(
+            "{set} owns this Application; what it does to the edit could not be watched: {e}"
+        )),
+        Err(_) => Owned::Kept(format!(
+            "{} (not reverted {} s later)",
+            owner_warning(obj).unwrap_or(set),
+            OWNER_WATCH.as_secs()
+        )),
     })
 }
 
@@ -188,9 +240,16 @@ pub async fn suspend(
             &format!("suspended by {who}: {reason}"),
         )
         .await;
-    let warn = owner_warning(&after)
-        .map(|w| format!("; {w}"))
-        .unwrap_or_default();
+    let warn = match owner_reaction(app, &after).await {
+        Some(Owned::Reverted(why)) => {
+            return Err(BackendError::Failed(format!(
+                "{}: suspended, then {why}{note}",
+                app.label()
+            )));
+        }
+        Some(Owned::Kept(what)) => format!("; {what}"),
+        None => String::new(),
+    };
     let how = if enabled_field && was {
         "turned off (automated.enabled: false, prune and selfHeal kept)"
     } else if was {
@@ -293,9 +352,6 @@ pub async fn rollback(
             enabled_field,
         )
     };
-    let warn = owner_warning(&obj)
-        .map(|w| format!("; {w}"))
-        .unwrap_or_default();
     let done = super::sync::sync(
         client,
         app,
@@ -307,6 +363,16 @@ pub async fn rollback(
         timeout,
     )
     .await?;
+    let warn = match owner_reaction(app, &obj).await {
+        Some(Owned::Reverted(why)) => {
+            return Err(BackendError::Failed(format!(
+                "{}: rolled back ({done}), then {why}: the controller will sync targetRevision again",
+                app.label()
+            )));
+        }
+        Some(Owned::Kept(what)) => format!("; {what}"),
+        None => String::new(),
+    };
     Ok(format!(
         "rolled back, auto-sync off until resume: {done}{warn}"
     ))

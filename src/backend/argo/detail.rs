@@ -112,6 +112,39 @@ pub fn window(v: Option<&super::windows::Verdict>) -> Condition {
     }
 }
 
+/// The AppProject's verdict as a condition: `Permitted` or `Denied` (the rules that refuse, and what could
+/// not be judged).
+pub fn project(v: &super::project::Verdict) -> Condition {
+    let mut said: Vec<&str> = v.refusals.iter().map(String::as_str).collect();
+    said.extend(v.notes.iter().map(String::as_str));
+    Condition {
+        kind: "Project".into(),
+        status: if v.refusals.is_empty() {
+            "Permitted"
+        } else {
+            "Denied"
+        }
+        .into(),
+        reason: String::new(),
+        message: if said.is_empty() {
+            "the project permits the sources, the destination and the known objects".into()
+        } else {
+            said.join("; ")
+        },
+        since: None,
+    }
+}
+
+pub fn project_unknown(why: &str) -> Condition {
+    Condition {
+        kind: "Project".into(),
+        status: "Unknown".into(),
+        reason: String::new(),
+        message: format!("the project could not be read: {why}"),
+        since: None,
+    }
+}
+
 pub fn window_unknown(why: &str) -> Condition {
     Condition {
         kind: "SyncWindow".into(),

@@ -299,6 +299,7 @@ pub fn unit(context: &str, obj: &DynamicObject) -> Unit {
         last_reconcile_at: time_at(&obj.data, "/status/reconciledAt"),
         depends_on: Vec::new(),
         parent: application_set(obj),
+        sync_window: None,
     }
 }
 

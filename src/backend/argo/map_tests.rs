@@ -157,8 +157,8 @@ fn automated_enabled_false_is_auto_sync_off() {
     assert!(!auto_sync(&app));
 }
 
-/// The tier runs no applicationset-controller: the owner reference it would set is added to a real
-/// Application dumped from the tier.
+/// The owner reference the applicationset-controller sets, added to a real Application dumped from the tier
+/// (tests/argo_appset.rs runs the real controller).
 #[test]
 fn an_application_set_is_the_parent_and_suspend_warns_of_it() {
     let mut app = fixture("auto");
@@ -180,7 +180,9 @@ fn an_application_set_is_the_parent_and_suspend_warns_of_it() {
     assert_eq!(
         crate::backend::argo::act::owner_warning(&app).as_deref(),
         Some(
-            "warning: ApplicationSet argocd/guestbook owns this Application and may revert its syncPolicy edit"
+            "warning: ApplicationSet argocd/guestbook owns this Application: it reverts the syncPolicy edit \
+             unless its ignoreApplicationDifferences covers /spec/syncPolicy, and removes setpoint's \
+             annotations unless its preservedFields keep them"
         )
     );
 }

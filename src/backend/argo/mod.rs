@@ -9,6 +9,7 @@ pub mod detail;
 pub mod diff;
 pub mod map;
 mod ops;
+pub mod project;
 mod schema;
 mod sync;
 mod watch;
@@ -208,37 +209,89 @@ impl ArgoBackend {
             .await)
     }
 
-    /// The sync windows of the Application's AppProject (read in the Application's namespace), judged now;
-    /// `Ok(None)` when none applies.
-    async fn windows(
+    /// The Application's AppProject, read in the Application's namespace; `Ok(None)` when it does not exist.
+    async fn project(
         &self,
         app: &App,
         obj: &DynamicObject,
-    ) -> Result<Option<windows::Verdict>, String> {
+    ) -> Result<Option<DynamicObject>, String> {
         let project = str_at(&obj.data, "/spec/project").unwrap_or("default");
         let gvk = GroupVersionKind::gvk(GROUP, "v1alpha1", "AppProject");
         let ar = ApiResource::from_gvk_with_plural(&gvk, "appprojects");
         let client = self.client().await.map_err(|e| e.to_string())?;
         let api: Api<DynamicObject> = Api::namespaced_with(client, &app.namespace, &ar);
-        let proj = api
-            .get(project)
-            .await
-            .map_err(|e| format!("AppProject {}/{project}: {e}", app.namespace))?;
-        let Some(list) = proj
-            .data
-            .pointer("/spec/syncWindows")
-            .and_then(serde_json::Value::as_array)
-        else {
+        match api.get(project).await {
+            Ok(p) => Ok(Some(p)),
+            Err(kube::Error::Api(s)) if s.code == 404 => Ok(None),
+            Err(e) => Err(format!("AppProject {}/{project}: {e}", app.namespace)),
+        }
+    }
+
+    /// The sync windows of the Application's AppProject judged now; `Ok(None)` when none applies (or the
+    /// project does not exist: that is the project's verdict).
+    async fn windows(
+        &self,
+        app: &App,
+        obj: &DynamicObject,
+    ) -> Result<Option<windows::Verdict>, String> {
+        let Some(proj) = self.project(app, obj).await? else {
             return Ok(None);
         };
-        let s = |p: &str| str_at(&obj.data, p).unwrap_or_default();
-        let target = windows::Target {
-            name: &app.name,
-            dest_name: s("/spec/destination/name"),
-            dest_server: s("/spec/destination/server"),
-            dest_namespace: s("/spec/destination/namespace"),
+        Ok(windows::judge_app(
+            &proj.data,
+            &app.name,
+            &obj.data,
+            jiff::Timestamp::now(),
+        ))
+    }
+
+    /// The AppProject's verdict on the Application (existence, sources, destination, resources).
+    async fn project_verdict(
+        &self,
+        app: &App,
+        obj: &DynamicObject,
+    ) -> Result<project::Verdict, String> {
+        let proj = self.project(app, obj).await?;
+        let target = project::target(&obj.data);
+        Ok(project::judge(
+            proj.as_ref().map(|p| &p.data),
+            &app.namespace,
+            &target,
+        ))
+    }
+
+    /// Why the project refuses a sync now, if it does. A project that cannot be read is no refusal (the
+    /// controller still judges it; its InvalidSpecError shows in the unit's status).
+    async fn project_refusal(&self, app: &App) -> Result<Option<String>, BackendError> {
+        let obj = app.get().await?;
+        Ok(match self.project_verdict(app, &obj).await {
+            Ok(v) => v.refusal(),
+            Err(e) => {
+                tracing::info!(app = %app.label(), error = %e, "project not read");
+                None
+            }
+        })
+    }
+
+    /// Each unit's sync windows, from one list of the AppProjects of every namespace.
+    async fn judge_windows(&self, snap: &mut Snapshot, apps: &[DynamicObject]) {
+        let gvk = GroupVersionKind::gvk(GROUP, "v1alpha1", "AppProject");
+        let ar = ApiResource::from_gvk_with_plural(&gvk, "appprojects");
+        let listed = match self.client().await {
+            Ok(c) => Api::<DynamicObject>::all_with(c, &ar)
+                .list(&ListParams::default())
+                .await
+                .map(|l| l.items)
+                .map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
         };
-        Ok(windows::verdict(list, &target, jiff::Timestamp::now()))
+        windows::judge_snapshot(
+            snap,
+            &self.context,
+            apps.iter(),
+            listed.as_deref().map_err(String::as_str),
+            jiff::Timestamp::now(),
+        );
     }
 
     /// Returns once discovery (of the argoproj.io group only, never a list of Applications), run every
@@ -330,7 +383,8 @@ impl Backend for ArgoBackend {
         let api: Api<DynamicObject> = Api::all_with(self.client().await?, &resource());
         match api.list(&ListParams::default()).await {
             Ok(list) => {
-                let snap = map::snapshot(&self.context, list.items.iter());
+                let mut snap = map::snapshot(&self.context, list.items.iter());
+                self.judge_windows(&mut snap, &list.items).await;
                 Ok(match &self.mirrors {
                     Some(m) => {
                         enrich::fetch_wanted(m, &snap, MIRROR_BUDGET).await;
@@ -450,6 +504,11 @@ impl Backend for ArgoBackend {
         let app = self.app(unit).await?;
         let obj = app.get().await?;
         let mut d = detail::detail(unit, &obj);
+        d.conditions
+            .push(match self.project_verdict(&app, &obj).await {
+                Ok(v) => detail::project(&v),
+                Err(e) => detail::project_unknown(&e),
+            });
         d.conditions.push(match self.windows(&app, &obj).await {
             Ok(v) => detail::window(v.as_ref()),
             Err(e) => detail::window_unknown(&e),
@@ -480,6 +539,14 @@ impl Backend for ArgoBackend {
                 None
             }
         };
+        // the project refuses the sync (one that cannot be read is not enforced)
+        let refused = match self.project_verdict(&app, &obj).await {
+            Ok(v) => v.refusal(),
+            Err(e) => {
+                tracing::debug!(unit, error = %e, "project not read");
+                None
+            }
+        };
         Ok(Capabilities {
             suspend: if map::is_suspended(&obj) {
                 deny("already suspended")
@@ -495,6 +562,8 @@ impl Backend for ArgoBackend {
                 op()
             } else if map::annotation(&obj, map::PINNED_AT_REVISION).is_some() {
                 deny("rolled back and held: resume it first")
+            } else if let Some(r) = &refused {
+                deny(r.clone())
             } else if let Some(w) = &window {
                 deny(w.clone())
             } else {
@@ -502,6 +571,8 @@ impl Backend for ArgoBackend {
             },
             rollback: if busy {
                 op()
+            } else if let Some(r) = refused {
+                deny(r)
             } else if let Some(w) = window {
                 deny(w)
             } else {
@@ -537,6 +608,14 @@ impl Backend for ArgoBackend {
             {
                 return Err(BackendError::Invalid(format!(
                     "{} is rolled back and held: resume it first (a sync would deploy targetRevision again)",
+                    app.label()
+                )));
+            }
+            Action::Sync { .. } | Action::Rollback { .. }
+                if let Some(why) = self.project_refusal(&app).await? =>
+            {
+                return Err(BackendError::Denied(format!(
+                    "{}: {why} (the controller would refuse the sync: nothing was sent)",
                     app.label()
                 )));
             }

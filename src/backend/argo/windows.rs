@@ -150,6 +150,72 @@ pub struct Target<'a> {
     pub dest_namespace: &'a str,
 }
 
+/// The unit field for a verdict: `None` (no window applies) stays absent.
+pub fn state(v: Option<&Verdict>) -> Option<crate::model::SyncWindow> {
+    v.map(|v| crate::model::SyncWindow {
+        sync_allowed: Some(v.manual),
+        auto_sync_allowed: Some(v.automatic),
+        message: v.message.clone(),
+    })
+}
+
+/// Sets each Argo CD unit's `sync_window` from the windows of its project among `projects` (every AppProject
+/// listed; `Err`: why they could not be listed, said on every unit). An Application whose project is not
+/// listed has no window (the project's absence is its own refusal, see `project.rs`).
+pub fn judge_snapshot<'a>(
+    snap: &mut crate::model::Snapshot,
+    context: &str,
+    apps: impl Iterator<Item = &'a kube::api::DynamicObject>,
+    projects: Result<&[kube::api::DynamicObject], &str>,
+    now: Timestamp,
+) {
+    let mut found = std::collections::HashMap::new();
+    for app in apps {
+        let ns = app.metadata.namespace.as_deref().unwrap_or_default();
+        let name = app.metadata.name.as_deref().unwrap_or_default();
+        let wanted = app
+            .data
+            .pointer("/spec/project")
+            .and_then(Value::as_str)
+            .filter(|p| !p.is_empty())
+            .unwrap_or("default");
+        let window = match projects {
+            Ok(list) => list
+                .iter()
+                .find(|p| {
+                    p.metadata.namespace.as_deref() == Some(ns)
+                        && p.metadata.name.as_deref() == Some(wanted)
+                })
+                .and_then(|p| state(judge_app(&p.data, name, &app.data, now).as_ref())),
+            Err(why) => Some(crate::model::SyncWindow {
+                sync_allowed: None,
+                auto_sync_allowed: None,
+                message: format!("the projects could not be read: {why}"),
+            }),
+        };
+        found.insert(super::map::unit_id(context, ns, name), window);
+    }
+    for u in &mut snap.units {
+        if let Some(w) = found.remove(&u.id) {
+            u.sync_window = w;
+        }
+    }
+}
+
+/// The verdict of the AppProject `project` on the Application `name` (`app`: its data, spec and status, as
+/// the API server returns them) at `now`; `None` when no window applies.
+pub fn judge_app(project: &Value, name: &str, app: &Value, now: Timestamp) -> Option<Verdict> {
+    let list = project.pointer("/spec/syncWindows")?.as_array()?;
+    let s = |p: &str| app.pointer(p).and_then(Value::as_str).unwrap_or_default();
+    let target = Target {
+        name,
+        dest_name: s("/spec/destination/name"),
+        dest_server: s("/spec/destination/server"),
+        dest_namespace: s("/spec/destination/namespace"),
+    };
+    verdict(list, &target, now)
+}
+
 /// The verdict of `windows` (an AppProject's `spec.syncWindows`) for `app` at `now`; `None` when no window
 /// applies to it. A window that cannot be read denies, as in Argo CD ("invalid sync windows").
 pub fn verdict(windows: &[Value], app: &Target, now: Timestamp) -> Option<Verdict> {
@@ -520,5 +586,70 @@ mod tests {
         let bad = json!({"kind": "deny", "schedule": "bad", "duration": "1h", "namespaces": ["*"]});
         let v = verdict(&[bad], &APP, at("2026-03-04T09:10:00Z")).unwrap();
         assert!(!v.manual && v.message.starts_with("invalid sync windows"));
+    }
+
+    fn fixture(name: &str) -> kube::api::DynamicObject {
+        let path = format!(
+            "{}/src/backend/argo/fixtures/{name}.json",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+    }
+
+    fn project(windows: serde_json::Value) -> kube::api::DynamicObject {
+        serde_json::from_value(
+            json!({"apiVersion": "argoproj.io/v1alpha1", "kind": "AppProject",
+            "metadata": {"name": "default", "namespace": "argocd"},
+            "spec": {"sourceRepos": ["*"], "syncWindows": windows}}),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn the_snapshot_says_each_units_windows_in_its_json() {
+        let apps = [fixture("manual"), fixture("auto")];
+        let now = at("2026-01-01T12:30:00Z");
+        let deny = project(
+            json!([{"kind": "deny", "schedule": "0 12 * * *", "duration": "1h",
+            "applications": ["manual"], "description": "lunch"}]),
+        );
+        let mut snap = crate::backend::argo::map::snapshot("admin", apps.iter());
+        judge_snapshot(&mut snap, "admin", apps.iter(), Ok(&[deny]), now);
+        let manual = snap.units.iter().find(|u| u.name == "manual").unwrap();
+        let w = manual.sync_window.as_ref().unwrap();
+        assert_eq!(
+            (w.sync_allowed, w.auto_sync_allowed),
+            (Some(false), Some(false))
+        );
+        assert!(w.message.contains("lunch"), "{w:?}");
+        assert_eq!(w.marker(), "sync denied");
+        let json = serde_json::to_value(manual).unwrap();
+        assert_eq!(json["syncWindow"]["syncAllowed"], json!(false));
+        assert_eq!(json["syncWindow"]["autoSyncAllowed"], json!(false));
+        // no window applies to the other: the field stays absent (the contract before it)
+        let auto = snap.units.iter().find(|u| u.name == "auto").unwrap();
+        assert_eq!(auto.sync_window, None);
+        assert!(
+            serde_json::to_value(auto)
+                .unwrap()
+                .get("syncWindow")
+                .is_none()
+        );
+        // a manualSync window: a manual sync may run, auto-sync may not
+        let manual_only = project(
+            json!([{"kind": "deny", "schedule": "0 12 * * *", "duration": "1h",
+            "applications": ["*"], "manualSync": true}]),
+        );
+        judge_snapshot(&mut snap, "admin", apps.iter(), Ok(&[manual_only]), now);
+        assert!(
+            snap.units
+                .iter()
+                .all(|u| u.sync_window.as_ref().map(|w| w.marker()) == Some("manual sync only"))
+        );
+        // the projects not readable: said on every unit, neither allowed nor denied
+        judge_snapshot(&mut snap, "admin", apps.iter(), Err("forbidden"), now);
+        let w = snap.units[0].sync_window.as_ref().unwrap();
+        assert_eq!((w.sync_allowed, w.marker()), (None, "sync window ?"));
+        assert!(w.message.contains("forbidden"));
     }
 }

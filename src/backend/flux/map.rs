@@ -380,6 +380,7 @@ pub fn unit(
         drifted_objects: Vec::new(),
         last_reconcile_at,
         parent: None,
+        sync_window: None,
         depends_on,
     }
 }

@@ -238,6 +238,7 @@ impl Workspace {
             drifted_objects: st.drifted,
             last_reconcile_at: st.last_reconcile_at,
             parent: None,
+            sync_window: None,
             depends_on: env.depends_on.clone(),
         }
     }

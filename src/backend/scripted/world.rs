@@ -164,6 +164,7 @@ pub(crate) fn unit(name: &str) -> Unit {
         drifted_objects: drift,
         last_reconcile_at: Some(ts(RECONCILED_AT)),
         parent: None,
+        sync_window: None,
         depends_on: match name {
             "staging" => vec!["dev".into()],
             "prod" => vec!["staging".into()],
