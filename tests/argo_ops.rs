@@ -306,7 +306,8 @@ async fn steps(tier: &Tier) -> Result<(), BoxError> {
 
     // --- sync windows ---------------------------------------------------------------------------------
     let (code, _, stderr) = cli.run(&["sync", &unit(WINDOWED)])?;
-    if code == 0
+    // refused as every action that is not allowed now: exit 3
+    if code != 3
         || !stderr
             .contains("sync denied by the active deny window '* * * * *' for 1h: change freeze")
     {

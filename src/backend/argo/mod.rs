@@ -622,7 +622,7 @@ impl Backend for ArgoBackend {
             Action::Sync { .. } | Action::Rollback { .. }
                 if let Some(why) = self.window_refusal(&app).await? =>
             {
-                return Err(BackendError::Invalid(format!(
+                return Err(BackendError::Denied(format!(
                     "{}: {why} (the controller would hold the operation until the window allows it)",
                     app.label()
                 )));
