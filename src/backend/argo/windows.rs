@@ -197,7 +197,7 @@ pub fn judge_snapshot<'a>(
     }
     for u in &mut snap.units {
         if let Some(w) = found.remove(&u.id) {
-            u.sync_window = w;
+            std::sync::Arc::make_mut(u).sync_window = w;
         }
     }
 }
