@@ -24,6 +24,8 @@ use crate::config::theme::{ColorDepth, Theme};
 
 /// How long the watch rests after the backend failed before it asks again.
 const WATCH_RETRY: Duration = Duration::from_secs(2);
+/// How long the selection must rest on a unit before its capabilities are asked for.
+const CAPS_SETTLE: Duration = Duration::from_millis(120);
 /// How long leaving the console waits for actions still in flight to finish and be recorded.
 pub const IN_FLIGHT_WAIT: Duration = Duration::from_secs(20);
 
@@ -253,6 +255,10 @@ impl Runner {
                 })
             }
             Effect::LoadCaps(unit) => self.load(4, async move {
+                // asked once the cursor rests on the unit, not for every row it passes: a key held down
+                // over a cluster's units would otherwise send a round of SelfSubjectAccessReviews per row
+                // (the next question aborts this one while it waits)
+                tokio::time::sleep(CAPS_SETTLE).await;
                 let result = b.capabilities(&unit).await.map_err(|e| e.to_string());
                 Msg::Caps { unit, result }
             }),
