@@ -363,13 +363,25 @@ pub fn snapshot(
     context: &str,
     apps: impl IntoIterator<Item = impl std::borrow::Borrow<DynamicObject>>,
 ) -> Snapshot {
+    assemble(apps.into_iter().map(|app| mapped(context, app.borrow())))
+}
+
+/// One Application as the snapshot shows it: its unit and its sources. Applications are mapped each on its
+/// own (nothing of one depends on another), so the watch maps each as it arrives and keeps only this.
+pub type Mapped = (Arc<Unit>, Vec<Arc<Source>>);
+
+pub fn mapped(context: &str, app: &DynamicObject) -> Mapped {
+    let u = unit(context, app);
+    let sources = app_sources(app, &u).into_iter().map(Arc::new).collect();
+    (Arc::new(u), sources)
+}
+
+/// The snapshot of mapped Applications, sorted.
+pub fn assemble(apps: impl IntoIterator<Item = Mapped>) -> Snapshot {
     let mut snap = Snapshot::default();
-    for app in apps {
-        let app = app.borrow();
-        let u = unit(context, app);
-        snap.sources
-            .extend(app_sources(app, &u).into_iter().map(Arc::new));
-        snap.units.push(Arc::new(u));
+    for (u, sources) in apps {
+        snap.sources.extend(sources);
+        snap.units.push(u);
     }
     snap.sort();
     snap.sources.sort_by(|a, b| a.id.cmp(&b.id));

@@ -3,16 +3,16 @@
 //! snapshot. Never polls. A refused watch (403) or a missing CRD (404) is said once, with an empty snapshot;
 //! a transient failure makes the context unavailable until the list is complete again.
 //!
-//! The store is the Flux watch's (compact JSON per object, parsed again one at a time for a snapshot), and
-//! before an Application goes in, [`trim`] drops what the snapshot never reads: the detail, the history and
-//! the tree GET the Application afresh, so the watch keeps only what `map::snapshot` looks at.
+//! The store is the Flux watch's, but it keeps each Application mapped (its unit and sources, `map::mapped`)
+//! as it arrives, not its JSON: Applications map each on their own, so a snapshot is only their sort, and
+//! the work of mapping 5,000 is done while the initial list streams in. The detail, the history and the
+//! tree GET the Application afresh.
 
 use std::time::Duration;
 
 use futures_util::StreamExt;
 use kube::api::{Api, ApiResource, DynamicObject};
 use kube::runtime::watcher::{self, Event};
-use serde_json::Value;
 use tokio::sync::mpsc;
 
 use super::map;
@@ -41,7 +41,8 @@ pub async fn run(
     tx: &mpsc::Sender<Update>,
 ) -> Option<Refused> {
     let api: Api<Lean> = Api::all_with(client, ar);
-    let store = Store::default();
+    let store: Store<map::Mapped> = Store::default();
+    let keep = |app: DynamicObject| Some(map::mapped(context, &app));
     let mut backoff = MIN_BACKOFF;
     let mut last: Option<u64> = None;
     loop {
@@ -79,7 +80,7 @@ pub async fn run(
                             Event::Apply(_) | Event::Delete(_) if listed => changed = true,
                             _ => {}
                         }
-                        store.apply(lean::unwrap(ev).modify(trim));
+                        store.apply_with(lean::unwrap(ev), keep);
                     }
                     Some(Err(e)) => match watch_fault(&e) {
                         WatchFault::Forbidden(m) => return Some(Refused::Forbidden(m)),
@@ -99,7 +100,7 @@ pub async fn run(
                 }
             }
             if changed && listed {
-                let snap = map::snapshot(context, store.parsed());
+                let snap = map::assemble(store.values());
                 // nothing to compare the first with: it is sent at once, and its digest taken after
                 let digest = last.map(|_| fingerprint(&snap));
                 if last.is_none() || last != digest {
@@ -117,38 +118,6 @@ pub async fn run(
     }
 }
 
-/// Drops from an Application what `map::snapshot` never reads (the store keeps the rest): managedFields
-/// (the store drops them too), kubectl's last-applied copy of the object, every history entry but the newest,
-/// the objects in status.resources that are not OutOfSync, the per-object results of the last operation,
-/// status.summary (images, URLs) and the copy of the spec the last comparison was against
-/// (status.sync.comparedTo). What is dropped is most of a synced Application's bytes.
-pub fn trim(o: &mut DynamicObject) {
-    o.metadata.managed_fields = None;
-    if let Some(a) = o.metadata.annotations.as_mut() {
-        a.remove("kubectl.kubernetes.io/last-applied-configuration");
-    }
-    let Some(status) = o.data.get_mut("status").and_then(Value::as_object_mut) else {
-        return;
-    };
-    status.remove("summary");
-    if let Some(Value::Object(sync)) = status.get_mut("sync") {
-        sync.remove("comparedTo");
-    }
-    if let Some(Value::Array(h)) = status.get_mut("history") {
-        let keep = h.len().saturating_sub(1);
-        h.drain(..keep);
-    }
-    if let Some(Value::Array(r)) = status.get_mut("resources") {
-        r.retain(|r| r.get("status").and_then(Value::as_str) == Some("OutOfSync"));
-    }
-    if let Some(Value::Object(result)) = status
-        .get_mut("operationState")
-        .and_then(|s| s.get_mut("syncResult"))
-    {
-        result.remove("resources");
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -162,42 +131,26 @@ mod tests {
     }
 
     #[test]
-    fn trimming_changes_no_snapshot() {
-        for name in ["auto", "broken", "manual", "multi", "rejected"] {
-            let full = fixture(name);
-            let mut trimmed = full.clone();
-            trim(&mut trimmed);
-            assert_eq!(
-                map::snapshot("c", [&trimmed]),
-                map::snapshot("c", [&full]),
-                "{name}"
-            );
-            let (a, b) = (
-                serde_json::to_string(&full).unwrap().len(),
-                serde_json::to_string(&trimmed).unwrap().len(),
-            );
-            assert!(b <= a, "{name}: {b} > {a}");
+    fn the_store_holds_applications_mapped_and_a_restarted_list_replaces_them_once_complete() {
+        let store: Store<map::Mapped> = Store::default();
+        let keep = |app: DynamicObject| Some(map::mapped("c", &app));
+        let names = ["auto", "broken", "manual", "multi", "rejected"];
+        store.apply_with(Event::Init, keep);
+        for name in names {
+            store.apply_with(Event::InitApply(fixture(name)), keep);
         }
-    }
-
-    #[test]
-    fn the_store_holds_trimmed_applications() {
-        let store = Store::default();
-        store.apply(Event::Init);
-        store.apply(Event::InitApply(fixture("auto")).modify(trim));
-        store.apply(Event::InitDone);
-        let got: Vec<_> = store.parsed().collect();
-        assert_eq!(got.len(), 1);
-        assert!(got[0].metadata.managed_fields.is_none());
-        assert!(
-            got[0]
-                .data
-                .pointer("/status/resources")
-                .and_then(Value::as_array)
-                .is_none_or(|r| r.iter().all(|r| r["status"] == "OutOfSync"))
-        );
+        store.apply_with(Event::InitDone, keep);
         assert_eq!(
-            map::snapshot("c", got),
+            map::assemble(store.values()),
+            map::snapshot("c", names.map(fixture))
+        );
+        // a restart keeps the old ones until the new list is complete
+        store.apply_with(Event::Init, keep);
+        store.apply_with(Event::InitApply(fixture("auto")), keep);
+        assert_eq!(store.values().len(), names.len());
+        store.apply_with(Event::InitDone, keep);
+        assert_eq!(
+            map::assemble(store.values()),
             map::snapshot("c", [fixture("auto")])
         );
     }

@@ -241,46 +241,46 @@ fn apply(
     }
 }
 
-/// One kind's objects as compact JSON by namespace and name (what the watch last heard of each), shared by
-/// the kind's task (which writes) and the loop (which reads them for a snapshot). The Argo CD watch keeps its
-/// Applications in one too.
-#[derive(Clone, Default)]
-pub struct Store(Arc<Mutex<Objects>>);
+/// One kind's objects by namespace and name (what the watch last heard of each), shared by the kind's task
+/// (which writes) and the loop (which reads them for a snapshot). The Flux watch keeps each object as compact
+/// JSON (`Store<Arc<str>>`, the default); the Argo CD watch keeps each Application mapped (`map::Mapped`).
+#[derive(Clone)]
+pub struct Store<T = Arc<str>>(Arc<Mutex<Objects<T>>>);
+
+impl<T> Default for Store<T> {
+    fn default() -> Self {
+        Self(Arc::new(Mutex::new(Objects {
+            live: BTreeMap::new(),
+            next: None,
+        })))
+    }
+}
 
 type Key = (Option<String>, Option<String>);
 
-#[derive(Default)]
-struct Objects {
-    live: BTreeMap<Key, Arc<str>>,
+struct Objects<T> {
+    live: BTreeMap<Key, T>,
     /// The list being received after a (re)start; it replaces `live` once complete.
-    next: Option<BTreeMap<Key, Arc<str>>>,
+    next: Option<BTreeMap<Key, T>>,
 }
 
-impl Store {
-    fn objects(&self) -> std::sync::MutexGuard<'_, Objects> {
+impl<T: Clone> Store<T> {
+    fn objects(&self) -> std::sync::MutexGuard<'_, Objects<T>> {
         self.0.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Applies a watcher event, as kube-runtime's reflector would: a restarted list replaces the store only
-    /// once it is complete.
-    pub fn apply(&self, ev: Event<DynamicObject>) {
-        let compact = |mut o: DynamicObject| {
-            // managedFields are most of an object's bytes and nothing setpoint shows
-            o.metadata.managed_fields = None;
+    /// Applies a watcher event, as kube-runtime's reflector would (a restarted list replaces the store only
+    /// once it is complete), keeping of each object what `keep` makes of it (`None`: left out).
+    pub fn apply_with(&self, ev: Event<DynamicObject>, keep: impl Fn(DynamicObject) -> Option<T>) {
+        let kept = |o: DynamicObject| {
             let key = (o.metadata.namespace.clone(), o.metadata.name.clone());
-            match serde_json::to_string(&o) {
-                Ok(json) => Some((key, Arc::from(json))),
-                Err(e) => {
-                    tracing::warn!(?key, %e, "an object that does not serialize is left out");
-                    None
-                }
-            }
+            keep(o).map(|v| (key, v))
         };
-        // serialized before the lock is taken, so the loop's reads wait for an insert only
+        // made before the lock is taken, so the loop's reads wait for an insert only
         match ev {
             Event::Init => self.objects().next = Some(BTreeMap::new()),
             Event::InitApply(o) => {
-                if let Some((k, v)) = compact(o)
+                if let Some((k, v)) = kept(o)
                     && let Some(next) = self.objects().next.as_mut()
                 {
                     next.insert(k, v);
@@ -293,7 +293,7 @@ impl Store {
                 }
             }
             Event::Apply(o) => {
-                if let Some((k, v)) = compact(o) {
+                if let Some((k, v)) = kept(o) {
                     self.objects().live.insert(k, v);
                 }
             }
@@ -304,10 +304,38 @@ impl Store {
         }
     }
 
+    /// What is kept of every object, in key order.
+    pub fn values(&self) -> Vec<T> {
+        self.objects().live.values().cloned().collect()
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.objects().live.len()
+    }
+}
+
+impl Store {
+    /// Applies a watcher event, keeping each object as compact JSON without its managedFields.
+    pub fn apply(&self, ev: Event<DynamicObject>) {
+        self.apply_with(ev, |mut o| {
+            // managedFields are most of an object's bytes and nothing setpoint shows
+            o.metadata.managed_fields = None;
+            match serde_json::to_string(&o) {
+                Ok(json) => Some(Arc::from(json)),
+                Err(e) => {
+                    let (ns, name) = (o.metadata.namespace, o.metadata.name);
+                    tracing::warn!(?ns, ?name, %e, "an object that does not serialize is left out");
+                    None
+                }
+            }
+        });
+    }
+
     /// The objects, each parsed when the iterator reaches it (the store is not locked meanwhile).
     pub fn parsed(&self) -> impl Iterator<Item = DynamicObject> + use<> {
-        let all: Vec<Arc<str>> = self.objects().live.values().cloned().collect();
-        all.into_iter()
+        self.values()
+            .into_iter()
             .filter_map(|json| match serde_json::from_str(&json) {
                 Ok(o) => Some(o),
                 Err(e) => {
@@ -315,11 +343,6 @@ impl Store {
                     None
                 }
             })
-    }
-
-    #[cfg(test)]
-    fn len(&self) -> usize {
-        self.objects().live.len()
     }
 }
 
