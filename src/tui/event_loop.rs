@@ -55,6 +55,8 @@ pub struct Runner {
     opened: mpsc::Receiver<Result<(String, Member), String>>,
     /// Actions sent and not answered yet: leaving waits for them, so that each is in the audit log.
     in_flight: Vec<InFlight>,
+    /// When the capabilities of a unit were last asked for (see [`CAPS_SETTLE`]).
+    caps_asked_at: Option<Instant>,
 }
 
 impl Runner {
@@ -72,6 +74,7 @@ impl Runner {
             conn,
             tx,
             loads: [None, None, None, None, None, None],
+            caps_asked_at: None,
             config_dir,
             depth,
             open,
@@ -254,14 +257,23 @@ impl Runner {
                     Some(Msg::Theme(result))
                 })
             }
-            Effect::LoadCaps(unit) => self.load(4, async move {
-                // asked once the cursor rests on the unit, not for every row it passes: a key held down
-                // over a cluster's units would otherwise send a round of SelfSubjectAccessReviews per row
-                // (the next question aborts this one while it waits)
-                tokio::time::sleep(CAPS_SETTLE).await;
-                let result = b.capabilities(&unit).await.map_err(|e| e.to_string());
-                Msg::Caps { unit, result }
-            }),
+            Effect::LoadCaps(unit) => {
+                // While the cursor moves (a question less than CAPS_SETTLE after the last), asked once it
+                // rests on the unit, not for every row it passes: a key held down over a cluster's units
+                // would send a round of SelfSubjectAccessReviews per row (the next question aborts this
+                // one while it waits). A lone move is asked at once.
+                let moving = self
+                    .caps_asked_at
+                    .is_some_and(|at| at.elapsed() < CAPS_SETTLE);
+                self.caps_asked_at = Some(Instant::now());
+                self.load(4, async move {
+                    if moving {
+                        tokio::time::sleep(CAPS_SETTLE).await;
+                    }
+                    let result = b.capabilities(&unit).await.map_err(|e| e.to_string());
+                    Msg::Caps { unit, result }
+                })
+            }
             Effect::OpenContext(name) => {
                 let open = self.open.clone();
                 let done = self.opened_tx.clone();
