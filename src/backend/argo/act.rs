@@ -116,6 +116,24 @@ pub(super) enum Owned {
     Kept(String),
 }
 
+/// What the owning ApplicationSet did to the edit: a failure worded by `reverted` when it undid it, else what
+/// to add to the outcome (nothing when no set owns the Application).
+async fn owner_verdict(
+    app: &App,
+    obj: &DynamicObject,
+    reverted: impl FnOnce(String) -> String,
+) -> Result<String, BackendError> {
+    match owner_reaction(app, obj).await {
+        Some(Owned::Reverted(why)) => Err(BackendError::Failed(format!(
+            "{}: {}",
+            app.label(),
+            reverted(why)
+        ))),
+        Some(Owned::Kept(what)) => Ok(format!("; {what}")),
+        None => Ok(String::new()),
+    }
+}
+
 /// Watches the Application (at most [`OWNER_WATCH`]) until its owning ApplicationSet undoes the hold (auto-sync
 /// on again, or setpoint's saved policy gone); `None` when no ApplicationSet owns it.
 pub(super) async fn owner_reaction(app: &App, obj: &DynamicObject) -> Option<Owned> {
@@ -240,16 +258,7 @@ pub async fn suspend(
             &format!("suspended by {who}: {reason}"),
         )
         .await;
-    let warn = match owner_reaction(app, &after).await {
-        Some(Owned::Reverted(why)) => {
-            return Err(BackendError::Failed(format!(
-                "{}: suspended, then {why}{note}",
-                app.label()
-            )));
-        }
-        Some(Owned::Kept(what)) => format!("; {what}"),
-        None => String::new(),
-    };
+    let warn = owner_verdict(app, &after, |why| format!("suspended, then {why}{note}")).await?;
     let how = if enabled_field && was {
         "turned off (automated.enabled: false, prune and selfHeal kept)"
     } else if was {
@@ -363,16 +372,10 @@ pub async fn rollback(
         timeout,
     )
     .await?;
-    let warn = match owner_reaction(app, &obj).await {
-        Some(Owned::Reverted(why)) => {
-            return Err(BackendError::Failed(format!(
-                "{}: rolled back ({done}), then {why}: the controller will sync targetRevision again",
-                app.label()
-            )));
-        }
-        Some(Owned::Kept(what)) => format!("; {what}"),
-        None => String::new(),
-    };
+    let warn = owner_verdict(app, &obj, |why| {
+        format!("rolled back ({done}), then {why}: the controller will sync targetRevision again")
+    })
+    .await?;
     Ok(format!(
         "rolled back, auto-sync off until resume: {done}{warn}"
     ))
