@@ -14,7 +14,6 @@ pub mod diffdoc;
 pub mod event_loop;
 pub mod event_rows;
 pub mod filter;
-mod hangup;
 pub mod input;
 pub mod osc52;
 pub mod quiet;
@@ -82,7 +81,6 @@ pub async fn run(ctx: &Context) -> Result<u8, CliError> {
             .size()
             .map(|s| (s.width, s.height))
             .unwrap_or((80, 24));
-        hangup::watch(event_loop::IN_FLIGHT_WAIT);
         let app = App::new(setup, size, Timestamp::now());
         let (tx, rx) = mpsc::channel(64);
         let mut runner = Runner::new(conn, tx, ctx.dirs.config.clone(), depth, Arc::new(opener));
