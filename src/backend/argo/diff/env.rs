@@ -96,21 +96,28 @@ fn is_special(c: u8) -> bool {
     matches!(c, b'*' | b'#' | b'$' | b'@' | b'!' | b'?' | b'-') || c.is_ascii_digit()
 }
 
+/// The environment of the app `web` (destination `prod`, project `default`, revision `0123456789abcdef`,
+/// repository `http://git/x.git`, target `main`) with its source at `path`: the tests' sample.
+#[cfg(test)]
+pub fn sample(path: &str) -> BuildEnv {
+    BuildEnv::new(&Of {
+        app_name: "web",
+        dest_ns: "prod",
+        project: "default",
+        revision: "0123456789abcdef",
+        repo_url: "http://git/x.git",
+        path,
+        target_revision: "main",
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn substitutes_as_argo_cd_does() {
-        let env = BuildEnv::new(&Of {
-            app_name: "web",
-            dest_ns: "prod",
-            project: "default",
-            revision: "0123456789abcdef",
-            repo_url: "http://git/x.git",
-            path: "apps/web",
-            target_revision: "main",
-        });
+        let env = sample("apps/web");
         assert_eq!(env.subst("img:$ARGOCD_APP_REVISION_SHORT"), "img:0123456");
         assert_eq!(
             env.subst("${ARGOCD_APP_NAME}-${ARGOCD_APP_NAMESPACE}"),

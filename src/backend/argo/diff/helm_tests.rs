@@ -1,19 +1,10 @@
 use super::*;
 use crate::backend::argo::diff::env::BuildEnv;
-use crate::backend::argo::diff::env::Of;
 use serde_json::json;
 use std::collections::BTreeMap;
 
 fn env() -> BuildEnv {
-    BuildEnv::new(&Of {
-        app_name: "web",
-        dest_ns: "prod",
-        project: "default",
-        revision: "0123456789abcdef",
-        repo_url: "http://git/x.git",
-        path: "charts/web",
-        target_revision: "main",
-    })
+    crate::backend::argo::diff::env::sample("charts/web")
 }
 
 #[test]

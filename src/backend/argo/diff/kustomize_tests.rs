@@ -1,16 +1,7 @@
 use super::*;
-use crate::backend::argo::diff::env::Of;
 
 fn env() -> BuildEnv {
-    BuildEnv::new(&Of {
-        app_name: "web",
-        dest_ns: "prod",
-        project: "default",
-        revision: "0123456789abcdef",
-        repo_url: "http://git/x.git",
-        path: "web",
-        target_revision: "main",
-    })
+    crate::backend::argo::diff::env::sample("web")
 }
 
 fn edited(k: Value, opts: Value) -> Result<Value, String> {
