@@ -62,7 +62,7 @@ pub fn head(m: &Mirrors, u: &Unit) -> Result<Revision, String> {
     if is_commit || target == "HEAD" {
         return Ok(latest.clone());
     }
-    if m.mirror(&u.source).resolve_commit(latest.sha()).is_err() {
+    if !m.has(&u.source, latest.sha()) {
         // the mirror is behind what Argo CD resolved: the count waits for the fetch
         return Ok(latest.clone());
     }
@@ -99,4 +99,82 @@ pub fn history(
         pin: u.pinned_revision.clone(),
     };
     Ok(merge(reported, commits, &marks))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::process::Command;
+    use std::sync::atomic::Ordering;
+
+    fn git(dir: &Path, args: &[&str]) -> String {
+        let out = Command::new("git")
+            .args(["-c", "user.name=t", "-c", "user.email=t@t", "-C"])
+            .arg(dir)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "git {args:?}: {out:?}");
+        String::from_utf8(out.stdout).unwrap().trim().to_owned()
+    }
+
+    #[test]
+    fn thousands_of_units_on_one_source_open_its_mirror_once_not_once_each() {
+        let dir = tempfile::tempdir().unwrap();
+        let work = dir.path().join("work");
+        std::fs::create_dir(&work).unwrap();
+        git(&work, &["init", "-q", "-b", "main"]);
+        git(&work, &["commit", "-q", "--allow-empty", "-m", "one"]);
+        let applied = git(&work, &["rev-parse", "HEAD"]);
+        git(&work, &["commit", "-q", "--allow-empty", "-m", "two"]);
+        let latest = git(&work, &["rev-parse", "HEAD"]);
+        let m = mirrors(&dir.path().join("data"));
+        let url = "http://127.0.0.1:9/apps.git";
+        let bare = m.mirror(url).path().to_owned();
+        git(
+            dir.path(),
+            &[
+                "clone",
+                "-q",
+                "--bare",
+                work.to_str().unwrap(),
+                bare.to_str().unwrap(),
+            ],
+        );
+        let unit = |i: usize| {
+            let mut u = crate::backend::scripted::unit(&format!("argo/c/argocd/Application/a{i}"));
+            u.source = url.into();
+            u.applied_revision = Some(Revision::new(Some("main"), &applied).unwrap());
+            // half of them report a commit of their own that the mirror lacks, as a bench's made-up
+            // Applications do: each is looked up, none opens the mirror again
+            let sha = match i % 2 {
+                0 => latest.clone(),
+                _ => format!("{i:040x}"),
+            };
+            u.latest_revision = Some(Revision::new(Some("main"), &sha).unwrap());
+            Arc::new(u)
+        };
+        let mut snap = Snapshot {
+            units: (0..2000).map(unit).collect(),
+            ..Snapshot::default()
+        };
+        let before = m.opened.load(Ordering::Relaxed);
+        m.enrich(&mut snap);
+        let opened = m.opened.load(Ordering::Relaxed) - before;
+        for (i, u) in snap.units.iter().enumerate() {
+            match i % 2 {
+                0 => assert_eq!(u.commits_behind, Some(1), "{}", u.id),
+                _ => assert!(u.commits_behind_unknown.is_some(), "{}", u.id),
+            }
+        }
+        assert!(
+            opened <= 4,
+            "the mirror was opened {opened} times for 2,000 units"
+        );
+        // a fetch that ends forgets what was read, so the next enrich reads the mirror again
+        m.finish(url, Ok(latest.clone()));
+        let before = m.opened.load(Ordering::Relaxed);
+        m.enrich(&mut snap);
+        assert!(m.opened.load(Ordering::Relaxed) > before);
+    }
 }

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use gix::ObjectId;
 use jiff::Timestamp;
 
-use crate::backend::local::git::{CommitInfo, Mirror};
+use crate::backend::local::git::{CommitInfo, Mirror, commit_in};
 use crate::backend::local::spec::GitRef;
 use crate::model::{HistoryEntry, Revision, Snapshot, StatusKind, Unit};
 
@@ -53,6 +53,15 @@ pub struct Mirrors {
     behind: Mutex<HashMap<(String, String, String), Option<u32>>>,
     /// `(url, sha)` → whether the mirror has that commit; forgotten for a URL when a fetch of it ends.
     has: Mutex<HashMap<(String, String), bool>>,
+    /// `(url, branch or tag)` → the commit it names in the mirror; forgotten for a URL when a fetch of it
+    /// ends. Thousands of units on one source ask the same: the mirror is opened once, not once per unit.
+    heads: Mutex<HashMap<(String, String), Option<String>>>,
+    /// url → its mirror opened, shared until a fetch of the URL ends: thousands of units, each with its own
+    /// commit, are looked up in one opened repository instead of opening it once each.
+    repos: Mutex<HashMap<String, gix::ThreadSafeRepository>>,
+    /// Mirrors opened, for the tests that hold the line above.
+    #[cfg(test)]
+    pub(crate) opened: std::sync::atomic::AtomicUsize,
     /// Which sources of a snapshot are mirrored and how its units are enriched: Flux's by default, another
     /// backend's through [`Mirrors::with`].
     sources: SourcesOf,
@@ -93,6 +102,10 @@ impl Mirrors {
             state: Mutex::new(HashMap::new()),
             behind: Mutex::new(HashMap::new()),
             has: Mutex::new(HashMap::new()),
+            heads: Mutex::new(HashMap::new()),
+            repos: Mutex::new(HashMap::new()),
+            #[cfg(test)]
+            opened: Default::default(),
             sources,
         })
     }
@@ -108,6 +121,9 @@ impl Mirrors {
     }
 
     pub fn mirror(&self, url: &str) -> Mirror {
+        #[cfg(test)]
+        self.opened
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let hash = blake3::hash(url.as_bytes()).to_hex();
         Mirror::new(self.root.join(format!("{}.git", &hash[..16])))
     }
@@ -151,17 +167,50 @@ impl Mirrors {
     /// The commit the branch or tag `reference` names in the mirror of `url` as last fetched (`None`: the
     /// mirror has no such reference, or no mirror yet).
     pub fn head(&self, url: &str, reference: &str) -> Option<String> {
+        memo(&self.heads, (url.to_owned(), reference.to_owned()), || {
+            let mirror = self.mirror(url);
+            if !mirror.exists() {
+                return None;
+            }
+            [
+                GitRef::Branch(reference.to_owned()),
+                GitRef::Tag(reference.to_owned()),
+            ]
+            .iter()
+            .find_map(|r| mirror.resolve(r).ok())
+            .map(|id| id.to_string())
+        })
+    }
+
+    /// Whether the mirror of `url` has the commit `sha` (opened once per commit until the next fetch of the
+    /// URL ends, not once per unit).
+    pub fn has(&self, url: &str, sha: &str) -> bool {
+        memo(&self.has, (url.to_owned(), sha.to_owned()), || {
+            self.opened(url)
+                .is_some_and(|repo| commit_in(&repo.to_thread_local(), sha).is_ok())
+        })
+    }
+
+    /// The mirror of `url` opened (once until the next fetch of it ends), or `None` when there is none yet
+    /// or it cannot be opened.
+    fn opened(&self, url: &str) -> Option<gix::ThreadSafeRepository> {
+        let mut repos = self.repos.lock().ok()?;
+        if let Some(repo) = repos.get(url) {
+            return Some(repo.clone());
+        }
         let mirror = self.mirror(url);
         if !mirror.exists() {
             return None;
         }
-        [
-            GitRef::Branch(reference.to_owned()),
-            GitRef::Tag(reference.to_owned()),
-        ]
-        .iter()
-        .find_map(|r| mirror.resolve(r).ok())
-        .map(|id| id.to_string())
+        let repo = mirror
+            .open_shared()
+            .inspect_err(|e| tracing::debug!(url, error = %e.0, "mirror not opened"))
+            .ok()?;
+        if repos.len() >= MAX_MIRRORS {
+            repos.clear();
+        }
+        repos.insert(url.to_owned(), repo.clone());
+        Some(repo)
     }
 
     /// Fetches one wanted URL (blocking: run it on a blocking thread) and records what came of it. A lock
@@ -192,6 +241,12 @@ impl Mirrors {
     pub fn finish(&self, url: &str, result: Result<String, String>) {
         if let Ok(mut has) = self.has.lock() {
             has.retain(|(u, _), _| u != url);
+        }
+        if let Ok(mut heads) = self.heads.lock() {
+            heads.retain(|(u, _), _| u != url);
+        }
+        if let Ok(mut repos) = self.repos.lock() {
+            repos.remove(url);
         }
         if let Ok(mut state) = self.state.lock() {
             let st = state.entry(url.to_owned()).or_default();
@@ -229,20 +284,7 @@ impl Mirrors {
             .get(url)
             .cloned()
             .unwrap_or_default();
-        let key = (url.to_owned(), sha.to_owned());
-        let cached = self.has.lock().ok().and_then(|m| m.get(&key).copied());
-        let has = cached.unwrap_or_else(|| {
-            // opened once per (url, commit) until the next fetch of the URL ends, not once per unit
-            let has = self.mirror(url).resolve_commit(sha).is_ok();
-            if let Ok(mut m) = self.has.lock() {
-                if m.len() >= MAX_CACHED {
-                    m.clear();
-                }
-                m.insert(key, has);
-            }
-            has
-        });
-        if has {
+        if self.has(url, sha) {
             return None;
         }
         Some(match (st.failed, st.fetching) {
@@ -374,6 +416,28 @@ impl Mirrors {
             .filter_map(|c| entry(latest.reference(), c))
             .collect())
     }
+}
+
+/// The value `cache` holds for `key`, computed and kept when it holds none; past [`MAX_CACHED`] entries the
+/// cache starts again empty. Computed under the lock, so a fetch that ends meanwhile (and forgets its URL's
+/// entries) never leaves a value read before it.
+fn memo<K: std::hash::Hash + Eq, V: Clone>(
+    cache: &Mutex<HashMap<K, V>>,
+    key: K,
+    compute: impl FnOnce() -> V,
+) -> V {
+    let Ok(mut m) = cache.lock() else {
+        return compute();
+    };
+    if let Some(v) = m.get(&key) {
+        return v.clone();
+    }
+    let v = compute();
+    if m.len() >= MAX_CACHED {
+        m.clear();
+    }
+    m.insert(key, v.clone());
+    v
 }
 
 fn oid(mirror: &Mirror, r: &Revision) -> Result<ObjectId, String> {

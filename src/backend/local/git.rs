@@ -176,11 +176,12 @@ impl Mirror {
 
     /// A full commit id from a hex prefix, if the mirror has exactly one such commit.
     pub fn resolve_commit(&self, hex: &str) -> Result<ObjectId, GitError> {
-        let repo = self.open()?;
-        let id = repo
-            .rev_parse_single(format!("{hex}^{{commit}}").as_str())
-            .map_err(|e| err(&format!("no commit `{hex}` in the source"), e))?;
-        Ok(id.detach())
+        commit_in(&self.open()?, hex)
+    }
+
+    /// The mirror opened once, to be shared by threads (a caller asking many questions of one mirror).
+    pub fn open_shared(&self) -> Result<gix::ThreadSafeRepository, GitError> {
+        Ok(self.open()?.into_sync())
     }
 
     /// Every entry of a commit's tree, recursively, blobs and links only.
@@ -334,6 +335,14 @@ pub struct Fetched {
 enum FetchFailure {
     Remote(GitError),
     Mirror(GitError),
+}
+
+/// A full commit id from a hex prefix, if `repo` has exactly one such commit.
+pub fn commit_in(repo: &gix::Repository, hex: &str) -> Result<ObjectId, GitError> {
+    let id = repo
+        .rev_parse_single(format!("{hex}^{{commit}}").as_str())
+        .map_err(|e| err(&format!("no commit `{hex}` in the source"), e))?;
+    Ok(id.detach())
 }
 
 fn open_or_init(path: &Path) -> Result<gix::Repository, GitError> {
