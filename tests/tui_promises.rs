@@ -382,3 +382,86 @@ fn quitting_while_an_action_is_in_flight_waits_for_it_and_its_audit_record() {
         syncs[0]
     );
 }
+
+/// A console whose terminal hangs up without a SIGHUP reaching it leaves, and does not stay behind reading
+/// end-of-file from the dead terminal at full CPU (crossterm 0.29 retries such a read without end,
+/// crossterm#793). The console runs in a session of its own (`setsid`), so closing its pty (`script`
+/// killed) tells it nothing: only its own watch of the terminal can see the hangup.
+#[test]
+fn a_console_whose_terminal_hangs_up_without_a_sighup_leaves() {
+    use std::io::{Read, Write};
+    let env = Env::new();
+    let cmd = format!(
+        "setsid -w sh -c 'stty rows 24 cols 80; echo console=$$; exec env SETPOINT_CONFIG_DIR={} SETPOINT_DATA_DIR={} TERM=xterm-256color {BIN} --workspace {}'",
+        env.config.display(),
+        env.data.display(),
+        env.ws.display()
+    );
+    let mut child = Command::new("script")
+        .args(["-qec", &cmd, "/dev/null"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = out.read(&mut buf) {
+            if n == 0 || tx.send(buf[..n].to_vec()).is_err() {
+                break;
+            }
+        }
+    });
+    // the console loaded (its question for the cursor position answered, as a terminal would), then quiet
+    // (nothing written for a second: no draw would meet the dead terminal and fail)
+    let mut stdin = child.stdin.take().unwrap();
+    let mut all = String::new();
+    let end = std::time::Instant::now() + Duration::from_secs(30);
+    while !all.contains("staging") && std::time::Instant::now() < end {
+        if let Ok(bytes) = rx.recv_timeout(Duration::from_secs(1)) {
+            if String::from_utf8_lossy(&bytes).contains("\x1b[6n") {
+                stdin.write_all(b"\x1b[1;1R").unwrap();
+            }
+            all.push_str(&String::from_utf8_lossy(&bytes));
+        }
+    }
+    if !all.contains("staging") {
+        let _ = child.kill();
+        panic!("the console did not load: {all:?}");
+    }
+    for _ in 0..20 {
+        if rx.recv_timeout(Duration::from_secs(1)).is_err() {
+            break;
+        }
+    }
+    let pid: i32 = all
+        .split("console=")
+        .nth(1)
+        .and_then(|s| s.split(|c: char| !c.is_ascii_digit()).next())
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no console pid in {all:?}"));
+    let console = rustix::process::Pid::from_raw(pid).unwrap();
+    let pidfd = rustix::process::pidfd_open(console, rustix::process::PidfdFlags::empty()).unwrap();
+    // the pty goes away: its master closed with `script`
+    child.kill().unwrap();
+    child.wait().unwrap();
+    // the console's end is waited for on its pidfd (readable when the process ends), 15 s at most
+    let mut fds = [rustix::event::PollFd::new(
+        &pidfd,
+        rustix::event::PollFlags::IN,
+    )];
+    let limit = rustix::event::Timespec {
+        tv_sec: 15,
+        tv_nsec: 0,
+    };
+    let ended = rustix::event::poll(&mut fds, Some(&limit)).unwrap() > 0;
+    if !ended {
+        // leave nothing behind even when the test fails
+        let _ = rustix::process::kill_process(console, rustix::process::Signal::KILL);
+    }
+    assert!(
+        ended,
+        "the console was still running 15 s after its terminal hung up"
+    );
+}

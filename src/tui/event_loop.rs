@@ -1,15 +1,14 @@
-//! The one loop where everything arrives: terminal events, backend updates, results of backend calls,
-//! ticks (only while an age on screen moves) and SIGTERM/SIGHUP. It draws only when the state changed.
+//! The one loop where everything arrives: terminal events (and its hangup), backend updates, results of
+//! backend calls, ticks (only while an age on screen moves) and SIGTERM/SIGHUP. It draws only when the state changed.
 
 use std::io;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use futures_util::StreamExt;
 use jiff::Timestamp;
 use ratatui::Terminal;
-use ratatui::crossterm::event::{Event, EventStream, KeyEventKind};
+use ratatui::crossterm::event::{Event, KeyEventKind};
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -18,6 +17,7 @@ use tokio::time::MissedTickBehavior;
 use super::app::{App, Effect, Msg};
 use super::connection::{Connection, Member};
 use super::diffdoc::DiffDoc;
+use super::terminal_input::{self, Input};
 use super::views;
 use crate::backend::{Backend, Composite, DiffBase, Update};
 use crate::config::theme::{ColorDepth, Theme};
@@ -359,7 +359,7 @@ async fn sleep_until_some(at: Option<tokio::time::Instant>) {
     }
 }
 
-/// Runs the console until quit, end of input, SIGTERM or SIGHUP.
+/// Runs the console until quit, end of input, the terminal's hangup, SIGTERM or SIGHUP.
 pub async fn run<B: ratatui::backend::Backend>(
     terminal: &mut Terminal<B>,
     mut app: App,
@@ -370,7 +370,7 @@ pub async fn run<B: ratatui::backend::Backend>(
 where
     B::Error: Into<io::Error>,
 {
-    let mut events = EventStream::new();
+    let mut input = terminal_input::start();
     let mut term = signal(SignalKind::terminate())?;
     let mut hup = signal(SignalKind::hangup())?;
     let mut tick = tokio::time::interval(Duration::from_secs(1));
@@ -401,11 +401,15 @@ where
             }
         }
         let msg = tokio::select! {
-            ev = events.next() => match ev {
-                Some(Ok(Event::Key(k))) if k.kind != KeyEventKind::Release => Msg::Key(k),
-                Some(Ok(Event::Resize(w, h))) => Msg::Resize(w, h),
-                Some(Ok(_)) => continue,
-                Some(Err(e)) => break Err(e),
+            ev = input.recv() => match ev {
+                Some(Input::Event(Event::Key(k))) if k.kind != KeyEventKind::Release => Msg::Key(k),
+                Some(Input::Event(Event::Resize(w, h))) => Msg::Resize(w, h),
+                Some(Input::Event(_)) => continue,
+                Some(Input::Failed(e)) => break Err(e),
+                Some(Input::HungUp) => {
+                    tracing::info!("the terminal hung up: leaving the console");
+                    break Ok(());
+                }
                 None => break Ok(()),
             },
             Some(u) = runner.updates.recv() => Msg::Backend(u),

@@ -18,6 +18,7 @@ pub mod input;
 pub mod osc52;
 pub mod quiet;
 pub mod terminal;
+mod terminal_input;
 pub mod views;
 
 #[cfg(test)]
