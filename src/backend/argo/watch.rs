@@ -1,6 +1,7 @@
 //! The watch of one context's Applications: one kube-runtime watcher (streaming lists: the initial list
-//! arrives over the watch, no LIST request) into a reflector store; bursts of changes are coalesced into one
-//! snapshot. Never polls. A refused watch (403) or a missing CRD (404) is said once, with an empty snapshot;
+//! arrives over the watch, no LIST request) into a reflector store, and one of the AppProjects (their sync
+//! windows judge each unit); bursts of changes are coalesced into one snapshot. Never polls: a window opening
+//! or closing is met by one timer set to that moment. A refused watch (403) or a missing CRD (404) is said once, with an empty snapshot;
 //! a transient failure makes the context unavailable until the list is complete again.
 //!
 //! The store is the Flux watch's, but it keeps each Application mapped (its unit and sources, `map::mapped`)
