@@ -79,6 +79,8 @@ fn project_resource() -> ApiResource {
 }
 
 /// What the loop waits on.
+// an event is moved once into the burst's list and out again: a box per event would cost more than the bytes
+#[allow(clippy::large_enum_variant)]
 enum Input {
     App(Option<watcher::Result<Event<Lean>>>),
     Projects(Option<KindMsg>),
