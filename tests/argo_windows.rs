@@ -7,7 +7,9 @@
 
 mod k8s_tier;
 
-use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams, PostParams};
+use std::time::Duration;
+
+use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PostParams};
 use kube::config::Kubeconfig;
 use serde_json::json;
 use setpoint::backend::Backend;
@@ -18,8 +20,8 @@ use tokio::sync::mpsc;
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding};
 use k8s_tier::watching::{next_snapshot, unit as unit_of};
 use k8s_tier::{
-    ARGOCD_IN_CLUSTER, ARGOCD_NAMESPACE, BoxError, Repo, Tier, app_project, application,
-    config_map, err,
+    ARGOCD_IN_CLUSTER, ARGOCD_NAMESPACE, BoxError, Check, Repo, Tier, app_project, application,
+    config_map, err, wait_for,
 };
 
 const FROZEN: &str = "win-frozen";
@@ -258,6 +260,33 @@ async fn limited(
     }
     kc.auth_infos.push(auth);
     kc.contexts.push(ctx);
+    // the binding takes effect when the API server's authorizer has seen it: until the identity may read
+    // Applications (a watch refused then would stop for good, rightly)
+    let config = kube::Config::from_custom_kubeconfig(
+        kc.clone(),
+        &kube::config::KubeConfigOptions {
+            context: Some("limited".into()),
+            ..Default::default()
+        },
+    )
+    .await?;
+    let as_limited: Api<DynamicObject> =
+        Api::all_with(kube::Client::try_from(config)?, &application());
+    wait_for(
+        "the limited identity may list Applications",
+        Duration::from_secs(30),
+        Duration::from_millis(200),
+        || async {
+            Ok(
+                match as_limited.list(&ListParams::default().limit(1)).await {
+                    Ok(_) => Check::Done(()),
+                    Err(kube::Error::Api(s)) if s.code == 403 => Check::Pending(s.message),
+                    Err(e) => return Err(e.into()),
+                },
+            )
+        },
+    )
+    .await?;
     let argo = ArgoBackend::with_kubeconfig(kc, Some("limited"))?;
     let (tx, mut rx) = mpsc::channel(64);
     let watch = tokio::spawn(async move { argo.watch(tx).await });
