@@ -157,6 +157,11 @@ pub async fn run(
                     }
                     Input::Projects(None) => {
                         projects_open = false; // stopped for good; its last word stands
+                        if projects == Projects::Listing {
+                            // ended without a word (it does not, unless it panicked): never wait on it
+                            projects = Projects::Unknown("the AppProject watch ended".into());
+                            changed = true;
+                        }
                         continue;
                     }
                     Input::Projects(Some(m)) => {

@@ -82,7 +82,7 @@ impl ProjectWindows {
 
 /// Sets the `sync_window` of each unit of `apps` (its id made from `context` and the Application's namespace
 /// and name) from the windows of its project among `projects` (`Err`: why the projects cannot be read, said
-/// on every unit). A unit whose value does not change is not copied.
+/// on every unit); every other unit of `snap` has none. A unit whose value does not change is not copied.
 pub fn judge_units<'a, P: std::borrow::Borrow<ProjectWindows>>(
     snap: &mut Snapshot,
     context: &str,
@@ -100,6 +100,7 @@ pub fn judge_units<'a, P: std::borrow::Borrow<ProjectWindows>>(
             .collect(),
         Err(_) => HashMap::new(),
     };
+    // only the units with a window are looked up by id (5,000 Applications without one cost no id)
     let mut found = HashMap::new();
     for app in apps {
         let window = match projects {
@@ -113,15 +114,16 @@ pub fn judge_units<'a, P: std::borrow::Borrow<ProjectWindows>>(
                 message: format!("the projects could not be read: {why}"),
             }),
         };
-        found.insert(
-            super::super::map::unit_id(context, &app.namespace, &app.name),
-            window,
-        );
+        if let Some(w) = window {
+            found.insert(
+                super::super::map::unit_id(context, &app.namespace, &app.name),
+                w,
+            );
+        }
     }
     for u in &mut snap.units {
-        if let Some(w) = found.remove(&u.id)
-            && u.sync_window != w
-        {
+        let w = found.remove(&u.id);
+        if u.sync_window != w {
             Arc::make_mut(u).sync_window = w;
         }
     }
