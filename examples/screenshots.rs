@@ -334,12 +334,26 @@ fn argo_console() -> (App, App) {
         rejected.metadata.name.as_deref().unwrap(),
     );
     let detail = detail::detail(&id, rejected);
-    cluster_console(
-        BackendKind::Argo,
-        map::snapshot(CLUSTER, &apps),
-        &id,
-        detail,
-    )
+    // the project's sync windows as the watch judges them: a freeze over one Application, and a window that
+    // lets a manual sync through over another
+    let project = parse(
+        r#"{"apiVersion": "argoproj.io/v1alpha1", "kind": "AppProject",
+            "metadata": {"name": "default", "namespace": "argocd"},
+            "spec": {"syncWindows": [
+              {"kind": "deny", "schedule": "* * * * *", "duration": "1h", "applications": ["broken"],
+               "description": "freeze"},
+              {"kind": "deny", "schedule": "* * * * *", "duration": "1h", "applications": ["manual"],
+               "manualSync": true}]}}"#,
+    );
+    let mut snap = map::snapshot(CLUSTER, &apps);
+    setpoint::backend::argo::windows::judge_snapshot(
+        &mut snap,
+        CLUSTER,
+        apps.iter(),
+        Ok(&[project]),
+        Timestamp::now(),
+    );
+    cluster_console(BackendKind::Argo, snap, &id, detail)
 }
 
 /// The kube context of the cluster screenshots.

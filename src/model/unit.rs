@@ -81,8 +81,7 @@ pub struct Unit {
     /// What owns the unit and reverts edits of its spec (an Argo CD ApplicationSet: `ApplicationSet ns/name`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parent: Option<String>,
-    /// Argo CD: what the sync windows of the Application's project say now; absent when no window applies
-    /// (or not judged: the console's watch does not read projects).
+    /// Argo CD: what the sync windows of the Application's project say now; absent when no window applies.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sync_window: Option<SyncWindow>,
 }

@@ -4,6 +4,7 @@
 //! README, "Argo CD", and `map.rs` for the status table.
 
 mod act;
+pub mod clusters;
 mod commits;
 pub mod detail;
 pub mod diff;
@@ -253,11 +254,54 @@ impl ArgoBackend {
     ) -> Result<project::Verdict, String> {
         let proj = self.project(app, obj).await?;
         let target = project::target(&obj.data);
-        Ok(project::judge(
-            proj.as_ref().map(|p| &p.data),
-            &app.namespace,
-            &target,
-        ))
+        let judge = |clusters| {
+            project::judge(
+                proj.as_ref().map(|p| &p.data),
+                &app.namespace,
+                &target,
+                clusters,
+            )
+        };
+        // the cluster Secrets are read only when they can change the verdict
+        let first = judge(clusters::Clusters::Unread(""));
+        if !first.clusters_needed {
+            return Ok(first);
+        }
+        Ok(match self.cluster_secrets(&app.namespace).await {
+            Ok(list) => judge(clusters::Clusters::Read(&list)),
+            Err(why) => judge(clusters::Clusters::Unread(&why)),
+        })
+    }
+
+    /// Argo CD's cluster Secrets in `namespace` (the Application's, Argo CD's own), read with their label.
+    async fn cluster_secrets(
+        &self,
+        namespace: &str,
+    ) -> Result<Vec<clusters::ClusterSecret>, String> {
+        let client = self.client().await.map_err(|e| e.to_string())?;
+        let api: Api<k8s_openapi::api::core::v1::Secret> = Api::namespaced(client, namespace);
+        let list = api
+            .list(&ListParams::default().labels(clusters::SECRET_TYPE_SELECTOR))
+            .await
+            .map_err(|e| match e {
+                kube::Error::Api(s) if s.code == 403 => {
+                    format!("forbidden: Secrets in {namespace}: {}", s.message)
+                }
+                e => format!("Secrets in {namespace}: {e}"),
+            })?;
+        Ok(list
+            .items
+            .iter()
+            .map(|secret| {
+                let data = secret
+                    .data
+                    .iter()
+                    .flatten()
+                    .map(|(k, v)| (k.clone(), v.0.clone()))
+                    .collect();
+                clusters::ClusterSecret::from_data(&data)
+            })
+            .collect())
     }
 
     /// Why the project refuses a sync now, if it does. A project that cannot be read is no refusal (the

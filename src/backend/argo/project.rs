@@ -7,24 +7,24 @@
 //! - Every source's repoURL, normalised as Argo CD normalises git URLs (lower case, `.git` dropped, scp-like
 //!   `git@host:path` as `git@host/path`), must match a `sourceRepos` pattern (glob, `/` as separator: `*`
 //!   stays within a path segment, `**` crosses them) and no `!` pattern may exclude it.
-//! - The destination (server or name, and namespace) must match a `destinations` entry, with Argo CD's
-//!   handling of `!` patterns. The in-cluster destination is known by both names (`in-cluster`,
-//!   `https://kubernetes.default.svc`); for another cluster setpoint knows only the half the Application
-//!   names (the other is in the cluster's Secret), so a destination that matches no entry is then said, not
-//!   enforced.
+//! - The destination is resolved to a cluster (`clusters.rs`: by server, or by name through the cluster
+//!   Secrets; both or neither given, an unknown cluster or a name shared by several refuse), and the cluster
+//!   (server or name) and namespace must match a `destinations` entry, with Argo CD's handling of `!`
+//!   patterns; the project's project-scoped clusters (Secrets whose `project` names it) are destinations too,
+//!   and with `permitOnlyProjectScopedClusters` the cluster must be one of them. When the Secrets are not read
+//!   (not asked yet, or refused), whatever they could change is said, not enforced, and the verdict asks for
+//!   them (`clusters_needed`).
 //! - The objects of the last comparison (`status.resources`): a cluster-scoped kind must be in
 //!   `clusterResourceWhitelist` (an absent or empty list allows none) and not in `clusterResourceBlacklist`; a
 //!   namespaced kind in `namespaceResourceWhitelist` when the list is present and not in the blacklist; a
 //!   namespaced object's namespace must be a permitted destination namespace.
 //!
-//! Not judged: `permitOnlyProjectScopedClusters` (project-scoped cluster Secrets), the source hydrator, and
-//! objects the next render adds (only the last comparison's are known here).
+//! Not judged: the source hydrator, `cluster.inClusterEnabled: false`, and objects the next render adds (only
+//! the last comparison's are known here).
 
 use serde_json::Value;
 
-/// The destination cluster every Argo CD knows without a Secret.
-const IN_CLUSTER_SERVER: &str = "https://kubernetes.default.svc";
-const IN_CLUSTER_NAME: &str = "in-cluster";
+use super::clusters::{self, Clusters};
 
 /// What an Application asks of its project.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -45,6 +45,8 @@ pub struct Verdict {
     pub refusals: Vec<String>,
     /// What could not be judged here (said, never a refusal).
     pub notes: Vec<String>,
+    /// The cluster Secrets were not read and could change the verdict: judge again with them.
+    pub clusters_needed: bool,
 }
 
 impl Verdict {
@@ -99,8 +101,8 @@ pub fn target(app: &Value) -> Target {
 }
 
 /// The verdict of the project `project` (the AppProject object, `None` when it does not exist in
-/// `namespace`) on `t`.
-pub fn judge(project: Option<&Value>, namespace: &str, t: &Target) -> Verdict {
+/// `namespace`) on `t`, with what is known of Argo CD's cluster Secrets.
+pub fn judge(project: Option<&Value>, namespace: &str, t: &Target, clusters: Clusters) -> Verdict {
     let p = &t.project;
     let mut v = Verdict::default();
     let Some(proj) = project else {
@@ -125,7 +127,7 @@ pub fn judge(project: Option<&Value>, namespace: &str, t: &Target) -> Verdict {
             ));
         }
     }
-    let destinations: Vec<Dest> = spec
+    let mut destinations: Vec<Dest> = spec
         .get("destinations")
         .and_then(Value::as_array)
         .into_iter()
@@ -136,7 +138,36 @@ pub fn judge(project: Option<&Value>, namespace: &str, t: &Target) -> Verdict {
             namespace: s(d, "/namespace"),
         })
         .collect();
-    let (server, name, known) = cluster(&t.dest_server, &t.dest_name);
+    // Argo CD's GetAppProjectByName: each project-scoped cluster is a destination, in its namespaces or all
+    if let Clusters::Read(list) = clusters {
+        for c in clusters::of_project(list, p) {
+            let namespaces: Vec<&str> = if c.namespaces.is_empty() {
+                vec!["*"]
+            } else {
+                c.namespaces.iter().map(String::as_str).collect()
+            };
+            destinations.extend(namespaces.into_iter().map(|namespace| Dest {
+                server: &c.server,
+                name: "",
+                namespace,
+            }));
+        }
+    }
+    let unread = match clusters {
+        Clusters::Unread(why) => Some(why),
+        Clusters::Read(_) => None,
+    };
+    // a rule the Secrets could decide, said instead of enforced while they are not read
+    let undecided = |v: &mut Verdict, rule: String, why: &str| {
+        v.clusters_needed = true;
+        v.notes.push(if why.is_empty() {
+            format!("{rule}, as far as setpoint knows: the cluster Secrets were not read")
+        } else {
+            format!(
+                "{rule}, as far as setpoint knows: the cluster Secrets could not be read ({why})"
+            )
+        });
+    };
     let dest_label = format!(
         "destination {} namespace `{}`",
         if t.dest_server.is_empty() {
@@ -146,17 +177,49 @@ pub fn judge(project: Option<&Value>, namespace: &str, t: &Target) -> Verdict {
         },
         t.dest_namespace
     );
-    if !destination_matched(&destinations, server, name, &t.dest_namespace) {
+    let dest = match clusters::resolve(&t.dest_server, &t.dest_name, clusters) {
+        Ok(d) => Some(d),
+        Err(why) => {
+            v.refusals
+                .push(format!("{why} (the controller refuses to sync)"));
+            None
+        }
+    };
+    if let Some(d) = &dest {
         let rule = format!(
             "project `{p}` does not permit {dest_label} (destinations: {})",
             listed_dests(&destinations)
         );
-        if known {
-            v.refusals.push(rule);
-        } else {
-            v.notes.push(format!(
-                "{rule}, as far as setpoint knows: the cluster's other name is in its Secret, not judged here"
-            ));
+        let permit_only = spec
+            .get("permitOnlyProjectScopedClusters")
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
+        if !destination_matched(&destinations, &d.server, &d.name, &t.dest_namespace) {
+            match unread {
+                None => v.refusals.push(rule),
+                Some(why) => undecided(&mut v, rule, why),
+            }
+        } else if permit_only {
+            let only = format!(
+                "project `{p}` permits only its project-scoped clusters (permitOnlyProjectScopedClusters)"
+            );
+            match clusters {
+                // Argo CD: a project cluster with the destination's name or server
+                Clusters::Read(list) => {
+                    if !clusters::of_project(list, p)
+                        .any(|c| c.name == d.name || c.server == d.server)
+                    {
+                        v.refusals.push(format!(
+                            "{only} and the cluster {} ({}) is not one",
+                            d.name, d.server
+                        ));
+                    }
+                }
+                Clusters::Unread(why) => {
+                    let rule = format!("{only}: whether {dest_label} is one is not known");
+                    undecided(&mut v, rule, why);
+                }
+            }
         }
     }
     for (group, kind, ns, obj_name) in &t.resources {
@@ -174,10 +237,17 @@ pub fn judge(project: Option<&Value>, namespace: &str, t: &Target) -> Verdict {
             v.refusals.push(format!(
                 "project `{p}` does not permit {scope} resource {gk} (`{obj_name}`)"
             ));
-        } else if !ns.is_empty() && known && !destination_matched(&destinations, server, name, ns) {
-            v.refusals.push(format!(
-                "project `{p}` does not permit namespace `{ns}` of {gk} `{obj_name}`"
-            ));
+        } else if let Some(d) = &dest
+            && d.known
+            && !ns.is_empty()
+            && !destination_matched(&destinations, &d.server, &d.name, ns)
+        {
+            let rule =
+                format!("project `{p}` does not permit namespace `{ns}` of {gk} `{obj_name}`");
+            match unread {
+                None => v.refusals.push(rule),
+                Some(why) => undecided(&mut v, rule, why),
+            }
         }
     }
     v
@@ -206,17 +276,6 @@ fn listed_dests(d: &[Dest]) -> String {
         })
         .collect::<Vec<_>>()
         .join(", ")
-}
-
-/// (server, name, both known): the in-cluster destination has both; another cluster the half given.
-fn cluster<'a>(server: &'a str, name: &'a str) -> (&'a str, &'a str, bool) {
-    match (server, name) {
-        (IN_CLUSTER_SERVER, "") | (IN_CLUSTER_SERVER, IN_CLUSTER_NAME) => {
-            (IN_CLUSTER_SERVER, IN_CLUSTER_NAME, true)
-        }
-        ("", IN_CLUSTER_NAME) => (IN_CLUSTER_SERVER, IN_CLUSTER_NAME, true),
-        (s, n) => (s, n, !s.is_empty() && !n.is_empty()),
-    }
 }
 
 struct Dest<'a> {

@@ -1,6 +1,7 @@
 //! The watch of one context's Applications: one kube-runtime watcher (streaming lists: the initial list
-//! arrives over the watch, no LIST request) into a reflector store; bursts of changes are coalesced into one
-//! snapshot. Never polls. A refused watch (403) or a missing CRD (404) is said once, with an empty snapshot;
+//! arrives over the watch, no LIST request) into a reflector store, and one of the AppProjects (their sync
+//! windows judge each unit); bursts of changes are coalesced into one snapshot. Never polls: a window opening
+//! or closing is met by one timer set to that moment. A refused watch (403) or a missing CRD (404) is said once, with an empty snapshot;
 //! a transient failure makes the context unavailable until the list is complete again.
 //!
 //! The store is the Flux watch's, but it keeps each Application mapped (its unit and sources, `map::mapped`)
@@ -8,18 +9,22 @@
 //! the work of mapping 5,000 is done while the initial list streams in. The detail, the history and the
 //! tree GET the Application afresh.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use kube::api::{Api, ApiResource, DynamicObject};
+use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind};
 use kube::runtime::watcher::{self, Event};
 use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+use tokio::time::Instant;
 
-use super::map;
+use super::{map, windows};
 use crate::backend::Update;
+use crate::backend::flux::connect::KindState;
 use crate::backend::flux::error::{WatchFault, watch_fault};
 use crate::backend::flux::lean::{self, Lean};
-use crate::backend::flux::watch::{Store, fingerprint, watcher_config};
+use crate::backend::flux::watch::{KindMsg, Store, fingerprint, watch_kind, watcher_config};
 
 const COALESCE: Duration = Duration::from_millis(60);
 const MIN_BACKOFF: Duration = Duration::from_millis(500);
@@ -32,42 +37,143 @@ pub enum Refused {
     NotInstalled,
 }
 
-/// Watches the Applications of every namespace and sends snapshots to `tx` until it is closed, or until the
-/// watch is refused (returned, for the caller to show).
+/// What the store keeps of each Application: its unit and sources, and what its sync windows are judged on.
+type Kept = (map::Mapped, Arc<windows::AppRef>);
+
+fn kept(context: &str, app: &DynamicObject) -> Kept {
+    (
+        map::mapped(context, app),
+        Arc::new(windows::AppRef::of(app)),
+    )
+}
+
+/// The AppProjects as the watch knows them.
+#[derive(Debug, Clone, PartialEq)]
+enum Projects {
+    /// The initial list is not complete: no snapshot yet (windows would flicker in after the first).
+    Listing,
+    Listed,
+    /// Cannot be read (refused, not installed, or the watch is down): every unit's window is unknown.
+    Unknown(String),
+}
+
+impl Projects {
+    fn heard(msg: KindMsg) -> Self {
+        match msg {
+            KindMsg::Listed(_) | KindMsg::Changed(_) => Projects::Listed,
+            KindMsg::Stopped(_, KindState::Forbidden(m)) => {
+                Projects::Unknown(format!("forbidden: AppProject: {m}"))
+            }
+            KindMsg::Stopped(_, KindState::NotInstalled) => {
+                Projects::Unknown("not installed: AppProject (argoproj.io)".into())
+            }
+            KindMsg::Stopped(_, KindState::Served(_)) => Projects::Listed,
+            KindMsg::Down(_, reason) => Projects::Unknown(reason),
+        }
+    }
+}
+
+fn project_resource() -> ApiResource {
+    let gvk = GroupVersionKind::gvk("argoproj.io", "v1alpha1", "AppProject");
+    ApiResource::from_gvk_with_plural(&gvk, "appprojects")
+}
+
+/// What the loop waits on.
+// an event is moved once into the burst's list and out again: a box per event would cost more than the bytes
+#[allow(clippy::large_enum_variant)]
+enum Input {
+    App(Option<watcher::Result<Event<Lean>>>),
+    Projects(Option<KindMsg>),
+    /// A sync window turns active or inactive now.
+    Due,
+}
+
+/// Watches the Applications and the AppProjects of every namespace and sends snapshots to `tx` until it is
+/// closed, or until the Applications' watch is refused (returned, for the caller to show). Each unit's sync
+/// window is judged from the watched projects when either changes, and again when a window opens or closes
+/// (one timer, set to the earliest such moment).
 pub async fn run(
     context: &str,
     client: kube::Client,
     ar: &ApiResource,
     tx: &mpsc::Sender<Update>,
 ) -> Option<Refused> {
-    let api: Api<Lean> = Api::all_with(client, ar);
-    let store: Store<map::Mapped> = Store::default();
-    let keep = |app: DynamicObject| Some(map::mapped(context, &app));
+    let api: Api<Lean> = Api::all_with(client.clone(), ar);
+    let store: Store<Kept> = Store::default();
+    let keep = |app: DynamicObject| Some(kept(context, &app));
+    // the projects' own task (the Flux watch's, one kind), kept as compact JSON; aborted when this returns
+    let project_store = Store::default();
+    let (ptx, mut prx) = mpsc::channel(16);
+    let mut tasks = JoinSet::new();
+    tasks.spawn(watch_kind(
+        0,
+        Api::all_with(client, &project_resource()),
+        project_store.clone(),
+        ptx,
+    ));
+    let mut projects = Projects::Listing;
+    let mut projects_open = true;
+    let mut due: Option<Instant> = None;
     let mut backoff = MIN_BACKOFF;
     let mut last: Option<u64> = None;
     loop {
         let mut stream = watcher::watcher(api.clone(), watcher_config()).boxed();
         let mut listed = false;
         loop {
-            // one item, then whatever else arrives within COALESCE
+            // one input, then whatever else arrives within COALESCE
             let first = tokio::select! {
-                i = stream.next() => i,
+                i = stream.next() => Input::App(i),
+                m = prx.recv(), if projects_open => Input::Projects(m),
+                () = sleep_until(due), if due.is_some() => Input::Due,
                 _ = tx.closed() => return None,
             };
-            let mut items = vec![first];
-            if listed {
+            let mut inputs = vec![first];
+            if listed && projects != Projects::Listing {
                 let gather = tokio::time::sleep(COALESCE);
                 tokio::pin!(gather);
                 loop {
                     tokio::select! {
-                        i = stream.next() => { let end = i.is_none(); items.push(i); if end { break; } }
+                        i = stream.next() => {
+                            let end = i.is_none();
+                            inputs.push(Input::App(i));
+                            if end { break; }
+                        }
+                        m = prx.recv(), if projects_open => {
+                            projects_open = m.is_some();
+                            inputs.push(Input::Projects(m));
+                        }
                         _ = &mut gather => break,
                     }
                 }
             }
             let mut changed = false;
             let mut restart = false;
-            for item in items {
+            for input in inputs {
+                let item = match input {
+                    Input::Due => {
+                        due = None;
+                        changed = true;
+                        continue;
+                    }
+                    Input::Projects(None) => {
+                        projects_open = false; // stopped for good; its last word stands
+                        if projects == Projects::Listing {
+                            // ended without a word (it does not, unless it panicked): never wait on it
+                            projects = Projects::Unknown("the AppProject watch ended".into());
+                            changed = true;
+                        }
+                        continue;
+                    }
+                    Input::Projects(Some(m)) => {
+                        projects = Projects::heard(m);
+                        if let Projects::Unknown(why) = &projects {
+                            tracing::warn!(context, %why, "AppProjects not watched: windows unknown");
+                        }
+                        changed = true;
+                        continue;
+                    }
+                    Input::App(item) => item,
+                };
                 match item {
                     None => restart = true,
                     Some(Ok(ev)) => {
@@ -99,8 +205,9 @@ pub async fn run(
                     },
                 }
             }
-            if changed && listed {
-                let snap = map::assemble(store.values());
+            if changed && listed && projects != Projects::Listing {
+                let (snap, next) = judged(context, &store, &project_store, &projects);
+                due = next;
                 // nothing to compare the first with: it is sent at once, and its digest taken after
                 let digest = last.map(|_| fingerprint(&snap));
                 if last.is_none() || last != digest {
@@ -118,6 +225,49 @@ pub async fn run(
     }
 }
 
+async fn sleep_until(due: Option<Instant>) {
+    match due {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// The snapshot of the stored Applications with their windows judged now, and when to judge them again.
+fn judged(
+    context: &str,
+    apps: &Store<Kept>,
+    project_store: &Store,
+    projects: &Projects,
+) -> (crate::model::Snapshot, Option<Instant>) {
+    let kept = apps.values();
+    let mut snap = map::assemble(kept.iter().map(|(m, _)| m.clone()));
+    let now = jiff::Timestamp::now();
+    let listed: Vec<windows::ProjectWindows> = project_store
+        .parsed()
+        .map(|p| windows::ProjectWindows::of(&p))
+        .collect();
+    let read = match projects {
+        Projects::Unknown(why) => Err(why.as_str()),
+        _ => Ok(listed.as_slice()),
+    };
+    windows::judge_units(
+        &mut snap,
+        context,
+        kept.iter().map(|(_, r)| &**r),
+        read,
+        now,
+    );
+    let next = match read {
+        Ok(list) => windows::next_change(list.iter().flat_map(|p| &p.windows), now),
+        Err(_) => None,
+    };
+    let due = next.map(|t| {
+        let wait = now.duration_until(t).unsigned_abs();
+        Instant::now() + wait
+    });
+    (snap, due)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -132,8 +282,9 @@ mod tests {
 
     #[test]
     fn the_store_holds_applications_mapped_and_a_restarted_list_replaces_them_once_complete() {
-        let store: Store<map::Mapped> = Store::default();
-        let keep = |app: DynamicObject| Some(map::mapped("c", &app));
+        let store: Store<Kept> = Store::default();
+        let keep = |app: DynamicObject| Some(kept("c", &app));
+        let assemble = |kept: Vec<Kept>| map::assemble(kept.into_iter().map(|(m, _)| m));
         let names = ["auto", "broken", "manual", "multi", "rejected"];
         store.apply_with(Event::Init, keep);
         for name in names {
@@ -141,7 +292,7 @@ mod tests {
         }
         store.apply_with(Event::InitDone, keep);
         assert_eq!(
-            map::assemble(store.values()),
+            assemble(store.values()),
             map::snapshot("c", names.map(fixture))
         );
         // a restart keeps the old ones until the new list is complete
@@ -150,8 +301,50 @@ mod tests {
         assert_eq!(store.values().len(), names.len());
         store.apply_with(Event::InitDone, keep);
         assert_eq!(
-            map::assemble(store.values()),
+            assemble(store.values()),
             map::snapshot("c", [fixture("auto")])
         );
+    }
+
+    #[test]
+    fn each_snapshot_judges_the_windows_of_the_watched_projects_and_sets_one_timer() {
+        let apps: Store<Kept> = Store::default();
+        let keep = |app: DynamicObject| Some(kept("c", &app));
+        apps.apply_with(Event::Init, keep);
+        apps.apply_with(Event::InitApply(fixture("auto")), keep);
+        apps.apply_with(Event::InitDone, keep);
+        let projects = Store::default();
+        let project = |windows: serde_json::Value| -> DynamicObject {
+            serde_json::from_value(serde_json::json!({
+                "apiVersion": "argoproj.io/v1alpha1", "kind": "AppProject",
+                "metadata": {"name": "default", "namespace": "argocd"},
+                "spec": {"syncWindows": windows},
+            }))
+            .unwrap()
+        };
+        projects.apply(Event::Init);
+        projects.apply(Event::InitApply(project(serde_json::json!([]))));
+        projects.apply(Event::InitDone);
+        // no window: no field, no timer
+        let (snap, due) = judged("c", &apps, &projects, &Projects::Listed);
+        assert_eq!(snap.units[0].sync_window, None);
+        assert_eq!(due, None);
+        // a window added: judged at once, and a timer set to when it next turns (within a day here)
+        projects.apply(Event::Apply(project(serde_json::json!([
+            {"kind": "deny", "schedule": "* * * * *", "duration": "1h", "applications": ["*"]}
+        ]))));
+        let (snap, due) = judged("c", &apps, &projects, &Projects::Listed);
+        let w = snap.units[0].sync_window.as_ref().unwrap();
+        assert_eq!(w.marker(), "sync denied", "{w:?}");
+        let due = due.unwrap();
+        assert!(due <= Instant::now() + Duration::from_secs(7 * 24 * 3600 + 2));
+        // the projects cannot be read: unknown on every unit, and no timer
+        let unknown = Projects::heard(KindMsg::Stopped(0, KindState::Forbidden("no".into())));
+        let (snap, due) = judged("c", &apps, &projects, &unknown);
+        let w = snap.units[0].sync_window.as_ref().unwrap();
+        assert_eq!((w.marker(), due), ("sync window ?", None));
+        assert!(w.message.contains("forbidden: AppProject: no"), "{w:?}");
+        // the stored units are not changed by the judgement (copied on write)
+        assert_eq!(apps.values()[0].0.0.sync_window, None);
     }
 }

@@ -11,8 +11,14 @@
 //!   `manualSync`), or no allow window is active while some allow windows apply (a manual sync may when all
 //!   of them have `manualSync`). `syncOverrun` concerns running operations and is not judged here.
 
+mod next;
+mod units;
+
 use jiff::Timestamp;
 use serde_json::Value;
+
+pub use next::next_change;
+pub use units::{AppRef, ProjectWindows, judge_units};
 
 /// What the windows say now about one Application.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -169,37 +175,16 @@ pub fn judge_snapshot<'a>(
     projects: Result<&[kube::api::DynamicObject], &str>,
     now: Timestamp,
 ) {
-    let mut found = std::collections::HashMap::new();
-    for app in apps {
-        let ns = app.metadata.namespace.as_deref().unwrap_or_default();
-        let name = app.metadata.name.as_deref().unwrap_or_default();
-        let wanted = app
-            .data
-            .pointer("/spec/project")
-            .and_then(Value::as_str)
-            .filter(|p| !p.is_empty())
-            .unwrap_or("default");
-        let window = match projects {
-            Ok(list) => list
-                .iter()
-                .find(|p| {
-                    p.metadata.namespace.as_deref() == Some(ns)
-                        && p.metadata.name.as_deref() == Some(wanted)
-                })
-                .and_then(|p| state(judge_app(&p.data, name, &app.data, now).as_ref())),
-            Err(why) => Some(crate::model::SyncWindow {
-                sync_allowed: None,
-                auto_sync_allowed: None,
-                message: format!("the projects could not be read: {why}"),
-            }),
-        };
-        found.insert(super::map::unit_id(context, ns, name), window);
-    }
-    for u in &mut snap.units {
-        if let Some(w) = found.remove(&u.id) {
-            std::sync::Arc::make_mut(u).sync_window = w;
-        }
-    }
+    let refs: Vec<AppRef> = apps.map(AppRef::of).collect();
+    let projects: Result<Vec<ProjectWindows>, &str> =
+        projects.map(|l| l.iter().map(ProjectWindows::of).collect());
+    judge_units(
+        snap,
+        context,
+        refs.iter(),
+        projects.as_deref().map_err(|e| *e),
+        now,
+    );
 }
 
 /// The verdict of the AppProject `project` on the Application `name` (`app`: its data, spec and status, as

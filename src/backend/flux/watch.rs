@@ -33,9 +33,9 @@ const COALESCE: Duration = Duration::from_millis(60);
 const MIN_BACKOFF: Duration = Duration::from_millis(500);
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
-/// What a kind's task reports to the loop.
+/// What a kind's task reports to the loop (also the Argo CD watch's, of its AppProjects).
 #[derive(Debug)]
-enum KindMsg {
+pub(crate) enum KindMsg {
     /// The complete list is in the store (at start, and again after every restart).
     Listed(usize),
     /// An object was added, changed or deleted.
@@ -358,7 +358,12 @@ pub fn build(context: &str, stores: &[(FluxKind, Store)]) -> Snapshot {
 }
 
 /// One kind: a watcher into the store, restarted after transient failures, stopped for good on 403/404.
-async fn watch_kind(idx: usize, api: Api<Lean>, store: Store, msgs: mpsc::Sender<KindMsg>) {
+pub(crate) async fn watch_kind(
+    idx: usize,
+    api: Api<Lean>,
+    store: Store,
+    msgs: mpsc::Sender<KindMsg>,
+) {
     let mut backoff = MIN_BACKOFF;
     loop {
         let mut stream = watcher(api.clone()).boxed();

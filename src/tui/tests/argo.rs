@@ -4,7 +4,7 @@
 use kube::api::DynamicObject;
 
 use super::*;
-use crate::backend::argo::{detail, map};
+use crate::backend::argo::{detail, map, windows};
 
 const CONTEXT: &str = "kind-tier";
 
@@ -27,6 +27,20 @@ pub(crate) fn applications() -> Vec<DynamicObject> {
 pub(crate) fn app_argo(size: (u16, u16)) -> App {
     let apps = applications();
     let mut snap = map::snapshot(CONTEXT, &apps);
+    // the project's sync windows as the watch judges them: a deny window over one Application, and one that
+    // still lets a manual sync through over another
+    let project: DynamicObject = serde_json::from_value(serde_json::json!({
+        "apiVersion": "argoproj.io/v1alpha1", "kind": "AppProject",
+        "metadata": {"name": "default", "namespace": "argocd"},
+        "spec": {"syncWindows": [
+            {"kind": "deny", "schedule": "* * * * *", "duration": "1h", "applications": ["broken"],
+             "description": "freeze"},
+            {"kind": "deny", "schedule": "* * * * *", "duration": "1h", "applications": ["manual"],
+             "manualSync": true},
+        ]},
+    }))
+    .unwrap();
+    windows::judge_snapshot(&mut snap, CONTEXT, apps.iter(), Ok(&[project]), now());
     snap.contexts = vec![ContextState::live_cluster(CONTEXT, BackendKind::Argo)];
     let mut app = App::new(
         Setup {

@@ -204,6 +204,10 @@ fn preview_lines(app: &App, u: &Unit, width: u16) -> Vec<Line<'static>> {
     {
         text = format!("[{note}] {text}");
     }
+    // the sync window's marker, as the `status` table prints it, and the windows that decide
+    if let Some(w) = &u.sync_window {
+        text = format!("[{}] {text} — {}", w.marker(), w.message);
+    }
     if let Some(src) = failed_source(app, u) {
         text.push_str(&format!(
             " — source {} failed: {}",
@@ -271,6 +275,9 @@ fn cell(app: &App, u: &Unit, col: Col, width: u16) -> Cell<'static> {
                     status_style(app, StatusKind::Failed),
                 ));
             }
+            if let Some(w) = &u.sync_window {
+                spans.push(window_marker(app, w));
+            }
             if let Some(note) = u.hold_note()
                 && !u.status.message.contains(&note)
             {
@@ -280,4 +287,14 @@ fn cell(app: &App, u: &Unit, col: Col, width: u16) -> Cell<'static> {
             Cell::from(Line::from(cut_spans(spans, w, app.setup.ascii)))
         }
     }
+}
+
+/// An Argo CD unit's sync-window marker (`[sync denied] `, as `status` prints it): held colours when a sync
+/// may not run now (or only a manual one), muted when it may or when the windows are unknown.
+fn window_marker(app: &App, w: &crate::model::SyncWindow) -> Span<'static> {
+    let style = match (w.sync_allowed, w.auto_sync_allowed) {
+        (Some(false), _) | (Some(true), Some(false)) => "badge.held",
+        _ => "muted",
+    };
+    Span::styled(format!("[{}] ", w.marker()), app.setup.theme.style(style))
 }
