@@ -36,8 +36,8 @@ pub async fn report(conn: &Conn, hr: &DynamicObject) -> Result<DiffReport, Backe
     let mut report = DiffReport::default();
     let Some(program) = helm_cli::helm_program() else {
         report.uncovered.push(
-            "a HelmRelease's desired state is rendered with `helm template`, and helm is not on PATH \
-             (install helm, or set SETPOINT_HELM): nothing was rendered or compared"
+            "helm not on PATH: a HelmRelease's desired state is rendered with `helm template` \
+             (install helm, or set SETPOINT_HELM); nothing was rendered or compared"
                 .into(),
         );
         return Ok(report);
