@@ -22,6 +22,17 @@ const POLL: Duration = Duration::from_millis(250);
 /// `setpoint --backend flux --output json diff vals` with `helm` as SETPOINT_HELM (None: no helm anywhere):
 /// (exit code, the JSON report).
 fn diff(tier: &Tier, dirs: &Path, helm: Option<&str>) -> Result<(i32, Value), BoxError> {
+    diff_as(tier.kubeconfig(), "admin", dirs, helm)
+}
+
+/// The same diff through the context `context` of `kubeconfig`.
+fn diff_as(
+    kubeconfig: &Path,
+    context: &str,
+    dirs: &Path,
+    helm: Option<&str>,
+) -> Result<(i32, Value), BoxError> {
+    let unit = UNIT.replace("/admin/", &format!("/{context}/"));
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_setpoint"));
     match helm {
         Some(h) => cmd.env("SETPOINT_HELM", h),
@@ -32,12 +43,12 @@ fn diff(tier: &Tier, dirs: &Path, helm: Option<&str>) -> Result<(i32, Value), Bo
             "--backend",
             "flux",
             "--context",
-            "admin",
+            context,
             "--output",
             "json",
         ])
-        .args(["diff", UNIT])
-        .env("KUBECONFIG", tier.kubeconfig())
+        .args(["diff", &unit])
+        .env("KUBECONFIG", kubeconfig)
         .env("SETPOINT_CONFIG_DIR", dirs.join("config"))
         .env("SETPOINT_DATA_DIR", dirs.join("data"))
         .env("HOME", dirs)
@@ -46,7 +57,7 @@ fn diff(tier: &Tier, dirs: &Path, helm: Option<&str>) -> Result<(i32, Value), Bo
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     eprintln!(
-        "setpoint diff {UNIT} -> {:?}\n{stdout}\n{stderr}",
+        "setpoint diff {unit} -> {:?}\n{stdout}\n{stderr}",
         out.status.code()
     );
     let v: Value = serde_json::from_str(&stdout)
@@ -99,7 +110,9 @@ pub async fn run(
                 "metadata": {"name": "vals", "namespace": ns},
                 "spec": {"interval": "10m", "timeout": "1m",
                          "values": {"greeting": "inline-wins"},
-                         "valuesFrom": [{"kind": "ConfigMap", "name": "vals-values"}],
+                         "valuesFrom": [{"kind": "ConfigMap", "name": "vals-values"},
+                                        {"kind": "Secret", "name": "vals-secret-values",
+                                         "optional": true}],
                          "chart": {"spec": {"chart": "charts/demo", "reconcileStrategy": "Revision",
                                             "interval": "10m",
                                             "sourceRef": {"kind": "GitRepository", "name": "charts"}}}}
@@ -152,7 +165,7 @@ pub async fn run(
         || v["complete"] != json!(true)
         || !from.contains("source-controller artifact of HelmChart hx/hx-vals")
         || !from.contains("release vals in hx")
-        || !from.contains("1 valuesFrom")
+        || !from.contains("2 valuesFrom")
         || !from.contains("Helm's release storage (vals v1 deployed")
     {
         return Err(err(format!(
@@ -160,6 +173,25 @@ pub async fn run(
         )));
     }
     eprintln!("flux helm diff: in sync after install: {from}");
+
+    // an identity that may not read Secrets: the Secret of valuesFrom, Helm's release storage and the chart's
+    // Secret cannot be read, and the header says each; exit 2, never "in sync"
+    let kubeconfig = no_secrets_identity(tier, admin, dirs.path()).await?;
+    let (code, v) = diff_as(&kubeconfig, "nosecrets", dirs.path(), Some(&helm))?;
+    let uncovered = v["uncovered"].to_string();
+    if code != 2
+        || v["inSync"] != json!(false)
+        || !uncovered
+            .contains("valuesFrom Secret vals-secret-values (key values.yaml) cannot be read")
+        || !uncovered.contains("Helm's release storage cannot be read")
+        || !uncovered.contains("Secret/hx/vals-secret")
+        || !uncovered.contains("forbidden")
+    {
+        return Err(err(format!(
+            "diff without access to Secrets: exit {code}: {v}"
+        )));
+    }
+    eprintln!("flux helm diff: unreadable Secrets said in the header, exit 2");
 
     // a live edit of one of its objects (a merge patch, as kubectl patch sends): exactly that object
     let edit = PatchParams {
@@ -256,4 +288,94 @@ pub async fn run(
         "flux helm diff: an object no longer rendered is shown removed (Helm's release storage)"
     );
     Ok(())
+}
+
+/// A kubeconfig with the context `nosecrets`: the admin's token impersonating the user `nosecrets`, bound to a
+/// ClusterRole that reads the Flux kinds and ConfigMaps (and may patch ConfigMaps) but not Secrets.
+async fn no_secrets_identity(
+    tier: &Tier,
+    admin: &kube::Client,
+    dir: &Path,
+) -> Result<std::path::PathBuf, BoxError> {
+    use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding};
+    let read = ["get", "list", "watch"];
+    let role: ClusterRole = serde_json::from_value(json!({
+        "metadata": {"name": "hx-no-secrets"},
+        "rules": [
+            {"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get", "list", "watch", "patch"]},
+            {"apiGroups": [""], "resources": ["events", "namespaces"], "verbs": read},
+            {"apiGroups": ["helm.toolkit.fluxcd.io", "source.toolkit.fluxcd.io",
+                           "kustomize.toolkit.fluxcd.io"], "resources": ["*"], "verbs": read},
+            {"apiGroups": ["authorization.k8s.io"], "resources": ["selfsubjectaccessreviews"],
+             "verbs": ["create"]}
+        ]
+    }))?;
+    let binding: ClusterRoleBinding = serde_json::from_value(json!({
+        "metadata": {"name": "hx-no-secrets"},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "hx-no-secrets"},
+        "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "nosecrets"}]
+    }))?;
+    let post = PostParams::default();
+    Api::<ClusterRole>::all(admin.clone())
+        .create(&post, &role)
+        .await?;
+    Api::<ClusterRoleBinding>::all(admin.clone())
+        .create(&post, &binding)
+        .await?;
+    let mut config = kube::config::Kubeconfig::read_from(tier.kubeconfig())?;
+    let ctx = config
+        .contexts
+        .iter()
+        .find(|c| c.name == "admin")
+        .and_then(|c| c.context.clone())
+        .ok_or("no admin context")?;
+    let mut user = config
+        .auth_infos
+        .iter()
+        .find(|a| a.name == ctx.user.as_deref().unwrap_or(""))
+        .cloned()
+        .ok_or("no admin user")?;
+    user.name = "nosecrets".into();
+    if let Some(a) = user.auth_info.as_mut() {
+        a.impersonate = Some("nosecrets".into());
+    }
+    let mut nctx = ctx.clone();
+    nctx.user = Some("nosecrets".into());
+    config.auth_infos.push(user);
+    let mut named = config
+        .contexts
+        .iter()
+        .find(|c| c.name == "admin")
+        .cloned()
+        .ok_or("no admin context")?;
+    named.name = "nosecrets".into();
+    named.context = Some(nctx);
+    config.contexts.push(named);
+    let path = dir.join("nosecrets.kubeconfig");
+    std::fs::write(&path, serde_json::to_string(&config)?)?;
+    // RBAC is applied by the authorizer's informer: wait until the identity reads a ConfigMap
+    let client = kube::Client::try_from(
+        kube::Config::from_custom_kubeconfig(
+            config,
+            &kube::config::KubeConfigOptions {
+                context: Some("nosecrets".into()),
+                ..Default::default()
+            },
+        )
+        .await?,
+    )?;
+    let cms: Api<ConfigMap> = Api::namespaced(client, "hx");
+    wait_for(
+        "the nosecrets identity to read ConfigMaps",
+        LONG,
+        POLL,
+        || async {
+            Ok(match cms.get_opt("vals-values").await {
+                Ok(Some(_)) => Check::Done(()),
+                other => Check::Pending(format!("{other:?}")),
+            })
+        },
+    )
+    .await?;
+    Ok(path)
 }

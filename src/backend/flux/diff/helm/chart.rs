@@ -62,7 +62,7 @@ async fn get(conn: &Conn, kind: &str, ns: &str, name: &str) -> Result<Value, Str
     let o = api
         .get(name)
         .await
-        .map_err(|e| format!("{kind} {ns}/{name}: {e}"))?;
+        .map_err(|e| format!("{kind} {ns}/{name}: {}", super::short(&e)))?;
     serde_json::to_value(&o).map_err(|e| e.to_string())
 }
 

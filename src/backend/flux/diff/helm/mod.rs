@@ -227,7 +227,15 @@ async fn read_reference(conn: &Conn, ns: &str, r: &Reference) -> Got {
     match got {
         Ok(Some(d)) => Got::Data(d),
         Ok(None) => Got::NotFound,
-        Err(e) => Got::Unreadable(e.to_string()),
+        Err(e) => Got::Unreadable(short(&e)),
+    }
+}
+
+/// An API error as its message and code (`... is forbidden: ... (403)`), anything else as it displays.
+pub(crate) fn short(e: &kube::Error) -> String {
+    match e {
+        kube::Error::Api(s) => format!("{} ({})", s.message, s.code),
+        other => other.to_string(),
     }
 }
 

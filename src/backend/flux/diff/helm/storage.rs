@@ -25,10 +25,12 @@ pub async fn newest(
 ) -> Result<Option<Release>, String> {
     let api: Api<Secret> = Api::namespaced(client.clone(), ns);
     let lp = ListParams::default().labels(&format!("owner=helm,name={name}"));
-    let list = api
-        .list(&lp)
-        .await
-        .map_err(|e| format!("the Secrets of Helm's release storage in {ns}: {e}"))?;
+    let list = api.list(&lp).await.map_err(|e| {
+        format!(
+            "the Secrets of Helm's release storage in {ns}: {}",
+            super::short(&e)
+        )
+    })?;
     let mut newest: Option<Release> = None;
     for s in list.items {
         let Some(raw) = s.data.as_ref().and_then(|d| d.get("release")) else {
