@@ -22,17 +22,19 @@ const POLL: Duration = Duration::from_millis(250);
 /// `setpoint --backend flux --output json diff vals` with `helm` as SETPOINT_HELM (None: no helm anywhere):
 /// (exit code, the JSON report).
 fn diff(tier: &Tier, dirs: &Path, helm: Option<&str>) -> Result<(i32, Value), BoxError> {
-    diff_as(tier.kubeconfig(), "admin", dirs, helm)
+    diff_as(tier, tier.kubeconfig(), "admin", dirs, helm)
 }
 
 /// The same diff through the context `context` of `kubeconfig`.
 fn diff_as(
+    tier: &Tier,
     kubeconfig: &Path,
     context: &str,
     dirs: &Path,
     helm: Option<&str>,
 ) -> Result<(i32, Value), BoxError> {
     let unit = UNIT.replace("/admin/", &format!("/{context}/"));
+    let kustomize = tier.kustomize_bin()?; // for spec.postRenderers
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_setpoint"));
     match helm {
         Some(h) => cmd.env("SETPOINT_HELM", h),
@@ -52,6 +54,7 @@ fn diff_as(
         .env("SETPOINT_CONFIG_DIR", dirs.join("config"))
         .env("SETPOINT_DATA_DIR", dirs.join("data"))
         .env("HOME", dirs)
+        .env("SETPOINT_KUSTOMIZE", kustomize)
         .env("PATH", "/usr/bin:/bin") // no helm but SETPOINT_HELM
         .output()?;
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
@@ -110,6 +113,11 @@ pub async fn run(
                 "metadata": {"name": "vals", "namespace": ns},
                 "spec": {"interval": "10m", "timeout": "1m",
                          "values": {"greeting": "inline-wins"},
+                         "commonMetadata": {"labels": {"team": "hx"}},
+                         "postRenderers": [{"kustomize": {"patches": [{
+                             "target": {"kind": "ConfigMap"},
+                             "patch": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: any\n  labels:\n    patched: \"yes\"\n"
+                         }]}}],
                          "valuesFrom": [{"kind": "ConfigMap", "name": "vals-values"},
                                         {"kind": "Secret", "name": "vals-secret-values",
                                          "optional": true}],
@@ -130,11 +138,21 @@ pub async fn run(
                     .any(|c| c["type"] == "Ready" && c["status"] == "True")
             });
         let g = greeting(&cms).await?;
-        Ok(if ready && g.as_deref() == Some("inline-wins") {
-            Check::Done(())
-        } else {
-            Check::Pending(format!("{g:?} {:?}", hr.data.get("status")))
-        })
+        // helm-controller post-rendered it: the in-sync diff below reproduced that
+        let labels = cms
+            .get_opt("vals-cm")
+            .await?
+            .and_then(|c| c.metadata.labels)
+            .unwrap_or_default();
+        let post_rendered = labels.get("patched").map(String::as_str) == Some("yes")
+            && labels.get("team").map(String::as_str) == Some("hx");
+        Ok(
+            if ready && post_rendered && g.as_deref() == Some("inline-wins") {
+                Check::Done(())
+            } else {
+                Check::Pending(format!("{g:?} {:?}", hr.data.get("status")))
+            },
+        )
     })
     .await?;
 
@@ -177,7 +195,7 @@ pub async fn run(
     // an identity that may not read Secrets: the Secret of valuesFrom, Helm's release storage and the chart's
     // Secret cannot be read, and the header says each; exit 2, never "in sync"
     let kubeconfig = no_secrets_identity(tier, admin, dirs.path()).await?;
-    let (code, v) = diff_as(&kubeconfig, "nosecrets", dirs.path(), Some(&helm))?;
+    let (code, v) = diff_as(tier, &kubeconfig, "nosecrets", dirs.path(), Some(&helm))?;
     let uncovered = v["uncovered"].to_string();
     if code != 2
         || v["inSync"] != json!(false)

@@ -99,9 +99,12 @@ pub fn args(p: &Plan<'_>) -> Result<Vec<String>, String> {
 pub fn objects(yaml: &str) -> Result<Vec<(Value, bool)>, String> {
     let mut out = Vec::new();
     for doc in build::documents(yaml) {
+        // `chart/crds/x.yaml`, or a subchart's `chart/charts/sub/crds/x.yaml`; never a template
         let crd_dir = doc.lines().any(|l| {
-            l.strip_prefix("# Source: ")
-                .is_some_and(|s| s.split('/').nth(1) == Some("crds"))
+            l.strip_prefix("# Source: ").is_some_and(|s| {
+                let parts: Vec<&str> = s.split('/').collect();
+                parts.contains(&"crds") && !parts.contains(&"templates")
+            })
         });
         let obj: Value =
             serde_saphyr::from_str(&doc).map_err(|e| format!("helm template output: {e}"))?;
@@ -228,10 +231,12 @@ mod tests {
     fn objects_of_the_crds_directory_are_told_apart() {
         let yaml = "---\n# Source: demo/crds/a.yaml\napiVersion: apiextensions.k8s.io/v1\nkind: \
                     CustomResourceDefinition\nmetadata:\n  name: as.x.io\n---\n# Source: \
-                    demo/templates/cm.yaml\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\n---\n";
+                    demo/templates/cm.yaml\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\n---\n# Source: \
+                    demo/charts/sub/crds/b.yaml\nkind: CustomResourceDefinition\n---\n# Source: \
+                    demo/templates/crds/c.yaml\nkind: CustomResourceDefinition\n";
         let objs = objects(yaml).unwrap();
-        assert_eq!(objs.len(), 2);
-        assert!(objs[0].1 && !objs[1].1);
+        assert_eq!(objs.len(), 4);
+        assert!(objs[0].1 && !objs[1].1 && objs[2].1 && !objs[3].1);
     }
 
     #[test]
