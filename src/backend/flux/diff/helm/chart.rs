@@ -145,26 +145,17 @@ async fn from_git(conn: &Conn, chart: &Value, ns: &str, scratch: &Path) -> Resul
                 .to_owned(),
         );
     }
-    let (root, scratch) = (scratch.join("git"), scratch.to_owned());
-    let dir = root.join(&rel);
-    let (root2, commit2, dir2) = (root.clone(), commit.clone(), dir.clone());
-    let version2 = version.clone();
-    tokio::task::spawn_blocking(move || {
-        std::fs::create_dir_all(&root2).map_err(|e| e.to_string())?;
-        source::checkout(&url, &commit2, &scratch, &root2)?;
-        if !dir2.join("Chart.yaml").is_file() {
-            return Err(format!(
-                "{} has no Chart.yaml at the commit",
-                dir2.display()
-            ));
-        }
-        if !version2.is_empty() {
-            set_version(&dir2.join("Chart.yaml"), &version2)?;
-        }
-        Ok::<(), String>(())
-    })
-    .await
-    .map_err(|e| e.to_string())??;
+    let dir = {
+        let (scratch, rel, commit, version) = (
+            scratch.to_owned(),
+            rel.clone(),
+            commit.clone(),
+            version.clone(),
+        );
+        tokio::task::spawn_blocking(move || checkout_chart(&url, &commit, &rel, &version, &scratch))
+            .await
+            .map_err(|e| e.to_string())??
+    };
     if version.is_empty() {
         gaps.push("the packaged chart version is unknown: the Chart.yaml version is used".into());
     }
@@ -173,6 +164,28 @@ async fn from_git(conn: &Conn, chart: &Value, ns: &str, scratch: &Path) -> Resul
         from: format!("chart {rel} at commit {commit} (checked out with gix; version {version})"),
         gaps,
     })
+}
+
+/// The chart directory `rel` of `url` at `commit` written under `scratch` (blocking), its Chart.yaml version
+/// set to `version` (the packaged one) unless empty.
+fn checkout_chart(
+    url: &str,
+    commit: &str,
+    rel: &str,
+    version: &str,
+    scratch: &Path,
+) -> Result<PathBuf, String> {
+    let root = scratch.join("git");
+    std::fs::create_dir_all(&root).map_err(|e| e.to_string())?;
+    source::checkout(url, commit, scratch, &root)?;
+    let dir = root.join(rel);
+    if !dir.join("Chart.yaml").is_file() {
+        return Err(format!("{rel} has no Chart.yaml at commit {commit}"));
+    }
+    if !version.is_empty() {
+        set_version(&dir.join("Chart.yaml"), version)?;
+    }
+    Ok(dir)
 }
 
 /// Sets `version` in a Chart.yaml, as source-controller does when it packages.
@@ -216,6 +229,53 @@ mod tests {
         let bad = json!({"metadata": {"name": "web", "namespace": "hx"},
                          "spec": {"chartRef": {"kind": "Bucket", "name": "b"}}});
         assert!(source_of(&bad).is_err());
+    }
+
+    /// Runs git (test infrastructure only) in `dir`; returns trimmed stdout.
+    fn git(dir: &Path, args: &[&str]) -> String {
+        let out = std::process::Command::new("git")
+            .arg("-C")
+            .arg(dir)
+            .args(["-c", "user.name=T", "-c", "user.email=t@example.org"])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "git {args:?}: {out:?}");
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    }
+
+    #[test]
+    fn the_chart_is_checked_out_at_the_packaged_commit_with_its_version() {
+        let repo = tempfile::tempdir().unwrap();
+        let chart = repo.path().join("charts/demo");
+        std::fs::create_dir_all(chart.join("templates")).unwrap();
+        std::fs::write(
+            chart.join("Chart.yaml"),
+            "apiVersion: v2\nname: demo\nversion: 0.1.0\n",
+        )
+        .unwrap();
+        std::fs::write(chart.join("templates/cm.yaml"), "kind: ConfigMap\n").unwrap();
+        git(repo.path(), &["init", "-q", "-b", "main"]);
+        git(repo.path(), &["add", "."]);
+        git(repo.path(), &["commit", "-q", "-m", "one"]);
+        let c1 = git(repo.path(), &["rev-parse", "HEAD"]);
+        std::fs::write(chart.join("templates/cm.yaml"), "kind: Secret\n").unwrap();
+        git(repo.path(), &["commit", "-q", "-am", "two"]);
+        let scratch = tempfile::tempdir().unwrap();
+        let url = repo.path().to_str().unwrap();
+        let version = format!("0.1.0+{}", &c1[..12]);
+        let dir = checkout_chart(url, &c1, "charts/demo", &version, scratch.path()).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(dir.join("templates/cm.yaml")).unwrap(),
+            "kind: ConfigMap\n"
+        );
+        let meta: Value =
+            serde_saphyr::from_str(&std::fs::read_to_string(dir.join("Chart.yaml")).unwrap())
+                .unwrap();
+        assert_eq!(meta["version"], json!(version));
+        let other = tempfile::tempdir().unwrap();
+        let err = checkout_chart(url, &c1, "charts/none", "", other.path()).unwrap_err();
+        assert!(err.contains("no Chart.yaml"), "{err}");
     }
 
     #[test]
