@@ -172,7 +172,7 @@ pub async fn run(
             "{banner}\n!!! the tier built no helm: the Flux HelmRelease diff's render was NOT tested, only its \
              refusal without helm (SETPOINT_K8S_HELM_CLI=on scripts/k8s-tier build)\n{banner}"
         );
-        return Ok(());
+        return uninstall(releases).await;
     };
 
     // reconciled Ready by helm-controller: in sync, built from the chart artifact, inventory read
@@ -305,7 +305,19 @@ pub async fn run(
     eprintln!(
         "flux helm diff: an object no longer rendered is shown removed (Helm's release storage)"
     );
-    Ok(())
+    uninstall(releases).await
+}
+
+/// vals uninstalled, so the later steps of the test have helm-controller to web alone.
+async fn uninstall(releases: &Api<DynamicObject>) -> Result<(), BoxError> {
+    releases.delete("vals", &Default::default()).await?;
+    wait_for("vals to be uninstalled", LONG, POLL, || async {
+        Ok(match releases.get_opt("vals").await? {
+            None => Check::Done(()),
+            Some(hr) => Check::Pending(format!("{:?}", hr.data.get("status"))),
+        })
+    })
+    .await
 }
 
 /// A kubeconfig with the context `nosecrets`: the admin's token impersonating the user `nosecrets`, bound to a
