@@ -3,10 +3,12 @@
 //! and installed by helm-controller; every action through the real binary (`--backend flux --output json`),
 //! with the controllers' reaction as the assertion: the ConfigMap the chart renders, the HelmRelease's status.
 //! A HelmRelease whose chart comes from a HelmRepository is refused rollback before anything is sent, and the
-//! viewer is refused every action before anything is sent.
+//! viewer is refused every action before anything is sent. The diff of a HelmRelease: tests/flux_helm/diff.rs.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+#[path = "flux_helm/diff.rs"]
+mod diff;
 mod k8s_tier;
 
 use std::path::Path;
@@ -57,6 +59,15 @@ fn chart(version: &str, greeting: &str) -> Vec<(String, Option<String>)> {
         (
             "charts/demo/templates/cm.yaml".into(),
             Some(template.to_owned()),
+        ),
+        (
+            "charts/demo/templates/secret.yaml".into(),
+            Some(
+                "{{- if not .Values.noSecret }}\napiVersion: v1\nkind: Secret\nmetadata:\n  name: \
+                 {{ .Release.Name }}-secret\ndata:\n  token: {{ .Values.token | default \"none\" | b64enc | quote }}\n\
+                 {{- end }}\n"
+                    .to_owned(),
+            ),
         ),
     ]
 }
@@ -224,6 +235,9 @@ async fn run(tier: &Tier) -> Result<(), BoxError> {
         })
     })
     .await?;
+
+    // --- diff of a HelmRelease with valuesFrom (tests/flux_helm/diff.rs), while the chart is at c1
+    diff::run(tier, &admin, &releases).await?;
 
     // --- status: the HelmRelease as Flux reports it, its applied revision the commit of its chart
     let (code, stdout, stderr) = setpoint(tier, dirs.path(), "admin", &["status"])?;

@@ -7,6 +7,7 @@ mod audited;
 mod composite;
 mod error;
 pub mod flux;
+pub(crate) mod helm_cli;
 pub mod local;
 mod read_only;
 mod resolve;

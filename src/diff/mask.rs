@@ -25,6 +25,12 @@ fn is_secret_key(key: &str) -> bool {
         .any(|s| k == *s || k.ends_with(&format!("_{s}")) || k.ends_with(s))
 }
 
+/// The mask, or the mask marked `(changed)`, quoted or not: nothing of a secret left to hide.
+fn is_masked(value: &str) -> bool {
+    let v = value.trim_end_matches(',').trim_matches(['"', '\'']);
+    v == MASK || v == format!("{MASK} (changed)")
+}
+
 /// Replaces the values of secret-looking keys (`password: x`, `"token": "x"`, `API_KEY=x`) with a mask.
 /// Returns the text and whether anything was masked.
 pub fn mask_secrets(text: &str) -> (String, bool) {
@@ -37,7 +43,12 @@ pub fn mask_secrets(text: &str) -> (String, bool) {
         };
         let sep = body.find([':', '=']);
         match sep {
-            Some(i) if is_secret_key(&body[..i]) && !body[i + 1..].trim().is_empty() => {
+            // a value masked already (a Secret's, maybe marked `(changed)` by the backend) is left as it is
+            Some(i)
+                if is_secret_key(&body[..i])
+                    && !body[i + 1..].trim().is_empty()
+                    && !is_masked(body[i + 1..].trim()) =>
+            {
                 let value = body[i + 1..].trim();
                 let trailing_comma = if value.ends_with(',') { "," } else { "" };
                 out.push_str(&body[..=i]);
@@ -71,6 +82,11 @@ mod tests {
             t,
             "user: app\npassword: ********\n  \"apiToken\": \"********\",\nDB_PASSWORD= ********\nkeys: 3\n"
         );
+        // masked already, a change marked by the backend: the mark stays
+        let (t, _) = mask_secrets("  token: \"******** (changed)\"\n  password: ********\n");
+        assert_eq!(t, "  token: \"******** (changed)\"\n  password: ********\n");
+        let (t, _) = mask_secrets("token: ******** (changed) but more\n");
+        assert_eq!(t, "token: ********\n");
         let (t, m) = mask_secrets("replicas: 3\n");
         assert!(!m);
         assert_eq!(t, "replicas: 3\n");

@@ -375,18 +375,22 @@ impl Backend for FluxBackend {
         Ok(self.diff_report(unit).await?.objects)
     }
 
-    /// A Kustomization's desired state (built as kustomize-controller builds it) against live; see
-    /// `diff/mod.rs`. HelmReleases are refused.
+    /// A Kustomization's desired state (built as kustomize-controller builds it) or a HelmRelease's (rendered
+    /// as helm-controller renders it) against live; see `diff/mod.rs` and `diff/helm/mod.rs`.
     async fn diff_report(&self, unit: &str) -> Result<crate::model::DiffReport, BackendError> {
         let conn = self.conn().await?;
         let obj = self.object(unit)?;
-        if obj.kind != kinds::KUSTOMIZATION {
+        let kind = obj.kind;
+        let t = Target::new(&conn, obj)?;
+        if kind == kinds::HELM_RELEASE {
+            return diff::helm::report(&conn, &t.get().await?).await;
+        }
+        if kind != kinds::KUSTOMIZATION {
             return Err(BackendError::Invalid(format!(
-                "flux: diffs of {} are not supported (only Kustomizations)",
-                obj.kind.kind
+                "flux: diffs of {} are not supported (only Kustomizations and HelmReleases)",
+                kind.kind
             )));
         }
-        let t = Target::new(&conn, obj)?;
         diff::report(&conn, &t.get().await?).await
     }
 

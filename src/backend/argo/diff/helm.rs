@@ -7,69 +7,14 @@
 //! `skipSchemaValidation` passed on. Remote value files are not fetched: they are said not covered.
 
 use std::path::{Component, Path, PathBuf};
-use std::time::Duration;
 
 use serde_json::Value;
 
 use super::render::{Ctx, Rendered, parse};
-use crate::backend::flux::diff::build;
 
-/// The environment variable naming the helm program to run.
-pub const HELM_ENV: &str = "SETPOINT_HELM";
-const HELM_TIMEOUT: Duration = Duration::from_secs(120);
-
-/// What the cluster tells a chart (`.Capabilities`), as Argo CD's controller passes it to the repo-server.
-#[derive(Debug, Clone, Default)]
-pub struct Cluster {
-    pub kube_version: String,
-    pub api_versions: Vec<String>,
-}
-
-impl Cluster {
-    /// As Argo CD's controller reads them: the API server's `major.minor` (`1.36`; `1.30+` as `1.30`), and
-    /// every group/version and group/version/Kind it serves, sorted.
-    pub async fn read(client: &kube::Client) -> Result<Self, String> {
-        let info = client
-            .apiserver_version()
-            .await
-            .map_err(|e| format!("the API server's version: {e}"))?;
-        let discovery = kube::Discovery::new(client.clone())
-            .run_aggregated()
-            .await
-            .map_err(|e| format!("API discovery: {e}"))?;
-        let mut all = std::collections::BTreeSet::new();
-        for group in discovery.groups() {
-            for version in group.versions() {
-                for (ar, _) in group.versioned_resources(version) {
-                    all.insert(ar.api_version.clone());
-                    all.insert(format!("{}/{}", ar.api_version, ar.kind));
-                }
-            }
-        }
-        Ok(Self {
-            kube_version: generic_version(&format!("{}.{}", info.major, info.minor)),
-            api_versions: all.into_iter().collect(),
-        })
-    }
-}
-
-/// `1.30+` as `1.30`, `v1.36.3` as `1.36.3`: the leading numeric components, as Kubernetes'
-/// version.ParseGeneric keeps them.
-fn generic_version(git_version: &str) -> String {
-    let v = git_version.trim_start_matches('v');
-    let end = v
-        .find(|c: char| !c.is_ascii_digit() && c != '.')
-        .unwrap_or(v.len());
-    v[..end].trim_end_matches('.').to_owned()
-}
-
-/// `$SETPOINT_HELM`, else `helm` on PATH.
-pub fn helm_program() -> Option<PathBuf> {
-    std::env::var_os(HELM_ENV)
-        .filter(|p| !p.is_empty())
-        .map(PathBuf::from)
-        .or_else(|| build::on_path("helm"))
-}
+#[cfg(test)]
+use crate::backend::helm_cli::generic_version;
+pub use crate::backend::helm_cli::{Cluster, HELM_ENV, helm_program};
 
 /// The arguments of `helm template`, the inline values to write to `values_file` (named among the
 /// arguments), and what of the source is not applied.
@@ -309,30 +254,17 @@ pub async fn render(
     if let Some(v) = &p.inline_values {
         std::fs::write(&values_file, v).map_err(|e| format!("{}: {e}", values_file.display()))?;
     }
-    let mut cmd = tokio::process::Command::new(&program);
-    cmd.args(&p.args)
-        .current_dir(dir)
-        // helm's own homes kept apart, as the repo-server does: no user repository config or cache
-        .env("HELM_CACHE_HOME", scratch.path().join("cache"))
-        .env("HELM_CONFIG_HOME", scratch.path().join("config"))
-        .env("HELM_DATA_HOME", scratch.path().join("data"))
-        .stdin(std::process::Stdio::null())
-        .kill_on_drop(true);
-    let out = tokio::time::timeout(HELM_TIMEOUT, cmd.output())
+    let yaml = crate::backend::helm_cli::template(&program, &p.args, dir, scratch.path())
         .await
-        .map_err(|_| format!("helm template did not finish in {HELM_TIMEOUT:?}"))?
-        .map_err(|e| format!("running {}: {e}", program.display()))?;
-    if !out.status.success() {
-        let err = String::from_utf8_lossy(&out.stderr);
-        let err = err.trim();
-        if err.contains("missing in charts/ directory") || err.contains("found in Chart.yaml") {
-            return Err(format!(
-                "the chart's dependencies are not in its charts/ directory: Argo CD fetches them (helm dependency build), not done here: {err}"
-            ));
-        }
-        return Err(format!("helm template failed: {err}"));
-    }
-    let yaml = String::from_utf8(out.stdout).map_err(|_| "helm printed non-UTF-8 output")?;
+        .map_err(|err| {
+            if err.contains("missing in charts/ directory") || err.contains("found in Chart.yaml") {
+                format!(
+                    "the chart's dependencies are not in its charts/ directory: Argo CD fetches them (helm dependency build), not done here: {err}"
+                )
+            } else {
+                format!("helm template failed: {err}")
+            }
+        })?;
     Ok(Rendered {
         objects: parse(&yaml, false, "helm template output")?,
         tool: "helm template",

@@ -5,6 +5,7 @@
 
 pub(crate) mod build;
 pub(crate) mod dryrun;
+pub(crate) mod helm;
 pub(crate) mod live;
 pub(crate) mod source;
 mod subst;

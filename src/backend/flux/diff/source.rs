@@ -48,6 +48,16 @@ pub fn commit_of(revision: &str) -> Option<&str> {
 
 /// Downloads the artifact and unpacks it into `dir` (blocking: run it off the async threads).
 pub fn unpack_artifact(a: &Artifact, dir: &Path) -> Result<(), String> {
+    let bytes = download(a)?;
+    let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(bytes.as_slice()));
+    // `unpack` refuses entries that would land outside `dir` (absolute paths, `..`)
+    archive
+        .unpack(dir)
+        .map_err(|e| format!("unpacking the artifact {}: {e}", a.url))
+}
+
+/// Downloads the artifact, its digest checked (blocking: run it off the async threads).
+pub fn download(a: &Artifact) -> Result<Vec<u8>, String> {
     let client = reqwest::blocking::Client::builder()
         .timeout(FETCH_TIMEOUT)
         .connect_timeout(CONNECT_TIMEOUT)
@@ -73,11 +83,7 @@ pub fn unpack_artifact(a: &Artifact, dir: &Path) -> Result<(), String> {
     if let Some(digest) = &a.digest {
         verify(digest, &bytes)?;
     }
-    let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(bytes.as_slice()));
-    // `unpack` refuses entries that would land outside `dir` (absolute paths, `..`)
-    archive
-        .unpack(dir)
-        .map_err(|e| format!("unpacking the artifact {}: {e}", a.url))
+    Ok(bytes)
 }
 
 /// Checks `sha256:<hex>` against the bytes; another algorithm is not checked (and said so in the log).
