@@ -182,6 +182,11 @@ pub async fn run(
                                 listed = true;
                                 backoff = MIN_BACKOFF;
                                 changed = true;
+                                tracing::info!(
+                                    context,
+                                    ms = crate::logging::since_start_ms(),
+                                    "startup: listed Applications"
+                                );
                             }
                             Event::Apply(_) | Event::Delete(_) if listed => changed = true,
                             _ => {}
@@ -211,6 +216,14 @@ pub async fn run(
                 // nothing to compare the first with: it is sent at once, and its digest taken after
                 let digest = last.map(|_| fingerprint(&snap));
                 if last.is_none() || last != digest {
+                    if last.is_none() {
+                        tracing::info!(
+                            context,
+                            units = snap.units.len(),
+                            ms = crate::logging::since_start_ms(),
+                            "startup: snapshot"
+                        );
+                    }
                     let sent = snap.clone(); // shares the units
                     if tx.send(Update::Snapshot(snap)).await.is_err() {
                         return None;

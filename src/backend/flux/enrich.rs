@@ -107,6 +107,13 @@ pub async fn relay(
             },
         };
         let snap = enriched(&mirrors, snap).await;
+        if sent.is_none() {
+            tracing::info!(
+                units = snap.units.len(),
+                ms = crate::logging::since_start_ms(),
+                "startup: enriched by the source mirrors"
+            );
+        }
         if resend || sent.as_ref() != Some(&snap) {
             // a clone shares the units: a vector of pointers
             if tx.send(Update::Snapshot(snap.clone())).await.is_err() {

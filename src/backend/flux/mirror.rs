@@ -58,7 +58,7 @@ pub struct Mirrors {
     heads: Mutex<HashMap<(String, String), Option<String>>>,
     /// url → its mirror opened, shared until a fetch of the URL ends: thousands of units, each with its own
     /// commit, are looked up in one opened repository instead of opening it once each.
-    repos: Mutex<HashMap<String, gix::ThreadSafeRepository>>,
+    repos: Mutex<HashMap<String, gix::Repository>>,
     /// Mirrors opened, for the tests that hold the line above.
     #[cfg(test)]
     pub(crate) opened: std::sync::atomic::AtomicUsize,
@@ -186,31 +186,35 @@ impl Mirrors {
     /// URL ends, not once per unit).
     pub fn has(&self, url: &str, sha: &str) -> bool {
         memo(&self.has, (url.to_owned(), sha.to_owned()), || {
-            self.opened(url)
-                .is_some_and(|repo| commit_in(&repo.to_thread_local(), sha).is_ok())
+            self.with_opened(url, |repo| has_commit(repo, sha))
+                .unwrap_or(false)
         })
     }
 
-    /// The mirror of `url` opened (once until the next fetch of it ends), or `None` when there is none yet
-    /// or it cannot be opened.
-    fn opened(&self, url: &str) -> Option<gix::ThreadSafeRepository> {
+    /// `f` of the mirror of `url` opened (once until the next fetch of it ends), or `None` when there is
+    /// none yet or it cannot be opened.
+    fn with_opened<R>(&self, url: &str, f: impl FnOnce(&gix::Repository) -> R) -> Option<R> {
         let mut repos = self.repos.lock().ok()?;
         if let Some(repo) = repos.get(url) {
-            return Some(repo.clone());
+            return Some(f(repo));
         }
         let mirror = self.mirror(url);
         if !mirror.exists() {
             return None;
         }
-        let repo = mirror
-            .open_shared()
+        let mut repo = mirror
+            .open()
             .inspect_err(|e| tracing::debug!(url, error = %e.0, "mirror not opened"))
             .ok()?;
+        // a commit the mirror lacks is no reason to list its pack directory again, which gix does on a
+        // miss by default: a listing per unit (the mirror is opened afresh after each fetch instead)
+        repo.objects.refresh_never();
+        let r = f(&repo);
         if repos.len() >= MAX_MIRRORS {
             repos.clear();
         }
-        repos.insert(url.to_owned(), repo.clone());
-        Some(repo)
+        repos.insert(url.to_owned(), repo);
+        Some(r)
     }
 
     /// Fetches one wanted URL (blocking: run it on a blocking thread) and records what came of it. A lock
@@ -438,6 +442,18 @@ fn memo<K: std::hash::Hash + Eq, V: Clone>(
     }
     m.insert(key, v.clone());
     v
+}
+
+/// Whether `repo` has the commit `sha` (a full id is looked up directly: a miss costs no error message).
+fn has_commit(repo: &gix::Repository, sha: &str) -> bool {
+    match ObjectId::from_hex(sha.as_bytes()) {
+        Ok(id) => repo
+            .try_find_header(id)
+            .ok()
+            .flatten()
+            .is_some_and(|h| h.kind() == gix::object::Kind::Commit),
+        Err(_) => commit_in(repo, sha).is_ok(),
+    }
 }
 
 fn oid(mirror: &Mirror, r: &Revision) -> Result<ObjectId, String> {

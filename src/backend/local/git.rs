@@ -73,7 +73,7 @@ impl Mirror {
         self.path.join("HEAD").is_file()
     }
 
-    fn open(&self) -> Result<gix::Repository, GitError> {
+    pub fn open(&self) -> Result<gix::Repository, GitError> {
         gix::open(&self.path)
             .map_err(|e| err(&format!("cannot open mirror {}", self.path.display()), e))
     }
@@ -177,11 +177,6 @@ impl Mirror {
     /// A full commit id from a hex prefix, if the mirror has exactly one such commit.
     pub fn resolve_commit(&self, hex: &str) -> Result<ObjectId, GitError> {
         commit_in(&self.open()?, hex)
-    }
-
-    /// The mirror opened once, to be shared by threads (a caller asking many questions of one mirror).
-    pub fn open_shared(&self) -> Result<gix::ThreadSafeRepository, GitError> {
-        Ok(self.open()?.into_sync())
     }
 
     /// Every entry of a commit's tree, recursively, blobs and links only.
