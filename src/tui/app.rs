@@ -1,5 +1,7 @@
 //! The console's state and its one update function: messages in, effects out. No I/O here.
 
+use std::fmt::Write as _;
+
 use jiff::Timestamp;
 use ratatui::crossterm::event::KeyEvent;
 
@@ -700,15 +702,13 @@ impl App {
     /// ids. When the selected unit left the snapshot, the message line says so.
     fn refilter_keeping(&mut self, unit_id: Option<String>, source_id: Option<String>) {
         let keep = unit_id;
-        self.units.visible = filter(
-            &self.units.filter,
-            self.snapshot.units.iter().map(|u| {
-                format!(
-                    "{} {} {} {} {}",
-                    u.id, u.environment, u.source, u.status.kind, u.kind
-                )
-            }),
-        );
+        self.units.visible = filter(&self.units.filter, &self.snapshot.units, |u, line| {
+            let _ = write!(
+                line,
+                "{} {} {} {} {}",
+                u.id, u.environment, u.source, u.status.kind, u.kind
+            );
+        });
         let units = &self.snapshot.units;
         let ctx = self.context_filter.clone();
         let in_ctx = |c: &str| ctx.as_deref().is_none_or(|f| f == c);
@@ -735,13 +735,9 @@ impl App {
             }
         }
         self.units.clamp();
-        self.sources.visible = filter(
-            &self.sources.filter,
-            self.snapshot
-                .sources
-                .iter()
-                .map(|s| format!("{} {} {}", s.id, s.url, s.status.kind)),
-        );
+        self.sources.visible = filter(&self.sources.filter, &self.snapshot.sources, |s, line| {
+            let _ = write!(line, "{} {} {}", s.id, s.url, s.status.kind);
+        });
         let sources = &self.snapshot.sources;
         self.sources
             .visible
