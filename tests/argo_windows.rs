@@ -237,29 +237,7 @@ async fn limited(
         )
         .await?;
     // the admin's credentials impersonating `win-limited`
-    let mut kc = Kubeconfig::read_from(tier.kubeconfig())?;
-    let mut auth = kc
-        .auth_infos
-        .iter()
-        .find(|a| a.name == "admin")
-        .cloned()
-        .ok_or_else(|| err("no admin user in the kubeconfig"))?;
-    auth.name = "limited".into();
-    if let Some(a) = auth.auth_info.as_mut() {
-        a.impersonate = Some("win-limited".into());
-    }
-    let mut ctx = kc
-        .contexts
-        .iter()
-        .find(|c| c.name == "admin")
-        .cloned()
-        .ok_or_else(|| err("no admin context in the kubeconfig"))?;
-    ctx.name = "limited".into();
-    if let Some(c) = ctx.context.as_mut() {
-        c.user = Some("limited".into());
-    }
-    kc.auth_infos.push(auth);
-    kc.contexts.push(ctx);
+    let kc = tier.impersonating("limited", "win-limited")?;
     // the binding takes effect when the API server's authorizer has seen it: until the identity may read
     // Applications (a watch refused then would stop for good, rightly)
     let config = kube::Config::from_custom_kubeconfig(

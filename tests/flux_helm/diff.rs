@@ -352,35 +352,7 @@ async fn no_secrets_identity(
     Api::<ClusterRoleBinding>::all(admin.clone())
         .create(&post, &binding)
         .await?;
-    let mut config = kube::config::Kubeconfig::read_from(tier.kubeconfig())?;
-    let ctx = config
-        .contexts
-        .iter()
-        .find(|c| c.name == "admin")
-        .and_then(|c| c.context.clone())
-        .ok_or("no admin context")?;
-    let mut user = config
-        .auth_infos
-        .iter()
-        .find(|a| a.name == ctx.user.as_deref().unwrap_or(""))
-        .cloned()
-        .ok_or("no admin user")?;
-    user.name = "nosecrets".into();
-    if let Some(a) = user.auth_info.as_mut() {
-        a.impersonate = Some("nosecrets".into());
-    }
-    let mut nctx = ctx.clone();
-    nctx.user = Some("nosecrets".into());
-    config.auth_infos.push(user);
-    let mut named = config
-        .contexts
-        .iter()
-        .find(|c| c.name == "admin")
-        .cloned()
-        .ok_or("no admin context")?;
-    named.name = "nosecrets".into();
-    named.context = Some(nctx);
-    config.contexts.push(named);
+    let config = tier.impersonating("nosecrets", "nosecrets")?;
     let path = dir.join("nosecrets.kubeconfig");
     std::fs::write(&path, serde_json::to_string(&config)?)?;
     // RBAC is applied by the authorizer's informer: wait until the identity reads a ConfigMap

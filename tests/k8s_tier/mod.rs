@@ -231,6 +231,35 @@ impl Tier {
         Ok(kube::Client::try_from(config)?)
     }
 
+    /// The tier's kubeconfig with one more context, `context`, whose user is the admin's credentials
+    /// impersonating `user` (whom the test's own RBAC objects then give what it is to have).
+    pub fn impersonating(&self, context: &str, user: &str) -> Result<Kubeconfig, BoxError> {
+        let mut kc = Kubeconfig::read_from(&self.kubeconfig)?;
+        let mut auth = kc
+            .auth_infos
+            .iter()
+            .find(|a| a.name == "admin")
+            .cloned()
+            .ok_or_else(|| err("no admin user in the kubeconfig"))?;
+        auth.name = context.into();
+        if let Some(a) = auth.auth_info.as_mut() {
+            a.impersonate = Some(user.into());
+        }
+        let mut ctx = kc
+            .contexts
+            .iter()
+            .find(|c| c.name == "admin")
+            .cloned()
+            .ok_or_else(|| err("no admin context in the kubeconfig"))?;
+        ctx.name = context.into();
+        if let Some(c) = ctx.context.as_mut() {
+            c.user = Some(context.into());
+        }
+        kc.auth_infos.push(auth);
+        kc.contexts.push(ctx);
+        Ok(kc)
+    }
+
     /// Fail unless every TCP listener of the tier's processes is bound to loopback (`scripts/k8s-tier listeners`).
     pub fn check_listeners(&self) -> Result<String, BoxError> {
         let out = self.script_cmd("listeners")?;
