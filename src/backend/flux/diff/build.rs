@@ -336,7 +336,7 @@ fn meta_str(obj: &Value, field: &str) -> String {
 }
 
 /// Sets `metadata.<field>.<key>` (labels, annotations) of `obj`, a mapping.
-fn insert_meta(obj: &mut Value, field: &str, key: &str, value: Value) {
+pub(crate) fn insert_meta(obj: &mut Value, field: &str, key: &str, value: Value) {
     if !obj["metadata"].is_object() {
         obj["metadata"] = json!({});
     }

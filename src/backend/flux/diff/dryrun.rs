@@ -185,6 +185,14 @@ pub(crate) async fn no_longer_desired(
     }
 }
 
+/// The diff of a live object no longer desired (to be pruned, or no longer rendered): its live side,
+/// normalised and with Secret values masked, against nothing.
+pub(crate) fn removed(object: String, current: &Value) -> ObjectDiff {
+    let mut live_side = Some(live::normalise(current));
+    let secret = live::mask_secrets(live_side.as_mut(), None);
+    text_diff(object, Change::Removed, None, live_side, secret)
+}
+
 /// The object diff as shown: both sides as YAML, Secret values masked.
 pub(crate) fn text_diff(
     object: String,

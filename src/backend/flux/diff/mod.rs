@@ -19,8 +19,8 @@ use serde_json::Value;
 use super::connect::Conn;
 use super::kinds;
 use crate::backend::BackendError;
-use crate::model::{Change, DiffReport, ObjectDiff};
-use dryrun::{KindCache, text_diff};
+use crate::model::{DiffReport, ObjectDiff};
+use dryrun::KindCache;
 
 /// The field manager kustomize-controller applies with; the dry run uses it so that what it would take
 /// over is what the controller takes over.
@@ -365,10 +365,6 @@ async fn pruned(
             ));
             continue;
         }
-        let mut live_side = Some(live::normalise(&current));
-        let secret = live::mask_secrets(live_side.as_mut(), None);
-        report
-            .objects
-            .push(text_diff(label, Change::Removed, None, live_side, secret));
+        report.objects.push(dryrun::removed(label, &current));
     }
 }

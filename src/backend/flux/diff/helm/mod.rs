@@ -16,12 +16,12 @@ use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use kube::api::{Api, DynamicObject};
 use serde_json::Value;
 
-use super::dryrun::{self, KindCache, text_diff};
-use super::{build, live, str_at};
+use super::dryrun::{self, KindCache};
+use super::{build, str_at};
 use crate::backend::BackendError;
 use crate::backend::flux::connect::Conn;
 use crate::backend::helm_cli::{self, Cluster};
-use crate::model::{Change, DiffReport};
+use crate::model::DiffReport;
 use render::Crds;
 use values::{Got, Reference};
 
@@ -349,10 +349,6 @@ async fn removed(
             ));
             continue;
         }
-        let mut live_side = Some(live::normalise(&current));
-        let secret = live::mask_secrets(live_side.as_mut(), None);
-        report
-            .objects
-            .push(text_diff(label, Change::Removed, None, live_side, secret));
+        report.objects.push(dryrun::removed(label, &current));
     }
 }

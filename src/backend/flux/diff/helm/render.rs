@@ -146,46 +146,36 @@ pub fn finish(
         for field in ["labels", "annotations"] {
             if let Some(m) = common.get(field).and_then(Value::as_object) {
                 for (k, v) in m {
-                    set_meta(obj, field, k, v.clone());
+                    build::insert_meta(obj, field, k, v.clone());
                 }
             }
         }
     }
-    set_meta(
+    build::insert_meta(
         obj,
         "labels",
         &format!("{ORIGIN_GROUP}/name"),
         json!(hr_name),
     );
-    set_meta(
+    build::insert_meta(
         obj,
         "labels",
         &format!("{ORIGIN_GROUP}/namespace"),
         json!(hr_ns),
     );
-    set_meta(obj, "labels", "app.kubernetes.io/managed-by", json!("Helm"));
-    set_meta(
+    build::insert_meta(obj, "labels", "app.kubernetes.io/managed-by", json!("Helm"));
+    build::insert_meta(
         obj,
         "annotations",
         "meta.helm.sh/release-name",
         json!(release),
     );
-    set_meta(
+    build::insert_meta(
         obj,
         "annotations",
         "meta.helm.sh/release-namespace",
         json!(release_ns),
     );
-}
-
-fn set_meta(obj: &mut Value, field: &str, key: &str, value: Value) {
-    if !obj["metadata"].is_object() {
-        obj["metadata"] = json!({});
-    }
-    if !obj["metadata"][field].is_object() {
-        obj["metadata"][field] = json!({});
-    }
-    obj["metadata"][field][key] = value;
 }
 
 #[cfg(test)]
