@@ -237,18 +237,11 @@ fn a_bad_config_stops_the_console_before_the_terminal_is_touched() {
     assert!(bytes.contains("\x1b[?1049h"), "{bytes:?}");
 }
 
-/// Starts the console under `script`, reads its output until it contains `want` (at most 20 s), then
-/// quits it with `q`; returns what it wrote.
-fn first_output_in_pty(env: &Env, args: &str, want: &str) -> String {
-    use std::io::{Read, Write};
-    let cmd = format!(
-        "env SETPOINT_CONFIG_DIR='{}' SETPOINT_DATA_DIR='{}' TERM=xterm-256color '{BIN}' --workspace '{}' {args}",
-        env.config.display(),
-        env.data.display(),
-        env.ws.display()
-    );
+/// Runs `cmd` under a pseudo-terminal (`script`, its input piped); what it writes comes over the channel.
+fn in_pty(cmd: &str) -> (std::process::Child, std::sync::mpsc::Receiver<Vec<u8>>) {
+    use std::io::Read;
     let mut child = Command::new("script")
-        .args(["-qec", &cmd, "/dev/null"])
+        .args(["-qec", cmd, "/dev/null"])
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .spawn()
@@ -263,6 +256,20 @@ fn first_output_in_pty(env: &Env, args: &str, want: &str) -> String {
             }
         }
     });
+    (child, rx)
+}
+
+/// Starts the console under `script`, reads its output until it contains `want` (at most 20 s), then
+/// quits it with `q`; returns what it wrote.
+fn first_output_in_pty(env: &Env, args: &str, want: &str) -> String {
+    use std::io::Write;
+    let cmd = format!(
+        "env SETPOINT_CONFIG_DIR='{}' SETPOINT_DATA_DIR='{}' TERM=xterm-256color '{BIN}' --workspace '{}' {args}",
+        env.config.display(),
+        env.data.display(),
+        env.ws.display()
+    );
+    let (mut child, rx) = in_pty(&cmd);
     let mut all = String::new();
     let end = std::time::Instant::now() + Duration::from_secs(20);
     while !all.contains(want) {
@@ -389,7 +396,7 @@ fn quitting_while_an_action_is_in_flight_waits_for_it_and_its_audit_record() {
 /// killed) tells it nothing: only its own watch of the terminal can see the hangup.
 #[test]
 fn a_console_whose_terminal_hangs_up_without_a_sighup_leaves() {
-    use std::io::{Read, Write};
+    use std::io::Write;
     let env = Env::new();
     let cmd = format!(
         "setsid -w sh -c 'stty rows 24 cols 80; echo console=$$; exec env SETPOINT_CONFIG_DIR={} SETPOINT_DATA_DIR={} TERM=xterm-256color {BIN} --workspace {}'",
@@ -397,22 +404,7 @@ fn a_console_whose_terminal_hangs_up_without_a_sighup_leaves() {
         env.data.display(),
         env.ws.display()
     );
-    let mut child = Command::new("script")
-        .args(["-qec", &cmd, "/dev/null"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut out = child.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let mut buf = [0u8; 4096];
-        while let Ok(n) = out.read(&mut buf) {
-            if n == 0 || tx.send(buf[..n].to_vec()).is_err() {
-                break;
-            }
-        }
-    });
+    let (mut child, rx) = in_pty(&cmd);
     // the console loaded (its question for the cursor position answered, as a terminal would), then quiet
     // (nothing written for a second: no draw would meet the dead terminal and fail)
     let mut stdin = child.stdin.take().unwrap();
