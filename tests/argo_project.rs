@@ -11,7 +11,6 @@ mod k8s_tier;
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::Secret;
-use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding};
 use kube::api::{Api, DynamicObject, ListParams, PostParams};
 use kube::config::Kubeconfig;
 use serde_json::{Value, json};
@@ -218,27 +217,14 @@ async fn steps(tier: &Tier) -> Result<(), BoxError> {
 /// An identity that may read Applications and AppProjects but not Secrets: the destination that needs them
 /// is said in the Project condition, not refused.
 async fn unread(tier: &Tier, admin: &kube::Client) -> Result<(), BoxError> {
-    let post = PostParams::default();
-    Api::<ClusterRole>::all(admin.clone())
-        .create(
-            &post,
-            &serde_json::from_value(json!({
-                "metadata": {"name": "proj-limited"},
-                "rules": [{"apiGroups": ["argoproj.io"], "resources": ["applications", "appprojects"],
-                           "verbs": ["get", "list", "watch"]}]
-            }))?,
-        )
-        .await?;
-    Api::<ClusterRoleBinding>::all(admin.clone())
-        .create(
-            &post,
-            &serde_json::from_value(json!({
-                "metadata": {"name": "proj-limited"},
-                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "proj-limited"},
-                "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "proj-limited"}]
-            }))?,
-        )
-        .await?;
+    Tier::grant(
+        admin,
+        "proj-limited",
+        "proj-limited",
+        json!([{"apiGroups": ["argoproj.io"], "resources": ["applications", "appprojects"],
+                           "verbs": ["get", "list", "watch"]}]),
+    )
+    .await?;
     let kc = tier.impersonating("limited", "proj-limited")?;
     // until the binding is in the authorizer
     let config = kube::Config::from_custom_kubeconfig(

@@ -17,7 +17,6 @@ use setpoint::backend::argo::ArgoBackend;
 use setpoint::model::Snapshot;
 use tokio::sync::mpsc;
 
-use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding};
 use k8s_tier::watching::{next_snapshot, unit as unit_of};
 use k8s_tier::{
     ARGOCD_IN_CLUSTER, ARGOCD_NAMESPACE, BoxError, Check, Repo, Tier, app_project, application,
@@ -215,27 +214,14 @@ async fn limited(
     admin: &kube::Client,
     apps: &Api<DynamicObject>,
 ) -> Result<(), BoxError> {
-    let post = PostParams::default();
-    Api::<ClusterRole>::all(admin.clone())
-        .create(
-            &post,
-            &serde_json::from_value(json!({
-                "metadata": {"name": "win-limited"},
-                "rules": [{"apiGroups": ["argoproj.io"], "resources": ["applications"],
-                           "verbs": ["get", "list", "watch"]}]
-            }))?,
-        )
-        .await?;
-    Api::<ClusterRoleBinding>::all(admin.clone())
-        .create(
-            &post,
-            &serde_json::from_value(json!({
-                "metadata": {"name": "win-limited"},
-                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "win-limited"},
-                "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "win-limited"}]
-            }))?,
-        )
-        .await?;
+    Tier::grant(
+        admin,
+        "win-limited",
+        "win-limited",
+        json!([{"apiGroups": ["argoproj.io"], "resources": ["applications"],
+                           "verbs": ["get", "list", "watch"]}]),
+    )
+    .await?;
     // the admin's credentials impersonating `win-limited`
     let kc = tier.impersonating("limited", "win-limited")?;
     // the binding takes effect when the API server's authorizer has seen it: until the identity may read

@@ -15,7 +15,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::{ConfigMap, Event as KubeEvent, Namespace};
-use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding};
 use kube::api::{Api, DynamicObject, ListParams, Patch, PatchParams, PostParams};
 use kube::config::Kubeconfig;
 use serde_json::{Value, json};
@@ -566,27 +565,14 @@ async fn impersonated(admin: &kube::Client) -> Result<f64, BoxError> {
 /// An identity that may read Kustomizations only: the units are shown, the source kinds are reported
 /// forbidden, and their watches are not retried (no storm of 403s).
 async fn limited(tier: &Tier, admin: &kube::Client) -> Result<(), BoxError> {
-    let post = PostParams::default();
-    Api::<ClusterRole>::all(admin.clone())
-        .create(
-            &post,
-            &serde_json::from_value(json!({
-                "metadata": {"name": "fx-limited"},
-                "rules": [{"apiGroups": ["kustomize.toolkit.fluxcd.io"], "resources": ["kustomizations"],
-                           "verbs": ["get", "list", "watch"]}]
-            }))?,
-        )
-        .await?;
-    Api::<ClusterRoleBinding>::all(admin.clone())
-        .create(
-            &post,
-            &serde_json::from_value(json!({
-                "metadata": {"name": "fx-limited"},
-                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "fx-limited"},
-                "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "limited"}]
-            }))?,
-        )
-        .await?;
+    Tier::grant(
+        admin,
+        "fx-limited",
+        "limited",
+        json!([{"apiGroups": ["kustomize.toolkit.fluxcd.io"], "resources": ["kustomizations"],
+                           "verbs": ["get", "list", "watch"]}]),
+    )
+    .await?;
     // the admin's credentials impersonating the user `limited`
     let kc = tier.impersonating("limited", "limited")?;
     let flux = Arc::new(FluxBackend::with_kubeconfig(kc, Some("limited"))?);

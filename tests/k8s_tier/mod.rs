@@ -260,6 +260,31 @@ impl Tier {
         Ok(kc)
     }
 
+    /// Creates a ClusterRole `name` with `rules` and binds it to the user `user` (the admin client creates
+    /// both).
+    pub async fn grant(
+        admin: &kube::Client,
+        name: &str,
+        user: &str,
+        rules: serde_json::Value,
+    ) -> Result<(), BoxError> {
+        use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding};
+        let post = kube::api::PostParams::default();
+        let role = serde_json::json!({"metadata": {"name": name}, "rules": rules});
+        kube::Api::<ClusterRole>::all(admin.clone())
+            .create(&post, &serde_json::from_value(role)?)
+            .await?;
+        let binding = serde_json::json!({
+            "metadata": {"name": name},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": name},
+            "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": user}]
+        });
+        kube::Api::<ClusterRoleBinding>::all(admin.clone())
+            .create(&post, &serde_json::from_value(binding)?)
+            .await?;
+        Ok(())
+    }
+
     /// Fail unless every TCP listener of the tier's processes is bound to loopback (`scripts/k8s-tier listeners`).
     pub fn check_listeners(&self) -> Result<String, BoxError> {
         let out = self.script_cmd("listeners")?;
