@@ -13,7 +13,7 @@ use super::input::{LineInput, PromptCommand, complete, parse_prompt};
 use crate::backend::Update;
 use crate::config::keymap::{Command, Key, Keymap, Mode};
 use crate::config::theme::Theme;
-use crate::model::{Action, Event, HistoryEntry, Revision, Snapshot, Unit};
+use crate::model::{Action, Event, HistoryEntry, Revision, Snapshot, StatusKind, Unit};
 
 /// Columns one press of scroll left/right moves long diff lines.
 const HSCROLL_STEP: usize = 8;
@@ -185,6 +185,11 @@ pub struct App {
     pub context_filter: Option<String>,
     /// Units by status of each context shown, in the snapshot's context order (for the context bar).
     pub context_counts: Vec<[usize; 6]>,
+    /// The snapshot's sources whose last fetch failed, and its units by how each is shown (in
+    /// `StatusKind::ALL` order) and pinned: worked out when the snapshot is set, as every frame asks them,
+    /// its rows once each (5,000 units' sources scanned for each of 60 rows was most of a frame's time).
+    pub failed_sources: Vec<std::sync::Arc<crate::model::Source>>,
+    pub shown_counts: ([usize; 6], usize),
     /// What the backend allows on the selected unit now, as last asked (unit id, answer).
     pub caps: Option<(String, crate::model::Capabilities)>,
     /// The unit whose capabilities were asked for last (asked again when the snapshot changes).
@@ -370,6 +375,8 @@ impl App {
             sources: ListNav::default(),
             unit: None,
             context_filter: None,
+            failed_sources: Vec::new(),
+            shown_counts: Default::default(),
             context_counts: Vec::new(),
             caps: None,
             caps_asked: None,
@@ -645,6 +652,7 @@ impl App {
                 self.dirty = true;
                 self.caps_asked = None;
                 self.count_by_context();
+                self.summarize();
                 self.refilter_keeping(unit_id, source_id);
                 self.check_pending();
                 let after = self.current_unit().cloned();
@@ -690,6 +698,26 @@ impl App {
             .current()
             .and_then(|i| self.snapshot.sources.get(i))
             .map(|s| s.id.clone())
+    }
+
+    /// Works out `failed_sources` and `shown_counts` from the snapshot.
+    fn summarize(&mut self) {
+        self.failed_sources = (self.snapshot.sources.iter())
+            .filter(|s| s.status.kind.is_bad())
+            .cloned()
+            .collect();
+        let (mut by_kind, mut pinned) = ([0usize; 6], 0);
+        for u in &self.snapshot.units {
+            match super::views::shown(u) {
+                super::views::Shown::Kind(kind) => {
+                    if let Some(i) = StatusKind::ALL.iter().position(|k| *k == kind) {
+                        by_kind[i] += 1;
+                    }
+                }
+                super::views::Shown::Pinned => pinned += 1,
+            }
+        }
+        self.shown_counts = (by_kind, pinned);
     }
 
     /// Recomputes the visible rows of both lists (after a filter change), keeping the selected items.

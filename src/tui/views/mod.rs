@@ -151,19 +151,8 @@ fn header_line(app: &App) -> Line<'static> {
             single.and_then(|c| c.reconciler.as_ref()),
         ));
     }
-    // one pass over the units for every count (this line is drawn with each frame)
-    let mut by_kind = [0usize; StatusKind::ALL.len()];
-    let mut held = 0;
-    for u in &app.snapshot.units {
-        match shown(u) {
-            Shown::Kind(kind) => {
-                if let Some(i) = StatusKind::ALL.iter().position(|k| *k == kind) {
-                    by_kind[i] += 1;
-                }
-            }
-            Shown::Pinned => held += 1,
-        }
-    }
+    // counted when the snapshot was set (this line is drawn with each frame)
+    let (by_kind, held) = app.shown_counts;
     for (kind, n) in StatusKind::ALL.into_iter().zip(by_kind) {
         if n > 0 {
             spans.push(Span::styled(
@@ -178,12 +167,7 @@ fn header_line(app: &App) -> Line<'static> {
             ));
         }
     }
-    let failed_sources = app
-        .snapshot
-        .sources
-        .iter()
-        .filter(|s| s.status.kind.is_bad())
-        .count();
+    let failed_sources = app.failed_sources.len();
     if failed_sources > 0 {
         spans.push(Span::styled(
             format!(
@@ -285,13 +269,9 @@ pub(super) fn unit_state(app: &App, u: &Unit) -> Span<'static> {
 
 /// The unit's source, when its last fetch failed.
 pub(super) fn failed_source<'a>(app: &'a App, u: &Unit) -> Option<&'a crate::model::Source> {
-    // the status first: most sources are not failed, and it is the cheapest comparison
-    app.snapshot.sources.iter().map(|s| &**s).find(|s| {
-        s.status.kind.is_bad()
-            && s.name == u.source
-            && s.backend == u.backend
-            && s.context == u.context
-    })
+    (app.failed_sources.iter())
+        .map(|s| &**s)
+        .find(|s| s.name == u.source && s.backend == u.backend && s.context == u.context)
 }
 
 pub(super) fn status_mark(kind: StatusKind, ascii: bool) -> &'static str {
