@@ -276,8 +276,10 @@ async fn steps(tier: &Tier) -> Result<(), BoxError> {
     // the watch: a first whole snapshot (its initial list over the watch: no LIST of Applications), then the
     // suspend below as it happens
     let lists_before = list_requests(&admin).await?;
+    let mirrors = tempfile::tempdir()?;
     let argo =
-        ArgoBackend::with_kubeconfig(Kubeconfig::read_from(tier.kubeconfig())?, Some("admin"))?;
+        ArgoBackend::with_kubeconfig(Kubeconfig::read_from(tier.kubeconfig())?, Some("admin"))?
+            .with_data_dir(mirrors.path());
     let (tx, mut rx) = mpsc::channel(64);
     let watch = tokio::spawn(async move { argo.watch(tx).await });
     next_snapshot(
@@ -291,6 +293,19 @@ async fn steps(tier: &Tier) -> Result<(), BoxError> {
                 .filter(|u| u.id == unit(AUTO) || u.id == unit(MANUAL))
                 .count()
                 == 2
+        },
+    )
+    .await?;
+    // no mirror of the source yet: the watch fetches it, and its units say what the mirror tells then
+    next_snapshot(
+        &mut rx,
+        &unit(AUTO),
+        "web 0 commits behind once the source's mirror is fetched",
+        false,
+        |s| {
+            s.units
+                .iter()
+                .any(|u| u.id == unit(AUTO) && u.commits_behind == Some(0))
         },
     )
     .await?;

@@ -35,18 +35,25 @@ fn wanted(m: &Mirrors, snap: &Snapshot) -> Vec<Wanted> {
 }
 
 fn enrich(m: &Mirrors, snap: &mut Snapshot) {
-    for u in snap.units.iter_mut().filter(|u| is_app_source(&u.id)) {
-        let (commits_behind, commits_behind_unknown) = match behind(m, u) {
-            Ok(n) => (Some(n), None),
-            Err(why) => (None, Some(why)),
-        };
-        // a unit that stays the same is not copied: it is shared with the console
-        if u.commits_behind != commits_behind || u.commits_behind_unknown != commits_behind_unknown
-        {
-            let u = std::sync::Arc::make_mut(u);
-            u.commits_behind = commits_behind;
-            u.commits_behind_unknown = commits_behind_unknown;
-        }
+    for u in &mut snap.units {
+        enrich_unit(m, u);
+    }
+}
+
+/// Sets how many commits `u` is behind, or why that is unknown, from the mirrors as they are now. Blocking
+/// (reads git objects). A unit that stays the same is not copied: it is shared with the console.
+pub fn enrich_unit(m: &Mirrors, u: &mut Arc<Unit>) {
+    if !is_app_source(&u.id) {
+        return;
+    }
+    let (commits_behind, commits_behind_unknown) = match behind(m, u) {
+        Ok(n) => (Some(n), None),
+        Err(why) => (None, Some(why)),
+    };
+    if u.commits_behind != commits_behind || u.commits_behind_unknown != commits_behind_unknown {
+        let u = Arc::make_mut(u);
+        u.commits_behind = commits_behind;
+        u.commits_behind_unknown = commits_behind_unknown;
     }
 }
 

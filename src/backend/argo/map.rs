@@ -372,7 +372,10 @@ pub type Mapped = (Arc<Unit>, Vec<Arc<Source>>);
 
 pub fn mapped(context: &str, app: &DynamicObject) -> Mapped {
     let u = unit(context, app);
-    let sources = app_sources(app, &u).into_iter().map(Arc::new).collect();
+    let mapped = app_sources(app, &u);
+    // not collected in place: that would keep the `Source`-sized buffer for a few pointers
+    let mut sources = Vec::with_capacity(mapped.len());
+    sources.extend(mapped.into_iter().map(Arc::new));
     (Arc::new(u), sources)
 }
 

@@ -28,7 +28,7 @@ use tokio::sync::{OnceCell, mpsc};
 
 use super::{Backend, BackendError, BackendInfo, Update};
 use crate::backend::flux::connect;
-use crate::backend::flux::enrich;
+use crate::backend::flux::enrich::{self, Enriching};
 use crate::backend::flux::error::from_kube;
 use crate::backend::flux::events;
 use crate::backend::flux::map::str_at;
@@ -397,8 +397,9 @@ impl ArgoBackend {
         client: &kube::Client,
         tx: &mpsc::Sender<Update>,
     ) -> Option<Refused> {
-        enrich::relayed(self.mirrors.as_ref(), tx, async |tx| {
-            watch::run(&self.context, client.clone(), &resource(), tx).await
+        let mirrors = self.mirrors.as_ref();
+        enrich::relayed(mirrors, Enriching::Watch, tx, async |tx| {
+            watch::run(&self.context, client.clone(), &resource(), mirrors, tx).await
         })
         .await
     }

@@ -19,11 +19,12 @@ use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
-use super::{map, windows};
+use super::{commits, map, windows};
 use crate::backend::Update;
 use crate::backend::flux::connect::KindState;
 use crate::backend::flux::error::{WatchFault, watch_fault};
 use crate::backend::flux::lean::{self, Lean};
+use crate::backend::flux::mirror::Mirrors;
 use crate::backend::flux::watch::{KindMsg, Store, fingerprint, watch_kind, watcher_config};
 
 const COALESCE: Duration = Duration::from_millis(60);
@@ -37,14 +38,29 @@ pub enum Refused {
     NotInstalled,
 }
 
-/// What the store keeps of each Application: its unit and sources, and what its sync windows are judged on.
+/// What the store keeps of each Application: its unit (enriched by the source mirrors, when kept) and
+/// sources, and what its sync windows are judged on.
 type Kept = (map::Mapped, Arc<windows::AppRef>);
 
-fn kept(context: &str, app: &DynamicObject) -> Kept {
-    (
-        map::mapped(context, app),
-        Arc::new(windows::AppRef::of(app)),
-    )
+fn kept(context: &str, app: &DynamicObject, mirrors: Option<&Mirrors>) -> Kept {
+    let mut mapped = map::mapped(context, app);
+    if let Some(m) = mirrors {
+        // git object lookups of one commit (memoized per source and commit): while the list streams in
+        commits::enrich_unit(m, &mut mapped.0);
+    }
+    (mapped, Arc::new(windows::AppRef::of(app)))
+}
+
+/// Enriches every stored unit again, after a fetch changed what the mirrors know (on a blocking thread: a
+/// unit whose figures did not change is left as it is, shared with the console).
+async fn enrich_again(store: &Store<Kept>, mirrors: &Arc<Mirrors>) {
+    let (store, m) = (store.clone(), Arc::clone(mirrors));
+    let job = tokio::task::spawn_blocking(move || {
+        store.update_each(|k| commits::enrich_unit(&m, &mut k.0.0));
+    });
+    if let Err(e) = job.await {
+        tracing::warn!(error = %e, "enriching the Applications again");
+    }
 }
 
 /// The AppProjects as the watch knows them.
@@ -86,21 +102,26 @@ enum Input {
     Projects(Option<KindMsg>),
     /// A sync window turns active or inactive now.
     Due,
+    /// A fetch of a source mirror ended.
+    Fetched,
 }
 
 /// Watches the Applications and the AppProjects of every namespace and sends snapshots to `tx` until it is
 /// closed, or until the Applications' watch is refused (returned, for the caller to show). Each unit's sync
 /// window is judged from the watched projects when either changes, and again when a window opens or closes
-/// (one timer, set to the earliest such moment).
+/// (one timer, set to the earliest such moment). With `mirrors`, each unit is enriched as it arrives, and all
+/// again when a fetch of a mirror ends: the store's units are the ones sent, never a copy beside them.
 pub async fn run(
     context: &str,
     client: kube::Client,
     ar: &ApiResource,
+    mirrors: Option<&Arc<Mirrors>>,
     tx: &mpsc::Sender<Update>,
 ) -> Option<Refused> {
     let api: Api<Lean> = Api::all_with(client.clone(), ar);
     let store: Store<Kept> = Store::default();
-    let keep = |app: DynamicObject| Some(kept(context, &app));
+    let keep = |app: DynamicObject| Some(kept(context, &app, mirrors.map(|m| &**m)));
+    let mut fetches = mirrors.map(|m| m.fetches_ended());
     // the projects' own task (the Flux watch's, one kind), kept as compact JSON; aborted when this returns
     let project_store = Store::default();
     let (ptx, mut prx) = mpsc::channel(16);
@@ -125,6 +146,7 @@ pub async fn run(
                 i = stream.next() => Input::App(i),
                 m = prx.recv(), if projects_open => Input::Projects(m),
                 () = sleep_until(due), if due.is_some() => Input::Due,
+                Some(()) = fetch_ended(&mut fetches) => Input::Fetched,
                 _ = tx.closed() => return None,
             };
             let mut inputs = vec![first];
@@ -152,6 +174,13 @@ pub async fn run(
                 let item = match input {
                     Input::Due => {
                         due = None;
+                        changed = true;
+                        continue;
+                    }
+                    Input::Fetched => {
+                        if let Some(m) = mirrors {
+                            enrich_again(&store, m).await;
+                        }
                         changed = true;
                         continue;
                     }
@@ -238,6 +267,14 @@ pub async fn run(
     }
 }
 
+/// When the next fetch of a mirror ends (`None`, at once, when there are no mirrors to tell).
+async fn fetch_ended(fetches: &mut Option<tokio::sync::watch::Receiver<u64>>) -> Option<()> {
+    match fetches {
+        Some(rx) => rx.changed().await.ok(),
+        None => std::future::pending().await,
+    }
+}
+
 async fn sleep_until(due: Option<Instant>) {
     match due {
         Some(at) => tokio::time::sleep_until(at).await,
@@ -296,7 +333,7 @@ mod tests {
     #[test]
     fn the_store_holds_applications_mapped_and_a_restarted_list_replaces_them_once_complete() {
         let store: Store<Kept> = Store::default();
-        let keep = |app: DynamicObject| Some(kept("c", &app));
+        let keep = |app: DynamicObject| Some(kept("c", &app, None));
         let assemble = |kept: Vec<Kept>| map::assemble(kept.into_iter().map(|(m, _)| m));
         let names = ["auto", "broken", "manual", "multi", "rejected"];
         store.apply_with(Event::Init, keep);
@@ -319,10 +356,48 @@ mod tests {
         );
     }
 
+    #[tokio::test]
+    async fn the_store_keeps_each_unit_enriched_as_it_arrives_and_again_when_a_fetch_ends() {
+        let dir = tempfile::tempdir().unwrap();
+        let mirrors = commits::mirrors(dir.path());
+        let mut ended = mirrors.fetches_ended();
+        let store: Store<Kept> = Store::default();
+        let keep = |app: DynamicObject| Some(kept("c", &app, Some(&mirrors)));
+        store.apply_with(Event::Init, keep);
+        store.apply_with(Event::InitApply(fixture("auto")), keep);
+        store.apply_with(Event::InitDone, keep);
+        let unit = || store.values()[0].0.0.clone();
+        let url = "http://127.0.0.1:37239/fx.git";
+        let first = unit();
+        assert_eq!(
+            first.commits_behind_unknown.as_deref(),
+            Some(&*format!("{url} has not been fetched yet")),
+        );
+        // what the relay sends is the store's unit, not a copy beside it
+        let snap = map::assemble(store.values().into_iter().map(|(m, _)| m));
+        assert!(Arc::ptr_eq(&snap.units[0], &first));
+        // a fetch that ends is told, and the stored unit says what the mirror knows now
+        mirrors.finish(url, Err("connection refused".into()));
+        ended.changed().await.unwrap();
+        enrich_again(&store, &mirrors).await;
+        let after = unit();
+        assert_eq!(
+            after.commits_behind_unknown.as_deref(),
+            Some("from this host: connection refused"),
+        );
+        // the console's copy was not changed under it; a unit whose figures stay is not copied again
+        assert_eq!(
+            first.commits_behind_unknown,
+            snap.units[0].commits_behind_unknown
+        );
+        enrich_again(&store, &mirrors).await;
+        assert!(Arc::ptr_eq(&after, &unit()));
+    }
+
     #[test]
     fn each_snapshot_judges_the_windows_of_the_watched_projects_and_sets_one_timer() {
         let apps: Store<Kept> = Store::default();
-        let keep = |app: DynamicObject| Some(kept("c", &app));
+        let keep = |app: DynamicObject| Some(kept("c", &app, None));
         apps.apply_with(Event::Init, keep);
         apps.apply_with(Event::InitApply(fixture("auto")), keep);
         apps.apply_with(Event::InitDone, keep);

@@ -43,10 +43,22 @@ pub async fn fetch(mirrors: Arc<Mirrors>, w: Wanted) {
     }
 }
 
+/// Who enriches a watch's snapshots with what the mirrors know.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Enriching {
+    /// The relay: each snapshot as it passes, and the last one again when a fetch ends (Flux's snapshots
+    /// are mapped afresh each time, so enriching them copies nothing).
+    Relay,
+    /// The watch, which keeps its units enriched and enriches them again when a fetch ends (Argo CD's keeps
+    /// each Application mapped): the relay only runs the fetches.
+    Watch,
+}
+
 /// Runs `watch` with a sender whose snapshots pass through the mirrors' [`relay`] (their fetches stay off
 /// the watch path), or straight to `tx` without mirrors; returns what `watch` returns.
 pub async fn relayed<T>(
     mirrors: Option<&Arc<Mirrors>>,
+    by: Enriching,
     tx: &mpsc::Sender<Update>,
     watch: impl AsyncFnOnce(&mpsc::Sender<Update>) -> T,
 ) -> T {
@@ -56,12 +68,14 @@ pub async fn relayed<T>(
     let (inner_tx, inner_rx) = mpsc::channel(16);
     // the inner sender is dropped when the watch ends, which ends the relay
     let run = async move { watch(&inner_tx).await };
-    tokio::join!(run, relay(Arc::clone(mirrors), inner_rx, tx)).0
+    tokio::join!(run, relay(Arc::clone(mirrors), by, inner_rx, tx)).0
 }
 
-/// Passes `inner`'s updates on to `tx`, snapshots enriched, until either side closes.
+/// Passes `inner`'s updates on to `tx`, running the fetches each snapshot wants, snapshots enriched when
+/// `by` is the relay, until either side closes.
 pub async fn relay(
     mirrors: Arc<Mirrors>,
+    by: Enriching,
     mut inner: mpsc::Receiver<Update>,
     tx: &mpsc::Sender<Update>,
 ) {
@@ -89,6 +103,12 @@ pub async fn relay(
                         let _permit = p.acquire_owned().await;
                         fetch(m, w).await;
                     });
+                }
+                if by == Enriching::Watch {
+                    if tx.send(Update::Snapshot(s)).await.is_err() {
+                        return;
+                    }
+                    continue;
                 }
                 s
             }

@@ -59,6 +59,9 @@ pub struct Mirrors {
     /// url → its mirror opened, shared until a fetch of the URL ends: thousands of units, each with its own
     /// commit, are looked up in one opened repository instead of opening it once each.
     repos: Mutex<HashMap<String, gix::Repository>>,
+    /// Fetches ended so far: a watch that keeps its units enriched (Argo CD's) enriches them again when it
+    /// moves.
+    fetched: tokio::sync::watch::Sender<u64>,
     /// Mirrors opened, for the tests that hold the line above.
     #[cfg(test)]
     pub(crate) opened: std::sync::atomic::AtomicUsize,
@@ -104,6 +107,7 @@ impl Mirrors {
             has: Mutex::new(HashMap::new()),
             heads: Mutex::new(HashMap::new()),
             repos: Mutex::new(HashMap::new()),
+            fetched: tokio::sync::watch::Sender::new(0),
             #[cfg(test)]
             opened: Default::default(),
             sources,
@@ -266,6 +270,12 @@ impl Mirrors {
                 }
             }
         }
+        self.fetched.send_modify(|n| *n += 1);
+    }
+
+    /// Told each time a fetch ends (after what it changed is readable).
+    pub fn fetches_ended(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.fetched.subscribe()
     }
 
     /// Why the last fetch of `url` failed, if it did.

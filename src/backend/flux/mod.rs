@@ -39,6 +39,7 @@ use crate::model::{
 };
 use act::Target;
 use connect::Conn;
+use enrich::Enriching;
 use error::from_kube;
 use kinds::FluxKind;
 use rbac::{Access, AccessCache};
@@ -353,9 +354,10 @@ impl Backend for FluxBackend {
             match self.conn().await {
                 Ok(conn) => {
                     let stopped = |kind: FluxKind, state: KindState| self.note_refused(kind, state);
-                    let watching = enrich::relayed(self.mirrors.as_ref(), &tx, async |tx| {
-                        watch::run(&self.context, &conn, tx, &stopped).await
-                    });
+                    let watching =
+                        enrich::relayed(self.mirrors.as_ref(), Enriching::Relay, &tx, async |tx| {
+                            watch::run(&self.context, &conn, tx, &stopped).await
+                        });
                     tokio::select! {
                         () = watching => return Ok(()),
                         // other kinds are served now: the watch starts again with them

@@ -304,6 +304,14 @@ impl<T: Clone> Store<T> {
         }
     }
 
+    /// Changes what is kept of every object in place (those of a list being received too).
+    pub fn update_each(&self, mut f: impl FnMut(&mut T)) {
+        let mut objects = self.objects();
+        let Objects { live, next } = &mut *objects;
+        live.values_mut().for_each(&mut f);
+        next.iter_mut().flat_map(|n| n.values_mut()).for_each(f);
+    }
+
     /// What is kept of every object, in key order.
     pub fn values(&self) -> Vec<T> {
         self.objects().live.values().cloned().collect()
