@@ -1,9 +1,9 @@
 //! The units list: failing first, one row per unit; only the visible rows are laid out.
 
 use ratatui::Frame;
-use ratatui::layout::{Constraint, Rect};
+use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Cell, Paragraph, Row, Table};
+use ratatui::widgets::Paragraph;
 
 use super::{
     block, cut_spans, failed_source, offset, short, status_mark, status_style, unit_state,
@@ -164,35 +164,37 @@ pub fn render(frame: &mut Frame, app: &App, area: Rect) {
     }
     let message_w = inner.width.saturating_sub(used(&cols));
     cols.push((Col::Message, message_w));
-    let widths: Vec<Constraint> = cols
-        .iter()
-        .map(|(c, w)| match c {
-            Col::Message => Constraint::Fill(1),
-            _ => Constraint::Length(*w),
-        })
-        .collect();
-    let header = Row::new(
-        cols.iter()
-            .map(|(c, _)| Cell::from(c.title()))
-            .collect::<Vec<_>>(),
-    )
-    .style(app.setup.theme.style("header"));
-    let rows = window.iter().enumerate().map(|(i, u)| {
-        let row = Row::new(
-            cols.iter()
-                .map(|(c, w)| cell(app, u, *c, *w))
-                .collect::<Vec<_>>(),
-        );
-        if first + i == nav.selected {
-            row.style(app.setup.theme.style("selection"))
-        } else {
-            row
+    // Drawn line by line into the buffer rather than by a Table widget: a Table styles each cell's area
+    // four times over (row, cell, text, line) before its spans, most of a page-down's frame time.
+    let buf = frame.buffer_mut();
+    let theme = &app.setup.theme;
+    let row_at = |y: u16| Rect {
+        y,
+        height: 1,
+        ..inner
+    };
+    let draw_row = |buf: &mut ratatui::buffer::Buffer, y: u16, lines: Vec<Line<'static>>| {
+        let mut x = inner.x;
+        for ((_, w), line) in cols.iter().zip(lines) {
+            let w = (*w).min(inner.right().saturating_sub(x));
+            buf.set_line(x, y, &line, w);
+            x = x.saturating_add(w).saturating_add(1);
         }
-    });
-    frame.render_widget(
-        Table::new(rows, widths).header(header).column_spacing(1),
-        inner,
-    );
+    };
+    if inner.height == 0 {
+        return;
+    }
+    buf.set_style(row_at(inner.y), theme.style("header"));
+    let titles = cols.iter().map(|(c, _)| Line::from(c.title())).collect();
+    draw_row(buf, inner.y, titles);
+    for (i, u) in window.iter().enumerate() {
+        let y = inner.y + 1 + i as u16;
+        if first + i == nav.selected {
+            buf.set_style(row_at(y), theme.style("selection"));
+        }
+        let cells = cols.iter().map(|(c, w)| cell(app, u, *c, *w)).collect();
+        draw_row(buf, y, cells);
+    }
 }
 
 /// The selected unit's name and whole message (with its hold and source notes), wrapped to `width`.
@@ -232,23 +234,23 @@ fn preview_lines(app: &App, u: &Unit, width: u16) -> Vec<Line<'static>> {
         .collect()
 }
 
-fn cell(app: &App, u: &Unit, col: Col, width: u16) -> Cell<'static> {
+fn cell(app: &App, u: &Unit, col: Col, width: u16) -> Line<'static> {
     let t = &app.setup.theme;
     let w = usize::from(width);
     match col {
-        Col::Context if app.read_only_for(u) => Cell::from(Line::from(vec![
+        Col::Context if app.read_only_for(u) => Line::from(vec![
             Span::raw(truncate(&u.context, w.saturating_sub(3))),
             Span::styled(" RO", t.style("badge.read_only")),
-        ])),
-        Col::Context => Cell::from(truncate(&u.context, w)),
-        Col::Name => Cell::from(truncate(&u.name, w)),
-        Col::Kind => Cell::from(truncate(&u.kind, w)),
-        Col::Env => Cell::from(truncate(&u.environment, w)),
-        Col::Source => Cell::from(truncate(&u.source, w)),
-        Col::Status => Cell::from(unit_state(app, u)),
-        Col::Applied => Cell::from(short(u.applied_revision.as_ref())),
+        ]),
+        Col::Context => Line::from(truncate(&u.context, w)),
+        Col::Name => Line::from(truncate(&u.name, w)),
+        Col::Kind => Line::from(truncate(&u.kind, w)),
+        Col::Env => Line::from(truncate(&u.environment, w)),
+        Col::Source => Line::from(truncate(&u.source, w)),
+        Col::Status => Line::from(unit_state(app, u)),
+        Col::Applied => Line::from(short(u.applied_revision.as_ref())),
         // Behind what? A failed source's last good commit is no measure: say the source failed.
-        Col::Behind => Cell::from(match (failed_source(app, u), u.commits_behind) {
+        Col::Behind => Line::from(match (failed_source(app, u), u.commits_behind) {
             (Some(_), _) => Span::styled(
                 format!("{} src", status_mark(StatusKind::Failed, app.setup.ascii)),
                 status_style(app, StatusKind::Failed),
@@ -260,11 +262,11 @@ fn cell(app: &App, u: &Unit, col: Col, width: u16) -> Cell<'static> {
             }
             (None, None) => Span::styled("-", t.style("muted")),
         }),
-        Col::Drift => Cell::from(match u.drifted_objects.len() {
+        Col::Drift => Line::from(match u.drifted_objects.len() {
             0 => Span::styled("0", t.style("muted")),
             n => Span::styled(n.to_string(), t.style("drift")),
         }),
-        Col::Reconciled => Cell::from(coarse_age(u.last_reconcile_at, app.now)),
+        Col::Reconciled => Line::from(coarse_age(u.last_reconcile_at, app.now)),
         Col::Message => {
             let mut spans = Vec::new();
             if let Some(src) = failed_source(app, u)
@@ -284,7 +286,7 @@ fn cell(app: &App, u: &Unit, col: Col, width: u16) -> Cell<'static> {
                 spans.push(Span::styled(format!("[{note}] "), t.style("badge.held")));
             }
             spans.push(Span::raw(u.status.message.clone()));
-            Cell::from(Line::from(cut_spans(spans, w, app.setup.ascii)))
+            Line::from(cut_spans(spans, w, app.setup.ascii))
         }
     }
 }
