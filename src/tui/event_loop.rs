@@ -17,6 +17,7 @@ use tokio::time::MissedTickBehavior;
 use super::app::{App, Effect, Msg};
 use super::connection::{Connection, Member};
 use super::diffdoc::DiffDoc;
+use super::heap;
 use super::terminal_input::{self, Input};
 use super::views;
 use crate::backend::{Backend, Composite, DiffBase, Update};
@@ -377,6 +378,8 @@ where
     tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let mut first_frame = true;
     let mut first_data_frame = true;
+    // when to give the heap a replaced large snapshot freed back to the system (see `heap`)
+    let mut trim_at: Option<tokio::time::Instant> = None;
     let result = loop {
         let age_redraw = app.next_age_change().map(|at| {
             let wait = at
@@ -417,6 +420,11 @@ where
             Some(m) = results.recv() => m,
             _ = tick.tick(), if app.needs_tick() => Msg::Tick,
             _ = sleep_until_some(age_redraw) => Msg::Tick,
+            _ = sleep_until_some(trim_at) => {
+                trim_at = None;
+                tokio::task::spawn_blocking(heap::trim);
+                continue;
+            }
             _ = term.recv() => {
                 tracing::info!("SIGTERM: leaving the console");
                 break Ok(());
@@ -426,6 +434,11 @@ where
                 break Ok(());
             }
         };
+        if let Msg::Backend(Update::Snapshot(s)) = &msg
+            && s.units.len().max(app.snapshot.units.len()) >= heap::LARGE
+        {
+            trim_at = Some(tokio::time::Instant::now() + heap::QUIET);
+        }
         for effect in app.update(msg, Timestamp::now()) {
             runner.run(effect);
         }

@@ -14,6 +14,7 @@ pub mod diffdoc;
 pub mod event_loop;
 pub mod event_rows;
 pub mod filter;
+mod heap;
 pub mod input;
 pub mod osc52;
 pub mod quiet;
