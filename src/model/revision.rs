@@ -9,10 +9,65 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 pub const SHORT_LEN: usize = 7;
 
 /// A git revision: an optional ref name (`main`, `v1.2.0`) and a sha1 commit id in lowercase hex.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+///
+/// Both are kept in one allocation, the id first (`<sha><ref>`; a ref is never empty, so an empty tail is
+/// none): a console of 5,000 Argo CD Applications holds four revisions for each.
+#[derive(Clone)]
 pub struct Revision {
-    reference: Option<String>,
-    sha: String,
+    text: Box<str>,
+    /// Length of the commit id at the start of `text` (4 to 40).
+    sha_len: u8,
+}
+
+impl Revision {
+    fn make(reference: Option<&str>, mut sha: String) -> Self {
+        let sha_len = u8::try_from(sha.len()).unwrap_or(u8::MAX);
+        sha.push_str(reference.unwrap_or_default());
+        Self {
+            text: sha.into_boxed_str(),
+            sha_len,
+        }
+    }
+
+    fn key(&self) -> (Option<&str>, &str) {
+        (self.reference(), self.sha())
+    }
+}
+
+impl PartialEq for Revision {
+    fn eq(&self, other: &Self) -> bool {
+        self.text == other.text && self.sha_len == other.sha_len
+    }
+}
+
+impl Eq for Revision {}
+
+impl std::hash::Hash for Revision {
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        self.key().hash(h)
+    }
+}
+
+impl PartialOrd for Revision {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Revision {
+    /// By ref name (none first), then commit id.
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.key().cmp(&other.key())
+    }
+}
+
+impl fmt::Debug for Revision {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Revision")
+            .field("reference", &self.reference())
+            .field("sha", &self.sha())
+            .finish()
+    }
 }
 
 /// Why a revision string could not be parsed.
@@ -39,35 +94,37 @@ impl Revision {
         if let Some(r) = reference {
             check_ref(r)?;
         }
-        Ok(Self {
-            reference: reference.map(str::to_owned),
-            sha,
-        })
+        Ok(Self::make(reference, sha))
     }
 
     /// The ref name (`main`), if the revision carries one.
     pub fn reference(&self) -> Option<&str> {
-        self.reference.as_deref()
+        self.text
+            .get(usize::from(self.sha_len)..)
+            .filter(|r| !r.is_empty())
     }
 
     /// The commit id as given: 40 hex digits, or a prefix when parsed from an abbreviated `sha1:` form.
     pub fn sha(&self) -> &str {
-        &self.sha
+        self.text
+            .get(..usize::from(self.sha_len))
+            .unwrap_or_default()
     }
 
     /// Whether the commit id is complete (40 hex digits).
     pub fn is_full(&self) -> bool {
-        self.sha.len() == 40
+        self.sha_len == 40
     }
 
     /// The first seven hex digits of the commit.
     pub fn short_sha(&self) -> &str {
-        &self.sha[..self.sha.len().min(SHORT_LEN)]
+        let sha = self.sha();
+        sha.get(..sha.len().min(SHORT_LEN)).unwrap_or(sha)
     }
 
     /// Short display form: `main@1a2b3c4`, or `1a2b3c4` for a bare commit.
     pub fn short(&self) -> String {
-        match &self.reference {
+        match self.reference() {
             Some(r) => format!("{r}@{}", self.short_sha()),
             None => self.short_sha().to_owned(),
         }
@@ -75,7 +132,8 @@ impl Revision {
 
     /// Whether `other` names the same commit (a prefix of the same id also matches).
     pub fn same_commit(&self, other: &Revision) -> bool {
-        self.sha.starts_with(&other.sha) || other.sha.starts_with(&self.sha)
+        let (a, b) = (self.sha(), other.sha());
+        a.starts_with(b) || b.starts_with(a)
     }
 }
 
@@ -92,9 +150,9 @@ fn check_ref(r: &str) -> Result<(), RevisionError> {
 
 impl fmt::Display for Revision {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.reference {
-            Some(r) => write!(f, "{r}@sha1:{}", self.sha),
-            None => write!(f, "sha1:{}", self.sha),
+        match self.reference() {
+            Some(r) => write!(f, "{r}@sha1:{}", self.sha()),
+            None => write!(f, "sha1:{}", self.sha()),
         }
     }
 }
@@ -125,10 +183,7 @@ impl FromStr for Revision {
                 "`{s}`: expected sha1:<hex>, <ref>@sha1:<40 hex> or a commit id of 4 to 40 hex digits"
             )));
         }
-        Ok(Self {
-            reference: reference.map(str::to_owned),
-            sha,
-        })
+        Ok(Self::make(reference, sha))
     }
 }
 
@@ -187,6 +242,20 @@ mod tests {
             assert!(bad.parse::<Revision>().is_err(), "{bad:?} should not parse");
         }
         assert!(Revision::new(Some("main"), "abc").is_err());
+    }
+
+    #[test]
+    fn one_allocation_holds_both_and_compares_by_ref_then_id() {
+        let on_main = Revision::new(Some("main"), SHA).unwrap();
+        let bare = Revision::new(None, SHA).unwrap();
+        assert_eq!(std::mem::size_of::<Option<Revision>>(), 24);
+        assert_eq!((on_main.reference(), on_main.sha()), (Some("main"), SHA));
+        assert_eq!((bare.reference(), bare.sha()), (None, SHA));
+        assert_ne!(on_main, bare);
+        assert!(bare < on_main, "no ref sorts first, as Option does");
+        let other = Revision::new(Some("main"), &"f".repeat(40)).unwrap();
+        assert!(on_main < other);
+        assert!(Revision::new(Some("a"), &"f".repeat(40)).unwrap() < on_main);
     }
 
     #[test]
