@@ -1,14 +1,15 @@
 //! `spec.driftDetection` on the tier: a HelmRelease `drift` (mode enabled) whose ignore rules leave its
 //! ConfigMap's `/data/greeting` out (a target by kind and a name regex) and select nothing with another
-//! (a label selector no object matches). A live edit of the ignored key is no difference for setpoint's diff;
+//! (a label selector no object matches); its Secret, marked live `helm.toolkit.fluxcd.io/driftDetection:
+//! disabled`, is left out whole. A live edit of the ignored key is no difference for setpoint's diff;
 //! an edit of another key of the same object shows, without the ignored key; then the real helm-controller,
-//! asked to reconcile, corrects the other key and leaves the ignored one, and setpoint's diff is in sync with
-//! the ignored edit still live. Needs the tier's helm (as tests/flux_helm/diff.rs); without it the test says
-//! loudly that this was NOT tested.
+//! asked to reconcile, corrects the other key and leaves the ignored one and the marked Secret, and setpoint's
+//! diff is in sync with those edits still live. Needs the tier's helm (as tests/flux_helm/diff.rs); without it
+//! the test says loudly that this was NOT tested.
 
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::ConfigMap;
+use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use kube::api::{Api, DynamicObject, Patch, PatchParams, PostParams};
 use serde_json::{Value, json};
 
@@ -18,6 +19,8 @@ use super::k8s_tier::{BoxError, Check, Tier, err, wait_for};
 const UNIT: &str = "flux/admin/hx/HelmRelease/drift";
 const LONG: Duration = Duration::from_secs(120);
 const POLL: Duration = Duration::from_millis(250);
+/// "edited-secret", base64.
+const EDITED_TOKEN: &str = "ZWRpdGVkLXNlY3JldA==";
 
 /// The ConfigMap the chart renders for `drift`: (greeting, chart).
 async fn data(cms: &Api<ConfigMap>) -> Result<(String, String), BoxError> {
@@ -58,7 +61,7 @@ pub async fn run(
                 "apiVersion": "helm.toolkit.fluxcd.io/v2", "kind": "HelmRelease",
                 "metadata": {"name": "drift", "namespace": "hx"},
                 "spec": {"interval": "10m", "timeout": "1m",
-                         "values": {"greeting": "hello", "noSecret": true},
+                         "values": {"greeting": "hello"},
                          "driftDetection": {"mode": "enabled", "ignore": [
                              {"paths": ["/data/greeting"],
                               "target": {"kind": "ConfigMap", "name": "drift-c[m]"}},
@@ -153,7 +156,33 @@ pub async fn run(
         "flux helm drift: an edit of another path of the same object shows, without the ignored one"
     );
 
+    // the live Secret marked out of drift detection (helm-controller's annotation) and edited: left out
+    let secrets: Api<Secret> = Api::namespaced(admin.clone(), "hx");
+    secrets
+        .patch(
+            "drift-secret",
+            &edit,
+            &Patch::Merge(json!({
+                "metadata": {"annotations": {"helm.toolkit.fluxcd.io/driftDetection": "disabled"}},
+                "data": {"token": EDITED_TOKEN}})),
+        )
+        .await?;
+    let (code, v) = diff()?;
+    if code != 1
+        || changed(&v) != [("ConfigMap/hx/drift-cm".to_owned(), "modified".to_owned())]
+        || !v["notes"].to_string().contains(
+            "Secret/hx/drift-secret is left out: its live object is marked \
+             helm.toolkit.fluxcd.io/driftDetection: disabled",
+        )
+    {
+        return Err(err(format!(
+            "diff after an edit of a Secret marked out of drift detection: exit {code}: {v}"
+        )));
+    }
+    eprintln!("flux helm drift: an object marked out of drift detection is left out");
+
     // helm-controller (mode enabled), asked to reconcile: it corrects the other key, leaves the ignored one
+    // and the marked Secret
     let token = "drift-ignore-test";
     releases
         .patch(
@@ -180,10 +209,17 @@ pub async fn run(
         },
     )
     .await?;
-    if greeting != "edited-live" || chart != installed {
+    let token_now = secrets.get("drift-secret").await?.data.and_then(|d| {
+        d.get("token")
+            .map(|t| String::from_utf8_lossy(&t.0).into_owned())
+    });
+    if greeting != "edited-live"
+        || chart != installed
+        || token_now.as_deref() != Some("edited-secret")
+    {
         return Err(err(format!(
             "helm-controller's correction: greeting {greeting:?} (the ignored edit should stay), chart {chart:?} \
-             (should be {installed:?})"
+             (should be {installed:?}), the marked Secret's token {token_now:?} (should stay edited)"
         )));
     }
     let (code, v) = diff()?;

@@ -6,11 +6,13 @@
 //! helm-controller's JSON patch library does: a negative array index counts from the end, an index past the
 //! end is not there, an empty segment before the last stays where it is, and a last segment that is not a
 //! number where an array is fails that object's comparison (helm-controller then detects no drift in it).
-//! The rules apply to the diff whatever `mode` says (a diff shows differences in any mode); the header names
+//! An object labelled or annotated `helm.toolkit.fluxcd.io/driftDetection: disabled` (rendered or live) is left
+//! out of the comparison as well. The rules apply to the diff whatever `mode` says (a diff shows differences in any mode); the header names
 //! the mode.
 
 use serde_json::Value;
 
+use super::super::build::marked;
 use super::selector::Target;
 
 /// The rules of `spec.driftDetection.ignore`, compiled, with what each selected during the diff.
@@ -163,6 +165,21 @@ pub(crate) fn mode_note(spec: &Value) -> Option<String> {
             .into(),
         other => format!("spec.driftDetection.mode {other:?} is not one helm-controller knows"),
     })
+}
+
+/// The label or annotation that takes an object out of helm-controller's drift detection (set to `disabled`,
+/// in any case, on the rendered or the live object).
+pub(crate) const EXCLUDE_KEY: &str = "helm.toolkit.fluxcd.io/driftDetection";
+
+/// Which side marks the object `EXCLUDE_KEY: disabled`: "rendered" or "live"; `None` when neither does.
+pub(crate) fn excluded(rendered: &Value, live: Option<&Value>) -> Option<&'static str> {
+    if marked(rendered, EXCLUDE_KEY, "disabled") {
+        Some("rendered")
+    } else if live.is_some_and(|l| marked(l, EXCLUDE_KEY, "disabled")) {
+        Some("live")
+    } else {
+        None
+    }
 }
 
 /// Whether the paths leave the object out whole (the path `""`).

@@ -245,3 +245,17 @@ fn the_mode_is_said_when_drift_detection_is_set() {
             .contains("does not correct")
     );
 }
+
+#[test]
+fn an_object_marked_drift_detection_disabled_is_left_out() {
+    let mut marked = config_map("c");
+    marked["metadata"]["annotations"] = json!({EXCLUDE_KEY: "Disabled"});
+    assert_eq!(excluded(&marked, None), Some("rendered"));
+    assert_eq!(excluded(&config_map("c"), Some(&marked)), Some("live"));
+    let mut labelled = config_map("c");
+    labelled["metadata"]["labels"] = json!({EXCLUDE_KEY: "disabled"});
+    assert_eq!(excluded(&config_map("c"), Some(&labelled)), Some("live"));
+    let mut other = config_map("c");
+    other["metadata"]["labels"] = json!({EXCLUDE_KEY: "enabled"});
+    assert_eq!(excluded(&other, Some(&config_map("c"))), None);
+}

@@ -176,6 +176,15 @@ async fn build_and_compare(
             ));
             continue;
         }
+        if let Some(side) = ignore::excluded(&obj, t.current.as_ref()) {
+            report.notes.push(format!(
+                "{} is left out: its {side} object is marked {}: disabled, which helm-controller's drift \
+                 detection skips",
+                t.label,
+                ignore::EXCLUDE_KEY
+            ));
+            continue;
+        }
         let paths = rules.paths_for(&obj, &t.label);
         if let Some(i) = ignore::whole(&paths) {
             report.notes.push(format!(
