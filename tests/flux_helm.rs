@@ -3,12 +3,15 @@
 //! and installed by helm-controller; every action through the real binary (`--backend flux --output json`),
 //! with the controllers' reaction as the assertion: the ConfigMap the chart renders, the HelmRelease's status.
 //! A HelmRelease whose chart comes from a HelmRepository is refused rollback before anything is sent, and the
-//! viewer is refused every action before anything is sent. The diff of a HelmRelease: tests/flux_helm/diff.rs.
+//! viewer is refused every action before anything is sent. The diff of a HelmRelease: tests/flux_helm/diff.rs;
+//! its spec.driftDetection.ignore rules: tests/flux_helm/drift.rs.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 #[path = "flux_helm/diff.rs"]
 mod diff;
+#[path = "flux_helm/drift.rs"]
+mod drift;
 mod k8s_tier;
 
 use std::path::Path;
@@ -238,6 +241,8 @@ async fn run(tier: &Tier) -> Result<(), BoxError> {
 
     // --- diff of a HelmRelease with valuesFrom (tests/flux_helm/diff.rs), while the chart is at c1
     diff::run(tier, &admin, &releases).await?;
+    // --- spec.driftDetection.ignore in the diff and in helm-controller (tests/flux_helm/drift.rs)
+    drift::run(tier, &admin, &releases).await?;
 
     // --- status: the HelmRelease as Flux reports it, its applied revision the commit of its chart
     let (code, stdout, stderr) = setpoint(tier, dirs.path(), "admin", &["status"])?;

@@ -34,6 +34,19 @@ fn diff_as(
     helm: Option<&str>,
 ) -> Result<(i32, Value), BoxError> {
     let unit = UNIT.replace("/admin/", &format!("/{context}/"));
+    diff_unit(tier, kubeconfig, context, &unit, dirs, helm)
+}
+
+/// `setpoint --backend flux --output json diff UNIT` through the context `context` of `kubeconfig`, with `helm`
+/// as SETPOINT_HELM (None: no helm anywhere): (exit code, the JSON report).
+pub(crate) fn diff_unit(
+    tier: &Tier,
+    kubeconfig: &Path,
+    context: &str,
+    unit: &str,
+    dirs: &Path,
+    helm: Option<&str>,
+) -> Result<(i32, Value), BoxError> {
     let kustomize = tier.kustomize_bin()?; // for spec.postRenderers
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_setpoint"));
     match helm {
@@ -49,7 +62,7 @@ fn diff_as(
             "--output",
             "json",
         ])
-        .args(["diff", &unit])
+        .args(["diff", unit])
         .env("KUBECONFIG", kubeconfig)
         .env("SETPOINT_CONFIG_DIR", dirs.join("config"))
         .env("SETPOINT_DATA_DIR", dirs.join("data"))
@@ -69,7 +82,7 @@ fn diff_as(
 }
 
 /// The names and changes of the objects the report says differ.
-fn changed(v: &Value) -> Vec<(String, String)> {
+pub(crate) fn changed(v: &Value) -> Vec<(String, String)> {
     v["objects"]
         .as_array()
         .into_iter()

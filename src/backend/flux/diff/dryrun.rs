@@ -113,6 +113,21 @@ pub(crate) async fn compare(
     manager: &str,
     report: &mut DiffReport,
 ) -> Option<ObjectDiff> {
+    compare_stripped(t, obj, manager, None, report).await
+}
+
+/// What a controller leaves out of the comparison of an existing object: it changes the dry-run result and
+/// the live object alike (`Err`: it could not, said in the report, and both are compared whole).
+pub(crate) type Strip<'a> = &'a (dyn Fn(&mut Value, &mut Value) -> Result<(), String> + Sync);
+
+/// `compare`, with `strip` applied to both sides of an existing object before they are compared and shown.
+pub(crate) async fn compare_stripped(
+    t: Target,
+    obj: &Value,
+    manager: &str,
+    strip: Option<Strip<'_>>,
+    report: &mut DiffReport,
+) -> Option<ObjectDiff> {
     let params = PatchParams::apply(manager).force().dry_run();
     let dry = match t.api.patch(&t.name, &params, &Patch::Apply(obj)).await {
         Ok(o) => serde_json::to_value(o).unwrap_or(Value::Null),
@@ -127,6 +142,13 @@ pub(crate) async fn compare(
     let (change, mut desired, mut live_side) = match &t.current {
         None => (Change::Added, Some(live::normalise(&dry)), None),
         Some(cur) => {
+            let (mut dry, mut cur) = (dry, cur.clone());
+            if let Some(strip) = strip
+                && let Err(e) = strip(&mut dry, &mut cur)
+            {
+                report.uncovered.push(format!("{}: {e}", t.label));
+            }
+            let cur = &cur;
             let change = if live::drifted(cur, &dry) {
                 Change::Modified
             } else {

@@ -2,13 +2,16 @@
 //! HelmChart or `spec.chartRef` source, `chart.rs`; the values of `spec.values` and `spec.valuesFrom`,
 //! `values.rs`; rendered by `helm template` as the release helm-controller names, with its post-rendering,
 //! `render.rs`), then each object dry-run applied server-side as `helm-controller` and compared with live,
-//! as the Kustomization diff does (`dryrun.rs`, `live.rs`). Helm's release storage is the inventory
+//! as the Kustomization diff does (`dryrun.rs`, `live.rs`), leaving out what `spec.driftDetection.ignore`
+//! ignores as helm-controller does (`ignore.rs`, its targets `selector.rs`). Helm's release storage is the inventory
 //! (`storage.rs`): objects of the newest release's manifest no longer rendered are shown removed, as the next
 //! upgrade deletes them. What it cannot cover is said in the report, never a silent "in sync"; without helm
 //! nothing is rendered and the report says so.
 
 mod chart;
+mod ignore;
 mod render;
+mod selector;
 mod storage;
 pub(crate) mod values;
 
@@ -154,15 +157,10 @@ async fn build_and_compare(
         "Helm hooks and tests are left out: helm-controller runs them, they are not in the release's manifest"
             .into(),
     );
-    if spec
-        .get("driftDetection")
-        .and_then(|d| d.get("ignore"))
-        .is_some()
-    {
-        report.notes.push(
-            "spec.driftDetection.ignore is not applied: differences it ignores are shown".into(),
-        );
-    }
+    report.notes.extend(ignore::mode_note(&spec));
+    let mut rules = ignore::Rules::of(&spec);
+    report.uncovered.append(&mut rules.problems);
+    report.notes.append(&mut rules.quirks);
 
     let mut kinds = KindCache::default();
     let mut desired = Vec::new();
@@ -178,10 +176,31 @@ async fn build_and_compare(
             ));
             continue;
         }
-        if let Some(d) = dryrun::compare(t, &obj, CONTROLLER_MANAGER, report).await {
+        if let Some(side) = ignore::excluded(&obj, t.current.as_ref()) {
+            report.notes.push(format!(
+                "{} is left out: its {side} object is marked {}: disabled, which helm-controller's drift \
+                 detection skips",
+                t.label,
+                ignore::EXCLUDE_KEY
+            ));
+            continue;
+        }
+        let paths = rules.paths_for(&obj, &t.label);
+        if let Some(i) = ignore::whole(&paths) {
+            report.notes.push(format!(
+                "{} is left out: spec.driftDetection.ignore[{i}] ignores it whole (path \"\")",
+                t.label
+            ));
+            continue;
+        }
+        let strip = |dry: &mut Value, live: &mut Value| ignore::strip(dry, live, &paths);
+        let strip = (!paths.is_empty()).then_some(&strip as dryrun::Strip<'_>);
+        if let Some(d) = dryrun::compare_stripped(t, &obj, CONTROLLER_MANAGER, strip, report).await
+        {
             report.objects.push(d);
         }
     }
+    report.notes.extend(rules.notes());
     if let Ok(Some(r)) = &stored {
         removed(conn, &mut kinds, &r.manifest, &release_ns, &desired, report).await;
     }
