@@ -1,7 +1,7 @@
 //! The terminal in raw mode on the alternate screen, given back on every exit path: a `Drop` guard for
 //! normal returns and errors, the panic hook for panics, and the event loop ends on SIGTERM/SIGHUP.
 
-use std::io::{self, Stdout};
+use std::io::{self, BufWriter, Stdout};
 use std::sync::Once;
 
 use super::quiet::Quiet;
@@ -13,7 +13,12 @@ use ratatui::crossterm::terminal::{
     EnterAlternateScreen, LeaveAlternateScreen, disable_raw_mode, enable_raw_mode,
 };
 
-pub type Term = Terminal<Quiet<CrosstermBackend<Stdout>>>;
+pub type Term = Terminal<Quiet<CrosstermBackend<BufWriter<Stdout>>>>;
+
+/// A frame's bytes are held until the frame is complete and then written at once (ratatui flushes after
+/// each draw): std's stdout is line-buffered with 1 KiB, so a frame went out in 1 KiB writes with the rest
+/// of the frame's work between them, and its last byte left a millisecond or two after its first.
+const FRAME_BUFFER: usize = 256 * 1024;
 
 /// Leaves raw mode and the alternate screen and shows the cursor; safe to call more than once.
 pub fn restore() {
@@ -38,7 +43,8 @@ pub fn enter() -> io::Result<(Term, Guard)> {
     enable_raw_mode()?;
     let guard = Guard(());
     execute!(io::stdout(), EnterAlternateScreen)?;
-    let mut terminal = Terminal::new(Quiet::new(CrosstermBackend::new(io::stdout())))?;
+    let out = BufWriter::with_capacity(FRAME_BUFFER, io::stdout());
+    let mut terminal = Terminal::new(Quiet::new(CrosstermBackend::new(out)))?;
     terminal.hide_cursor()?;
     terminal.clear()?;
     Ok((terminal, guard))
