@@ -142,13 +142,16 @@ pub(crate) async fn compare_stripped(
     let (change, mut desired, mut live_side) = match &t.current {
         None => (Change::Added, Some(live::normalise(&dry)), None),
         Some(cur) => {
-            let (mut dry, mut cur) = (dry, cur.clone());
-            if let Some(strip) = strip
-                && let Err(e) = strip(&mut dry, &mut cur)
-            {
-                report.uncovered.push(format!("{}: {e}", t.label));
-            }
-            let cur = &cur;
+            let mut dry = dry;
+            // the live object is copied only when something is stripped from it
+            let stripped = strip.map(|strip| {
+                let mut cur = cur.clone();
+                if let Err(e) = strip(&mut dry, &mut cur) {
+                    report.uncovered.push(format!("{}: {e}", t.label));
+                }
+                cur
+            });
+            let cur = stripped.as_ref().unwrap_or(cur);
             let change = if live::drifted(cur, &dry) {
                 Change::Modified
             } else {
