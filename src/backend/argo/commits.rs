@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use crate::backend::flux::history::{Marks, merge};
 use crate::backend::flux::mirror::{Mirrors, SourcesOf, Wanted};
-use crate::model::{HistoryEntry, Revision, Snapshot, Unit};
+use crate::model::{HistoryEntry, Revision, Snapshot, Source, Unit};
 
 /// Commits of the source listed in `history` at most.
 pub const HISTORY_COMMITS: usize = 50;
@@ -27,8 +27,13 @@ fn is_app_source(id: &str) -> bool {
 /// The git sources whose mirror lacks the revision Argo CD reports (a Helm repository's chart version is
 /// not a commit, and is not fetched).
 fn wanted(m: &Mirrors, snap: &Snapshot) -> Vec<Wanted> {
-    snap.sources
-        .iter()
+    wanted_of(m, snap.sources.iter().map(|s| &**s))
+}
+
+/// [`wanted`] of some sources (one Application's, as it arrives).
+pub fn wanted_of<'a>(m: &Mirrors, sources: impl IntoIterator<Item = &'a Source>) -> Vec<Wanted> {
+    sources
+        .into_iter()
         .filter(|s| is_app_source(&s.id))
         .filter_map(|s| m.want(&s.url, s.revision.as_ref()?.sha()))
         .collect()

@@ -9,22 +9,23 @@
 //! the work of mapping 5,000 is done while the initial list streams in. The detail, the history and the
 //! tree GET the Application afresh.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures_util::StreamExt;
 use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind};
 use kube::runtime::watcher::{self, Event};
-use tokio::sync::mpsc;
+use tokio::sync::{Semaphore, mpsc};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 use super::{commits, map, windows};
 use crate::backend::Update;
 use crate::backend::flux::connect::KindState;
+use crate::backend::flux::enrich;
 use crate::backend::flux::error::{WatchFault, watch_fault};
 use crate::backend::flux::lean::{self, Lean};
-use crate::backend::flux::mirror::Mirrors;
+use crate::backend::flux::mirror::{MAX_FETCHES, Mirrors, Wanted};
 use crate::backend::flux::watch::{KindMsg, Store, fingerprint, watch_kind, watcher_config};
 
 const COALESCE: Duration = Duration::from_millis(60);
@@ -42,13 +43,42 @@ pub enum Refused {
 /// sources, and what its sync windows are judged on.
 type Kept = (map::Mapped, Arc<windows::AppRef>);
 
-fn kept(context: &str, app: &DynamicObject, mirrors: Option<&Mirrors>) -> Kept {
+/// With `mirrors`, the unit is enriched, and the fetches its sources want are added to `wants`.
+fn kept(
+    context: &str,
+    app: &DynamicObject,
+    mirrors: Option<&Mirrors>,
+    wants: &Mutex<Vec<Wanted>>,
+) -> Kept {
     let mut mapped = map::mapped(context, app);
     if let Some(m) = mirrors {
+        if let Ok(mut w) = wants.lock() {
+            w.extend(commits::wanted_of(m, mapped.1.iter().map(|s| &**s)));
+        }
         // git object lookups of one commit (memoized per source and commit): while the list streams in
         commits::enrich_unit(m, &mut mapped.0);
     }
     (mapped, Arc::new(windows::AppRef::of(app)))
+}
+
+/// Starts the fetches in `wants` in the background, at most [`MAX_FETCHES`] at once (`permits`): while the
+/// list streams in, a source is fetched as soon as its first Application arrives, so its units are enriched
+/// before the first snapshot shares them with the console (enriching them after copies each one).
+fn start_fetches(
+    mirrors: Option<&Arc<Mirrors>>,
+    wants: &Mutex<Vec<Wanted>>,
+    permits: &Arc<Semaphore>,
+) {
+    let (Some(m), Ok(mut wants)) = (mirrors, wants.lock()) else {
+        return;
+    };
+    for w in wants.drain(..) {
+        let (m, p) = (Arc::clone(m), Arc::clone(permits));
+        tokio::spawn(async move {
+            let _permit = p.acquire_owned().await;
+            enrich::fetch(m, w).await;
+        });
+    }
 }
 
 /// Enriches every stored unit again, after a fetch changed what the mirrors know (on a blocking thread: a
@@ -120,8 +150,12 @@ pub async fn run(
 ) -> Option<Refused> {
     let api: Api<Lean> = Api::all_with(client.clone(), ar);
     let store: Store<Kept> = Store::default();
-    let keep = |app: DynamicObject| Some(kept(context, &app, mirrors.map(|m| &**m)));
+    let wants = Mutex::new(Vec::new());
+    let permits = Arc::new(Semaphore::new(MAX_FETCHES));
+    let keep = |app: DynamicObject| Some(kept(context, &app, mirrors.map(|m| &**m), &wants));
     let mut fetches = mirrors.map(|m| m.fetches_ended());
+    // a fetch ended while the list streamed in: the units are enriched again once it is complete
+    let mut stale = false;
     // the projects' own task (the Flux watch's, one kind), kept as compact JSON; aborted when this returns
     let project_store = Store::default();
     let (ptx, mut prx) = mpsc::channel(16);
@@ -178,9 +212,7 @@ pub async fn run(
                         continue;
                     }
                     Input::Fetched => {
-                        if let Some(m) = mirrors {
-                            enrich_again(&store, m).await;
-                        }
+                        stale = true;
                         changed = true;
                         continue;
                     }
@@ -221,6 +253,7 @@ pub async fn run(
                             _ => {}
                         }
                         store.apply_with(lean::unwrap(ev), keep);
+                        start_fetches(mirrors, &wants, &permits);
                     }
                     Some(Err(e)) => match watch_fault(&e) {
                         WatchFault::Forbidden(m) => return Some(Refused::Forbidden(m)),
@@ -238,6 +271,14 @@ pub async fn run(
                         }
                     },
                 }
+            }
+            if stale && listed {
+                // after the (re)list completes, not on each fetch that ends while it streams in: the first
+                // list's units are not shared with the console yet, and are enriched in place
+                if let Some(m) = mirrors {
+                    enrich_again(&store, m).await;
+                }
+                stale = false;
             }
             if changed && listed && projects != Projects::Listing {
                 let (snap, next) = judged(context, &store, &project_store, &projects);
@@ -333,7 +374,7 @@ mod tests {
     #[test]
     fn the_store_holds_applications_mapped_and_a_restarted_list_replaces_them_once_complete() {
         let store: Store<Kept> = Store::default();
-        let keep = |app: DynamicObject| Some(kept("c", &app, None));
+        let keep = |app: DynamicObject| Some(kept("c", &app, None, &Mutex::default()));
         let assemble = |kept: Vec<Kept>| map::assemble(kept.into_iter().map(|(m, _)| m));
         let names = ["auto", "broken", "manual", "multi", "rejected"];
         store.apply_with(Event::Init, keep);
@@ -362,16 +403,22 @@ mod tests {
         let mirrors = commits::mirrors(dir.path());
         let mut ended = mirrors.fetches_ended();
         let store: Store<Kept> = Store::default();
-        let keep = |app: DynamicObject| Some(kept("c", &app, Some(&mirrors)));
+        let wants = Mutex::default();
+        let keep = |app: DynamicObject| Some(kept("c", &app, Some(&mirrors), &wants));
         store.apply_with(Event::Init, keep);
         store.apply_with(Event::InitApply(fixture("auto")), keep);
         store.apply_with(Event::InitDone, keep);
         let unit = || store.values()[0].0.0.clone();
         let url = "http://127.0.0.1:37239/fx.git";
+        // the arrival asked for its source's fetch, once: the mirror marks it as being fetched
+        let asked: Vec<String> = wants.lock().unwrap().drain(..).map(|w| w.url).collect();
+        assert_eq!(asked, [url]);
+        store.apply_with(Event::Apply(fixture("auto")), keep);
+        assert!(wants.lock().unwrap().is_empty());
         let first = unit();
         assert_eq!(
             first.commits_behind_unknown.as_deref(),
-            Some(&*format!("{url} has not been fetched yet")),
+            Some(&*format!("{url} is being fetched")),
         );
         // what the relay sends is the store's unit, not a copy beside it
         let snap = map::assemble(store.values().into_iter().map(|(m, _)| m));
@@ -397,7 +444,7 @@ mod tests {
     #[test]
     fn each_snapshot_judges_the_windows_of_the_watched_projects_and_sets_one_timer() {
         let apps: Store<Kept> = Store::default();
-        let keep = |app: DynamicObject| Some(kept("c", &app, None));
+        let keep = |app: DynamicObject| Some(kept("c", &app, None, &Mutex::default()));
         apps.apply_with(Event::Init, keep);
         apps.apply_with(Event::InitApply(fixture("auto")), keep);
         apps.apply_with(Event::InitDone, keep);
