@@ -2,9 +2,12 @@
 //! shows what the application-controller reports; suspend stops auto-sync of a new commit and resume lets it
 //! through; rollback syncs to a history revision and holds it against auto-sync until resume; sync reports
 //! the operation's real result (a failed one fails); the viewer is refused before anything is sent.
-//! The controller's reactions are the assertions; every wait is bounded.
+//! A watch started again resumes from its cache (argo/resume.rs). The controller's reactions are the
+//! assertions; every wait is bounded.
 
 mod k8s_tier;
+#[path = "argo/resume.rs"]
+mod resume;
 
 use std::process::Command;
 use std::time::Duration;
@@ -410,5 +413,7 @@ async fn steps(tier: &Tier) -> Result<(), BoxError> {
             return Err(err(format!("events lack {reason}: {out}")));
         }
     }
+    // a watch resumed from its cache: Applications of this repository's `manual` path, never synced
+    resume::run(tier, &admin, |name| app(name, &repo.url, "manual", false)).await?;
     Ok(())
 }

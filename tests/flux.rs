@@ -1,6 +1,6 @@
 //! The Flux backend against the real tier (tests/k8s_tier): the watch, every action with the controllers'
 //! reaction as the assertion, the viewer refused before anything is sent, an API server restart during a
-//! watch, the CLI of the real binary, and the console in tmux.
+//! watch, the CLI of the real binary, the console in tmux, and a watch resumed from its cache (flux/resume.rs).
 //!
 //! One `#[test]` owns the tier; it is stopped on every path (the guard's `Drop`, plus the tier's watchdog).
 
@@ -8,6 +8,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod k8s_tier;
+#[path = "flux/resume.rs"]
+mod resume;
 mod tmux_harness;
 
 use std::process::Command;
@@ -519,6 +521,8 @@ async fn run(tier: &Tier) -> Result<(), BoxError> {
     limited(tier, &admin).await?;
     cli(tier, &kustomizations, &gitrepos, &c1).await?;
     console(tier, &kustomizations).await?;
+    // last: its namespace's Kustomizations would be in the console's view above
+    resume::run(tier, &admin).await?;
     Ok(())
 }
 

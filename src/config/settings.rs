@@ -104,6 +104,9 @@ pub struct Settings {
     pub keymap: Option<String>,
     /// Where the audit log goes (default: `<data dir>/audit.jsonl`).
     pub audit_log: Option<PathBuf>,
+    /// `false`: the Flux and Argo CD watches keep no cache of the cluster's objects in the data directory,
+    /// and every console lists them anew (default `true`; see the README, "Starting again").
+    pub watch_cache: Option<bool>,
     /// Unit id patterns (`*` and `?` wildcards) whose actions need the unit name typed to confirm.
     #[serde(default)]
     pub protected: Vec<String>,
@@ -120,6 +123,11 @@ pub struct Settings {
 }
 
 impl Settings {
+    /// Whether the kube watches keep a cache to resume from (`watch_cache`, default on).
+    pub fn watch_cache(&self) -> bool {
+        self.watch_cache.unwrap_or(true)
+    }
+
     /// Parses a settings file. Relative paths in it are relative to the file's directory.
     pub fn parse(file: &Path, src: &str) -> Result<Self, ConfigError> {
         let mut s: Settings =
@@ -259,6 +267,14 @@ pub fn wildcard_match(pattern: &str, text: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_watch_cache_is_on_unless_turned_off() {
+        let parse = |src: &str| Settings::parse(Path::new("c.toml"), src).unwrap();
+        assert!(parse("").watch_cache());
+        assert!(!parse("watch_cache = false\n").watch_cache());
+        assert!(Settings::parse(Path::new("c.toml"), "watch_cache = \"no\"\n").is_err());
+    }
 
     #[test]
     fn parses_full_file() {

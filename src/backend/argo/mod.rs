@@ -34,6 +34,7 @@ use crate::backend::flux::events;
 use crate::backend::flux::map::str_at;
 use crate::backend::flux::mirror::Mirrors;
 use crate::backend::flux::rbac::{Access, AccessCache};
+use crate::backend::flux::resume;
 use crate::model::{
     Action, BackendKind, Capabilities, ContextState, Event, HistoryEntry, ObjectDiff, Outcome,
     Permission, Snapshot,
@@ -60,6 +61,8 @@ pub struct ArgoBackend {
     automated_enabled: OnceCell<bool>,
     /// Mirrors of the Applications' git sources, when a data directory was given.
     mirrors: Option<Arc<Mirrors>>,
+    /// The watch's cache file, when a data directory was given (`flux/resume.rs`).
+    cache: Option<resume::Cache>,
 }
 
 /// How long the headless commands wait for the source mirrors' fetches in all.
@@ -99,13 +102,23 @@ impl ArgoBackend {
             rediscover_every: REDISCOVER,
             automated_enabled: OnceCell::new(),
             mirrors: None,
+            cache: None,
         })
     }
 
     /// Keeps mirrors of the Applications' git sources under `data_dir/argo-mirrors/` (commits behind, the
-    /// source's commits in `history`, the checkout a local diff renders).
+    /// source's commits in `history`, the checkout a local diff renders), and the watch's cache under
+    /// `data_dir/watch-cache/` (a console started again resumes the watch from it).
     pub fn with_data_dir(mut self, data_dir: &Path) -> Self {
         self.mirrors = Some(commits::mirrors(data_dir));
+        let file = resume::CacheFile::new(data_dir, "argo", &self.kubeconfig, &self.context);
+        self.cache = Some(resume::Cache::new(file));
+        self
+    }
+
+    /// No cache of the watch (the settings' `watch_cache = false`): every watch lists anew.
+    pub fn without_watch_cache(mut self) -> Self {
+        self.cache = None;
         self
     }
 
@@ -399,7 +412,15 @@ impl ArgoBackend {
     ) -> Option<Refused> {
         let mirrors = self.mirrors.as_ref();
         enrich::relayed(mirrors, Enriching::Watch, tx, async |tx| {
-            watch::run(&self.context, client.clone(), &resource(), mirrors, tx).await
+            watch::run(
+                &self.context,
+                client.clone(),
+                &resource(),
+                mirrors,
+                tx,
+                self.cache.as_ref(),
+            )
+            .await
         })
         .await
     }

@@ -15,6 +15,7 @@ use std::time::Duration;
 use futures_util::StreamExt;
 use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind};
 use kube::runtime::watcher::{self, Event};
+use serde::{Deserialize, Serialize};
 use tokio::sync::{Semaphore, mpsc};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
@@ -26,7 +27,9 @@ use crate::backend::flux::enrich;
 use crate::backend::flux::error::{WatchFault, watch_fault};
 use crate::backend::flux::lean::{self, Lean};
 use crate::backend::flux::mirror::{MAX_FETCHES, Mirrors, Wanted};
-use crate::backend::flux::watch::{KindMsg, Store, fingerprint, watch_kind, watcher_config};
+use crate::backend::flux::resume;
+use crate::backend::flux::watch::{KindMsg, Store, fingerprint, seeded, watch_kind};
+use crate::model::{Source, Unit};
 
 const COALESCE: Duration = Duration::from_millis(60);
 const MIN_BACKOFF: Duration = Duration::from_millis(500);
@@ -59,6 +62,41 @@ fn kept(
         commits::enrich_unit(m, &mut mapped.0);
     }
     (mapped, Arc::new(windows::AppRef::of(app)))
+}
+
+/// An Application as the cache keeps it: what the store keeps of it.
+#[derive(Serialize)]
+struct CachedApp<'a> {
+    unit: &'a Unit,
+    sources: &'a [Arc<Source>],
+    app: &'a windows::AppRef,
+}
+
+impl<'a> CachedApp<'a> {
+    fn of(((unit, sources), app): &'a Kept) -> Self {
+        Self { unit, sources, app }
+    }
+}
+
+/// [`CachedApp`] read back.
+#[derive(Deserialize)]
+struct RestoredApp {
+    unit: Arc<Unit>,
+    sources: Vec<Arc<Source>>,
+    app: windows::AppRef,
+}
+
+/// What the store keeps of an Application the cache held (`None`: it does not parse), enriched as on arrival.
+fn restored(json: &str, mirrors: Option<&Mirrors>, wants: &Mutex<Vec<Wanted>>) -> Option<Kept> {
+    let c: RestoredApp = serde_json::from_str(json).ok()?;
+    let mut unit = c.unit;
+    if let Some(m) = mirrors {
+        if let Ok(mut w) = wants.lock() {
+            w.extend(commits::wanted_of(m, c.sources.iter().map(|s| &**s)));
+        }
+        commits::enrich_unit(m, &mut unit);
+    }
+    Some(((unit, c.sources), Arc::new(c.app)))
 }
 
 /// Starts the fetches in `wants` in the background, at most [`MAX_FETCHES`] at once (`permits`): while the
@@ -147,24 +185,62 @@ pub async fn run(
     ar: &ApiResource,
     mirrors: Option<&Arc<Mirrors>>,
     tx: &mpsc::Sender<Update>,
+    cache: Option<&resume::Cache>,
 ) -> Option<Refused> {
+    let mut cached = match cache {
+        Some(c) => c.first_read().await,
+        None => None,
+    };
     let api: Api<Lean> = Api::all_with(client.clone(), ar);
     let store: Store<Kept> = Store::default();
     let wants = Mutex::new(Vec::new());
     let permits = Arc::new(Semaphore::new(MAX_FETCHES));
     let keep = |app: DynamicObject| Some(kept(context, &app, mirrors.map(|m| &**m), &wants));
+    let restore = |json: &str| restored(json, mirrors.map(|m| &**m), &wants);
+    let mut from = seeded(&store, cached.as_mut(), &api, restore);
+    start_fetches(mirrors, &wants, &permits);
     let mut fetches = mirrors.map(|m| m.fetches_ended());
     // a fetch ended while the list streamed in: the units are enriched again once it is complete
     let mut stale = false;
     // the projects' own task (the Flux watch's, one kind), kept as compact JSON; aborted when this returns
-    let project_store = Store::default();
+    let project_store: Store = Store::default();
     let (ptx, mut prx) = mpsc::channel(16);
     let mut tasks = JoinSet::new();
+    let project_api: Api<Lean> = Api::all_with(client, &project_resource());
+    let project_from = seeded(&project_store, cached.as_mut(), &project_api, |json| {
+        Some(Arc::from(json))
+    });
+    // bumped after each snapshot sent: the cache is written when they pause
+    let (sent_to, sent_rx) = tokio::sync::watch::channel(0u64);
+    if let Some(c) = cache {
+        let (apps, projects) = (store.clone(), project_store.clone());
+        let urls = [
+            api.resource_url().to_owned(),
+            project_api.resource_url().to_owned(),
+        ];
+        tasks.spawn(resume::keep_written(c.file().clone(), sent_rx, move |w| {
+            let (newest, objects) = apps.entries();
+            w.kind(&urls[0], newest, objects.len())?;
+            let mut line = Vec::new();
+            for (k, kept) in &objects {
+                line.clear();
+                serde_json::to_writer(&mut line, &CachedApp::of(kept))
+                    .map_err(|e| e.to_string())?;
+                w.object(k, &line)?;
+            }
+            let (newest, objects) = projects.entries();
+            w.kind(&urls[1], newest, objects.len())?;
+            objects
+                .iter()
+                .try_for_each(|(k, json)| w.object(k, json.as_bytes()))
+        }));
+    }
     tasks.spawn(watch_kind(
         0,
-        Api::all_with(client, &project_resource()),
+        project_api,
         project_store.clone(),
         ptx,
+        project_from,
     ));
     let mut projects = Projects::Listing;
     let mut projects_open = true;
@@ -172,7 +248,8 @@ pub async fn run(
     let mut backoff = MIN_BACKOFF;
     let mut last: Option<u64> = None;
     loop {
-        let mut stream = watcher::watcher(api.clone(), watcher_config()).boxed();
+        // resumed from the cache's version the first time, when there is one
+        let mut stream = resume::events(api.clone(), from.take());
         let mut listed = false;
         loop {
             // one input, then whatever else arrives within COALESCE
@@ -250,6 +327,18 @@ pub async fn run(
                                 );
                             }
                             Event::Apply(_) | Event::Delete(_) if listed => changed = true,
+                            // a resumed watch whose version is gone: what the cache held is not current
+                            Event::Init if listed => {
+                                listed = false;
+                                if tx
+                                    .send(Update::Unavailable(resume::EXPIRED.into()))
+                                    .await
+                                    .is_err()
+                                {
+                                    return None;
+                                }
+                                last = None;
+                            }
                             _ => {}
                         }
                         store.apply_with(lean::unwrap(ev), keep);
@@ -298,6 +387,7 @@ pub async fn run(
                     if tx.send(Update::Snapshot(snap)).await.is_err() {
                         return None;
                     }
+                    sent_to.send_modify(|n| *n += 1);
                     last = Some(digest.unwrap_or_else(|| fingerprint(&sent)));
                 }
             }
@@ -439,6 +529,18 @@ mod tests {
         );
         enrich_again(&store, &mirrors).await;
         assert!(Arc::ptr_eq(&after, &unit()));
+    }
+
+    #[test]
+    fn an_application_reads_back_from_the_cache_as_it_was_kept() {
+        for name in ["auto", "broken", "manual", "multi", "rejected"] {
+            let kept = kept("c", &fixture(name), None, &Mutex::default());
+            let json = serde_json::to_string(&CachedApp::of(&kept)).unwrap();
+            let back = restored(&json, None, &Mutex::default()).unwrap();
+            assert_eq!(back.0, kept.0, "{name}");
+            assert_eq!(back.1, kept.1, "{name}");
+        }
+        assert!(restored("{\"unit\": 1}", None, &Mutex::default()).is_none());
     }
 
     #[test]

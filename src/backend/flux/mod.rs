@@ -16,6 +16,7 @@ pub(crate) mod lean;
 pub mod map;
 pub(crate) mod mirror;
 pub(crate) mod rbac;
+pub(crate) mod resume;
 mod rollback;
 pub(crate) mod watch;
 
@@ -62,6 +63,8 @@ pub struct FluxBackend {
     sync_timeout: Duration,
     /// Mirrors of the GitRepositories' URLs, when a data directory was given.
     mirrors: Option<Arc<mirror::Mirrors>>,
+    /// The watch's cache file, when a data directory was given (`resume.rs`).
+    cache: Option<resume::Cache>,
     rediscover_every: Duration,
 }
 
@@ -132,14 +135,24 @@ impl FluxBackend {
             access: AccessCache::default(),
             sync_timeout: SYNC_TIMEOUT,
             mirrors: None,
+            cache: None,
             rediscover_every: REDISCOVER,
         })
     }
 
     /// Keeps mirrors of the GitRepositories' URLs under `data_dir/flux-mirrors/` (commits behind, which
-    /// commit broke a unit, the source's commits in `history`).
+    /// commit broke a unit, the source's commits in `history`), and the watch's cache under
+    /// `data_dir/watch-cache/` (a console started again resumes the watch from it).
     pub fn with_data_dir(mut self, data_dir: &Path) -> Self {
         self.mirrors = Some(mirror::Mirrors::new(data_dir.join("flux-mirrors")));
+        let file = resume::CacheFile::new(data_dir, "flux", &self.kubeconfig, &self.context);
+        self.cache = Some(resume::Cache::new(file));
+        self
+    }
+
+    /// No cache of the watch (the settings' `watch_cache = false`): every watch lists anew.
+    pub fn without_watch_cache(mut self) -> Self {
+        self.cache = None;
         self
     }
 
@@ -356,7 +369,8 @@ impl Backend for FluxBackend {
                     let stopped = |kind: FluxKind, state: KindState| self.note_refused(kind, state);
                     let watching =
                         enrich::relayed(self.mirrors.as_ref(), Enriching::Relay, &tx, async |tx| {
-                            watch::run(&self.context, &conn, tx, &stopped).await
+                            watch::run(&self.context, &conn, tx, &stopped, self.cache.as_ref())
+                                .await
                         });
                     tokio::select! {
                         () = watching => return Ok(()),

@@ -24,6 +24,7 @@ use super::error::{WatchFault, watch_fault};
 use super::kinds::{self, FluxKind};
 use super::lean::{self, Lean};
 use super::map;
+use super::resume;
 use crate::backend::Update;
 use crate::model::Snapshot;
 
@@ -88,7 +89,12 @@ pub async fn run(
     conn: &Conn,
     tx: &mpsc::Sender<Update>,
     stopped: &(dyn Fn(FluxKind, KindState) + Sync),
+    cache: Option<&resume::Cache>,
 ) {
+    let mut cached = match cache {
+        Some(c) => c.first_read().await,
+        None => None,
+    };
     let (mtx, mut mrx) = mpsc::channel(256);
     let mut tasks = JoinSet::new();
     let mut stores: Vec<(FluxKind, Store)> = Vec::new();
@@ -103,9 +109,25 @@ pub async fn run(
         stores.push((*kind, store.clone()));
         phases.push(Phase::Listing);
         let api: Api<Lean> = Api::all_with(conn.client.clone(), ar);
-        tasks.spawn(watch_kind(idx, api, store, mtx.clone()));
+        let from = seeded(&store, cached.as_mut(), &api, |json| Some(Arc::from(json)));
+        tasks.spawn(watch_kind(idx, api, store, mtx.clone(), from));
     }
     drop(mtx);
+    // bumped after each snapshot sent: the cache is written when they pause
+    let (sent_to, sent_rx) = tokio::sync::watch::channel(0u64);
+    if let Some(c) = cache {
+        let kinds: Vec<(String, Store)> = stores
+            .iter()
+            .filter_map(|(k, s)| {
+                let ar = conn.resource(*k).ok()?;
+                let api: Api<Lean> = Api::all_with(conn.client.clone(), ar);
+                Some((api.resource_url().to_owned(), s.clone()))
+            })
+            .collect();
+        tasks.spawn(resume::keep_written(c.file().clone(), sent_rx, move |w| {
+            kinds.iter().try_for_each(|(url, s)| write_kind(w, url, s))
+        }));
+    }
     tracing::info!(
         context,
         kinds = stores.len(),
@@ -190,9 +212,40 @@ pub async fn run(
             if tx.send(Update::Snapshot(snap)).await.is_err() {
                 return;
             }
+            sent_to.send_modify(|n| *n += 1);
             last = Some(digest.unwrap_or_else(|| fingerprint(&sent)));
         }
     }
+}
+
+/// Seeds `store` with what the cache holds of `api`'s kind (each object as `restore` makes it of its JSON),
+/// and says from which version to watch it (`None`: list it; a kind never seen with a version cannot be
+/// resumed).
+pub(crate) fn seeded<T: Clone>(
+    store: &Store<T>,
+    cached: Option<&mut resume::Cached>,
+    api: &Api<Lean>,
+    restore: impl Fn(&str) -> Option<T>,
+) -> Option<u64> {
+    let cached = cached?;
+    let kind = cached.take(api.resource_url())?;
+    if kind.newest == 0 {
+        return None;
+    }
+    let objects = cached
+        .objects(&kind)
+        .filter_map(|(k, json)| Some((k.clone(), restore(json)?)));
+    store.seed(objects, kind.newest);
+    Some(kind.newest)
+}
+
+/// Writes a kind's store into a cache file.
+fn write_kind(w: &mut resume::Writer, url: &str, store: &Store) -> Result<(), String> {
+    let (newest, objects) = store.entries();
+    w.kind(url, newest, objects.len())?;
+    objects
+        .iter()
+        .try_for_each(|(k, json)| w.object(k, json.as_bytes()))
 }
 
 /// What the loop does after a burst of messages.
@@ -251,15 +304,19 @@ impl<T> Default for Store<T> {
     fn default() -> Self {
         Self(Arc::new(Mutex::new(Objects {
             live: BTreeMap::new(),
+            newest: 0,
             next: None,
         })))
     }
 }
 
-type Key = (Option<String>, Option<String>);
+/// An object's namespace and name.
+pub type Key = (Option<String>, Option<String>);
 
 struct Objects<T> {
     live: BTreeMap<Key, T>,
+    /// The newest resourceVersion seen (0: none that is a number), where a resumed watch starts.
+    newest: u64,
     /// The list being received after a (re)start; it replaces `live` once complete.
     next: Option<BTreeMap<Key, T>>,
 }
@@ -272,18 +329,25 @@ impl<T: Clone> Store<T> {
     /// Applies a watcher event, as kube-runtime's reflector would (a restarted list replaces the store only
     /// once it is complete), keeping of each object what `keep` makes of it (`None`: left out).
     pub fn apply_with(&self, ev: Event<DynamicObject>, keep: impl Fn(DynamicObject) -> Option<T>) {
+        let version = |o: &DynamicObject| {
+            let v = o.metadata.resource_version.as_deref();
+            v.and_then(|v| v.parse::<u64>().ok()).unwrap_or(0)
+        };
         let kept = |o: DynamicObject| {
             let key = (o.metadata.namespace.clone(), o.metadata.name.clone());
-            keep(o).map(|v| (key, v))
+            let v = version(&o);
+            keep(o).map(|kept| (key, kept, v))
         };
         // made before the lock is taken, so the loop's reads wait for an insert only
         match ev {
             Event::Init => self.objects().next = Some(BTreeMap::new()),
             Event::InitApply(o) => {
-                if let Some((k, v)) = kept(o)
-                    && let Some(next) = self.objects().next.as_mut()
-                {
-                    next.insert(k, v);
+                if let Some((k, kept, v)) = kept(o) {
+                    let mut objects = self.objects();
+                    objects.newest = objects.newest.max(v);
+                    if let Some(next) = objects.next.as_mut() {
+                        next.insert(k, kept);
+                    }
                 }
             }
             Event::InitDone => {
@@ -293,13 +357,18 @@ impl<T: Clone> Store<T> {
                 }
             }
             Event::Apply(o) => {
-                if let Some((k, v)) = kept(o) {
-                    self.objects().live.insert(k, v);
+                if let Some((k, kept, v)) = kept(o) {
+                    let mut objects = self.objects();
+                    objects.newest = objects.newest.max(v);
+                    objects.live.insert(k, kept);
                 }
             }
             Event::Delete(o) => {
+                let v = version(&o);
                 let key = (o.metadata.namespace, o.metadata.name);
-                self.objects().live.remove(&key);
+                let mut objects = self.objects();
+                objects.newest = objects.newest.max(v);
+                objects.live.remove(&key);
             }
         }
     }
@@ -307,9 +376,23 @@ impl<T: Clone> Store<T> {
     /// Changes what is kept of every object in place (those of a list being received too).
     pub fn update_each(&self, mut f: impl FnMut(&mut T)) {
         let mut objects = self.objects();
-        let Objects { live, next } = &mut *objects;
+        let Objects { live, next, .. } = &mut *objects;
         live.values_mut().for_each(&mut f);
         next.iter_mut().flat_map(|n| n.values_mut()).for_each(f);
+    }
+
+    /// Starts from what a cache held (`objects`, seen up to resourceVersion `newest`), before any event.
+    pub fn seed(&self, objects: impl IntoIterator<Item = (Key, T)>, newest: u64) {
+        let mut o = self.objects();
+        o.live = objects.into_iter().collect();
+        o.newest = newest;
+    }
+
+    /// The newest resourceVersion seen and what is kept of every object by key, for a cache.
+    pub fn entries(&self) -> (u64, Vec<(Key, T)>) {
+        let o = self.objects();
+        let entries = o.live.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        (o.newest, entries)
     }
 
     /// What is kept of every object, in key order.
@@ -371,10 +454,12 @@ pub(crate) async fn watch_kind(
     api: Api<Lean>,
     store: Store,
     msgs: mpsc::Sender<KindMsg>,
+    mut from: Option<u64>,
 ) {
     let mut backoff = MIN_BACKOFF;
     loop {
-        let mut stream = watcher(api.clone()).boxed();
+        // resumed from the cache's version the first time, when there is one
+        let mut stream = resume::events(api.clone(), from.take());
         let mut listed = false;
         while let Some(item) = stream.next().await {
             let msg = match item {
@@ -391,6 +476,11 @@ pub(crate) async fn watch_kind(
                             Some(KindMsg::Listed(idx))
                         }
                         Event::Apply(_) | Event::Delete(_) if listed => Some(KindMsg::Changed(idx)),
+                        // a resumed watch whose version is gone: what the cache held is not current
+                        Event::Init if listed => {
+                            listed = false;
+                            Some(KindMsg::Down(idx, resume::EXPIRED.into()))
+                        }
                         _ => None,
                     };
                     store.apply(lean::unwrap(ev));
@@ -426,10 +516,6 @@ pub(crate) async fn watch_kind(
             }
         }
     }
-}
-
-fn watcher(api: Api<Lean>) -> impl futures_util::Stream<Item = watcher::Result<Event<Lean>>> {
-    watcher::watcher(api, watcher_config())
 }
 
 #[cfg(test)]

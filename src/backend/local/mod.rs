@@ -14,7 +14,7 @@ mod outcome;
 mod reconcile;
 mod render;
 pub mod spec;
-mod state;
+pub(crate) mod state;
 mod target_dir;
 mod workspace;
 mod yaml_check;

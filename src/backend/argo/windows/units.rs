@@ -6,13 +6,14 @@ use std::sync::Arc;
 
 use jiff::Timestamp;
 use kube::api::DynamicObject;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::{Target, state, verdict};
 use crate::model::{Snapshot, SyncWindow};
 
 /// What the windows need of an Application: where it is, its project and its destination.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AppRef {
     pub namespace: String,
     pub name: String,

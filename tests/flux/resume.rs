@@ -1,0 +1,237 @@
+//! A watch started again on the same context resumes from the cache the last one wrote (src/backend/flux/
+//! resume.rs), on the real API server: changes made while no watch ran (an object created, one deleted, one
+//! changed) are in its first snapshot, and no list was made to get there (the API server's own count of
+//! streaming lists, `apiserver_watch_list_duration_seconds_count`, and of LIST requests, stay). A cache whose
+//! version the server no longer has, and a corrupt one, are listed again: the first snapshot is then as
+//! correct, and costs one streaming list.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::Namespace;
+use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams, PostParams};
+use serde_json::json;
+use setpoint::backend::{Backend, Update};
+use setpoint::model::Snapshot;
+use tokio::sync::mpsc;
+
+use super::k8s_tier::watching::unit;
+use super::k8s_tier::{BoxError, Check, Tier, err, kustomization, wait_for};
+use super::{backend, requests};
+
+const NS: &str = "fr";
+/// Kustomizations made for this test: a relist of them could not pass for a resumed watch's replay.
+const COUNT: usize = 30;
+
+fn id(name: &str) -> String {
+    format!("flux/admin/{NS}/Kustomization/{name}")
+}
+
+fn object(name: &str) -> Result<DynamicObject, BoxError> {
+    Ok(serde_json::from_value(json!({
+        "apiVersion": "kustomize.toolkit.fluxcd.io/v1", "kind": "Kustomization",
+        "metadata": {"name": name, "namespace": NS},
+        "spec": {"sourceRef": {"kind": "GitRepository", "name": "none"}, "path": "./",
+                 "prune": false, "interval": "10m", "suspend": true}
+    }))?)
+}
+
+/// The API server's count of streaming lists of Kustomizations.
+async fn watch_lists(admin: &kube::Client) -> Result<f64, BoxError> {
+    let req = http::Request::get("/metrics").body(Vec::new())?;
+    let text = admin.request_text(req).await?;
+    Ok(text
+        .lines()
+        .filter(|l| l.starts_with("apiserver_watch_list_duration_seconds_count{"))
+        .filter(|l| l.contains("resource=\"kustomizations\""))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum())
+}
+
+/// A watch of a backend with data directory `data`, until its first snapshot.
+async fn first_snapshot(
+    tier: &Tier,
+    data: &Path,
+) -> Result<
+    (
+        Snapshot,
+        tokio::task::JoinHandle<()>,
+        mpsc::Receiver<Update>,
+    ),
+    BoxError,
+> {
+    let flux = Arc::new(backend(tier, "admin")?.with_data_dir(data));
+    let (tx, mut rx) = mpsc::channel(64);
+    let watch = tokio::spawn(async move {
+        let _ = flux.watch(tx).await;
+    });
+    let deadline = Duration::from_secs(60);
+    loop {
+        match tokio::time::timeout(deadline, rx.recv()).await? {
+            Some(Update::Snapshot(s)) => return Ok((s, watch, rx)),
+            Some(Update::Unavailable(why)) => {
+                return Err(err(format!("unavailable before the first snapshot: {why}")));
+            }
+            Some(_) => {}
+            None => return Err(err("the watch ended before a snapshot")),
+        }
+    }
+}
+
+/// The cache file the watch wrote under `data`, once there.
+async fn cache_file(data: &Path) -> Result<std::path::PathBuf, BoxError> {
+    let dir = data.join("watch-cache");
+    wait_for(
+        "the watch to write its cache",
+        Duration::from_secs(30),
+        Duration::from_millis(250),
+        || {
+            let dir = dir.clone();
+            async move {
+                let found = std::fs::read_dir(&dir)
+                    .into_iter()
+                    .flatten()
+                    .flatten()
+                    .map(|e| e.path())
+                    .find(|p| p.extension().is_some_and(|x| x == "cache"));
+                Ok(match found {
+                    Some(p) => Check::Done(p),
+                    None => Check::Pending(format!("nothing in {}", dir.display())),
+                })
+            }
+        },
+    )
+    .await
+}
+
+fn names(s: &Snapshot) -> Vec<String> {
+    let prefix = id("");
+    let mut v: Vec<String> = s
+        .units
+        .iter()
+        .filter_map(|u| u.id.strip_prefix(&prefix).map(str::to_owned))
+        .collect();
+    v.sort();
+    v
+}
+
+pub async fn run(tier: &Tier, admin: &kube::Client) -> Result<(), BoxError> {
+    Api::<Namespace>::all(admin.clone())
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(json!({"metadata": {"name": NS}}))?,
+        )
+        .await?;
+    let ks: Api<DynamicObject> = Api::namespaced_with(admin.clone(), NS, &kustomization());
+    for i in 0..COUNT {
+        ks.create(&PostParams::default(), &object(&format!("k{i}"))?)
+            .await?;
+    }
+    let data = tempfile::tempdir()?;
+
+    // --- a first watch: all of them, and its cache written once it is quiet
+    let (first, watch, rx) = first_snapshot(tier, data.path()).await?;
+    if names(&first).len() != COUNT {
+        return Err(err(format!("first watch: {:?}", names(&first))));
+    }
+    let file = cache_file(data.path()).await?;
+    watch.abort();
+    let _ = watch.await;
+    drop(rx);
+    eprintln!(
+        "flux resume: cache written ({} bytes)",
+        std::fs::metadata(&file)?.len()
+    );
+
+    // --- while no watch runs: one created, one deleted, one resumed (spec.suspend false)
+    ks.create(&PostParams::default(), &object("k-new")?).await?;
+    ks.delete("k1", &DeleteParams::default()).await?;
+    ks.patch(
+        "k2",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"spec": {"suspend": false}})),
+    )
+    .await?;
+    // the delete is complete once its finalizer (if the controller added one) is gone
+    wait_for(
+        "k1 gone",
+        Duration::from_secs(60),
+        Duration::from_millis(250),
+        || {
+            let ks = ks.clone();
+            async move {
+                Ok(match ks.get_opt("k1").await? {
+                    None => Check::Done(()),
+                    Some(_) => Check::Pending("k1 still there".into()),
+                })
+            }
+        },
+    )
+    .await?;
+
+    // --- the second watch resumes: the changes are in its first snapshot, and nothing was listed
+    let expect = |s: &Snapshot| -> Result<(), BoxError> {
+        let n = names(s);
+        let k2 = unit(s, &id("k2")).map(|u| u.suspended);
+        if n.len() != COUNT || !n.contains(&"k-new".to_owned()) || n.contains(&"k1".to_owned()) {
+            return Err(err(format!("units after the gap: {n:?}")));
+        }
+        if k2 != Some(false) {
+            return Err(err(format!("k2 suspended after the gap: {k2:?}")));
+        }
+        Ok(())
+    };
+    let (lists, streamed) = (
+        requests(admin, "LIST", None).await?,
+        watch_lists(admin).await?,
+    );
+    let (second, watch, rx) = first_snapshot(tier, data.path()).await?;
+    let (lists2, streamed2) = (
+        requests(admin, "LIST", None).await?,
+        watch_lists(admin).await?,
+    );
+    watch.abort();
+    let _ = watch.await;
+    drop(rx);
+    expect(&second)?;
+    eprintln!(
+        "flux resume: resumed with the gap's changes; streaming lists of Kustomizations {streamed} -> \
+         {streamed2}, LIST requests {lists} -> {lists2}"
+    );
+    if streamed2 != streamed || lists2 != lists {
+        return Err(err(format!(
+            "the resumed watch listed: streaming lists {streamed} -> {streamed2}, LIST {lists} -> {lists2}"
+        )));
+    }
+
+    // --- a cache older than the server remembers (version 1), and a corrupt one: listed again, as correct
+    let text = std::fs::read_to_string(&file)?;
+    let url = "\"url\":\"/apis/kustomize.toolkit.fluxcd.io/v1/kustomizations\",\"newest\":";
+    let at = text
+        .find(url)
+        .ok_or_else(|| err("no Kustomizations in the cache"))?
+        + url.len();
+    let end = at + text[at..].find(',').ok_or_else(|| err("cache line"))?;
+    let expired = format!("{}1{}", &text[..at], &text[end..]);
+    for (what, content) in [
+        ("expired", expired),
+        ("corrupt", text[..text.len() / 2].to_owned()),
+    ] {
+        std::fs::write(&file, content)?;
+        let streamed = watch_lists(admin).await?;
+        let (snap, watch, rx) = first_snapshot(tier, data.path()).await?;
+        let streamed2 = watch_lists(admin).await?;
+        watch.abort();
+        let _ = watch.await;
+        drop(rx);
+        expect(&snap)?;
+        eprintln!(
+            "flux resume: the {what} cache is listed again: streaming lists {streamed} -> {streamed2}"
+        );
+        if streamed2 <= streamed {
+            return Err(err(format!("the {what} cache was not listed again")));
+        }
+    }
+    Ok(())
+}
