@@ -3,21 +3,24 @@
 //! changed) are in its first snapshot, and no list was made to get there (the API server's own count of
 //! streaming lists, `apiserver_watch_list_duration_seconds_count`, and of LIST requests, stay). A cache whose
 //! version the server no longer has, and a corrupt one, are listed again: the first snapshot is then as
-//! correct, and costs one streaming list.
+//! correct, and costs one streaming list. An identity that lost the right to read a kind since its cache was
+//! written is not shown that kind's cached objects.
 
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::Namespace;
+use k8s_openapi::api::rbac::v1::ClusterRoleBinding;
 use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams, PostParams};
 use serde_json::json;
+use setpoint::backend::flux::FluxBackend;
 use setpoint::backend::{Backend, Update};
 use setpoint::model::Snapshot;
 use tokio::sync::mpsc;
 
 use super::k8s_tier::watching::unit;
-use super::k8s_tier::{BoxError, Check, Tier, err, kustomization, wait_for};
+use super::k8s_tier::{BoxError, Check, Tier, err, git_repository, kustomization, wait_for};
 use super::{backend, requests};
 
 const NS: &str = "fr";
@@ -49,19 +52,21 @@ async fn watch_lists(admin: &kube::Client) -> Result<f64, BoxError> {
         .sum())
 }
 
-/// A watch of a backend with data directory `data`, until its first snapshot.
-async fn first_snapshot(
-    tier: &Tier,
-    data: &Path,
-) -> Result<
-    (
-        Snapshot,
-        tokio::task::JoinHandle<()>,
-        mpsc::Receiver<Update>,
-    ),
-    BoxError,
-> {
-    let flux = Arc::new(backend(tier, "admin")?.with_data_dir(data));
+/// A watch's first snapshot, its task and its receiver.
+type Started = (
+    Snapshot,
+    tokio::task::JoinHandle<()>,
+    mpsc::Receiver<Update>,
+);
+
+/// A watch of the admin's backend with data directory `data`, until its first snapshot.
+async fn first_snapshot(tier: &Tier, data: &Path) -> Result<Started, BoxError> {
+    first_snapshot_of(backend(tier, "admin")?.with_data_dir(data)).await
+}
+
+/// A watch of `flux` until its first snapshot.
+async fn first_snapshot_of(flux: FluxBackend) -> Result<Started, BoxError> {
+    let flux = Arc::new(flux);
     let (tx, mut rx) = mpsc::channel(64);
     let watch = tokio::spawn(async move {
         let _ = flux.watch(tx).await;
@@ -233,5 +238,78 @@ pub async fn run(tier: &Tier, admin: &kube::Client) -> Result<(), BoxError> {
             return Err(err(format!("the {what} cache was not listed again")));
         }
     }
+    forbidden_since(tier, admin).await
+}
+
+/// An identity that could read GitRepositories when its cache was written and no longer can: the cached
+/// GitRepositories are not shown, the kind is said forbidden.
+async fn forbidden_since(tier: &Tier, admin: &kube::Client) -> Result<(), BoxError> {
+    Tier::grant(
+        admin,
+        "fr-git",
+        "limited",
+        json!([{"apiGroups": ["source.toolkit.fluxcd.io"], "resources": ["gitrepositories"],
+                "verbs": ["get", "list", "watch"]}]),
+    )
+    .await?;
+    let data = tempfile::tempdir()?;
+    let limited = || -> Result<FluxBackend, BoxError> {
+        let kc = tier.impersonating("limited", "limited")?;
+        Ok(FluxBackend::with_kubeconfig(kc, Some("limited"))?.with_data_dir(data.path()))
+    };
+    let (first, watch, rx) = first_snapshot_of(limited()?).await?;
+    if first.sources.is_empty() {
+        return Err(err("limited with GitRepositories granted: no sources"));
+    }
+    cache_file(data.path()).await?;
+    watch.abort();
+    let _ = watch.await;
+    drop(rx);
+    Api::<ClusterRoleBinding>::all(admin.clone())
+        .delete("fr-git", &DeleteParams::default())
+        .await?;
+    let options = kube::config::KubeConfigOptions {
+        context: Some("limited".into()),
+        ..Default::default()
+    };
+    let config =
+        kube::Config::from_custom_kubeconfig(tier.impersonating("limited", "limited")?, &options)
+            .await?;
+    let repos: Api<DynamicObject> =
+        Api::all_with(kube::Client::try_from(config)?, &git_repository());
+    wait_for(
+        "the grant revoked",
+        Duration::from_secs(30),
+        Duration::from_millis(250),
+        || {
+            let repos = repos.clone();
+            async move {
+                Ok(match repos.list(&Default::default()).await {
+                    Err(kube::Error::Api(e)) if e.code == 403 => Check::Done(()),
+                    other => Check::Pending(format!("{:?}", other.map(|l| l.items.len()))),
+                })
+            }
+        },
+    )
+    .await?;
+    let (second, watch, rx) = first_snapshot_of(limited()?).await?;
+    watch.abort();
+    let _ = watch.await;
+    drop(rx);
+    let note = second.contexts.first().and_then(|c| c.message.clone());
+    if !second.sources.is_empty()
+        || !note
+            .as_deref()
+            .unwrap_or_default()
+            .contains("GitRepository")
+    {
+        return Err(err(format!(
+            "cached GitRepositories shown to an identity that can no longer read them: {} sources, note {note:?}",
+            second.sources.len()
+        )));
+    }
+    eprintln!(
+        "flux resume: a kind forbidden since the cache was written is not shown from it ({note:?})"
+    );
     Ok(())
 }

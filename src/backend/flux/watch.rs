@@ -487,13 +487,17 @@ pub(crate) async fn watch_kind(
                     msg
                 }
                 Err(e) => match watch_fault(&e) {
+                    // what the store holds (objects seeded from the cache, or read before) is not shown
+                    // for a kind that cannot be read
                     WatchFault::Forbidden(m) => {
+                        store.seed([], 0);
                         let _ = msgs
                             .send(KindMsg::Stopped(idx, KindState::Forbidden(m)))
                             .await;
                         return;
                     }
                     WatchFault::NotInstalled => {
+                        store.seed([], 0);
                         let _ = msgs
                             .send(KindMsg::Stopped(idx, KindState::NotInstalled))
                             .await;
