@@ -4,7 +4,8 @@
 //! with the controllers' reaction as the assertion: the ConfigMap the chart renders, the HelmRelease's status.
 //! A HelmRelease whose chart comes from a HelmRepository is refused rollback before anything is sent, and the
 //! viewer is refused every action before anything is sent. The diff of a HelmRelease: tests/flux_helm/diff.rs;
-//! its spec.driftDetection.ignore rules: tests/flux_helm/drift.rs.
+//! its spec.driftDetection.ignore rules: tests/flux_helm/drift.rs; a HelmRelease whose `spec.chartRef` is an
+//! OCIRepository, its chart pushed to the tier's OCI registry: tests/flux_helm/oci.rs.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -13,6 +14,8 @@ mod diff;
 #[path = "flux_helm/drift.rs"]
 mod drift;
 mod k8s_tier;
+#[path = "flux_helm/oci.rs"]
+mod oci;
 
 use std::path::Path;
 use std::process::Command;
@@ -243,6 +246,8 @@ async fn run(tier: &Tier) -> Result<(), BoxError> {
     diff::run(tier, &admin, &releases).await?;
     // --- spec.driftDetection.ignore in the diff and in helm-controller (tests/flux_helm/drift.rs)
     drift::run(tier, &admin, &releases).await?;
+    // --- a HelmRelease whose spec.chartRef is an OCIRepository, its chart in the tier's registry (oci.rs)
+    oci::run(tier, &admin).await?;
 
     // --- status: the HelmRelease as Flux reports it, its applied revision the commit of its chart
     let (code, stdout, stderr) = setpoint(tier, dirs.path(), "admin", &["status"])?;

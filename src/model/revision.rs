@@ -1,4 +1,5 @@
-//! Revisions in Flux's form: `<ref>@sha1:<40 hex>` or a bare `sha1:<hex>`.
+//! Revisions in Flux's form: `<ref>@sha1:<40 hex>` or a bare `sha1:<hex>`, and the digests of OCI artifacts
+//! (an OCIRepository's `<tag>@sha256:<64 hex>`, a Bucket's `sha256:<64 hex>`).
 
 use std::fmt;
 use std::str::FromStr;
@@ -8,14 +9,16 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 /// Length of the short form of a commit id shown in tables.
 pub const SHORT_LEN: usize = 7;
 
-/// A git revision: an optional ref name (`main`, `v1.2.0`) and a sha1 commit id in lowercase hex.
+/// A git revision: an optional ref name (`main`, `v1.2.0`) and a sha1 commit id in lowercase hex; or an OCI
+/// artifact's revision: an optional tag and a sha256 digest of 64 hex digits (the length tells them apart: a
+/// commit id has at most 40), whose "commit" is the digest.
 ///
 /// Both are kept in one allocation, the id first (`<sha><ref>`; a ref is never empty, so an empty tail is
 /// none): a console of 5,000 Argo CD Applications holds four revisions for each.
 #[derive(Clone)]
 pub struct Revision {
     text: Box<str>,
-    /// Length of the commit id at the start of `text` (4 to 40).
+    /// Length of the commit id at the start of `text` (4 to 40), or 64 for a sha256 digest.
     sha_len: u8,
 }
 
@@ -111,9 +114,14 @@ impl Revision {
             .unwrap_or_default()
     }
 
-    /// Whether the commit id is complete (40 hex digits).
+    /// Whether the commit id is complete (40 hex digits); a digest is no commit id.
     pub fn is_full(&self) -> bool {
         self.sha_len == 40
+    }
+
+    /// Whether this is an OCI artifact's sha256 digest rather than a git commit.
+    pub fn is_digest(&self) -> bool {
+        usize::from(self.sha_len) == DIGEST_LEN
     }
 
     /// The first seven hex digits of the commit.
@@ -137,6 +145,9 @@ impl Revision {
     }
 }
 
+/// Hex digits of a sha256 digest.
+const DIGEST_LEN: usize = 64;
+
 fn is_hex(s: &str) -> bool {
     !s.is_empty() && s.bytes().all(|b| b.is_ascii_hexdigit())
 }
@@ -150,9 +161,10 @@ fn check_ref(r: &str) -> Result<(), RevisionError> {
 
 impl fmt::Display for Revision {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let algo = if self.is_digest() { "sha256" } else { "sha1" };
         match self.reference() {
-            Some(r) => write!(f, "{r}@sha1:{}", self.sha()),
-            None => write!(f, "sha1:{}", self.sha()),
+            Some(r) => write!(f, "{r}@{algo}:{}", self.sha()),
+            None => write!(f, "{algo}:{}", self.sha()),
         }
     }
 }
@@ -160,13 +172,26 @@ impl fmt::Display for Revision {
 impl FromStr for Revision {
     type Err = RevisionError;
 
-    /// Accepts `<ref>@sha1:<40 hex>`, `sha1:<4..40 hex>` and a bare hex id of 4 to 40 digits.
+    /// Accepts `<ref>@sha1:<40 hex>`, `sha1:<4..40 hex>` and a bare hex id of 4 to 40 digits; and an OCI
+    /// artifact's `<tag>@sha256:<64 hex>` or `sha256:<64 hex>`.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let s = s.trim();
         let (reference, rest) = match s.rsplit_once('@') {
             Some((r, rest)) => (Some(r), rest),
             None => (None, s),
         };
+        if let Some(digest) = rest.strip_prefix("sha256:") {
+            let digest = digest.to_ascii_lowercase();
+            if let Some(r) = reference {
+                check_ref(r)?;
+            }
+            if digest.len() != DIGEST_LEN || !is_hex(&digest) {
+                return Err(RevisionError(format!(
+                    "`{s}`: expected sha256:<64 hex digits>"
+                )));
+            }
+            return Ok(Self::make(reference, digest));
+        }
         let sha = rest
             .strip_prefix("sha1:")
             .unwrap_or(rest)
@@ -205,6 +230,29 @@ mod tests {
     use super::*;
 
     const SHA: &str = "0123456789abcdef0123456789abcdef01234567";
+
+    #[test]
+    fn parses_and_formats_oci_digests() {
+        let d = "e88636ad629df6c12f65088112a14f7aad1a4931dd40af6d69f07859b9398510";
+        let r: Revision = format!("0.1.0@sha256:{d}").parse().unwrap();
+        assert_eq!(r.reference(), Some("0.1.0"));
+        assert_eq!(r.sha(), d);
+        assert!(r.is_digest() && !r.is_full());
+        assert_eq!(r.to_string(), format!("0.1.0@sha256:{d}"));
+        assert_eq!(r.short(), "0.1.0@e88636a");
+        let bare: Revision = format!("sha256:{d}").parse().unwrap();
+        assert_eq!(bare.to_string(), format!("sha256:{d}"));
+        assert!(bare.same_commit(&r));
+        let back: Revision = serde_json::from_value(serde_json::to_value(&r).unwrap()).unwrap();
+        assert_eq!(back, r);
+        // a digest is whole, never abbreviated; a commit id is never 64 digits
+        assert!("sha256:e88636ad629d".parse::<Revision>().is_err());
+        assert!(d.parse::<Revision>().is_err());
+        let commit: Revision = "sha1:0123456789abcdef0123456789abcdef01234567"
+            .parse()
+            .unwrap();
+        assert!(!commit.is_digest());
+    }
 
     #[test]
     fn parses_and_formats_ref_form() {

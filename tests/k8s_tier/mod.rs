@@ -1,5 +1,6 @@
 //! setpoint's Kubernetes test tier for integration tests: a real etcd, kube-apiserver and the Flux
-//! source-controller and kustomize-controller (helm-controller, Argo CD on request) on 127.0.0.1, started by `scripts/k8s-tier up` in a temporary
+//! source-controller and kustomize-controller (helm-controller, Argo CD on request), a git server and an OCI
+//! registry on 127.0.0.1, started by `scripts/k8s-tier up` in a temporary
 //! state directory and stopped by `scripts/k8s-tier down`.
 //!
 //! Use it from one `#[test]` per test binary:
@@ -200,6 +201,12 @@ impl Tier {
     /// Base URL of the smart-HTTP git server (http://127.0.0.1:PORT).
     pub fn git_url(&self) -> Result<&str, BoxError> {
         self.var("GIT_HTTP_URL")
+    }
+
+    /// Address (127.0.0.1:PORT) of the tier's in-memory OCI registry (plain HTTP): charts pushed to
+    /// `oci://ADDR/NAME` are read by source-controller through an OCIRepository with `insecure: true`.
+    pub fn registry_addr(&self) -> Result<&str, BoxError> {
+        self.var("REGISTRY_ADDR")
     }
 
     /// The kustomize CLI the tier built (not started: a program for tests to run).

@@ -1,12 +1,12 @@
 //! A unit's `status.history` as history entries. Pure. A Kustomization's lists the revisions it applied (at
 //! most five, newest first); a HelmRelease's lists its Helm releases (newest first: version, chart version,
 //! status, deployed times), which are history entries when the chart version names its commit
-//! ([`chart_commit`]).
+//! ([`chart_commit`](super::map::chart_commit)) or the release names the digest of its chart's OCI artifact ([`release_revision`]).
 
 use kube::api::DynamicObject;
 use serde_json::Value;
 
-use super::map::{applied_revision, attempted_revision, chart_commit};
+use super::map::{applied_revision, attempted_revision, release_revision};
 use crate::model::{HistoryEntry, Revision};
 
 fn text<'a>(v: &'a Value, pointer: &str) -> &'a str {
@@ -39,10 +39,10 @@ impl Marks {
     }
 }
 
-/// One Helm release of a HelmRelease's `status.history`, when its chart version names a commit.
+/// One Helm release of a HelmRelease's `status.history`, when it names a commit or an OCI digest.
 fn helm_release(h: &Value) -> Option<HistoryEntry> {
     let chart_version = text(h, "/chartVersion");
-    let revision = chart_commit(chart_version)?;
+    let revision = release_revision(h)?;
     let time = text(h, "/lastDeployed").parse().ok()?;
     let status = text(h, "/status");
     let version = h.get("version").and_then(Value::as_i64).unwrap_or(0);

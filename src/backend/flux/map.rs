@@ -228,12 +228,24 @@ pub fn chart_commit(version: &str) -> Option<Revision> {
 }
 
 /// A HelmRelease's applied revision: the commit of the chart of its deployed release (`status.history`,
-/// newest first), when the chart version names one (see [`chart_commit`]).
+/// newest first), when the chart version names one (see [`chart_commit`]); for a chart of an OCIRepository,
+/// the artifact's digest (`ociDigest`): helm-controller puts its first 12 hex digits in the chart version,
+/// which is then no commit.
 fn helm_applied(obj: &DynamicObject) -> Option<Revision> {
     let newest = obj.data.pointer("/status/history/0")?;
-    (str_at(newest, "/status") == Some("deployed"))
-        .then(|| str_at(newest, "/chartVersion").and_then(chart_commit))
-        .flatten()
+    if str_at(newest, "/status") != Some("deployed") {
+        return None;
+    }
+    release_revision(newest)
+}
+
+/// The revision of one Helm release of a HelmRelease's `status.history`: the artifact's digest (`ociDigest`)
+/// for a chart of an OCIRepository, else the commit its chart version names ([`chart_commit`]).
+pub fn release_revision(release: &Value) -> Option<Revision> {
+    match str_at(release, "/ociDigest").filter(|d| !d.is_empty()) {
+        Some(digest) => digest.parse().ok(),
+        None => str_at(release, "/chartVersion").and_then(chart_commit),
+    }
 }
 
 /// The revision a unit applied last: a Kustomization's `status.lastAppliedRevision`, a HelmRelease's
@@ -242,8 +254,14 @@ pub fn applied_revision(obj: &DynamicObject) -> Option<Revision> {
     revision_at(obj, "/status/lastAppliedRevision").or_else(|| helm_applied(obj))
 }
 
-/// The revision a unit attempted last (a HelmRelease's `lastAttemptedRevision` is a chart version).
+/// The revision a unit attempted last (a HelmRelease's `lastAttemptedRevision` is a chart version; of a chart
+/// of an OCIRepository, `lastAttemptedRevisionDigest` is the artifact's digest).
 pub fn attempted_revision(obj: &DynamicObject) -> Option<Revision> {
+    if let Some(digest) =
+        str_at(&obj.data, "/status/lastAttemptedRevisionDigest").filter(|d| !d.is_empty())
+    {
+        return digest.parse().ok();
+    }
     let raw = str_at(&obj.data, "/status/lastAttemptedRevision")?;
     raw.parse().ok().or_else(|| chart_commit(raw))
 }

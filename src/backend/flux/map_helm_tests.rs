@@ -2,7 +2,8 @@
 //! managedFields dropped): helm-controller v1.6.4 and source-controller v1.9.6 on kube-apiserver v1.36. `web`
 //! installs the chart `charts/demo` of the GitRepository `charts` (reconcileStrategy Revision, so its chart
 //! versions name their commits), now at release v5; `remote` takes its chart from a HelmRepository that nothing
-//! serves.
+//! serves. `oci` (namespace ox) takes its chart from the OCIRepository `demo` (`spec.chartRef`), a chart pushed
+//! with `helm push` to the tier's OCI registry at tag 0.1.0.
 
 use super::*;
 use crate::backend::flux::history;
@@ -16,6 +17,8 @@ fn fixture(name: &str) -> DynamicObject {
         "helmchart-web" => include_str!("fixtures/helmchart-web.json"),
         "helmchart-remote" => include_str!("fixtures/helmchart-remote.json"),
         "gitrepo-charts" => include_str!("fixtures/gitrepo-charts.json"),
+        "hr-oci" => include_str!("fixtures/hr-oci.json"),
+        "ocirepo-demo" => include_str!("fixtures/ocirepo-demo.json"),
         other => unreachable!("no fixture {other}"),
     };
     serde_json::from_str(text).unwrap()
@@ -163,4 +166,45 @@ fn helm_history_is_its_releases_newest_first() {
         Some("80b34c249516")
     );
     assert_eq!(marks.failed_attempt, None);
+}
+
+/// helm-controller gives a chart of an OCIRepository the version `0.1.0+<12 hex of the artifact's digest>`: that
+/// is no commit. The unit's revisions are the artifact's digest, the same as its source's, so it is up to date.
+#[test]
+fn helm_release_from_an_oci_repository_with_its_digest_not_a_commit() {
+    const DIGEST: &str = "e88636ad629df6c12f65088112a14f7aad1a4931dd40af6d69f07859b9398510";
+    let objs: Vec<(FluxKind, DynamicObject)> =
+        [("HelmRelease", "hr-oci"), ("OCIRepository", "ocirepo-demo")]
+            .into_iter()
+            .map(|(k, f)| (kinds::by_name(k).unwrap(), fixture(f)))
+            .collect();
+    let s = snap_of(&objs);
+    let src = s.sources.iter().find(|x| x.name == "ox/demo").unwrap();
+    assert_eq!(src.reference, "tag:0.1.0");
+    assert_eq!(
+        src.revision.as_ref().map(ToString::to_string),
+        Some(format!("0.1.0@sha256:{DIGEST}"))
+    );
+    let u = unit_named(&s, "oci");
+    assert_eq!(u.source, "ox/demo");
+    assert_eq!(u.status.kind, StatusKind::Ready);
+    let digest = format!("sha256:{DIGEST}");
+    assert_eq!(
+        u.applied_revision.as_ref().map(ToString::to_string),
+        Some(digest.clone())
+    );
+    assert_eq!(
+        u.attempted_revision.as_ref().map(ToString::to_string),
+        Some(digest.clone())
+    );
+    assert_eq!(u.latest_revision, src.revision);
+    assert_eq!(u.commits_behind, Some(0));
+    let h = history::entries(&fixture("hr-oci"));
+    assert_eq!(h.len(), 1);
+    assert_eq!(h[0].revision.to_string(), digest);
+    assert!(h[0].applied && h[0].last_good);
+    assert!(
+        h[0].summary
+            .starts_with("release v1 deployed: chart demo@0.1.0+e88636ad629d")
+    );
 }

@@ -1,6 +1,7 @@
 //! The chart a HelmRelease installs, as helm-controller loads it: the artifact of its HelmChart (made by
 //! helm-controller from `spec.chart`) or of the source `spec.chartRef` names (an OCIRepository or a
-//! HelmChart), a chart archive at `status.artifact.url` downloaded with its digest checked. When this host
+//! HelmChart), a chart archive at `status.artifact.url` downloaded with its digest checked; a chart of an
+//! OCIRepository is unpacked and its version given the artifact's digest, as helm-controller does. When this host
 //! cannot reach the artifact and the HelmChart packages a chart from a GitRepository, the chart's directory
 //! is checked out with gix at the commit the chart was packaged from (`status.observedSourceArtifactRevision`)
 //! and its version set to the packaged one (`0.1.0+<commit>` under reconcileStrategy Revision).
@@ -83,13 +84,30 @@ pub async fn fetch(conn: &Conn, hr: &Value, scratch: &Path) -> Result<Chart, Str
             .await
             .map_err(|e| e.to_string())?
         };
+        let rev = artifact.map(|a| a.revision).unwrap_or_default();
+        let written = match written {
+            // helm-controller loads a chart of an OCIRepository with the artifact's digest in its version
+            Ok(()) if kind == "OCIRepository" => {
+                let (file, dir, rev) = (file.clone(), scratch.join("oci-chart"), rev.clone());
+                tokio::task::spawn_blocking(move || with_digest_version(&file, &rev, &dir))
+                    .await
+                    .map_err(|e| e.to_string())?
+                    .map(|(dir, version)| {
+                        (
+                            dir,
+                            format!("; version {version}, as helm-controller sets it"),
+                        )
+                    })
+            }
+            Ok(()) => Ok((file, String::new())),
+            Err(e) => Err(e),
+        };
         match written {
-            Ok(()) => {
-                let rev = artifact.map(|a| a.revision).unwrap_or_default();
+            Ok((path, version)) => {
                 return Ok(Chart {
-                    path: file,
+                    path,
                     from: format!(
-                        "chart {rev} (the source-controller artifact of {kind} {ns}/{name})"
+                        "chart {rev} (the source-controller artifact of {kind} {ns}/{name}{version})"
                     ),
                     gaps: Vec::new(),
                 });
@@ -109,6 +127,59 @@ pub async fn fetch(conn: &Conn, hr: &Value, scratch: &Path) -> Result<Chart, Str
         }
     }
     Err(why.join("; "))
+}
+
+/// The chart version helm-controller gives a chart of an OCIRepository (its `mutateChartWithSourceRevision`): the
+/// chart's version with its build metadata replaced by the first 12 hex digits of the artifact's digest, so
+/// that a tag pushed again with other content upgrades the release. `revision` is the artifact's revision,
+/// `<tag>@sha256:<hex>` or `sha256:<hex>`; `None` when it names no digest.
+fn digest_version(chart_version: &str, revision: &str) -> Option<String> {
+    let digest = revision.rsplit_once('@').map_or(revision, |(_, d)| d);
+    let (_, hex) = digest.split_once(':')?;
+    let short = hex.get(..12).filter(|h| !h.contains(':'))?;
+    let base = chart_version
+        .split_once('+')
+        .map_or(chart_version, |(v, _)| v);
+    Some(format!("{base}+{short}"))
+}
+
+/// The chart archive `tgz` (of an OCIRepository whose artifact revision is `revision`) unpacked into `dir`, its
+/// Chart.yaml version set as helm-controller sets it ([`digest_version`]); blocking. Returns the chart's
+/// directory and its version.
+fn with_digest_version(
+    tgz: &Path,
+    revision: &str,
+    dir: &Path,
+) -> Result<(PathBuf, String), String> {
+    let bytes = std::fs::read(tgz).map_err(|e| format!("{}: {e}", tgz.display()))?;
+    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    // `unpack` refuses entries that would land outside `dir` (absolute paths, `..`)
+    tar::Archive::new(flate2::read::GzDecoder::new(bytes.as_slice()))
+        .unpack(dir)
+        .map_err(|e| format!("unpacking the chart {}: {e}", tgz.display()))?;
+    // a chart archive holds one top directory, the chart's
+    let mut charts = std::fs::read_dir(dir)
+        .map_err(|e| format!("{}: {e}", dir.display()))?
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.join("Chart.yaml").is_file());
+    let (Some(chart), None) = (charts.next(), charts.next()) else {
+        return Err(format!(
+            "the chart archive of {revision} does not hold exactly one chart directory"
+        ));
+    };
+    let file = chart.join("Chart.yaml");
+    let text = std::fs::read_to_string(&file).map_err(|e| format!("{}: {e}", file.display()))?;
+    let meta: Value =
+        serde_saphyr::from_str(&text).map_err(|e| format!("{}: {e}", file.display()))?;
+    let version = meta
+        .get("version")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let version = digest_version(version, revision)
+        .ok_or_else(|| format!("the artifact revision {revision} names no digest"))?;
+    set_version(&file, &version)?;
+    Ok((chart, version))
 }
 
 /// The HelmChart's chart directory checked out from its GitRepository at the packaged commit.
@@ -276,6 +347,53 @@ mod tests {
         let other = tempfile::tempdir().unwrap();
         let err = checkout_chart(url, &c1, "charts/none", "", other.path()).unwrap_err();
         assert!(err.contains("no Chart.yaml"), "{err}");
+    }
+
+    #[test]
+    fn an_oci_chart_gets_the_digest_in_its_version_as_helm_controller_gives_it() {
+        let digest = "sha256:e88636ad629df6c12f65088112a14f7aad1a4931dd40af6d69f07859b9398510";
+        assert_eq!(
+            digest_version("0.1.0", &format!("0.1.0@{digest}")).as_deref(),
+            Some("0.1.0+e88636ad629d")
+        );
+        // build metadata is replaced, a revision of a digest alone is one too
+        assert_eq!(
+            digest_version("1.2.3-rc.1+old", digest).as_deref(),
+            Some("1.2.3-rc.1+e88636ad629d")
+        );
+        assert_eq!(digest_version("0.1.0", "0.1.0"), None);
+        assert_eq!(digest_version("0.1.0", "0.1.0@sha256:abc"), None);
+
+        // a chart archive as `helm package` writes it: one top directory
+        let d = tempfile::tempdir().unwrap();
+        let tgz = d.path().join("demo-0.1.0.tgz");
+        let mut tar = tar::Builder::new(flate2::write::GzEncoder::new(
+            std::fs::File::create(&tgz).unwrap(),
+            flate2::Compression::default(),
+        ));
+        for (path, text) in [
+            (
+                "demo/Chart.yaml",
+                "apiVersion: v2\nname: demo\nversion: 0.1.0\n",
+            ),
+            ("demo/templates/cm.yaml", "kind: ConfigMap\n"),
+        ] {
+            let mut h = tar::Header::new_gnu();
+            h.set_size(text.len() as u64);
+            h.set_mode(0o644);
+            h.set_cksum();
+            tar.append_data(&mut h, path, text.as_bytes()).unwrap();
+        }
+        tar.into_inner().unwrap().finish().unwrap();
+        let (dir, version) =
+            with_digest_version(&tgz, &format!("0.1.0@{digest}"), &d.path().join("x")).unwrap();
+        assert_eq!(version, "0.1.0+e88636ad629d");
+        assert!(dir.join("templates/cm.yaml").is_file());
+        let meta: Value =
+            serde_saphyr::from_str(&std::fs::read_to_string(dir.join("Chart.yaml")).unwrap())
+                .unwrap();
+        assert_eq!(meta["version"], "0.1.0+e88636ad629d");
+        assert_eq!(meta["name"], "demo");
     }
 
     #[test]
