@@ -210,6 +210,12 @@ pub async fn run(
     let project_from = seeded(&project_store, cached.as_mut(), &project_api, |json| {
         Some(Arc::from(json))
     });
+    // what was read of the cache is in the stores now: its text is not kept
+    let version = {
+        let (apps, projects) = (store.clone(), project_store.clone());
+        move || vec![apps.version(), projects.version()]
+    };
+    let read = cached.take().map(|_| version());
     // bumped after each snapshot sent: the cache is written when they pause
     let (sent_to, sent_rx) = tokio::sync::watch::channel(0u64);
     if let Some(c) = cache {
@@ -218,22 +224,29 @@ pub async fn run(
             api.resource_url().to_owned(),
             project_api.resource_url().to_owned(),
         ];
-        tasks.spawn(resume::keep_written(c.file().clone(), sent_rx, move |w| {
-            let (newest, objects) = apps.entries();
-            w.kind(&urls[0], newest, objects.len())?;
-            let mut line = Vec::new();
-            for (k, kept) in &objects {
-                line.clear();
-                serde_json::to_writer(&mut line, &CachedApp::of(kept))
-                    .map_err(|e| e.to_string())?;
-                w.object(k, &line)?;
-            }
-            let (newest, objects) = projects.entries();
-            w.kind(&urls[1], newest, objects.len())?;
-            objects
-                .iter()
-                .try_for_each(|(k, json)| w.object(k, json.as_bytes()))
-        }));
+        tasks.spawn(resume::keep_written(
+            c.file().clone(),
+            resume::QUIET,
+            sent_rx,
+            read,
+            version,
+            move |w| {
+                let (newest, objects) = apps.entries();
+                w.kind(&urls[0], newest, objects.len())?;
+                let mut line = Vec::new();
+                for (k, kept) in &objects {
+                    line.clear();
+                    serde_json::to_writer(&mut line, &CachedApp::of(kept))
+                        .map_err(|e| e.to_string())?;
+                    w.object(k, &line)?;
+                }
+                let (newest, objects) = projects.entries();
+                w.kind(&urls[1], newest, objects.len())?;
+                objects
+                    .iter()
+                    .try_for_each(|(k, json)| w.object(k, json.as_bytes()))
+            },
+        ));
     }
     tasks.spawn(watch_kind(
         0,

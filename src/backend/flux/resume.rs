@@ -358,11 +358,19 @@ fn binary() -> String {
     }
 }
 
+/// What the stores hold, in short: each kind's newest resourceVersion and number of objects. The file is not
+/// written again while it stays the same (a console resumed with nothing changed writes nothing).
+pub type Version = Vec<(u64, usize)>;
+
 /// Keeps `file` written with what `fill` writes, after each quiet spell that follows a snapshot (`sent` is
-/// bumped after each), at most once every [`MIN_INTERVAL`]; returns when `sent`'s sender is gone.
+/// bumped after each), at most once every [`MIN_INTERVAL`], and only when `version` says the stores changed
+/// since the file was written or read (`last`); returns when `sent`'s sender is gone.
 pub async fn keep_written(
     file: CacheFile,
+    quiet: Duration,
     mut sent: signal::Receiver<u64>,
+    mut last: Option<Version>,
+    version: impl Fn() -> Version + Send + 'static,
     fill: impl Fn(&mut Writer) -> Result<(), String> + Send + Sync + 'static,
 ) {
     let fill = Arc::new(fill);
@@ -370,14 +378,19 @@ pub async fn keep_written(
         if sent.changed().await.is_err() {
             return;
         }
-        // quiet for QUIET: every later snapshot starts the wait again
+        // quiet for `quiet` ([`QUIET`]): every later snapshot starts the wait again
         loop {
-            match tokio::time::timeout(QUIET, sent.changed()).await {
+            match tokio::time::timeout(quiet, sent.changed()).await {
                 Err(_) => break,
                 Ok(Err(_)) => return,
                 Ok(Ok(())) => {}
             }
         }
+        let now = version();
+        if last.as_ref() == Some(&now) {
+            continue;
+        }
+        last = Some(now);
         let (file, fill) = (file.clone(), Arc::clone(&fill));
         let job = tokio::task::spawn_blocking(move || file.write_with(|w| fill(w)));
         match job.await {
@@ -668,6 +681,43 @@ mod tests {
         let other = whole.replacen("\"format\":1", "\"format\":2", 1);
         std::fs::write(file.path(), other).unwrap();
         assert!(file.read().is_none());
+    }
+
+    #[tokio::test]
+    async fn the_file_is_written_when_quiet_and_only_when_the_stores_changed() {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        let quiet = Duration::from_millis(50);
+        let dir = tempfile::tempdir().unwrap();
+        let file = CacheFile::new(dir.path(), "flux", &kubeconfig("t"), "a");
+        let newest = Arc::new(AtomicU64::new(7));
+        let (sent, rx) = signal::channel(0u64);
+        let v = Arc::clone(&newest);
+        let task = tokio::spawn(keep_written(
+            file.clone(),
+            quiet,
+            rx,
+            Some(vec![(7, 1)]),
+            move || vec![(v.load(Ordering::SeqCst), 1)],
+            |w| {
+                w.kind("u", 1, 1)?;
+                w.object(&(None, Some("a".into())), b"{}")
+            },
+        ));
+        // a snapshot while the stores are as the file was read: nothing written, however long it is quiet
+        sent.send_modify(|n| *n += 1);
+        tokio::time::sleep(quiet * 6).await;
+        assert!(!file.path().exists());
+        // a change: written once quiet (polled, at most 5 s)
+        newest.store(8, Ordering::SeqCst);
+        sent.send_modify(|n| *n += 1);
+        for _ in 0..100 {
+            if file.path().exists() {
+                break;
+            }
+            tokio::time::sleep(quiet).await;
+        }
+        assert!(file.read().is_some());
+        task.abort();
     }
 
     #[test]

@@ -113,6 +113,8 @@ pub async fn run(
         tasks.spawn(watch_kind(idx, api, store, mtx.clone(), from));
     }
     drop(mtx);
+    // what was read of the cache is in the stores now: its text is not kept
+    let read = cached.take().map(|_| version_of(&stores));
     // bumped after each snapshot sent: the cache is written when they pause
     let (sent_to, sent_rx) = tokio::sync::watch::channel(0u64);
     if let Some(c) = cache {
@@ -124,9 +126,15 @@ pub async fn run(
                 Some((api.resource_url().to_owned(), s.clone()))
             })
             .collect();
-        tasks.spawn(resume::keep_written(c.file().clone(), sent_rx, move |w| {
-            kinds.iter().try_for_each(|(url, s)| write_kind(w, url, s))
-        }));
+        let all: Vec<(FluxKind, Store)> = stores.clone();
+        tasks.spawn(resume::keep_written(
+            c.file().clone(),
+            resume::QUIET,
+            sent_rx,
+            read,
+            move || version_of(&all),
+            move |w| kinds.iter().try_for_each(|(url, s)| write_kind(w, url, s)),
+        ));
     }
     tracing::info!(
         context,
@@ -237,6 +245,11 @@ pub(crate) fn seeded<T: Clone>(
         .filter_map(|(k, json)| Some((k.clone(), restore(json)?)));
     store.seed(objects, kind.newest);
     Some(kind.newest)
+}
+
+/// What the stores hold, in short (see [`resume::Version`]).
+fn version_of(stores: &[(FluxKind, Store)]) -> resume::Version {
+    stores.iter().map(|(_, s)| s.version()).collect()
 }
 
 /// Writes a kind's store into a cache file.
@@ -393,6 +406,12 @@ impl<T: Clone> Store<T> {
         let o = self.objects();
         let entries = o.live.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
         (o.newest, entries)
+    }
+
+    /// The newest resourceVersion seen and the number of objects.
+    pub fn version(&self) -> (u64, usize) {
+        let o = self.objects();
+        (o.newest, o.live.len())
     }
 
     /// What is kept of every object, in key order.
