@@ -54,6 +54,12 @@ pub const ALL: [FluxKind; 7] = [
     source("Bucket", "buckets"),
 ];
 
+/// `kind` with its article, for sentences: "an OCIRepository", "a Bucket".
+pub fn with_article(kind: &str) -> String {
+    let vowel = kind.starts_with(['A', 'E', 'I', 'O', 'U']);
+    format!("{} {kind}", if vowel { "an" } else { "a" })
+}
+
 /// The kind of that name, if setpoint reads it.
 pub fn by_name(kind: &str) -> Option<FluxKind> {
     ALL.into_iter().find(|k| k.kind == kind)

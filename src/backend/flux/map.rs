@@ -348,8 +348,8 @@ pub fn unit(
                 .to_owned(),
         ),
         (Some(r), _, _) if !matches!(r.kind.kind, "GitRepository" | "HelmChart") => Some(format!(
-            "the source is a {}: its revisions are not git commits",
-            r.kind.kind
+            "the source is {}: its revisions are not git commits",
+            kinds::with_article(r.kind.kind)
         )),
         (Some(_), None, _) => Some("nothing applied yet".to_owned()),
         (Some(_), _, None) => Some("the source has no revision yet".to_owned()),

@@ -28,18 +28,20 @@ use crate::model::Revision;
 pub fn refusal(source: &Target, chart: Option<&Target>) -> Option<String> {
     (source.obj.kind != kinds::GIT_REPOSITORY).then(|| match chart {
         Some(c) => format!(
-            "rollback pins a GitRepository; this HelmRelease's chart ({} {}/{}) comes from a {} ({}/{}), not \
+            "rollback pins a GitRepository; this HelmRelease's chart ({} {}/{}) comes from {} ({}/{}), not \
              from git",
             c.obj.kind.kind,
             c.obj.namespace,
             c.obj.name,
-            source.obj.kind.kind,
+            kinds::with_article(source.obj.kind.kind),
             source.obj.namespace,
             source.obj.name
         ),
         None => format!(
-            "rollback pins a GitRepository; this unit's source is a {} ({}/{})",
-            source.obj.kind.kind, source.obj.namespace, source.obj.name
+            "rollback pins a GitRepository; this unit's source is {} ({}/{})",
+            kinds::with_article(source.obj.kind.kind),
+            source.obj.namespace,
+            source.obj.name
         ),
     })
 }
