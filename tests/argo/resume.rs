@@ -14,19 +14,8 @@ use setpoint::backend::{Backend, Update};
 use setpoint::model::Snapshot;
 use tokio::sync::mpsc;
 
+use super::k8s_tier::watching::{cache_written, watch_lists};
 use super::k8s_tier::{ARGOCD_NAMESPACE, BoxError, Check, Tier, err, wait_for};
-
-/// The API server's count of streaming lists of Applications.
-async fn watch_lists(admin: &kube::Client) -> Result<f64, BoxError> {
-    let req = http::Request::get("/metrics").body(Vec::new())?;
-    let text = admin.request_text(req).await?;
-    Ok(text
-        .lines()
-        .filter(|l| l.starts_with("apiserver_watch_list_duration_seconds_count{"))
-        .filter(|l| l.contains("resource=\"applications\""))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum())
-}
 
 fn names(s: &Snapshot) -> Vec<String> {
     let mut v: Vec<String> = s.units.iter().map(|u| u.name.clone()).collect();
@@ -72,40 +61,6 @@ impl Watch {
         self.task.abort();
         let _ = self.task.await;
     }
-}
-
-/// Waits until a cache file exists under `data` with a modification newer than `after`.
-async fn cache_written(
-    data: &Path,
-    after: std::time::SystemTime,
-) -> Result<std::path::PathBuf, BoxError> {
-    let dir = data.join("watch-cache");
-    wait_for(
-        "the watch to write its cache",
-        Duration::from_secs(30),
-        Duration::from_millis(250),
-        || {
-            let dir = dir.clone();
-            async move {
-                let found = std::fs::read_dir(&dir)
-                    .into_iter()
-                    .flatten()
-                    .flatten()
-                    .map(|e| e.path())
-                    .find(|p| {
-                        p.extension().is_some_and(|x| x == "cache")
-                            && std::fs::metadata(p)
-                                .and_then(|m| m.modified())
-                                .is_ok_and(|t| t > after)
-                    });
-                Ok(match found {
-                    Some(p) => Check::Done(p),
-                    None => Check::Pending(format!("no new cache in {}", dir.display())),
-                })
-            }
-        },
-    )
-    .await
 }
 
 pub async fn run(
@@ -157,9 +112,9 @@ pub async fn run(
         }
         Ok(())
     };
-    let before = watch_lists(admin).await?;
+    let before = watch_lists(admin, "applications").await?;
     let second = Watch::start(tier, data.path()).await?;
-    let after = watch_lists(admin).await?;
+    let after = watch_lists(admin, "applications").await?;
     let shown = second.first.clone();
     second.stop().await;
     expect(&shown)?;

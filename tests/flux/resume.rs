@@ -19,7 +19,7 @@ use setpoint::backend::{Backend, Update};
 use setpoint::model::Snapshot;
 use tokio::sync::mpsc;
 
-use super::k8s_tier::watching::unit;
+use super::k8s_tier::watching::{cache_written, unit, watch_lists};
 use super::k8s_tier::{BoxError, Check, Tier, err, git_repository, kustomization, wait_for};
 use super::{backend, requests};
 
@@ -38,18 +38,6 @@ fn object(name: &str) -> Result<DynamicObject, BoxError> {
         "spec": {"sourceRef": {"kind": "GitRepository", "name": "none"}, "path": "./",
                  "prune": false, "interval": "10m", "suspend": true}
     }))?)
-}
-
-/// The API server's count of streaming lists of Kustomizations.
-async fn watch_lists(admin: &kube::Client) -> Result<f64, BoxError> {
-    let req = http::Request::get("/metrics").body(Vec::new())?;
-    let text = admin.request_text(req).await?;
-    Ok(text
-        .lines()
-        .filter(|l| l.starts_with("apiserver_watch_list_duration_seconds_count{"))
-        .filter(|l| l.contains("resource=\"kustomizations\""))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum())
 }
 
 /// A watch's first snapshot, its task and its receiver.
@@ -84,32 +72,6 @@ async fn first_snapshot_of(flux: FluxBackend) -> Result<Started, BoxError> {
     }
 }
 
-/// The cache file the watch wrote under `data`, once there.
-async fn cache_file(data: &Path) -> Result<std::path::PathBuf, BoxError> {
-    let dir = data.join("watch-cache");
-    wait_for(
-        "the watch to write its cache",
-        Duration::from_secs(30),
-        Duration::from_millis(250),
-        || {
-            let dir = dir.clone();
-            async move {
-                let found = std::fs::read_dir(&dir)
-                    .into_iter()
-                    .flatten()
-                    .flatten()
-                    .map(|e| e.path())
-                    .find(|p| p.extension().is_some_and(|x| x == "cache"));
-                Ok(match found {
-                    Some(p) => Check::Done(p),
-                    None => Check::Pending(format!("nothing in {}", dir.display())),
-                })
-            }
-        },
-    )
-    .await
-}
-
 fn names(s: &Snapshot) -> Vec<String> {
     let prefix = id("");
     let mut v: Vec<String> = s
@@ -136,11 +98,12 @@ pub async fn run(tier: &Tier, admin: &kube::Client) -> Result<(), BoxError> {
     let data = tempfile::tempdir()?;
 
     // --- a first watch: all of them, and its cache written once it is quiet
+    let started = std::time::SystemTime::now();
     let (first, watch, rx) = first_snapshot(tier, data.path()).await?;
     if names(&first).len() != COUNT {
         return Err(err(format!("first watch: {:?}", names(&first))));
     }
-    let file = cache_file(data.path()).await?;
+    let file = cache_written(data.path(), started).await?;
     watch.abort();
     let _ = watch.await;
     drop(rx);
@@ -189,12 +152,12 @@ pub async fn run(tier: &Tier, admin: &kube::Client) -> Result<(), BoxError> {
     };
     let (lists, streamed) = (
         requests(admin, "LIST", None).await?,
-        watch_lists(admin).await?,
+        watch_lists(admin, "kustomizations").await?,
     );
     let (second, watch, rx) = first_snapshot(tier, data.path()).await?;
     let (lists2, streamed2) = (
         requests(admin, "LIST", None).await?,
-        watch_lists(admin).await?,
+        watch_lists(admin, "kustomizations").await?,
     );
     watch.abort();
     let _ = watch.await;
@@ -224,9 +187,9 @@ pub async fn run(tier: &Tier, admin: &kube::Client) -> Result<(), BoxError> {
         ("corrupt", text[..text.len() / 2].to_owned()),
     ] {
         std::fs::write(&file, content)?;
-        let streamed = watch_lists(admin).await?;
+        let streamed = watch_lists(admin, "kustomizations").await?;
         let (snap, watch, rx) = first_snapshot(tier, data.path()).await?;
-        let streamed2 = watch_lists(admin).await?;
+        let streamed2 = watch_lists(admin, "kustomizations").await?;
         watch.abort();
         let _ = watch.await;
         drop(rx);
@@ -257,11 +220,12 @@ async fn forbidden_since(tier: &Tier, admin: &kube::Client) -> Result<(), BoxErr
         let kc = tier.impersonating("limited", "limited")?;
         Ok(FluxBackend::with_kubeconfig(kc, Some("limited"))?.with_data_dir(data.path()))
     };
+    let started = std::time::SystemTime::now();
     let (first, watch, rx) = first_snapshot_of(limited()?).await?;
     if first.sources.is_empty() {
         return Err(err("limited with GitRepositories granted: no sources"));
     }
-    cache_file(data.path()).await?;
+    cache_written(data.path(), started).await?;
     watch.abort();
     let _ = watch.await;
     drop(rx);
