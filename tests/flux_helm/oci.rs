@@ -250,14 +250,17 @@ pub async fn run(tier: &Tier, admin: &kube::Client) -> Result<(), BoxError> {
     eprintln!("flux helm oci: status {unit}\nsource {source}");
 
     // --- the diff: in sync, the chart from the OCIRepository's artifact with helm-controller's version
-    let (code, v) = diff_unit(
-        tier,
-        tier.kubeconfig(),
-        "admin",
-        UNIT,
-        dirs.path(),
-        Some(&bin),
-    )?;
+    let diff = || {
+        diff_unit(
+            tier,
+            tier.kubeconfig(),
+            "admin",
+            UNIT,
+            dirs.path(),
+            Some(&bin),
+        )
+    };
+    let (code, v) = diff()?;
     let from = v["desiredFrom"].as_str().unwrap_or("");
     if code != 0
         || v["inSync"] != json!(true)
@@ -282,14 +285,7 @@ pub async fn run(tier: &Tier, admin: &kube::Client) -> Result<(), BoxError> {
         &Patch::Merge(json!({"data": {"greeting": "edited"}})),
     )
     .await?;
-    let (code, v) = diff_unit(
-        tier,
-        tier.kubeconfig(),
-        "admin",
-        UNIT,
-        dirs.path(),
-        Some(&bin),
-    )?;
+    let (code, v) = diff()?;
     let objects = v["objects"].to_string();
     if code != 1
         || changed(&v) != [("ConfigMap/ox/oci-cm".to_owned(), "modified".to_owned())]
@@ -383,14 +379,7 @@ pub async fn run(tier: &Tier, admin: &kube::Client) -> Result<(), BoxError> {
             "status after the tag moved: {unit}\nsource: {source}"
         )));
     }
-    let (code, v) = diff_unit(
-        tier,
-        tier.kubeconfig(),
-        "admin",
-        UNIT,
-        dirs.path(),
-        Some(&bin),
-    )?;
+    let (code, v) = diff()?;
     let objects = v["objects"].to_string();
     let from = v["desiredFrom"].as_str().unwrap_or("");
     if code != 1
@@ -427,14 +416,7 @@ pub async fn run(tier: &Tier, admin: &kube::Client) -> Result<(), BoxError> {
     {
         return Err(err(format!("status after the upgrade: {unit}")));
     }
-    let (code, v) = diff_unit(
-        tier,
-        tier.kubeconfig(),
-        "admin",
-        UNIT,
-        dirs.path(),
-        Some(&bin),
-    )?;
+    let (code, v) = diff()?;
     if code != 0 || v["inSync"] != json!(true) {
         return Err(err(format!("diff after the upgrade: exit {code}: {v}")));
     }
