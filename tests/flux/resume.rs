@@ -3,7 +3,8 @@
 //! changed) are in its first snapshot, and no list was made to get there (the API server's own count of
 //! streaming lists, `apiserver_watch_list_duration_seconds_count`, and of LIST requests, stay). A cache whose
 //! version the server no longer has, and a corrupt one, are listed again: the first snapshot is then as
-//! correct, and costs one streaming list. An identity that lost the right to read a kind since its cache was
+//! correct, and costs one streaming list. An API server restart under a resumed watch makes it unavailable,
+//! then it recovers by itself. An identity that lost the right to read a kind since its cache was
 //! written is not shown that kind's cached objects.
 
 use std::path::Path;
@@ -154,14 +155,11 @@ pub async fn run(tier: &Tier, admin: &kube::Client) -> Result<(), BoxError> {
         requests(admin, "LIST", None).await?,
         watch_lists(admin, "kustomizations").await?,
     );
-    let (second, watch, rx) = first_snapshot(tier, data.path()).await?;
+    let (second, watch, mut rx) = first_snapshot(tier, data.path()).await?;
     let (lists2, streamed2) = (
         requests(admin, "LIST", None).await?,
         watch_lists(admin, "kustomizations").await?,
     );
-    watch.abort();
-    let _ = watch.await;
-    drop(rx);
     expect(&second)?;
     eprintln!(
         "flux resume: resumed with the gap's changes; streaming lists of Kustomizations {streamed} -> \
@@ -172,6 +170,41 @@ pub async fn run(tier: &Tier, admin: &kube::Client) -> Result<(), BoxError> {
             "the resumed watch listed: streaming lists {streamed} -> {streamed2}, LIST {lists} -> {lists2}"
         )));
     }
+
+    // --- the API server restarts under the resumed watch (its watch cache then begins after the cached
+    // version): unavailable, then it recovers by itself and shows a change made after the restart
+    tier.restart_apiserver(Duration::from_secs(3))?;
+    ks.patch(
+        "k3",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"spec": {"suspend": false}})),
+    )
+    .await?;
+    let recovered = async {
+        let mut unavailable = None;
+        loop {
+            match rx.recv().await {
+                Some(Update::Unavailable(why)) => unavailable = Some(why),
+                Some(Update::Snapshot(s))
+                    if unavailable.is_some()
+                        && unit(&s, &id("k3")).is_some_and(|u| !u.suspended) =>
+                {
+                    return Ok::<_, BoxError>(unavailable);
+                }
+                Some(_) => {}
+                None => return Err(err("the resumed watch ended")),
+            }
+        }
+    };
+    let why = tokio::time::timeout(Duration::from_secs(120), recovered)
+        .await
+        .map_err(|_| err("no Unavailable then the change after the restart"))??;
+    eprintln!(
+        "flux resume: the resumed watch went stale ({why:?}) and recovered after the API server restart"
+    );
+    watch.abort();
+    let _ = watch.await;
+    drop(rx);
 
     // --- a cache older than the server remembers (version 1), and a corrupt one: listed again, as correct
     let text = std::fs::read_to_string(&file)?;
