@@ -281,24 +281,22 @@ impl Context {
     /// Opens one context, wrapped in `ReadOnly` when audit mode applies to it and always in `Audited`.
     pub fn open_member(&self, spec: &ContextSpec) -> Result<Arc<Audited>, CliError> {
         let (raw, dir): (Arc<dyn Backend>, Option<PathBuf>) = match spec.kind {
-            BackendKind::Flux => {
-                let b = FluxBackend::open(Some(&spec.name))?.with_data_dir(&self.dirs.data);
-                let b = if self.settings.watch_cache() {
-                    b
-                } else {
-                    b.without_watch_cache()
-                };
-                (Arc::new(b), None)
-            }
-            BackendKind::Argo => {
-                let b = ArgoBackend::open(Some(&spec.name))?.with_data_dir(&self.dirs.data);
-                let b = if self.settings.watch_cache() {
-                    b
-                } else {
-                    b.without_watch_cache()
-                };
-                (Arc::new(b), None)
-            }
+            BackendKind::Flux => (
+                Arc::new(
+                    FluxBackend::open(Some(&spec.name))?
+                        .with_data_dir(&self.dirs.data)
+                        .with_watch_cache(self.settings.watch_cache()),
+                ),
+                None,
+            ),
+            BackendKind::Argo => (
+                Arc::new(
+                    ArgoBackend::open(Some(&spec.name))?
+                        .with_data_dir(&self.dirs.data)
+                        .with_watch_cache(self.settings.watch_cache()),
+                ),
+                None,
+            ),
             _ => {
                 let dir = spec.workspace.clone().unwrap_or_else(|| PathBuf::from("."));
                 let local = LocalBackend::open(&dir, &self.settings)

@@ -236,8 +236,7 @@ pub async fn run(
                 let mut line = Vec::new();
                 for (k, kept) in &objects {
                     line.clear();
-                    serde_json::to_writer(&mut line, &CachedApp::of(kept))
-                        .map_err(|e| e.to_string())?;
+                    serde_json::to_writer(&mut line, &CachedApp::of(kept))?;
                     w.object(k, &line)?;
                 }
                 let (newest, objects) = projects.entries();

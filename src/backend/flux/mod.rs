@@ -150,9 +150,11 @@ impl FluxBackend {
         self
     }
 
-    /// No cache of the watch (the settings' `watch_cache = false`): every watch lists anew.
-    pub fn without_watch_cache(mut self) -> Self {
-        self.cache = None;
+    /// Keeps the watch's cache only when `on` (the settings' `watch_cache`; off: every watch lists anew).
+    pub fn with_watch_cache(mut self, on: bool) -> Self {
+        if !on {
+            self.cache = None;
+        }
         self
     }
 

@@ -16,7 +16,7 @@
 //! log), never trusted in part.
 
 use std::collections::VecDeque;
-use std::io::Write as _;
+use std::io::{self, Write};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -32,6 +32,7 @@ use tokio::sync::watch as signal;
 
 use super::lean::Lean;
 use super::watch::{Key, watcher_config};
+use crate::backend::local::state::write_atomic_with;
 
 /// How long a resumed watch waits for the API server to say that the cached version is gone.
 pub const GRACE: Duration = Duration::from_millis(50);
@@ -51,7 +52,7 @@ pub const EXPIRED: &str =
 
 /// One kind as the file holds it: its watch URL, the newest resourceVersion seen of it, and where each
 /// object's line of JSON (as the store keeps it) is in the file's text.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug)]
 pub struct Kind {
     pub url: String,
     pub newest: u64,
@@ -143,31 +144,33 @@ impl Cached {
 }
 
 /// Writes a cache file, kind by kind, object by object (no copy of the whole in memory).
-pub struct Writer {
-    out: std::io::BufWriter<tempfile::NamedTempFile>,
+pub struct Writer<'a> {
+    out: &'a mut dyn Write,
     /// Objects the last kind announced and not yet written.
     owed: usize,
 }
 
-impl Writer {
+impl Writer<'_> {
     /// Starts a kind of `count` objects.
-    pub fn kind(&mut self, url: &str, newest: u64, count: usize) -> Result<(), String> {
+    pub fn kind(&mut self, url: &str, newest: u64, count: usize) -> io::Result<()> {
         self.settled()?;
         let kh = KindHeader {
             url: url.to_owned(),
             newest,
             objects: count,
         };
-        serde_json::to_writer(&mut self.out, &kh).map_err(|e| e.to_string())?;
-        self.out.write_all(b"\n").map_err(|e| e.to_string())?;
+        serde_json::to_writer(&mut *self.out, &kh)?;
+        self.out.write_all(b"\n")?;
         self.owed = count;
         Ok(())
     }
 
     /// One object of the kind: its key and its compact JSON (no newline in it; no tab in a key).
-    pub fn object(&mut self, (ns, name): &Key, json: &[u8]) -> Result<(), String> {
+    pub fn object(&mut self, (ns, name): &Key, json: &[u8]) -> io::Result<()> {
         if self.owed == 0 || json.contains(&b'\n') {
-            return Err("an object the kind did not announce, or not on one line".into());
+            return Err(io::Error::other(
+                "an object the kind did not announce, or not on one line",
+            ));
         }
         self.owed -= 1;
         let line = [
@@ -178,15 +181,15 @@ impl Writer {
             json,
             b"\n",
         ];
-        line.iter()
-            .try_for_each(|part| self.out.write_all(part))
-            .map_err(|e| e.to_string())
+        line.iter().try_for_each(|part| self.out.write_all(part))
     }
 
-    fn settled(&self) -> Result<(), String> {
+    fn settled(&self) -> io::Result<()> {
         match self.owed {
             0 => Ok(()),
-            n => Err(format!("{n} objects of a kind not written")),
+            n => Err(io::Error::other(format!(
+                "{n} objects of a kind not written"
+            ))),
         }
     }
 }
@@ -305,39 +308,28 @@ impl CacheFile {
         })
     }
 
-    /// Writes the file anew with what `fill` writes, atomically (a temporary file in the same directory,
-    /// fsync, rename over it). Blocking.
+    /// Writes the file anew with what `fill` writes, atomically (`write_atomic_with`: a temporary file in
+    /// the same directory, fsync, rename over it). Blocking.
     pub fn write_with(
         &self,
-        fill: impl FnOnce(&mut Writer) -> Result<(), String>,
+        fill: impl FnOnce(&mut Writer<'_>) -> io::Result<()>,
     ) -> Result<(), String> {
-        let at = |e: std::io::Error| format!("{}: {e}", self.path.display());
-        let dir = self.path.parent().unwrap_or(Path::new("."));
-        std::fs::create_dir_all(dir).map_err(at)?;
-        let tmp = tempfile::Builder::new()
-            .prefix(".setpoint-tmp.")
-            .tempfile_in(dir)
-            .map_err(at)?;
-        let mut w = Writer {
-            out: std::io::BufWriter::with_capacity(1 << 16, tmp),
-            owed: 0,
-        };
         let header = Header {
             format: FORMAT,
             identity: self.identity.clone(),
             binary: binary(),
             written: Timestamp::now(),
         };
-        serde_json::to_writer(&mut w.out, &header).map_err(|e| e.to_string())?;
-        w.out.write_all(b"\n").map_err(at)?;
-        fill(&mut w)?;
-        w.settled()?;
-        w.out.write_all(END.as_bytes()).map_err(at)?;
-        w.out.write_all(b"\n").map_err(at)?;
-        let tmp = w.out.into_inner().map_err(|e| at(e.into_error()))?;
-        tmp.as_file().sync_all().map_err(at)?;
-        tmp.persist(&self.path).map_err(|e| at(e.error))?;
-        Ok(())
+        write_atomic_with(&self.path, |out| {
+            serde_json::to_writer(&mut *out, &header)?;
+            out.write_all(b"\n")?;
+            let mut w = Writer { out, owed: 0 };
+            fill(&mut w)?;
+            w.settled()?;
+            w.out.write_all(END.as_bytes())?;
+            w.out.write_all(b"\n")
+        })
+        .map_err(|e| format!("{}: {e}", self.path.display()))
     }
 }
 
@@ -371,7 +363,7 @@ pub async fn keep_written(
     mut sent: signal::Receiver<u64>,
     mut last: Option<Version>,
     version: impl Fn() -> Version + Send + 'static,
-    fill: impl Fn(&mut Writer) -> Result<(), String> + Send + Sync + 'static,
+    fill: impl Fn(&mut Writer<'_>) -> io::Result<()> + Send + Sync + 'static,
 ) {
     let fill = Arc::new(fill);
     loop {

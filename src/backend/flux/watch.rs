@@ -98,6 +98,8 @@ pub async fn run(
     let (mtx, mut mrx) = mpsc::channel(256);
     let mut tasks = JoinSet::new();
     let mut stores: Vec<(FluxKind, Store)> = Vec::new();
+    // each watched kind's URL and store, as the cache names and writes them
+    let mut by_url: Vec<(String, Store)> = Vec::new();
     let mut phases: Vec<Phase> = Vec::new();
     for (kind, state) in &conn.kinds {
         let KindState::Served(ar) = state else {
@@ -110,30 +112,28 @@ pub async fn run(
         phases.push(Phase::Listing);
         let api: Api<Lean> = Api::all_with(conn.client.clone(), ar);
         let from = seeded(&store, cached.as_mut(), &api, |json| Some(Arc::from(json)));
+        by_url.push((api.resource_url().to_owned(), store.clone()));
         tasks.spawn(watch_kind(idx, api, store, mtx.clone(), from));
     }
     drop(mtx);
     // what was read of the cache is in the stores now: its text is not kept
-    let read = cached.take().map(|_| version_of(&stores));
+    let by_url = Arc::new(by_url);
+    let read = cached.take().map(|_| version_of(&by_url));
     // bumped after each snapshot sent: the cache is written when they pause
     let (sent_to, sent_rx) = tokio::sync::watch::channel(0u64);
     if let Some(c) = cache {
-        let kinds: Vec<(String, Store)> = stores
-            .iter()
-            .filter_map(|(k, s)| {
-                let ar = conn.resource(*k).ok()?;
-                let api: Api<Lean> = Api::all_with(conn.client.clone(), ar);
-                Some((api.resource_url().to_owned(), s.clone()))
-            })
-            .collect();
-        let all: Vec<(FluxKind, Store)> = stores.clone();
+        let (to_version, to_write) = (Arc::clone(&by_url), by_url);
         tasks.spawn(resume::keep_written(
             c.file().clone(),
             resume::QUIET,
             sent_rx,
             read,
-            move || version_of(&all),
-            move |w| kinds.iter().try_for_each(|(url, s)| write_kind(w, url, s)),
+            move || version_of(&to_version),
+            move |w| {
+                to_write
+                    .iter()
+                    .try_for_each(|(url, s)| write_kind(w, url, s))
+            },
         ));
     }
     tracing::info!(
@@ -248,12 +248,12 @@ pub(crate) fn seeded<T: Clone>(
 }
 
 /// What the stores hold, in short (see [`resume::Version`]).
-fn version_of(stores: &[(FluxKind, Store)]) -> resume::Version {
+fn version_of(stores: &[(String, Store)]) -> resume::Version {
     stores.iter().map(|(_, s)| s.version()).collect()
 }
 
 /// Writes a kind's store into a cache file.
-fn write_kind(w: &mut resume::Writer, url: &str, store: &Store) -> Result<(), String> {
+fn write_kind(w: &mut resume::Writer<'_>, url: &str, store: &Store) -> std::io::Result<()> {
     let (newest, objects) = store.entries();
     w.kind(url, newest, objects.len())?;
     objects
