@@ -7,15 +7,16 @@
 use std::path::Path;
 use std::time::Duration;
 
-use kube::api::{Api, DeleteParams, DynamicObject, PostParams};
+use kube::api::{Api, DynamicObject, PostParams};
 use kube::config::Kubeconfig;
 use setpoint::backend::argo::ArgoBackend;
 use setpoint::backend::{Backend, Update};
 use setpoint::model::Snapshot;
 use tokio::sync::mpsc;
 
+use super::k8s_tier::objects::deleted;
 use super::k8s_tier::watching::{cache_written, watch_lists};
-use super::k8s_tier::{ARGOCD_NAMESPACE, BoxError, Check, Tier, err, wait_for};
+use super::k8s_tier::{ARGOCD_NAMESPACE, BoxError, Tier, err};
 
 fn names(s: &Snapshot) -> Vec<String> {
     let mut v: Vec<String> = s.units.iter().map(|u| u.name.clone()).collect();
@@ -89,22 +90,7 @@ pub async fn run(
 
     // --- while no watch reads: one created, one deleted (its finalizers, if any, gone)
     apps.create(&PostParams::default(), &app("new")?).await?;
-    apps.delete("gone", &DeleteParams::default()).await?;
-    wait_for(
-        "gone deleted",
-        Duration::from_secs(60),
-        Duration::from_millis(250),
-        || {
-            let apps = apps.clone();
-            async move {
-                Ok(match apps.get_opt("gone").await? {
-                    None => Check::Done(()),
-                    Some(_) => Check::Pending("still there".into()),
-                })
-            }
-        },
-    )
-    .await?;
+    deleted(&apps, "gone").await?;
     let expect = |s: &Snapshot| -> Result<(), BoxError> {
         let n = names(s);
         if !n.contains(&"new".to_owned()) || n.contains(&"gone".to_owned()) {

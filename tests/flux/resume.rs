@@ -20,6 +20,7 @@ use setpoint::backend::{Backend, Update};
 use setpoint::model::Snapshot;
 use tokio::sync::mpsc;
 
+use super::k8s_tier::objects::deleted;
 use super::k8s_tier::watching::{cache_written, unit, watch_lists};
 use super::k8s_tier::{BoxError, Check, Tier, err, git_repository, kustomization, wait_for};
 use super::{backend, requests};
@@ -115,7 +116,6 @@ pub async fn run(tier: &Tier, admin: &kube::Client) -> Result<(), BoxError> {
 
     // --- while no watch runs: one created, one deleted, one resumed (spec.suspend false)
     ks.create(&PostParams::default(), &object("k-new")?).await?;
-    ks.delete("k1", &DeleteParams::default()).await?;
     ks.patch(
         "k2",
         &PatchParams::default(),
@@ -123,21 +123,7 @@ pub async fn run(tier: &Tier, admin: &kube::Client) -> Result<(), BoxError> {
     )
     .await?;
     // the delete is complete once its finalizer (if the controller added one) is gone
-    wait_for(
-        "k1 gone",
-        Duration::from_secs(60),
-        Duration::from_millis(250),
-        || {
-            let ks = ks.clone();
-            async move {
-                Ok(match ks.get_opt("k1").await? {
-                    None => Check::Done(()),
-                    Some(_) => Check::Pending("k1 still there".into()),
-                })
-            }
-        },
-    )
-    .await?;
+    deleted(&ks, "k1").await?;
 
     // --- the second watch resumes: the changes are in its first snapshot, and nothing was listed
     let expect = |s: &Snapshot| -> Result<(), BoxError> {

@@ -81,6 +81,11 @@ pub(crate) fn diff_unit(
     Ok((out.status.code().unwrap_or(-1), v))
 }
 
+/// Whether a diff (its exit code and report) says exactly that `object` differs, by `change`.
+pub(crate) fn only_changed(code: i32, v: &Value, object: &str, change: &str) -> bool {
+    code == 1 && changed(v) == [(object.to_owned(), change.to_owned())]
+}
+
 /// The names and changes of the objects the report says differ.
 pub(crate) fn changed(v: &Value) -> Vec<(String, String)> {
     v["objects"]
@@ -185,7 +190,7 @@ pub async fn run(
             "{banner}\n!!! the tier built no helm: the Flux HelmRelease diff's render was NOT tested, only its \
              refusal without helm (SETPOINT_K8S_HELM_CLI=on scripts/k8s-tier build)\n{banner}"
         );
-        return uninstall(releases).await;
+        return uninstall(releases, "vals").await;
     };
 
     // reconciled Ready by helm-controller: in sync, built from the chart artifact, inventory read
@@ -237,8 +242,7 @@ pub async fn run(
     .await?;
     let (code, v) = diff(tier, dirs.path(), Some(&helm))?;
     let objects = v["objects"].to_string();
-    if code != 1
-        || changed(&v) != [("ConfigMap/hx/vals-cm".to_owned(), "modified".to_owned())]
+    if !only_changed(code, &v, "ConfigMap/hx/vals-cm", "modified")
         || !objects.contains("edited")
         || !objects.contains("inline-wins")
     {
@@ -278,8 +282,7 @@ pub async fn run(
     ]
     .iter()
     .any(|t| text.contains(t));
-    if code != 1
-        || changed(&v) != [("Secret/hx/vals-secret".to_owned(), "modified".to_owned())]
+    if !only_changed(code, &v, "Secret/hx/vals-secret", "modified")
         || secret["masked"] != json!(true)
         || !secret["desired"]
             .as_str()
@@ -307,8 +310,7 @@ pub async fn run(
     )
     .await?;
     let (code, v) = diff(tier, dirs.path(), Some(&helm))?;
-    if code != 1
-        || changed(&v) != [("Secret/hx/vals-secret".to_owned(), "removed".to_owned())]
+    if !only_changed(code, &v, "Secret/hx/vals-secret", "removed")
         || v["objects"].to_string().contains("Zmlyc3QtdG9rZW4=")
     {
         return Err(err(format!(
@@ -318,14 +320,15 @@ pub async fn run(
     eprintln!(
         "flux helm diff: an object no longer rendered is shown removed (Helm's release storage)"
     );
-    uninstall(releases).await
+    uninstall(releases, "vals").await
 }
 
-/// vals uninstalled, so the later steps of the test have helm-controller to web alone.
-async fn uninstall(releases: &Api<DynamicObject>) -> Result<(), BoxError> {
-    releases.delete("vals", &Default::default()).await?;
-    wait_for("vals to be uninstalled", LONG, POLL, || async {
-        Ok(match releases.get_opt("vals").await? {
+/// The HelmRelease `name` uninstalled (deleted, and gone once helm-controller has uninstalled it), so the
+/// later steps of the test have helm-controller to web alone.
+pub(crate) async fn uninstall(releases: &Api<DynamicObject>, name: &str) -> Result<(), BoxError> {
+    releases.delete(name, &Default::default()).await?;
+    wait_for(&format!("{name} to be uninstalled"), LONG, POLL, || async {
+        Ok(match releases.get_opt(name).await? {
             None => Check::Done(()),
             Some(hr) => Check::Pending(format!("{:?}", hr.data.get("status"))),
         })

@@ -13,7 +13,7 @@ use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use kube::api::{Api, DynamicObject, Patch, PatchParams, PostParams};
 use serde_json::{Value, json};
 
-use super::diff::{changed, diff_unit};
+use super::diff::{changed, diff_unit, only_changed, uninstall};
 use super::k8s_tier::{BoxError, Check, Tier, err, wait_for};
 
 const UNIT: &str = "flux/admin/hx/HelmRelease/drift";
@@ -141,8 +141,7 @@ pub async fn run(
     .await?;
     let (code, v) = diff()?;
     let objects = v["objects"].to_string();
-    if code != 1
-        || changed(&v) != [("ConfigMap/hx/drift-cm".to_owned(), "modified".to_owned())]
+    if !only_changed(code, &v, "ConfigMap/hx/drift-cm", "modified")
         || !objects.contains("edited-chart")
         || !objects.contains(&installed)
         || objects.contains("edited-live")
@@ -168,8 +167,7 @@ pub async fn run(
         )
         .await?;
     let (code, v) = diff()?;
-    if code != 1
-        || changed(&v) != [("ConfigMap/hx/drift-cm".to_owned(), "modified".to_owned())]
+    if !only_changed(code, &v, "ConfigMap/hx/drift-cm", "modified")
         || !v["notes"].to_string().contains(
             "Secret/hx/drift-secret is left out: its live object is marked \
              helm.toolkit.fluxcd.io/driftDetection: disabled",
@@ -232,12 +230,5 @@ pub async fn run(
         "flux helm drift: helm-controller corrected the other path and left the ignored one; the diff agrees"
     );
 
-    releases.delete("drift", &Default::default()).await?;
-    wait_for("drift to be uninstalled", LONG, POLL, || async {
-        Ok(match releases.get_opt("drift").await? {
-            None => Check::Done(()),
-            Some(hr) => Check::Pending(format!("{:?}", hr.data.get("status"))),
-        })
-    })
-    .await
+    uninstall(releases, "drift").await
 }

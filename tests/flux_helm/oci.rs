@@ -18,7 +18,7 @@ use kube::api::{
 };
 use serde_json::{Value, json};
 
-use super::diff::{changed, diff_unit};
+use super::diff::{diff_unit, only_changed, uninstall};
 use super::k8s_tier::{BoxError, Check, Tier, err, wait_for};
 use super::setpoint;
 
@@ -287,8 +287,7 @@ pub async fn run(tier: &Tier, admin: &kube::Client) -> Result<(), BoxError> {
     .await?;
     let (code, v) = diff()?;
     let objects = v["objects"].to_string();
-    if code != 1
-        || changed(&v) != [("ConfigMap/ox/oci-cm".to_owned(), "modified".to_owned())]
+    if !only_changed(code, &v, "ConfigMap/ox/oci-cm", "modified")
         || !objects.contains("edited")
         || !objects.contains("one")
     {
@@ -382,8 +381,7 @@ pub async fn run(tier: &Tier, admin: &kube::Client) -> Result<(), BoxError> {
     let (code, v) = diff()?;
     let objects = v["objects"].to_string();
     let from = v["desiredFrom"].as_str().unwrap_or("");
-    if code != 1
-        || changed(&v) != [("ConfigMap/ox/oci-cm".to_owned(), "modified".to_owned())]
+    if !only_changed(code, &v, "ConfigMap/ox/oci-cm", "modified")
         || !objects.contains("two")
         || !objects.contains(&version2)
         || !from.contains(&format!(
@@ -422,13 +420,5 @@ pub async fn run(tier: &Tier, admin: &kube::Client) -> Result<(), BoxError> {
     }
     eprintln!("flux helm oci: resume installed {version2}; status and diff follow");
 
-    // uninstalled, so the later steps have helm-controller to web alone
-    releases.delete("oci", &Default::default()).await?;
-    wait_for("oci to be uninstalled", LONG, POLL, || async {
-        Ok(match releases.get_opt("oci").await? {
-            None => Check::Done(()),
-            Some(hr) => Check::Pending(format!("{:?}", hr.data.get("status"))),
-        })
-    })
-    .await
+    uninstall(&releases, "oci").await
 }

@@ -1,12 +1,16 @@
 //! Reading the tier's objects in tests: an Argo CD Application in one line (for the message of a wait that
-//! timed out), and the revision the test repositories' ConfigMaps carry.
+//! timed out), the revision the test repositories' ConfigMaps carry, and an object deleted for good.
+
+use std::fmt::Debug;
+use std::time::Duration;
 
 use k8s_openapi::api::core::v1::ConfigMap;
-use kube::api::{Api, DynamicObject};
+use kube::api::{Api, DeleteParams, DynamicObject};
+use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use super::BoxError;
 use super::watching::str_at;
+use super::{BoxError, Check, wait_for};
 
 /// What an Application says of its sync, health, last operation (and who started it), auto-sync, conditions and
 /// resources.
@@ -44,4 +48,25 @@ pub async fn config_map_revision(
         .get_opt(name)
         .await?
         .and_then(|cm| cm.data.and_then(|d| d.get("revision").cloned())))
+}
+
+/// Deletes `name` and waits until it is gone, its finalizers done (at most 60 s).
+pub async fn deleted<K>(api: &Api<K>, name: &str) -> Result<(), BoxError>
+where
+    K: Clone + DeserializeOwned + Debug,
+{
+    api.delete(name, &DeleteParams::default()).await?;
+    let what = format!("{name} deleted");
+    wait_for(
+        &what,
+        Duration::from_secs(60),
+        Duration::from_millis(250),
+        || async {
+            Ok(match api.get_opt(name).await? {
+                None => Check::Done(()),
+                Some(_) => Check::Pending(format!("{name} still there")),
+            })
+        },
+    )
+    .await
 }
