@@ -49,11 +49,13 @@ pub fn commit_of(revision: &str) -> Option<&str> {
 /// Downloads the artifact and unpacks it into `dir` (blocking: run it off the async threads).
 pub fn unpack_artifact(a: &Artifact, dir: &Path) -> Result<(), String> {
     let bytes = download(a)?;
-    let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(bytes.as_slice()));
-    // `unpack` refuses entries that would land outside `dir` (absolute paths, `..`)
-    archive
-        .unpack(dir)
-        .map_err(|e| format!("unpacking the artifact {}: {e}", a.url))
+    unpack(&bytes, dir).map_err(|e| format!("unpacking the artifact {}: {e}", a.url))
+}
+
+/// Unpacks a gzipped tar archive into `dir`; entries that would land outside `dir` (absolute paths, `..`)
+/// are refused.
+pub fn unpack(tgz: &[u8], dir: &Path) -> std::io::Result<()> {
+    tar::Archive::new(flate2::read::GzDecoder::new(tgz)).unpack(dir)
 }
 
 /// Downloads the artifact, its digest checked (blocking: run it off the async threads).

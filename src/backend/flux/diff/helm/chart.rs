@@ -73,36 +73,29 @@ pub async fn fetch(conn: &Conn, hr: &Value, scratch: &Path) -> Result<Chart, Str
     let src = get(conn, &kind, &ns, &name).await?;
     let artifact = source::artifact(&src);
     let mut why = Vec::new();
-    if let Some(a) = artifact.clone() {
-        let file = scratch.join("chart.tgz");
-        let written = {
-            let file = file.clone();
-            tokio::task::spawn_blocking(move || {
-                let bytes = source::download(&a)?;
-                std::fs::write(&file, bytes).map_err(|e| format!("{}: {e}", file.display()))
-            })
-            .await
-            .map_err(|e| e.to_string())?
-        };
-        let rev = artifact.map(|a| a.revision).unwrap_or_default();
-        let written = match written {
-            // helm-controller loads a chart of an OCIRepository with the artifact's digest in its version
-            Ok(()) if kind == "OCIRepository" => {
-                let (file, dir, rev) = (file.clone(), scratch.join("oci-chart"), rev.clone());
-                tokio::task::spawn_blocking(move || with_digest_version(&file, &rev, &dir))
-                    .await
-                    .map_err(|e| e.to_string())?
-                    .map(|(dir, version)| {
-                        (
-                            dir,
-                            format!("; version {version}, as helm-controller sets it"),
-                        )
-                    })
+    if let Some(a) = artifact {
+        let rev = a.revision.clone();
+        let oci = kind == "OCIRepository";
+        let scratch = scratch.to_owned();
+        // downloaded once: written as the archive helm renders, or unpacked for an OCIRepository's chart
+        let placed = tokio::task::spawn_blocking(move || -> Result<(PathBuf, String), String> {
+            let bytes = source::download(&a)?;
+            if oci {
+                // helm-controller loads a chart of an OCIRepository with the artifact's digest in its version
+                let dir = scratch.join("oci-chart");
+                let (dir, version) = with_digest_version(&bytes, &a.revision, &dir)?;
+                return Ok((
+                    dir,
+                    format!("; version {version}, as helm-controller sets it"),
+                ));
             }
-            Ok(()) => Ok((file, String::new())),
-            Err(e) => Err(e),
-        };
-        match written {
+            let file = scratch.join("chart.tgz");
+            std::fs::write(&file, bytes).map_err(|e| format!("{}: {e}", file.display()))?;
+            Ok((file, String::new()))
+        })
+        .await
+        .map_err(|e| e.to_string())?;
+        match placed {
             Ok((path, version)) => {
                 return Ok(Chart {
                     path,
@@ -147,16 +140,12 @@ fn digest_version(chart_version: &str, revision: &str) -> Option<String> {
 /// Chart.yaml version set as helm-controller sets it ([`digest_version`]); blocking. Returns the chart's
 /// directory and its version.
 fn with_digest_version(
-    tgz: &Path,
+    tgz: &[u8],
     revision: &str,
     dir: &Path,
 ) -> Result<(PathBuf, String), String> {
-    let bytes = std::fs::read(tgz).map_err(|e| format!("{}: {e}", tgz.display()))?;
     std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    // `unpack` refuses entries that would land outside `dir` (absolute paths, `..`)
-    tar::Archive::new(flate2::read::GzDecoder::new(bytes.as_slice()))
-        .unpack(dir)
-        .map_err(|e| format!("unpacking the chart {}: {e}", tgz.display()))?;
+    source::unpack(tgz, dir).map_err(|e| format!("unpacking the chart of {revision}: {e}"))?;
     // a chart archive holds one top directory, the chart's
     let mut charts = std::fs::read_dir(dir)
         .map_err(|e| format!("{}: {e}", dir.display()))?
@@ -385,8 +374,12 @@ mod tests {
             tar.append_data(&mut h, path, text.as_bytes()).unwrap();
         }
         tar.into_inner().unwrap().finish().unwrap();
-        let (dir, version) =
-            with_digest_version(&tgz, &format!("0.1.0@{digest}"), &d.path().join("x")).unwrap();
+        let (dir, version) = with_digest_version(
+            &std::fs::read(&tgz).unwrap(),
+            &format!("0.1.0@{digest}"),
+            &d.path().join("x"),
+        )
+        .unwrap();
         assert_eq!(version, "0.1.0+e88636ad629d");
         assert!(dir.join("templates/cm.yaml").is_file());
         let meta: Value =
